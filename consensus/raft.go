@@ -1,0 +1,283 @@
+package consensus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
+
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+	"github.com/yrd-exchange/yrdnode/store"
+)
+
+// Raft is one node's replica of the catalog.
+type Raft struct {
+	cfg     Config
+	raft    *raft.Raft
+	fsm     *fsm
+	logs    *store.LogStore
+	trans   *raft.NetworkTransport
+	catalog *store.Catalog
+
+	reads     readBatcher
+	readyTerm atomic.Uint64 // term in which this leader's first barrier completed
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open starts raft over layer, with the log in cfg.Dir/raft.db and
+// snapshots in cfg.Dir/snapshots. The catalog must already be open; Open
+// does not take ownership of it. observe may be nil.
+func Open(cfg Config, catalog *store.Catalog, layer raft.StreamLayer, observe Observer) (*Raft, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	logs, err := store.OpenLogStore(filepath.Join(cfg.Dir, "raft.db"), store.Options{NoSync: cfg.NoSync})
+	if err != nil {
+		return nil, fmt.Errorf("consensus: open log store: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, cfg.SnapshotsRetained, newHCLogger(cfg.Logger))
+	if err != nil {
+		logs.Close()
+		return nil, fmt.Errorf("consensus: open snapshot store: %w", err)
+	}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  layer,
+		MaxPool: 4,
+		Timeout: 10 * time.Second,
+		Logger:  newHCLogger(cfg.Logger),
+	})
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	rc.MaxAppendEntries = cfg.MaxAppendEntries
+	rc.BatchApplyCh = true
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.Logger = newHCLogger(cfg.Logger)
+	f := newFSM(catalog, observe, cfg.Logger)
+	r, err := raft.NewRaft(rc, f, logs, logs, snaps, trans)
+	if err != nil {
+		trans.Close()
+		logs.Close()
+		return nil, fmt.Errorf("consensus: start raft: %w", err)
+	}
+	return &Raft{cfg: cfg, raft: r, fsm: f, logs: logs, trans: trans, catalog: catalog}, nil
+}
+
+// HasState reports whether this node already belongs to a cluster (it has
+// a raft log, a snapshot or a configuration).
+func (r *Raft) HasState() bool {
+	return r.raft.LastIndex() > 0
+}
+
+// Bootstrap makes this node the single voter of a new cluster. It fails if
+// the node already has state.
+func (r *Raft) Bootstrap() error {
+	cfg := raft.Configuration{Servers: []raft.Server{{
+		Suffrage: raft.Voter, ID: raft.ServerID(r.cfg.ID), Address: raft.ServerAddress(r.cfg.ID),
+	}}}
+	return r.raft.BootstrapCluster(cfg).Error()
+}
+
+// Apply proposes cmd and waits until it is committed and applied here. It
+// returns ErrNotLeader on a follower. The context's deadline bounds the
+// wait for the log to accept the entry.
+func (r *Raft) Apply(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandResult, error) {
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, err
+	}
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+		if timeout <= 0 {
+			return nil, context.DeadlineExceeded
+		}
+	}
+	f := r.raft.Apply(data, timeout)
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }() // f.Error blocks until raft answers; raft always answers
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// The entry may still commit; the caller learns the outcome by reading.
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
+	res, ok := f.Response().(*yrdv1.CommandResult)
+	if !ok || res == nil {
+		return nil, fmt.Errorf("consensus: command at index %d produced no result", f.Index())
+	}
+	return res, nil
+}
+
+func translate(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+		return fmt.Errorf("%w: %v", ErrNotLeader, err)
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return ErrLeadershipLost
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return ErrClosed
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("%w: %v", ErrNoLeader, err)
+	}
+	return err
+}
+
+// ReadIndex confirms that this node is still the leader and returns the
+// index a replica must have applied to serve a linearizable read: the
+// catalog index this leader had applied when the check began. Every write
+// acknowledged before then was applied here first (the leader applies
+// before it acknowledges), so the index covers them. Concurrent callers
+// share one leadership check.
+func (r *Raft) ReadIndex(ctx context.Context) (uint64, error) {
+	if r.raft.State() != raft.Leader {
+		return 0, ErrNotLeader
+	}
+	return r.reads.do(ctx, r.readIndexRound)
+}
+
+func (r *Raft) readIndexRound() (uint64, error) {
+	// A new leader may not yet have applied entries that an old leader
+	// committed; a barrier in its own term settles that once per term.
+	if term := r.raft.CurrentTerm(); r.readyTerm.Load() != term {
+		if err := r.raft.Barrier(r.cfg.ElectionTimeout * 4).Error(); err != nil {
+			return 0, translate(err)
+		}
+		r.readyTerm.Store(term)
+	}
+	index := r.catalog.AppliedIndex()
+	if err := r.raft.VerifyLeader().Error(); err != nil {
+		return 0, translate(err)
+	}
+	return index, nil
+}
+
+// WaitApplied blocks until this replica's catalog has applied index, an
+// index returned by ReadIndex.
+func (r *Raft) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		ch := r.fsm.appliedCh()
+		if r.catalog.AppliedIndex() >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// IsLeader reports whether this node currently believes it leads.
+func (r *Raft) IsLeader() bool { return r.raft.State() == raft.Leader }
+
+// Leader returns the leader's id, or "" if none is known.
+func (r *Raft) Leader() string {
+	_, id := r.raft.LeaderWithID()
+	return string(id)
+}
+
+// State is Follower, Candidate, Leader or Shutdown.
+func (r *Raft) State() string { return r.raft.State().String() }
+
+// Term returns the current raft term.
+func (r *Raft) Term() uint64 { return r.raft.CurrentTerm() }
+
+// CommitIndex returns the latest committed index known here.
+func (r *Raft) CommitIndex() uint64 { return r.raft.CommitIndex() }
+
+// AppliedIndex returns the latest index applied to the catalog.
+func (r *Raft) AppliedIndex() uint64 { return r.catalog.AppliedIndex() }
+
+// LastContact is when this node last heard from the leader.
+func (r *Raft) LastContact() time.Time { return r.raft.LastContact() }
+
+// LeaderCh reports leadership changes of this node.
+func (r *Raft) LeaderCh() <-chan bool { return r.raft.LeaderCh() }
+
+// Server is a member of the raft configuration.
+type Server struct {
+	ID    string
+	Voter bool
+}
+
+// Servers returns the latest raft configuration.
+func (r *Raft) Servers() ([]Server, error) {
+	f := r.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, translate(err)
+	}
+	var out []Server
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Server{ID: string(s.ID), Voter: s.Suffrage == raft.Voter})
+	}
+	return out, nil
+}
+
+// AddNonvoter adds id (whose raft address is its id) as a non-voter and
+// returns the index of the configuration change.
+func (r *Raft) AddNonvoter(id string) (uint64, error) {
+	f := r.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(id), 0, 10*time.Second)
+	if err := f.Error(); err != nil {
+		return 0, translate(err)
+	}
+	return f.Index(), nil
+}
+
+// AddVoter adds or promotes id to a voter.
+func (r *Raft) AddVoter(id string) (uint64, error) {
+	f := r.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(id), 0, 10*time.Second)
+	if err := f.Error(); err != nil {
+		return 0, translate(err)
+	}
+	return f.Index(), nil
+}
+
+// RemoveServer removes id from the raft configuration.
+func (r *Raft) RemoveServer(id string) error {
+	return translate(r.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error())
+}
+
+// TransferLeadership hands leadership to id, or to the most up-to-date
+// voter when id is empty.
+func (r *Raft) TransferLeadership(id string) error {
+	if id == "" {
+		return translate(r.raft.LeadershipTransfer().Error())
+	}
+	return translate(r.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(id)).Error())
+}
+
+// Snapshot forces a snapshot now (used by tests and before backups).
+func (r *Raft) Snapshot() error { return translate(r.raft.Snapshot().Error()) }
+
+// Close shuts raft down and closes the transport and log store. The
+// catalog stays open; its owner closes it.
+func (r *Raft) Close() error {
+	r.closeOnce.Do(func() {
+		errs := []error{r.raft.Shutdown().Error(), r.trans.Close(), r.logs.Close()}
+		r.closeErr = errors.Join(errs...)
+	})
+	return r.closeErr
+}
+
+var _ io.Closer = (*Raft)(nil)

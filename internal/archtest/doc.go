@@ -1,0 +1,3 @@
+// Package archtest holds tests that guard the dependency direction between
+// the project's packages. It has no code of its own.
+package archtest

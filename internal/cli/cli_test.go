@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/yrd-exchange/yrdnode/internal/sample"
+	"github.com/yrd-exchange/yrdnode/testnet"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func run(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	code := Main(ctx, Env{Args: args, Stdout: &out, Stderr: &errb, Version: "test",
+		Getenv: func(k string) string { return env[k] }})
+	return result{code, out.String(), errb.String()}
+}
+
+func startCluster(t *testing.T) *testnet.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c, err := testnet.Start(ctx, testnet.Options{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestDatasetCommandsRoundTrip(t *testing.T) {
+	c := startCluster(t)
+	env := map[string]string{"YRDNODE_NODE": c.Node(1).APIAddr()}
+	dir := t.TempDir()
+
+	yamlFile := filepath.Join(dir, "ds.yaml")
+	os.WriteFile(yamlFile, []byte(`
+id: wuxi.transport.bus-ridership
+owner_city: shanghai
+owner_org: sh-transport
+title: 公交客流 Bus ridership
+sector: transport
+level: GENERAL
+tags: [bus, 交通]
+data_rights: {holder: Shanghai Transport Commission}
+schema:
+  columns:
+    - {name: route, type: varchar, personal_info: NONE}
+    - {name: riders, type: integer, personal_info: NONE}
+`), 0o600)
+	r := run(t, env, "dataset", "publish", "-f", yamlFile)
+	if r.code != 0 || !strings.Contains(r.stdout, "published wuxi.transport.bus-ridership (version 1)") {
+		t.Fatalf("publish: %+v", r)
+	}
+	// What get -o json prints, publish -f and update -f accept back.
+	r = run(t, env, "dataset", "get", "wuxi.transport.bus-ridership", "-o", "json", "--node", c.Node(2).APIAddr())
+	if r.code != 0 {
+		t.Fatalf("get: %+v", r)
+	}
+	jsonFile := filepath.Join(dir, "ds.json")
+	edited := strings.Replace(r.stdout, "Bus ridership", "Bus ridership, daily", 1)
+	os.WriteFile(jsonFile, []byte(edited), 0o600)
+	r = run(t, env, "dataset", "update", "-f", jsonFile)
+	if r.code != 0 || !strings.Contains(r.stdout, "(version 2)") {
+		t.Fatalf("update: %+v", r)
+	}
+	// The same file again is now stale.
+	r = run(t, env, "dataset", "update", "-f", jsonFile)
+	if r.code == 0 || !strings.Contains(r.stderr, "expected_version") {
+		t.Fatalf("stale update: %+v", r)
+	}
+	r = run(t, env, "dataset", "list", "--sector", "transport")
+	if r.code != 0 || !strings.Contains(r.stdout, "wuxi.transport.bus-ridership") || !strings.Contains(r.stdout, "Bus ridership, daily") {
+		t.Fatalf("list: %+v", r)
+	}
+	r = run(t, env, "dataset", "list", "-o", "json", "--level", "core")
+	if r.code != 0 || strings.Contains(r.stdout, "wuxi") {
+		t.Fatalf("list core: %+v", r)
+	}
+	r = run(t, env, "dataset", "retire", "wuxi.transport.bus-ridership")
+	if r.code != 0 || !strings.Contains(r.stdout, "retired") {
+		t.Fatalf("retire: %+v", r)
+	}
+}
+
+func TestPublishSampleJSONFromGet(t *testing.T) {
+	// A dataset printed as JSON by the CLI decodes to the same message.
+	d := sample.Datasets()[0]
+	data, err := jsonOut.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "d.json")
+	os.WriteFile(f, data, 0o600)
+	got, err := readDatasetFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := protojson.Marshal(d)
+	have, _ := protojson.Marshal(got)
+	if !bytes.Equal(want, have) {
+		t.Fatalf("round trip changed the dataset:\n%s\n%s", want, have)
+	}
+}
+
+func TestErrorsHelp(t *testing.T) {
+	c := startCluster(t)
+	env := map[string]string{"YRDNODE_NODE": c.Node(0).APIAddr()}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("id: nanjing.x.y\nowner_city: nanjing\nowner_org: nj\ntitle: t\nsector: transport\nlevel: GENERAL\ndata_rights: {holder: h}\nschema: {columns: [{name: a, type: BLOB, personal_info: NONE}]}\n"), 0o600)
+	r := run(t, env, "dataset", "publish", "-f", bad)
+	if r.code != 1 || !strings.Contains(r.stderr, "schema.columns[0].type") {
+		t.Fatalf("bad dataset: %+v", r)
+	}
+	unknownField := filepath.Join(t.TempDir(), "unknown.yaml")
+	os.WriteFile(unknownField, []byte("id: a.b\ncolour: red\n"), 0o600)
+	r = run(t, env, "dataset", "publish", "-f", unknownField)
+	if r.code != 1 || !strings.Contains(r.stderr, "colour") {
+		t.Fatalf("unknown field: %+v", r)
+	}
+	r = run(t, map[string]string{}, "dataset", "list", "--node", "127.0.0.1:1", "--timeout", "2s")
+	if r.code != 1 || !strings.Contains(r.stderr, "127.0.0.1:1") {
+		t.Fatalf("unreachable node: %+v", r)
+	}
+	r = run(t, env, "dataset", "get", "nanjing.not.there")
+	if r.code != 1 || !strings.Contains(r.stderr, "not found") {
+		t.Fatalf("missing dataset: %+v", r)
+	}
+	r = run(t, env, "dataset", "frobnicate")
+	if r.code != 2 || !strings.Contains(r.stderr, "frobnicate") {
+		t.Fatalf("unknown command: %+v", r)
+	}
+	r = run(t, env, "version")
+	if r.code != 0 || r.stdout != "yrdnode test\n" {
+		t.Fatalf("version: %+v", r)
+	}
+}
+
+func TestClusterCommands(t *testing.T) {
+	c := startCluster(t)
+	env := map[string]string{"YRDNODE_NODE": c.Node(2).APIAddr()}
+	r := run(t, env, "cluster", "status")
+	if r.code != 0 || strings.Count(r.stdout, "VOTER") != 3 || !strings.Contains(r.stdout, "Leader") {
+		t.Fatalf("status: %+v", r)
+	}
+	r = run(t, env, "cluster", "join-token", "--city", "hefei", "--ttl", "5m")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "yrdjoin_") {
+		t.Fatalf("join-token: %+v", r)
+	}
+	r = run(t, env, "cluster", "transfer-leader")
+	if r.code != 0 || !strings.Contains(r.stdout, "leader is now") {
+		t.Fatalf("transfer-leader: %+v", r)
+	}
+	backup := filepath.Join(t.TempDir(), "catalog.bak")
+	r = run(t, env, "backup", "-f", backup)
+	if r.code != 0 {
+		t.Fatalf("backup: %+v", r)
+	}
+	if fi, err := os.Stat(backup); err != nil || fi.Size() == 0 {
+		t.Fatalf("backup file: %v %v", fi, err)
+	}
+}

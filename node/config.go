@@ -1,0 +1,120 @@
+// Package node is the yrdnode daemon as a library: New(cfg) → Start → Close.
+// It wires the bbolt catalog (store), raft (consensus) and the libp2p fabric
+// (internal/fabric) together and serves the client gRPC API. cmd/yrdnode,
+// the tests and the testnet all run nodes through this package.
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/yrd-exchange/yrdnode/consensus"
+	"github.com/yrd-exchange/yrdnode/internal/cities"
+)
+
+// Config configures one city node.
+type Config struct {
+	// DataDir holds the node's identity key, catalog, raft log and snapshots.
+	// A restarted node needs nothing else.
+	DataDir string
+	// City is the delta city id this node serves, e.g. "shanghai".
+	City string
+	// APIAddr is the host:port of the client gRPC API.
+	APIAddr string
+	// FabricAddrs are the libp2p multiaddrs for node-to-node traffic.
+	FabricAddrs []string
+
+	// JoinAddr and JoinToken make a node without state join an existing
+	// cluster through the node whose client API is at JoinAddr. A node
+	// without state and without JoinAddr bootstraps a new cluster.
+	JoinAddr  string
+	JoinToken string
+
+	// Raft tuning; ID, Dir and Logger are filled in by the node.
+	Raft consensus.Config
+
+	// Off unless an operator turns them on: the fabric talks only to the
+	// configured addresses of registered members.
+	EnableNATPortMap   bool
+	EnableRelay        bool
+	EnableHolePunching bool
+	EnableAutoNAT      bool
+
+	// ForwardTimeout bounds a write or read-index call forwarded to the leader
+	// when the client set no deadline.
+	ForwardTimeout time.Duration
+
+	Version string
+	Logger  *slog.Logger
+}
+
+// DefaultConfig returns a config for a node in dataDir serving city on the
+// default ports on loopback.
+func DefaultConfig() Config {
+	return Config{
+		APIAddr:        "127.0.0.1:7401",
+		FabricAddrs:    []string{"/ip4/127.0.0.1/tcp/7411"},
+		Raft:           consensus.DefaultConfig(),
+		ForwardTimeout: 10 * time.Second,
+		Version:        "dev",
+		Logger:         slog.Default(),
+	}
+}
+
+// Validate reports the first setting that cannot work, naming it.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("config: DataDir is required")
+	}
+	if c.City == "" {
+		return errors.New("config: City is required")
+	}
+	if _, ok := cities.Lookup(c.City); !ok {
+		return fmt.Errorf("config: City %q is not a delta city id (e.g. shanghai, suzhou-js)", c.City)
+	}
+	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil {
+		return fmt.Errorf("config: APIAddr %q: %v", c.APIAddr, err)
+	}
+	if len(c.FabricAddrs) == 0 {
+		return errors.New("config: FabricAddrs needs at least one multiaddr")
+	}
+	if (c.JoinAddr == "") != (c.JoinToken == "") {
+		return errors.New("config: JoinAddr and JoinToken go together")
+	}
+	if c.ForwardTimeout <= 0 {
+		return errors.New("config: ForwardTimeout must be positive")
+	}
+	if c.Logger == nil {
+		return errors.New("config: Logger is required")
+	}
+	rc := c.Raft
+	rc.ID, rc.Dir, rc.Logger = "x", "x", c.Logger
+	return rc.Validate()
+}
+
+// Paths inside the data dir.
+func (c Config) keyPath() string     { return filepath.Join(c.DataDir, "node.key") }
+func (c Config) catalogPath() string { return filepath.Join(c.DataDir, "catalog.db") }
+func (c Config) raftDir() string     { return filepath.Join(c.DataDir, "raft") }
+func (c Config) joinPath() string    { return filepath.Join(c.DataDir, "join.json") }
+func (c Config) memberPath() string  { return filepath.Join(c.DataDir, "member") }
+
+// KeyPath is where the node's libp2p identity key lives in dataDir.
+func KeyPath(dataDir string) string { return Config{DataDir: dataDir}.keyPath() }
+
+// HasState reports whether the node in dataDir has been a ready member
+// before, or is part-way through a join: either way it needs no new token.
+func HasState(dataDir string) bool {
+	c := Config{DataDir: dataDir}
+	for _, p := range []string{c.memberPath(), c.joinPath()} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,116 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/yrd-exchange/yrdnode/consensus"
+	"github.com/yrd-exchange/yrdnode/internal/catalogspec"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+	"github.com/yrd-exchange/yrdnode/store"
+)
+
+// Domain errors. Handlers return them wrapped with a message; toStatus is
+// the one place that turns them into gRPC status codes.
+var (
+	ErrInvalid          = errors.New("invalid argument")
+	ErrNotFound         = errors.New("not found")
+	ErrAlreadyExists    = errors.New("already exists")
+	ErrConflict         = errors.New("version conflict")
+	ErrPermissionDenied = errors.New("permission denied")
+	ErrUnavailable      = errors.New("unavailable")
+)
+
+// domainError carries a message meant for the client and a sentinel kind.
+type domainError struct {
+	kind error
+	msg  string
+}
+
+func (e *domainError) Error() string { return e.msg }
+func (e *domainError) Unwrap() error { return e.kind }
+
+func errorf(kind error, format string, args ...any) error {
+	return &domainError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+var codeKinds = map[yrdv1.ErrorCode]error{
+	yrdv1.ErrorCode_ERROR_CODE_INVALID:           ErrInvalid,
+	yrdv1.ErrorCode_ERROR_CODE_NOT_FOUND:         ErrNotFound,
+	yrdv1.ErrorCode_ERROR_CODE_ALREADY_EXISTS:    ErrAlreadyExists,
+	yrdv1.ErrorCode_ERROR_CODE_VERSION_CONFLICT:  ErrConflict,
+	yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED: ErrPermissionDenied,
+	yrdv1.ErrorCode_ERROR_CODE_NOT_LEADER:        ErrUnavailable,
+	yrdv1.ErrorCode_ERROR_CODE_UNAVAILABLE:       ErrUnavailable,
+}
+
+// resultError turns a command's domain outcome into an error, or nil.
+func resultError(res *yrdv1.CommandResult) error {
+	if res.GetErrorCode() == yrdv1.ErrorCode_ERROR_CODE_UNSPECIFIED {
+		return nil
+	}
+	kind, ok := codeKinds[res.GetErrorCode()]
+	if !ok {
+		kind = ErrUnavailable
+	}
+	return &domainError{kind: kind, msg: res.GetErrorMessage()}
+}
+
+var kindCodes = []struct {
+	kind error
+	code codes.Code
+}{
+	{ErrInvalid, codes.InvalidArgument},
+	{ErrNotFound, codes.NotFound},
+	{ErrAlreadyExists, codes.AlreadyExists},
+	{ErrConflict, codes.FailedPrecondition},
+	{ErrPermissionDenied, codes.PermissionDenied},
+	{ErrUnavailable, codes.Unavailable},
+	{consensus.ErrNotLeader, codes.Unavailable},
+	{consensus.ErrNoLeader, codes.Unavailable},
+	{consensus.ErrLeadershipLost, codes.Unavailable},
+	{consensus.ErrClosed, codes.Unavailable},
+	{store.ErrInvalidPageToken, codes.InvalidArgument},
+	{store.ErrNotFound, codes.NotFound},
+	{context.DeadlineExceeded, codes.DeadlineExceeded},
+	{context.Canceled, codes.Canceled},
+}
+
+// toStatus maps any error a handler returns to a gRPC status.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var fieldErrs catalogspec.Errors
+	if errors.As(err, &fieldErrs) {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	for _, kc := range kindCodes {
+		if errors.Is(err, kc.kind) {
+			return status.Error(kc.code, err.Error())
+		}
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+// fromStatus turns a status received from a peer back into a domain error,
+// so a forwarded call fails the same way a local one would.
+func fromStatus(err error) error {
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	for _, kc := range kindCodes {
+		if kc.code == st.Code() {
+			return &domainError{kind: kc.kind, msg: st.Message()}
+		}
+	}
+	return err
+}

@@ -1,0 +1,232 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/yrd-exchange/yrdnode/consensus"
+	"github.com/yrd-exchange/yrdnode/internal/fabric"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+)
+
+// joinState is what a joiner keeps in its data dir between a successful
+// Join call and catching up, so a crash in between does not strand it:
+// the token is spent, but the seeds let the leader's replication in.
+type joinState struct {
+	Members     []json.RawMessage `json:"members"`
+	ConfigIndex uint64            `json:"config_index"`
+}
+
+// join asks an existing node to admit this one, using a join token.
+func (n *Node) join(ctx context.Context) error {
+	if data, err := os.ReadFile(n.cfg.joinPath()); err == nil {
+		var st joinState
+		if err := json.Unmarshal(data, &st); err != nil {
+			return fmt.Errorf("%s: %w", n.cfg.joinPath(), err)
+		}
+		for _, raw := range st.Members {
+			m := new(yrdv1.Member)
+			if err := protojson.Unmarshal(raw, m); err == nil {
+				n.addSeed(m)
+			}
+		}
+		n.log.Info("resuming join: waiting for the leader to replicate", "config_index", st.ConfigIndex)
+		return nil
+	}
+	conn, err := grpc.NewClient(n.cfg.JoinAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	cluster := yrdv1grpc.NewClusterServiceClient(conn)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// Admit the current members first, so the leader's replication
+	// streams get through the gate the moment it adds this node.
+	st, err := cluster.Status(ctx, &yrdv1.StatusRequest{})
+	if err != nil {
+		return err
+	}
+	for _, ms := range st.GetMembers() {
+		n.addSeed(ms.GetMember())
+	}
+	sig, err := fabric.SignJoin(n.key, n.cfg.JoinToken)
+	if err != nil {
+		return err
+	}
+	resp, err := cluster.Join(ctx, &yrdv1.JoinRequest{
+		Token:       n.cfg.JoinToken,
+		PeerId:      n.id.String(),
+		City:        n.cfg.City,
+		FabricAddrs: n.host.AddrStrings(),
+		ApiAddr:     n.apiAddr,
+		Signature:   sig,
+	})
+	if err != nil {
+		return err
+	}
+	js := joinState{ConfigIndex: resp.GetConfigIndex()}
+	for _, m := range resp.GetMembers() {
+		n.addSeed(m)
+		raw, _ := protojson.Marshal(m)
+		js.Members = append(js.Members, raw)
+	}
+	data, _ := json.Marshal(js)
+	if err := os.WriteFile(n.cfg.joinPath(), data, 0o600); err != nil {
+		return err
+	}
+	n.log.Info("joined cluster", "via", n.cfg.JoinAddr, "config_index", resp.GetConfigIndex())
+	return nil
+}
+
+// membershipLoop watches this node's standing: it marks the node ready,
+// keeps the node's registry entry current, asks for promotion to voter
+// once caught up, and, while leader, makes the raft configuration follow
+// the registry.
+func (n *Node) membershipLoop() {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.base.Done():
+			return
+		case <-tick.C:
+		case <-n.reconcileCh:
+		case <-n.raft.LeaderCh():
+		}
+		ctx, cancel := context.WithTimeout(n.base, 5*time.Second)
+		n.membershipRound(ctx)
+		cancel()
+	}
+}
+
+func (n *Node) membershipRound(ctx context.Context) {
+	if n.raft.IsLeader() {
+		if err := n.reconcile(ctx); err != nil {
+			n.log.Warn("reconciling raft configuration with the registry", "err", err)
+		}
+	}
+	self, inRegistry := n.catalog.Member(n.id.String())
+	if !inRegistry || n.raft.Leader() == "" {
+		n.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+		return
+	}
+	n.readyOnce.Do(func() {
+		close(n.ready)
+		n.seedMu.Lock()
+		clear(n.seeds) // from now on only the registry admits peers
+		n.seedMu.Unlock()
+		if err := os.WriteFile(n.cfg.memberPath(), []byte(n.id.String()+"\n"), 0o600); err != nil {
+			n.log.Warn("writing member marker", "err", err)
+		}
+		os.Remove(n.cfg.joinPath())
+		n.log.Info("node ready", "leader", n.raft.Leader())
+	})
+	n.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+
+	want := proto.Clone(self).(*yrdv1.Member)
+	want.FabricAddrs, want.ApiAddr = n.host.AddrStrings(), n.apiAddr
+	if !proto.Equal(want, self) {
+		if _, err := n.propose(ctx, &yrdv1.Command{Op: &yrdv1.Command_PutMember{PutMember: &yrdv1.PutMemberCommand{Member: want}}}); err != nil {
+			n.log.Warn("updating own registry entry", "err", err)
+		}
+	}
+	if self.GetSuffrage() == yrdv1.Suffrage_SUFFRAGE_VOTER && !n.raft.IsLeader() {
+		servers, err := n.raft.Servers()
+		if err != nil {
+			return
+		}
+		i := slices.IndexFunc(servers, func(s consensus.Server) bool { return s.ID == n.id.String() })
+		// Ask only once caught up, so a new voter never slows the quorum.
+		if i >= 0 && !servers[i].Voter && n.raft.AppliedIndex()+64 >= n.raft.CommitIndex() {
+			client, err := n.leaderPeer()
+			if err == nil {
+				_, err = client.Promote(ctx, &yrdv1grpc.PromoteRequest{})
+			}
+			if err != nil {
+				n.log.Warn("asking for promotion to voter", "err", err)
+			}
+		}
+	}
+}
+
+// reconcile makes the raft configuration follow the member registry: the
+// registry is what operators change (join, remove), raft follows.
+func (n *Node) reconcile(ctx context.Context) error {
+	members := n.catalog.Members()
+	if len(members) == 0 {
+		// A freshly bootstrapped cluster: register its first node.
+		self := &yrdv1.Member{PeerId: n.id.String(), City: n.cfg.City, Suffrage: yrdv1.Suffrage_SUFFRAGE_VOTER,
+			FabricAddrs: n.host.AddrStrings(), ApiAddr: n.apiAddr}
+		_, err := n.propose(ctx, &yrdv1.Command{Op: &yrdv1.Command_PutMember{PutMember: &yrdv1.PutMemberCommand{Member: self}}})
+		return err
+	}
+	servers, err := n.raft.Servers()
+	if err != nil {
+		return err
+	}
+	inRaft := map[string]bool{}
+	for _, s := range servers {
+		inRaft[s.ID] = true
+	}
+	inRegistry := map[string]bool{}
+	for _, m := range members {
+		inRegistry[m.GetPeerId()] = true
+		if !inRaft[m.GetPeerId()] {
+			if _, err := n.raft.AddNonvoter(m.GetPeerId()); err != nil {
+				return fmt.Errorf("add %s (%s): %w", m.GetCity(), m.GetPeerId(), err)
+			}
+		}
+	}
+	for _, s := range servers {
+		if !inRegistry[s.ID] && s.ID != n.id.String() {
+			if err := n.raft.RemoveServer(s.ID); err != nil {
+				return fmt.Errorf("remove %s: %w", s.ID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// leaderPeer returns a fabric client for the current leader.
+func (n *Node) leaderPeer() (yrdv1grpc.PeerServiceClient, error) {
+	conn, _, err := n.leaderConn()
+	if err != nil {
+		return nil, err
+	}
+	return yrdv1grpc.NewPeerServiceClient(conn), nil
+}
+
+// leaderConn returns a fabric connection to the current leader.
+func (n *Node) leaderConn() (*grpc.ClientConn, peer.ID, error) {
+	leader := n.raft.Leader()
+	if leader == "" {
+		return nil, "", errorf(ErrUnavailable, "no leader elected yet; retry shortly")
+	}
+	id, err := peer.Decode(leader)
+	if err != nil {
+		return nil, "", err
+	}
+	conn, err := n.peers.get(id)
+	return conn, id, err
+}
+
+// leaderAPIAddr names the leader's client address, for error messages.
+func (n *Node) leaderAPIAddr() string {
+	if m, ok := n.catalog.Member(n.raft.Leader()); ok {
+		return m.GetApiAddr()
+	}
+	return ""
+}

@@ -1,0 +1,319 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/yrd-exchange/yrdnode/consensus"
+	"github.com/yrd-exchange/yrdnode/internal/fabric"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+	"github.com/yrd-exchange/yrdnode/store"
+)
+
+// Node is one running city node.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+	key crypto.PrivKey
+	id  peer.ID
+
+	catalog *store.Catalog
+	host    *fabric.Host
+	raft    *consensus.Raft
+	peers   *peerClients
+	health  *health.Server
+
+	api, fabricRPC       *grpc.Server
+	apiLis               net.Listener
+	apiAddr              string
+	seedMu               sync.RWMutex
+	seeds                map[peer.ID]bool // admitted while joining, before the registry names them
+	reconcileCh          chan struct{}
+	ready                chan struct{}
+	readyOnce, closeOnce sync.Once
+	base                 context.Context // ends when Close begins; owns background work
+	cancelBase           context.CancelFunc
+	wg                   sync.WaitGroup
+	closeErr             error
+}
+
+// New checks cfg and loads (or creates) the node's identity. It opens
+// nothing else; Start does.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	key, _, err := fabric.LoadOrCreateKey(cfg.keyPath())
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	base, cancel := context.WithCancel(context.Background())
+	return &Node{
+		cfg:         cfg,
+		log:         cfg.Logger.With("city", cfg.City),
+		key:         key,
+		id:          id,
+		seeds:       map[peer.ID]bool{},
+		reconcileCh: make(chan struct{}, 1),
+		ready:       make(chan struct{}),
+		base:        base,
+		cancelBase:  cancel,
+	}, nil
+}
+
+// PeerID is the node's libp2p identity, which is also its raft id.
+func (n *Node) PeerID() peer.ID { return n.id }
+
+// City is the city this node serves.
+func (n *Node) City() string { return n.cfg.City }
+
+// APIAddr is the address the client API listens on (resolved after Start,
+// so a configured port 0 shows the real port).
+func (n *Node) APIAddr() string {
+	if n.apiAddr != "" {
+		return n.apiAddr
+	}
+	return n.cfg.APIAddr
+}
+
+// FabricAddrs are the libp2p addresses the node listens on.
+func (n *Node) FabricAddrs() []string {
+	if n.host == nil {
+		return n.cfg.FabricAddrs
+	}
+	return n.host.AddrStrings()
+}
+
+// Ready is closed once the node is a member of a cluster with a leader.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// Raft exposes consensus state for tests and the testnet.
+func (n *Node) Raft() *consensus.Raft { return n.raft }
+
+// Catalog exposes the local replica for tests and the testnet.
+func (n *Node) Catalog() *store.Catalog { return n.catalog }
+
+// Run starts the node and serves until ctx ends, then closes it.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return n.Close()
+}
+
+// Start opens storage, the fabric and raft, serves the API, and bootstraps
+// or joins a cluster if the node has no state yet. It returns once the
+// node is serving; Ready tells when it is a working member.
+func (n *Node) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.catalog, err = store.OpenCatalog(n.cfg.catalogPath(), store.Options{}); err != nil {
+		return fmt.Errorf("open catalog: %w", err)
+	}
+	n.host, err = fabric.New(fabric.Config{
+		Key:                n.key,
+		ListenAddrs:        n.cfg.FabricAddrs,
+		Gate:               fabric.GateFunc(n.admit),
+		EnableNATPortMap:   n.cfg.EnableNATPortMap,
+		EnableRelay:        n.cfg.EnableRelay,
+		EnableHolePunching: n.cfg.EnableHolePunching,
+		EnableAutoNAT:      n.cfg.EnableAutoNAT,
+		Logger:             n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("fabric: %w", err)
+	}
+	for _, m := range n.catalog.Members() {
+		n.learnAddrs(m)
+	}
+	n.peers = newPeerClients(n.host)
+
+	rc := n.cfg.Raft
+	rc.ID, rc.Dir, rc.Logger = n.id.String(), n.cfg.raftDir(), n.log
+	if n.raft, err = consensus.Open(rc, n.catalog, n.host.RaftLayer(), n.observe); err != nil {
+		return err
+	}
+
+	n.health = health.NewServer()
+	n.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	n.fabricRPC = grpc.NewServer(grpc.ChainUnaryInterceptor(statusInterceptor))
+	yrdv1grpc.RegisterPeerServiceServer(n.fabricRPC, &peerService{n: n})
+	yrdv1grpc.RegisterClusterServiceServer(n.fabricRPC, &clusterService{n: n})
+	n.serve(n.fabricRPC, n.host.Listen(fabric.ProtocolRPC))
+
+	if n.apiLis, err = net.Listen("tcp", n.cfg.APIAddr); err != nil {
+		return fmt.Errorf("client API: %w", err)
+	}
+	n.apiAddr = n.apiLis.Addr().String()
+	n.api = grpc.NewServer(
+		grpc.ChainUnaryInterceptor(statusInterceptor),
+		grpc.ChainStreamInterceptor(streamStatusInterceptor),
+	)
+	yrdv1grpc.RegisterCatalogServiceServer(n.api, &catalogService{n: n})
+	yrdv1grpc.RegisterClusterServiceServer(n.api, &clusterService{n: n})
+	healthpb.RegisterHealthServer(n.api, n.health)
+	reflection.Register(n.api)
+	n.serve(n.api, n.apiLis)
+
+	if !n.raft.HasState() {
+		if n.cfg.JoinAddr != "" {
+			if err := n.join(ctx); err != nil {
+				return fmt.Errorf("join via %s: %w", n.cfg.JoinAddr, err)
+			}
+		} else if err := n.raft.Bootstrap(); err != nil {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+	}
+	n.goLoop(n.membershipLoop)
+	n.log.Info("node started", "peer_id", n.id, "api", n.apiAddr, "fabric", n.host.AddrStrings())
+	return nil
+}
+
+func (n *Node) serve(s *grpc.Server, lis net.Listener) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := s.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			n.log.Error("grpc server stopped", "err", err)
+		}
+	}()
+}
+
+func (n *Node) goLoop(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
+}
+
+// Close stops serving and releases everything, in reverse order of Start.
+// Safe to call more than once and after a failed Start.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.cancelBase()
+		if n.health != nil {
+			n.health.Shutdown()
+		}
+		var errs []error
+		stopGracefully(n.api, 2*time.Second)
+		if n.raft != nil {
+			errs = append(errs, n.raft.Close())
+		}
+		stopGracefully(n.fabricRPC, time.Second)
+		if n.peers != nil {
+			n.peers.close()
+		}
+		if n.host != nil {
+			errs = append(errs, n.host.Close())
+		}
+		n.wg.Wait()
+		if n.catalog != nil {
+			errs = append(errs, n.catalog.Close())
+		}
+		n.closeErr = errors.Join(errs...)
+		n.log.Info("node stopped")
+	})
+	return n.closeErr
+}
+
+// stopGracefully lets in-flight RPCs finish, up to d.
+func stopGracefully(s *grpc.Server, d time.Duration) {
+	if s == nil {
+		return
+	}
+	done := make(chan struct{})
+	go func() { s.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		s.Stop()
+		<-done
+	}
+}
+
+// admit is the fabric's gate: registry members, plus the seeds of a join
+// in progress.
+func (n *Node) admit(id peer.ID) bool {
+	if n.catalog != nil {
+		if _, ok := n.catalog.Member(id.String()); ok {
+			return true
+		}
+	}
+	n.seedMu.RLock()
+	defer n.seedMu.RUnlock()
+	return n.seeds[id]
+}
+
+func (n *Node) addSeed(m *yrdv1.Member) {
+	id, err := peer.Decode(m.GetPeerId())
+	if err != nil {
+		return
+	}
+	n.seedMu.Lock()
+	n.seeds[id] = true
+	n.seedMu.Unlock()
+	n.learnAddrs(m)
+}
+
+func (n *Node) learnAddrs(m *yrdv1.Member) {
+	id, err := peer.Decode(m.GetPeerId())
+	if err != nil || id == n.id {
+		return
+	}
+	if err := n.host.SetPeerAddrs(id, m.GetFabricAddrs()); err != nil {
+		n.log.Warn("member has unusable fabric addresses", "peer_id", id, "err", err)
+	}
+}
+
+// observe runs on the FSM goroutine after each applied command.
+func (n *Node) observe(cmd *yrdv1.Command, res *yrdv1.CommandResult) {
+	if res.GetErrorCode() != yrdv1.ErrorCode_ERROR_CODE_UNSPECIFIED {
+		return
+	}
+	switch cmd.Op.(type) {
+	case *yrdv1.Command_PutMember, *yrdv1.Command_RedeemJoinToken:
+		n.learnAddrs(res.GetMember())
+		n.kickReconcile()
+	case *yrdv1.Command_RemoveMember:
+		// The gate already refuses the peer (the registry no longer has
+		// it); cutting its open connections makes the removal immediate.
+		if id, err := peer.Decode(res.GetMember().GetPeerId()); err == nil && id != n.id {
+			n.peers.drop(id)
+			n.host.ClosePeer(id)
+		}
+		n.kickReconcile()
+	}
+}
+
+func (n *Node) kickReconcile() {
+	select {
+	case n.reconcileCh <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,96 @@
+package node
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/peer"
+
+	"github.com/yrd-exchange/yrdnode/consensus"
+	"github.com/yrd-exchange/yrdnode/internal/fabric"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+)
+
+// peerService answers other members over the fabric. The gate has already
+// checked that the caller is a member; callerMember checks again, so a
+// handler never runs for a peer that was removed a moment ago.
+type peerService struct {
+	yrdv1grpc.UnimplementedPeerServiceServer
+	n *Node
+}
+
+func (s *peerService) callerMember(ctx context.Context) (*yrdv1.Member, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil, errorf(ErrPermissionDenied, "no authenticated peer")
+	}
+	id, ok := fabric.PeerIDFromAddr(p.Addr)
+	if !ok {
+		return nil, errorf(ErrPermissionDenied, "caller is not on the fabric")
+	}
+	m, ok := s.n.catalog.Member(id.String())
+	if !ok {
+		s.n.seedMu.RLock()
+		seed := s.n.seeds[id]
+		s.n.seedMu.RUnlock()
+		if !seed {
+			return nil, errorf(ErrPermissionDenied, "peer %s is not a member", id)
+		}
+		m = &yrdv1.Member{PeerId: id.String()}
+	}
+	return m, nil
+}
+
+func (s *peerService) Apply(ctx context.Context, req *yrdv1grpc.ApplyRequest) (*yrdv1grpc.ApplyResponse, error) {
+	if _, err := s.callerMember(ctx); err != nil {
+		return nil, err
+	}
+	res, err := s.n.raft.Apply(ctx, req.GetCommand())
+	if errors.Is(err, consensus.ErrNotLeader) {
+		return &yrdv1grpc.ApplyResponse{Result: &yrdv1.CommandResult{ErrorCode: yrdv1.ErrorCode_ERROR_CODE_NOT_LEADER, ErrorMessage: err.Error()}}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &yrdv1grpc.ApplyResponse{Result: res}, nil
+}
+
+func (s *peerService) ReadIndex(ctx context.Context, _ *yrdv1grpc.ReadIndexRequest) (*yrdv1grpc.ReadIndexResponse, error) {
+	if _, err := s.callerMember(ctx); err != nil {
+		return nil, err
+	}
+	index, err := s.n.raft.ReadIndex(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &yrdv1grpc.ReadIndexResponse{Index: index}, nil
+}
+
+func (s *peerService) Promote(ctx context.Context, _ *yrdv1grpc.PromoteRequest) (*yrdv1grpc.PromoteResponse, error) {
+	m, err := s.callerMember(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if m.GetSuffrage() != yrdv1.Suffrage_SUFFRAGE_VOTER {
+		return nil, errorf(ErrPermissionDenied, "peer %s is registered as a non-voter", m.GetPeerId())
+	}
+	if _, err := s.n.raft.AddVoter(m.GetPeerId()); err != nil {
+		return nil, err
+	}
+	return &yrdv1grpc.PromoteResponse{}, nil
+}
+
+func (s *peerService) Join(ctx context.Context, req *yrdv1.JoinRequest) (*yrdv1.JoinResponse, error) {
+	if _, err := s.callerMember(ctx); err != nil {
+		return nil, err
+	}
+	return (&clusterService{n: s.n}).Join(ctx, req)
+}
+
+func (s *peerService) LocalStatus(ctx context.Context, _ *yrdv1.StatusRequest) (*yrdv1.StatusResponse, error) {
+	if _, err := s.callerMember(ctx); err != nil {
+		return nil, err
+	}
+	return s.n.localStatus(), nil
+}

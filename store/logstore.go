@@ -1,0 +1,351 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketLogs = []byte("logs")
+	bucketConf = []byte("conf")
+)
+
+// logFormatV1 tags the encoding of a stored raft.Log so the format can
+// evolve without guessing.
+const logFormatV1 = 1
+
+// LogStore is a raft.LogStore and raft.StableStore backed by one bbolt file.
+// It is safe for concurrent use: raft reads logs from its replication
+// goroutines while the main loop appends and truncates.
+type LogStore struct {
+	db *bolt.DB
+
+	// wmu orders writers so the cached first/last indexes are updated in
+	// commit order.
+	wmu    sync.Mutex
+	first  atomic.Uint64
+	last   atomic.Uint64
+	closed atomic.Bool
+}
+
+var (
+	_ raft.LogStore    = (*LogStore)(nil)
+	_ raft.StableStore = (*LogStore)(nil)
+)
+
+// OpenLogStore opens or creates the log store at path.
+func OpenLogStore(path string, opts Options) (*LogStore, error) {
+	db, err := bolt.Open(path, 0o600, opts.boltOptions(0))
+	if err != nil {
+		return nil, fmt.Errorf("store: open log store %s: %w", path, err)
+	}
+	s := &LogStore{db: db}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketLogs, bucketConf} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		c := tx.Bucket(bucketLogs).Cursor()
+		if k, _ := c.First(); k != nil {
+			s.first.Store(binary.BigEndian.Uint64(k))
+		}
+		if k, _ := c.Last(); k != nil {
+			s.last.Store(binary.BigEndian.Uint64(k))
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("store: init log store %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the underlying bbolt file.
+func (s *LogStore) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed.Swap(true) {
+		return nil
+	}
+	return s.db.Close()
+}
+
+// FirstIndex returns the first stored index, 0 if empty. Served from memory.
+func (s *LogStore) FirstIndex() (uint64, error) { return s.first.Load(), nil }
+
+// LastIndex returns the last stored index, 0 if empty. Served from memory.
+func (s *LogStore) LastIndex() (uint64, error) { return s.last.Load(), nil }
+
+// GetLog reads the log at index into log, or returns raft.ErrLogNotFound.
+func (s *LogStore) GetLog(index uint64, log *raft.Log) error {
+	var key [8]byte
+	binary.BigEndian.PutUint64(key[:], index)
+	return s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketLogs).Get(key[:])
+		if v == nil {
+			return raft.ErrLogNotFound
+		}
+		if err := decodeLog(v, log); err != nil {
+			return fmt.Errorf("store: log %d: %w", index, err)
+		}
+		if log.Index != index {
+			return fmt.Errorf("store: log %d: stored under wrong key (holds index %d)", index, log.Index)
+		}
+		return nil
+	})
+}
+
+// StoreLog stores one log entry.
+func (s *LogStore) StoreLog(log *raft.Log) error {
+	return s.StoreLogs([]*raft.Log{log})
+}
+
+// StoreLogs stores logs in a single bbolt transaction, so a batch costs one
+// fsync however many entries it holds.
+func (s *LogStore) StoreLogs(logs []*raft.Log) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	// Encode before the write transaction to keep it short; bbolt needs keys
+	// and values to stay valid until commit, so they share one buffer.
+	size := 0
+	for _, l := range logs {
+		size += 8 + maxEncodedLogSize(l)
+	}
+	buf := make([]byte, 0, size)
+	kv := make([][2][]byte, len(logs))
+	lo, hi := logs[0].Index, logs[0].Index
+	for i, l := range logs {
+		start := len(buf)
+		buf = binary.BigEndian.AppendUint64(buf, l.Index)
+		mid := len(buf)
+		buf = appendLog(buf, l)
+		kv[i] = [2][]byte{buf[start:mid:mid], buf[mid:len(buf):len(buf)]}
+		lo, hi = min(lo, l.Index), max(hi, l.Index)
+	}
+
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLogs)
+		for _, p := range kv {
+			if err := b.Put(p[0], p[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: store logs %d-%d: %w", lo, hi, err)
+	}
+	if f := s.first.Load(); f == 0 || lo < f {
+		s.first.Store(lo)
+	}
+	if hi > s.last.Load() {
+		s.last.Store(hi)
+	}
+	return nil
+}
+
+// DeleteRange deletes logs min..max inclusive.
+func (s *LogStore) DeleteRange(minIdx, maxIdx uint64) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	var first, last uint64
+	var from [8]byte
+	binary.BigEndian.PutUint64(from[:], minIdx)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketLogs).Cursor()
+		// Re-seek after every delete: advancing a bbolt cursor past a
+		// deleted key can skip entries.
+		for k, _ := c.Seek(from[:]); k != nil && binary.BigEndian.Uint64(k) <= maxIdx; k, _ = c.Seek(from[:]) {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		if k, _ := c.First(); k != nil {
+			first = binary.BigEndian.Uint64(k)
+		}
+		if k, _ := c.Last(); k != nil {
+			last = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete logs %d-%d: %w", minIdx, maxIdx, err)
+	}
+	s.first.Store(first)
+	s.last.Store(last)
+	return nil
+}
+
+// Set stores a stable-store key.
+func (s *LogStore) Set(key, val []byte) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketConf).Put(key, val)
+	})
+}
+
+// Get returns a stable-store value, or ErrKeyNotFound ("not found").
+func (s *LogStore) Get(key []byte) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketConf).Get(key)
+		if v == nil {
+			return ErrKeyNotFound
+		}
+		out = append([]byte{}, v...) // v lives in the mmap only during the tx
+		return nil
+	})
+	return out, err
+}
+
+// SetUint64 stores a uint64 as 8 big-endian bytes.
+func (s *LogStore) SetUint64(key []byte, val uint64) error {
+	return s.Set(key, binary.BigEndian.AppendUint64(nil, val))
+}
+
+// GetUint64 reads a value written by SetUint64, or returns ErrKeyNotFound.
+func (s *LogStore) GetUint64(key []byte) (uint64, error) {
+	v, err := s.Get(key)
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("store: stable key %q holds %d bytes, not a uint64", key, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// Log encoding, all integers as uvarints:
+//
+//	version(1) index term type len(data) data len(ext) ext hasTime [unixNano]
+//
+// hasTime distinguishes the zero time (entries written before raft set
+// AppendedAt) from the Unix epoch.
+func maxEncodedLogSize(l *raft.Log) int {
+	return 1 + 3*binary.MaxVarintLen64 + 1 + 2*binary.MaxVarintLen64 + len(l.Data) + len(l.Extensions) + 1 + binary.MaxVarintLen64
+}
+
+func appendLog(b []byte, l *raft.Log) []byte {
+	b = append(b, logFormatV1)
+	b = binary.AppendUvarint(b, l.Index)
+	b = binary.AppendUvarint(b, l.Term)
+	b = append(b, byte(l.Type))
+	b = binary.AppendUvarint(b, uint64(len(l.Data)))
+	b = append(b, l.Data...)
+	b = binary.AppendUvarint(b, uint64(len(l.Extensions)))
+	b = append(b, l.Extensions...)
+	if l.AppendedAt.IsZero() {
+		return append(b, 0)
+	}
+	b = append(b, 1)
+	return binary.AppendVarint(b, l.AppendedAt.UnixNano())
+}
+
+var errCorruptLog = errors.New("corrupt log entry")
+
+// decodeLog decodes v into l, copying everything out of v (which points
+// into bbolt's mmap and is only valid during the transaction).
+func decodeLog(v []byte, l *raft.Log) error {
+	if len(v) == 0 || v[0] != logFormatV1 {
+		return errCorruptLog
+	}
+	d := decoder{b: v[1:]}
+	l.Index = d.uvarint()
+	l.Term = d.uvarint()
+	l.Type = raft.LogType(d.byte())
+	data := d.bytes()
+	ext := d.bytes()
+	hasTime := d.byte()
+	var nanos int64
+	if hasTime == 1 {
+		nanos = d.varint()
+	}
+	if d.err || len(d.b) != 0 || hasTime > 1 {
+		return errCorruptLog
+	}
+	// One allocation for both slices; cap-limit Data so appending to it
+	// cannot overwrite Extensions.
+	buf := make([]byte, len(data)+len(ext))
+	copy(buf, data)
+	copy(buf[len(data):], ext)
+	l.Data, l.Extensions = nil, nil
+	if len(data) > 0 {
+		l.Data = buf[:len(data):len(data)]
+	}
+	if len(ext) > 0 {
+		l.Extensions = buf[len(data):]
+	}
+	l.AppendedAt = time.Time{}
+	if hasTime == 1 {
+		l.AppendedAt = time.Unix(0, nanos)
+	}
+	return nil
+}
+
+// decoder reads the log encoding; any short read sets err and yields zero
+// values, checked once at the end.
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) == 0 {
+		d.err = true
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err || n > uint64(len(d.b)) {
+		d.err = true
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}

@@ -1,0 +1,297 @@
+// Package testnet runs a delta of yrdnode city nodes in one process: the
+// first city bootstraps the cluster, the others join it with join tokens,
+// exactly as operators would. `yrdnode dev`, the system tests and the
+// benchmarks all build their clusters with it.
+package testnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/yrd-exchange/yrdnode/consensus"
+	"github.com/yrd-exchange/yrdnode/node"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+)
+
+// Options describe a cluster.
+type Options struct {
+	// Cities, one node each; the first bootstraps. Default: shanghai,
+	// hangzhou, nanjing.
+	Cities []string
+	// Voters is how many of the first cities vote; the rest are non-voters.
+	// Default: all, up to consensus.MaxVoters.
+	Voters int
+	// DataDir is the root under which each city gets its own directory.
+	DataDir string
+	// APIAddrs and FabricAddrs per city; default loopback with port 0.
+	APIAddrs    []string
+	FabricAddrs []string
+	// Raft settings; zero means FastRaft().
+	Raft consensus.Config
+	// Logger; default discards.
+	Logger *slog.Logger
+}
+
+// FastRaft is raft tuned for loopback clusters: quick elections and small
+// snapshot thresholds so tests exercise snapshots.
+func FastRaft() consensus.Config {
+	c := consensus.DefaultConfig()
+	c.HeartbeatTimeout = 150 * time.Millisecond
+	c.ElectionTimeout = 150 * time.Millisecond
+	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.CommitTimeout = 5 * time.Millisecond
+	return c
+}
+
+// Cluster is a running in-process delta.
+type Cluster struct {
+	opts  Options
+	mu    sync.Mutex
+	nodes []*node.Node
+	cfgs  []node.Config
+	conns []*grpc.ClientConn
+}
+
+// Start brings up every city and waits until all are ready members.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	if len(opts.Cities) == 0 {
+		opts.Cities = []string{"shanghai", "hangzhou", "nanjing"}
+	}
+	if opts.Voters <= 0 {
+		opts.Voters = min(len(opts.Cities), consensus.MaxVoters)
+	}
+	if opts.DataDir == "" {
+		return nil, errors.New("testnet: DataDir is required")
+	}
+	if opts.Raft.HeartbeatTimeout == 0 {
+		opts.Raft = FastRaft()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	c := &Cluster{opts: opts, nodes: make([]*node.Node, len(opts.Cities)),
+		cfgs: make([]node.Config, len(opts.Cities)), conns: make([]*grpc.ClientConn, len(opts.Cities))}
+	for i, city := range opts.Cities {
+		cfg := node.DefaultConfig()
+		cfg.DataDir = filepath.Join(opts.DataDir, city)
+		cfg.City = city
+		cfg.APIAddr, cfg.FabricAddrs = "127.0.0.1:0", []string{"/ip4/127.0.0.1/tcp/0"}
+		if i < len(opts.APIAddrs) {
+			cfg.APIAddr = opts.APIAddrs[i]
+		}
+		if i < len(opts.FabricAddrs) {
+			cfg.FabricAddrs = []string{opts.FabricAddrs[i]}
+		}
+		cfg.Raft = opts.Raft
+		cfg.Logger = opts.Logger
+		c.cfgs[i] = cfg
+	}
+	if err := c.startAll(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) startAll(ctx context.Context) error {
+	// The first city bootstraps (or resumes); the others join through it
+	// unless they already have state from an earlier run.
+	if err := c.startNode(ctx, 0); err != nil {
+		return err
+	}
+	if err := c.waitReady(ctx, 0); err != nil {
+		return err
+	}
+	admin := yrdv1grpc.NewClusterServiceClient(c.Conn(0))
+	for i := 1; i < len(c.cfgs); i++ {
+		if !node.HasState(c.cfgs[i].DataDir) {
+			suffrage := yrdv1.Suffrage_SUFFRAGE_NONVOTER
+			if i < c.opts.Voters {
+				suffrage = yrdv1.Suffrage_SUFFRAGE_VOTER
+			}
+			tok, err := admin.IssueJoinToken(ctx, &yrdv1.IssueJoinTokenRequest{
+				Ttl: durationpb.New(10 * time.Minute), Suffrage: suffrage, City: c.cfgs[i].City})
+			if err != nil {
+				return fmt.Errorf("testnet: join token for %s: %w", c.cfgs[i].City, err)
+			}
+			c.cfgs[i].JoinAddr, c.cfgs[i].JoinToken = c.nodes[0].APIAddr(), tok.GetToken()
+		}
+		if err := c.startNode(ctx, i); err != nil {
+			return err
+		}
+	}
+	for i := range c.cfgs {
+		if err := c.waitReady(ctx, i); err != nil {
+			return err
+		}
+	}
+	return c.WaitVoters(ctx, c.opts.Voters)
+}
+
+func (c *Cluster) startNode(ctx context.Context, i int) error {
+	n, err := node.New(c.cfgs[i])
+	if err != nil {
+		return fmt.Errorf("testnet: %s: %w", c.cfgs[i].City, err)
+	}
+	if err := n.Start(ctx); err != nil {
+		return fmt.Errorf("testnet: %s: %w", c.cfgs[i].City, err)
+	}
+	// Pin the ports it got, so a restart comes back on the same addresses.
+	c.cfgs[i].APIAddr, c.cfgs[i].FabricAddrs = n.APIAddr(), n.FabricAddrs()
+	c.cfgs[i].JoinAddr, c.cfgs[i].JoinToken = "", ""
+	conn, err := grpc.NewClient(n.APIAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		n.Close()
+		return err
+	}
+	c.mu.Lock()
+	c.nodes[i], c.conns[i] = n, conn
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Cluster) waitReady(ctx context.Context, i int) error {
+	select {
+	case <-c.Node(i).Ready():
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("testnet: %s not ready: %w", c.cfgs[i].City, ctx.Err())
+	}
+}
+
+// WaitVoters waits until the raft configuration has want voters.
+func (c *Cluster) WaitVoters(ctx context.Context, want int) error {
+	for {
+		if n := c.AnyNode(); n != nil {
+			if servers, err := n.Raft().Servers(); err == nil {
+				voters := 0
+				for _, s := range servers {
+					if s.Voter {
+						voters++
+					}
+				}
+				if voters >= want {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("testnet: waiting for %d voters: %w", want, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Len is the number of cities.
+func (c *Cluster) Len() int { return len(c.cfgs) }
+
+// Node returns city i's node, or nil while it is stopped.
+func (c *Cluster) Node(i int) *node.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i]
+}
+
+// AnyNode returns some running node.
+func (c *Cluster) AnyNode() *node.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.nodes {
+		if n != nil {
+			return n
+		}
+	}
+	return nil
+}
+
+// Conn is a client connection to city i's API.
+func (c *Cluster) Conn(i int) *grpc.ClientConn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conns[i]
+}
+
+// Config returns city i's node config (with its pinned addresses).
+func (c *Cluster) Config(i int) node.Config { return c.cfgs[i] }
+
+// Leader waits for a leader among the running nodes and returns its index.
+func (c *Cluster) Leader(ctx context.Context) (int, error) {
+	for {
+		for i := range c.cfgs {
+			if n := c.Node(i); n != nil && n.Raft().IsLeader() {
+				return i, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return -1, fmt.Errorf("testnet: no leader: %w", ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Stop closes city i's node, as a clean shutdown. Its data dir stays.
+func (c *Cluster) Stop(i int) error {
+	c.mu.Lock()
+	n, conn := c.nodes[i], c.conns[i]
+	c.nodes[i], c.conns[i] = nil, nil
+	c.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
+	if n == nil {
+		return nil
+	}
+	return n.Close()
+}
+
+// Restart starts city i again from its data dir and waits until it is
+// ready, which needs a quorum of voters running.
+func (c *Cluster) Restart(ctx context.Context, i int) error {
+	if err := c.StartNode(ctx, i); err != nil {
+		return err
+	}
+	return c.waitReady(ctx, i)
+}
+
+// StartNode starts a stopped city i from its data dir without waiting.
+func (c *Cluster) StartNode(ctx context.Context, i int) error {
+	if c.Node(i) != nil {
+		return fmt.Errorf("testnet: %s is running", c.cfgs[i].City)
+	}
+	return c.startNode(ctx, i)
+}
+
+// WaitReady waits until every running node is a ready member.
+func (c *Cluster) WaitReady(ctx context.Context) error {
+	for i := range c.cfgs {
+		if c.Node(i) == nil {
+			continue
+		}
+		if err := c.waitReady(ctx, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops every node.
+func (c *Cluster) Close() error {
+	var errs []error
+	for i := range c.cfgs {
+		errs = append(errs, c.Stop(i))
+	}
+	return errors.Join(errs...)
+}
