@@ -5,6 +5,9 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"google.golang.org/grpc/status"
+
+	"github.com/yrd-exchange/yrdnode/consensus"
+	"github.com/yrd-exchange/yrdnode/node"
 )
 
 func fabricProtocol(s string) protocol.ID { return protocol.ID(s) }
@@ -18,3 +21,5 @@ func errorsCause(err error) error {
 	}
 	return err
 }
+
+func defaultRaft() consensus.Config { return node.DefaultConfig().Raft }
