@@ -103,6 +103,7 @@ func (c Config) catalogPath() string { return filepath.Join(c.DataDir, "catalog.
 func (c Config) raftDir() string     { return filepath.Join(c.DataDir, "raft") }
 func (c Config) joinPath() string    { return filepath.Join(c.DataDir, "join.json") }
 func (c Config) memberPath() string  { return filepath.Join(c.DataDir, "member") }
+func (c Config) cleanPath() string   { return filepath.Join(c.DataDir, "catalog.clean") }
 
 // KeyPath is where the node's libp2p identity key lives in dataDir.
 func KeyPath(dataDir string) string { return Config{DataDir: dataDir}.keyPath() }

@@ -132,7 +132,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.Close()
 		}
 	}()
-	if n.catalog, err = store.OpenCatalog(n.cfg.catalogPath(), store.Options{}); err != nil {
+	if n.catalog, err = n.openCatalog(); err != nil {
 		return fmt.Errorf("open catalog: %w", err)
 	}
 	n.host, err = fabric.New(fabric.Config{
@@ -234,7 +234,11 @@ func (n *Node) Close() error {
 		}
 		n.wg.Wait()
 		if n.catalog != nil {
-			errs = append(errs, n.catalog.Close())
+			err := n.catalog.Close()
+			if err == nil {
+				err = markClean(n.cfg.cleanPath())
+			}
+			errs = append(errs, err)
 		}
 		n.closeErr = errors.Join(errs...)
 		n.log.Info("node stopped")
