@@ -44,9 +44,6 @@ func (o Options) boltOptions(mmapSize int) *bolt.Options {
 		NoSync:          o.NoSync,
 		InitialMmapSize: mmapSize,
 		FreelistType:    bolt.FreelistMapType,
-		// The freelist is rebuilt on open instead of written on every
-		// commit: fewer pages per commit on the write path.
-		NoFreelistSync: true,
 	}
 }
 
