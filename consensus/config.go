@@ -45,8 +45,8 @@ type Config struct {
 // fast enough to fail over within a second, tolerant of WAN jitter.
 func DefaultConfig() Config {
 	return Config{
-		HeartbeatTimeout:   400 * time.Millisecond,
-		ElectionTimeout:    400 * time.Millisecond,
+		HeartbeatTimeout:   300 * time.Millisecond,
+		ElectionTimeout:    300 * time.Millisecond,
 		LeaderLeaseTimeout: 200 * time.Millisecond,
 		CommitTimeout:      10 * time.Millisecond,
 		MaxAppendEntries:   256,

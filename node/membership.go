@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/yrd-exchange/yrdnode/consensus"
@@ -21,28 +20,16 @@ import (
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
 )
 
-// joinState is what a joiner keeps in its data dir between a successful
-// Join call and catching up, so a crash in between does not strand it:
-// the token is spent, but the seeds let the leader's replication in.
+// joinState marks a join in progress in the data dir: the token is spent,
+// and the peers cache lets the leader's replication in after a crash.
 type joinState struct {
-	Members     []json.RawMessage `json:"members"`
-	ConfigIndex uint64            `json:"config_index"`
+	ConfigIndex uint64 `json:"config_index"`
 }
 
 // join asks an existing node to admit this one, using a join token.
 func (n *Node) join(ctx context.Context) error {
-	if data, err := os.ReadFile(n.cfg.joinPath()); err == nil {
-		var st joinState
-		if err := json.Unmarshal(data, &st); err != nil {
-			return fmt.Errorf("%s: %w", n.cfg.joinPath(), err)
-		}
-		for _, raw := range st.Members {
-			m := new(yrdv1.Member)
-			if err := protojson.Unmarshal(raw, m); err == nil {
-				n.addSeed(m)
-			}
-		}
-		n.log.Info("resuming join: waiting for the leader to replicate", "config_index", st.ConfigIndex)
+	if _, err := os.Stat(n.cfg.joinPath()); err == nil {
+		n.log.Info("resuming join: waiting for the leader to replicate")
 		return nil
 	}
 	conn, err := grpc.NewClient(n.cfg.JoinAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -77,13 +64,13 @@ func (n *Node) join(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	js := joinState{ConfigIndex: resp.GetConfigIndex()}
 	for _, m := range resp.GetMembers() {
 		n.addSeed(m)
-		raw, _ := protojson.Marshal(m)
-		js.Members = append(js.Members, raw)
 	}
-	data, _ := json.Marshal(js)
+	if err := savePeers(n.cfg.peersPath(), resp.GetMembers()); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(joinState{ConfigIndex: resp.GetConfigIndex()})
 	if err := os.WriteFile(n.cfg.joinPath(), data, 0o600); err != nil {
 		return err
 	}
@@ -116,6 +103,13 @@ func (n *Node) membershipRound(ctx context.Context) {
 	if n.raft.IsLeader() {
 		if err := n.reconcile(ctx); err != nil {
 			n.log.Warn("reconciling raft configuration with the registry", "err", err)
+		}
+	}
+	if members := n.catalog.Members(); len(members) > 0 && !sameMembers(members, n.savedPeers) {
+		if err := savePeers(n.cfg.peersPath(), members); err != nil {
+			n.log.Warn("saving the peers cache", "err", err)
+		} else {
+			n.savedPeers = members
 		}
 	}
 	self, inRegistry := n.catalog.Member(n.id.String())

@@ -41,7 +41,8 @@ type Node struct {
 	apiLis               net.Listener
 	apiAddr              string
 	seedMu               sync.RWMutex
-	seeds                map[peer.ID]bool // admitted while joining, before the registry names them
+	seeds                map[peer.ID]bool // admitted until ready, before the registry names them
+	savedPeers           []*yrdv1.Member  // last registry written to the peers cache; membership loop only
 	reconcileCh          chan struct{}
 	ready                chan struct{}
 	readyOnce, closeOnce sync.Once
@@ -150,6 +151,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	for _, m := range n.catalog.Members() {
 		n.learnAddrs(m)
+	}
+	cached, err := loadPeers(n.cfg.peersPath())
+	if err != nil {
+		return fmt.Errorf("peers cache %s: %w", n.cfg.peersPath(), err)
+	}
+	for _, m := range cached {
+		n.addSeed(m)
 	}
 	n.peers = newPeerClients(n.host)
 

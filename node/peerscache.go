@@ -1,0 +1,87 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+)
+
+// The peers cache is a copy of the member registry kept beside the catalog.
+// A node whose catalog was rebuilt after a crash (or has not caught up after
+// joining) has an empty registry until raft replays it, and raft cannot
+// replay without reaching its peers: the cache tells the gate whom to admit
+// and the fabric where they are until the registry is back. Once the node
+// is ready, the registry alone decides.
+
+func (c Config) peersPath() string { return filepath.Join(c.DataDir, "peers.json") }
+
+func savePeers(path string, members []*yrdv1.Member) error {
+	var raws []json.RawMessage
+	for _, m := range members {
+		raw, err := protojson.Marshal(m)
+		if err != nil {
+			return err
+		}
+		raws = append(raws, raw)
+	}
+	data, err := json.MarshalIndent(raws, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := errors.Join(f.Sync(), f.Close()); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func loadPeers(path string) ([]*yrdv1.Member, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(data, &raws); err != nil {
+		return nil, err
+	}
+	members := make([]*yrdv1.Member, 0, len(raws))
+	for _, raw := range raws {
+		m := new(yrdv1.Member)
+		if err := protojson.Unmarshal(raw, m); err != nil {
+			return nil, err
+		}
+		members = append(members, m)
+	}
+	return members, nil
+}
+
+func sameMembers(a, b []*yrdv1.Member) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !proto.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
