@@ -6,12 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/yrd-exchange/yrdnode/internal/catalogspec"
 	"github.com/yrd-exchange/yrdnode/internal/sample"
+	"github.com/yrd-exchange/yrdnode/store"
 	"github.com/yrd-exchange/yrdnode/testnet"
 )
 
@@ -153,6 +156,14 @@ func TestErrorsHelp(t *testing.T) {
 func TestClusterCommands(t *testing.T) {
 	c := startCluster(t)
 	env := map[string]string{"YRDNODE_NODE": c.Node(2).APIAddr()}
+	for _, d := range sample.Datasets() {
+		f := filepath.Join(t.TempDir(), "d.json")
+		data, _ := jsonOut.Marshal(d)
+		os.WriteFile(f, data, 0o600)
+		if r := run(t, env, "dataset", "publish", "-f", f); r.code != 0 {
+			t.Fatalf("publish: %+v", r)
+		}
+	}
 	r := run(t, env, "cluster", "status")
 	if r.code != 0 || strings.Count(r.stdout, "VOTER") != 3 || !strings.Contains(r.stdout, "Leader") {
 		t.Fatalf("status: %+v", r)
@@ -170,7 +181,81 @@ func TestClusterCommands(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("backup: %+v", r)
 	}
-	if fi, err := os.Stat(backup); err != nil || fi.Size() == 0 {
-		t.Fatalf("backup file: %v %v", fi, err)
+	// The backup is a catalog database holding every acknowledged write.
+	restored, err := store.OpenCatalog(backup, store.Options{})
+	if err != nil {
+		t.Fatalf("backup is not a catalog: %v", err)
 	}
+	defer restored.Close()
+	if n := restored.DatasetCount(); n != len(sample.Datasets()) {
+		t.Fatalf("backup holds %d datasets, want %d", n, len(sample.Datasets()))
+	}
+	if len(restored.Members()) != 3 {
+		t.Fatalf("backup holds %d members, want 3", len(restored.Members()))
+	}
+}
+
+// TestDevRunsTheSampleDelta runs the README's first command in-process:
+// three cities on the fixed dev ports, samples published, a clean stop.
+func TestDevRunsTheSampleDelta(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- Main(ctx, Env{Args: []string{"dev"}, Stdout: &out, Stderr: &errb, Version: "test", Getenv: func(string) string { return "" }})
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "Ctrl-C stops the delta") {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("dev did not come up:\n%s\n%s", out.String(), errb.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), "8 sample datasets published") {
+		t.Fatalf("dev output:\n%s", out.String())
+	}
+	// The printed commands work as printed (with the default node).
+	r := run(t, map[string]string{}, "dataset", "list")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 9 {
+		t.Fatalf("dataset list against dev: %+v", r)
+	}
+	r = run(t, map[string]string{}, "dataset", "get", "shanghai.civil-affairs.elderly-population", "--node", "127.0.0.1:7403", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("dataset get against dev: %+v", r)
+	}
+	if d, err := catalogspec.DecodeDataset([]byte(r.stdout)); err != nil || d.GetStandardSchemaId() != sample.ElderlyPopulationSchemaID {
+		t.Fatalf("dataset get against dev printed %s (%v)", r.stdout, err)
+	}
+	r = run(t, map[string]string{}, "cluster", "status", "--node", "127.0.0.1:7402")
+	if r.code != 0 || strings.Count(r.stdout, "VOTER") != 3 {
+		t.Fatalf("cluster status against dev: %+v", r)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("dev exited %d:\n%s", code, errb.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not stop after cancel")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
