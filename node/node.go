@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -43,6 +44,7 @@ type Node struct {
 	seedMu               sync.RWMutex
 	seeds                map[peer.ID]bool // admitted until ready, before the registry names them
 	savedPeers           []*yrdv1.Member  // last registry written to the peers cache; membership loop only
+	peerFilter           atomic.Pointer[func(peer.ID) bool]
 	reconcileCh          chan struct{}
 	ready                chan struct{}
 	readyOnce, closeOnce sync.Once
@@ -272,6 +274,9 @@ func stopGracefully(s *grpc.Server, d time.Duration) {
 // admit is the fabric's gate: registry members, plus the seeds of a join
 // in progress.
 func (n *Node) admit(id peer.ID) bool {
+	if f := n.peerFilter.Load(); f != nil && !(*f)(id) {
+		return false
+	}
 	if n.catalog != nil {
 		if _, ok := n.catalog.Member(id.String()); ok {
 			return true
@@ -280,6 +285,24 @@ func (n *Node) admit(id peer.ID) bool {
 	n.seedMu.RLock()
 	defer n.seedMu.RUnlock()
 	return n.seeds[id]
+}
+
+// SetPeerFilter narrows the gate to peers for which allow returns true, and
+// cuts open connections to the others; nil lifts the filter. It is fault
+// injection for tests (network partitions), not access control: the
+// registry is that.
+func (n *Node) SetPeerFilter(allow func(peer.ID) bool) {
+	if allow == nil {
+		n.peerFilter.Store(nil)
+		return
+	}
+	n.peerFilter.Store(&allow)
+	for _, m := range n.catalog.Members() {
+		if id, err := peer.Decode(m.GetPeerId()); err == nil && id != n.id && !allow(id) {
+			n.peers.drop(id)
+			n.host.ClosePeer(id)
+		}
+	}
 }
 
 func (n *Node) addSeed(m *yrdv1.Member) {

@@ -222,3 +222,49 @@ func TestLaggingFollowerCatchesUpByInstallSnapshot(t *testing.T) {
 		t.Fatalf("follower caught up without installing a snapshot (snapshots before %d, after %d)", len(before), len(after))
 	}
 }
+
+func TestPartitionedLeaderLosesLeadershipAndCatchesUpAfterHeal(t *testing.T) {
+	c := startCluster(t, testnet.Options{})
+	leader, _ := leaderAndFollower(t, c)
+	others := []int{(leader + 1) % 3, (leader + 2) % 3}
+	publish(t, catalogClient(c, leader), testDataset(1))
+
+	c.Partition([]int{leader}, others)
+	// The majority elects a new leader and keeps accepting writes.
+	var newLeader int
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		i := others[0]
+		if c.Node(others[1]).Raft().IsLeader() {
+			i = others[1]
+		}
+		if c.Node(i).Raft().IsLeader() {
+			newLeader = i
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the majority side elected no leader")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	publish(t, catalogClient(c, others[0]), testDataset(2))
+	// The isolated old leader cannot commit: its write fails within the deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_, err := catalogClient(c, leader).PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: testDataset(3)})
+	cancel()
+	if err == nil {
+		t.Fatal("an isolated node acknowledged a write")
+	}
+	if c.Node(leader).Raft().IsLeader() {
+		t.Fatal("the isolated old leader still believes it leads after its lease expired")
+	}
+
+	c.Heal()
+	if err := c.Node(leader).Raft().WaitApplied(testCtx(t), c.Node(newLeader).Catalog().AppliedIndex()); err != nil {
+		t.Fatal(err)
+	}
+	mustGetEverywhere(t, c, testDataset(2).GetId(), 1)
+	if _, ok := c.Node(leader).Catalog().GetDataset(testDataset(3).GetId()); ok {
+		t.Fatal("the write refused during the partition appeared after healing")
+	}
+}

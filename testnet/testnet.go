@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -294,4 +295,34 @@ func (c *Cluster) Close() error {
 		errs = append(errs, c.Stop(i))
 	}
 	return errors.Join(errs...)
+}
+
+// Partition splits the running nodes into groups that cannot reach each
+// other; nodes in no group are cut off from everyone. Heal undoes it.
+func (c *Cluster) Partition(groups ...[]int) {
+	side := make(map[string]int) // peer id → group
+	for g, members := range groups {
+		for _, i := range members {
+			if n := c.Node(i); n != nil {
+				side[n.PeerID().String()] = g + 1
+			}
+		}
+	}
+	for i := range c.cfgs {
+		n := c.Node(i)
+		if n == nil {
+			continue
+		}
+		mine := side[n.PeerID().String()]
+		n.SetPeerFilter(func(id peer.ID) bool { return mine != 0 && side[id.String()] == mine })
+	}
+}
+
+// Heal lifts every partition.
+func (c *Cluster) Heal() {
+	for i := range c.cfgs {
+		if n := c.Node(i); n != nil {
+			n.SetPeerFilter(nil)
+		}
+	}
 }
