@@ -259,3 +259,22 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+func TestBenchIsBoundedAndReports(t *testing.T) {
+	c := startCluster(t)
+	env := map[string]string{"YRDNODE_NODE": c.Node(0).APIAddr()}
+	r := run(t, env, "bench", "--kind", "read", "--count", "10")
+	if r.code != 1 || !strings.Contains(r.stderr, "catalog is empty") {
+		t.Fatalf("read bench on an empty catalog: %+v", r)
+	}
+	for _, kind := range []string{"write", "read", "list"} {
+		r := run(t, env, "bench", "--kind", kind, "--workers", "4", "--count", "40", "--duration", "20s")
+		if r.code != 0 || !strings.Contains(r.stdout, kind+": 40 ops by 4 workers") || !strings.Contains(r.stdout, "p99") {
+			t.Fatalf("%s bench: %+v", kind, r)
+		}
+	}
+	r = run(t, env, "bench", "--workers", "0")
+	if r.code != 2 {
+		t.Fatalf("bench with no workers: %+v", r)
+	}
+}

@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/yrd-exchange/yrdnode/internal/sample"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+)
+
+// runBench drives a running cluster with a bounded load and reports
+// throughput and latency, e.g. against `yrdnode dev` or a deployment.
+func runBench(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "bench")
+	cf := addClientFlags(fs, env)
+	kind := fs.String("kind", "write", "write (publish datasets), read (linearizable get) or list (filtered list)")
+	workers := fs.Int("workers", 16, "concurrent clients")
+	count := fs.Int("count", 5000, "operations in all (the load stops at --count or --duration, whichever comes first)")
+	duration := fs.Duration("duration", 30*time.Second, "longest the load may run")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *workers < 1 || *workers > 1024 || *count < 1 || *count > 10_000_000 || *duration <= 0 || *duration > time.Hour {
+		return usageError{"bench: --workers 1..1024, --count 1..10000000, --duration up to 1h"}
+	}
+	conn, err := cf.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	op, err := benchOp(ctx, conn, *kind)
+	if err != nil {
+		return cf.callErr(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *duration)
+	defer cancel()
+	var next atomic.Int64
+	var mu sync.Mutex
+	var lat []time.Duration
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < *workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var local []time.Duration
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= *count {
+					break
+				}
+				t0 := time.Now()
+				cctx, ccancel := context.WithTimeout(ctx, cf.timeout)
+				err := op(cctx, i)
+				ccancel()
+				if err != nil {
+					if ctx.Err() == nil {
+						mu.Lock()
+						if firstErr == nil {
+							firstErr = err
+						}
+						mu.Unlock()
+					}
+					break
+				}
+				local = append(local, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if firstErr != nil {
+		return cf.callErr(firstErr)
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[int(p*float64(len(lat)-1))]
+	}
+	fmt.Fprintf(env.Stdout, "%s: %d ops by %d workers in %v: %.0f ops/s, p50 %v, p99 %v, max %v\n", *kind, len(lat), *workers,
+		elapsed.Round(time.Millisecond), float64(len(lat))/elapsed.Seconds(), pct(0.5).Round(time.Microsecond),
+		pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
+	return nil
+}
+
+func benchOp(ctx context.Context, conn *grpc.ClientConn, kind string) (func(context.Context, int) error, error) {
+	catalog := yrdv1grpc.NewCatalogServiceClient(conn)
+	run := time.Now().UnixNano()
+	template := sample.Datasets()[0]
+	switch kind {
+	case "write":
+		return func(ctx context.Context, i int) error {
+			d := proto.Clone(template).(*yrdv1.Dataset)
+			d.Id = fmt.Sprintf("%s.bench.r%d-%d", d.GetOwnerCity(), run, i)
+			_, err := catalog.PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: d})
+			return err
+		}, nil
+	case "read", "list":
+		// Read what is there; publish one dataset first if the catalog is empty.
+		list, err := catalog.ListDatasets(ctx, &yrdv1.ListDatasetsRequest{PageSize: 1000})
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]string, 0, len(list.GetDatasets()))
+		for _, d := range list.GetDatasets() {
+			ids = append(ids, d.GetId())
+		}
+		if len(ids) == 0 {
+			return nil, fmt.Errorf("bench: the catalog is empty; run a write bench first")
+		}
+		if kind == "read" {
+			return func(ctx context.Context, i int) error {
+				_, err := catalog.GetDataset(ctx, &yrdv1.GetDatasetRequest{Id: ids[i%len(ids)]})
+				return err
+			}, nil
+		}
+		return func(ctx context.Context, i int) error {
+			_, err := catalog.ListDatasets(ctx, &yrdv1.ListDatasetsRequest{OwnerCity: "shanghai", Level: yrdv1.ClassificationLevel_LEVEL_GENERAL, PageSize: 100})
+			return err
+		}, nil
+	}
+	return nil, usageError{fmt.Sprintf("--kind: %q is not write, read or list", kind)}
+}
