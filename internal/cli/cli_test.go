@@ -206,11 +206,16 @@ func TestDevRunsTheSampleDelta(t *testing.T) {
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(out.String(), "Ctrl-C stops the delta") {
+		select {
+		case code := <-done:
+			cancel()
+			t.Fatalf("dev exited %d before it was up:\n%s\n%s", code, out.String(), errb.String())
+		case <-time.After(50 * time.Millisecond):
+		}
 		if time.Now().After(deadline) {
 			cancel()
 			t.Fatalf("dev did not come up:\n%s\n%s", out.String(), errb.String())
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	if !strings.Contains(out.String(), "8 sample datasets published") {
 		t.Fatalf("dev output:\n%s", out.String())
