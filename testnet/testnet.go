@@ -106,28 +106,36 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 }
 
 func (c *Cluster) startAll(ctx context.Context) error {
-	// The first city bootstraps (or resumes); the others join through it
-	// unless they already have state from an earlier run.
-	if err := c.startNode(ctx, 0); err != nil {
-		return err
+	// Nodes with state from an earlier run resume together (alone, none of
+	// them has a quorum). A fresh first city bootstraps; fresh others join
+	// through it with tokens, as operators would.
+	started := make([]bool, len(c.cfgs))
+	for i := range c.cfgs {
+		if node.HasState(c.cfgs[i].DataDir) || i == 0 {
+			if err := c.startNode(ctx, i); err != nil {
+				return err
+			}
+			started[i] = true
+		}
 	}
 	if err := c.waitReady(ctx, 0); err != nil {
 		return err
 	}
 	admin := yrdv1grpc.NewClusterServiceClient(c.Conn(0))
 	for i := 1; i < len(c.cfgs); i++ {
-		if !node.HasState(c.cfgs[i].DataDir) {
-			suffrage := yrdv1.Suffrage_SUFFRAGE_NONVOTER
-			if i < c.opts.Voters {
-				suffrage = yrdv1.Suffrage_SUFFRAGE_VOTER
-			}
-			tok, err := admin.IssueJoinToken(ctx, &yrdv1.IssueJoinTokenRequest{
-				Ttl: durationpb.New(10 * time.Minute), Suffrage: suffrage, City: c.cfgs[i].City})
-			if err != nil {
-				return fmt.Errorf("testnet: join token for %s: %w", c.cfgs[i].City, err)
-			}
-			c.cfgs[i].JoinAddr, c.cfgs[i].JoinToken = c.nodes[0].APIAddr(), tok.GetToken()
+		if started[i] {
+			continue
 		}
+		suffrage := yrdv1.Suffrage_SUFFRAGE_NONVOTER
+		if i < c.opts.Voters {
+			suffrage = yrdv1.Suffrage_SUFFRAGE_VOTER
+		}
+		tok, err := admin.IssueJoinToken(ctx, &yrdv1.IssueJoinTokenRequest{
+			Ttl: durationpb.New(10 * time.Minute), Suffrage: suffrage, City: c.cfgs[i].City})
+		if err != nil {
+			return fmt.Errorf("testnet: join token for %s: %w", c.cfgs[i].City, err)
+		}
+		c.cfgs[i].JoinAddr, c.cfgs[i].JoinToken = c.nodes[0].APIAddr(), tok.GetToken()
 		if err := c.startNode(ctx, i); err != nil {
 			return err
 		}
