@@ -209,10 +209,11 @@ func runDev(ctx context.Context, env Env, args []string) error {
 	}
 	defer c.Close()
 	catalog := yrdv1grpc.NewCatalogServiceClient(c.Conn(0))
-	published := 0
+	published, kept := 0, 0
 	for _, d := range sample.Datasets() {
 		_, err := catalog.PublishDataset(startCtx, &yrdv1.PublishDatasetRequest{Dataset: d})
 		if status.Code(err) == codes.AlreadyExists {
+			kept++
 			continue
 		} else if err != nil {
 			return fmt.Errorf("publishing sample %s: %w", d.GetId(), err)
@@ -223,7 +224,11 @@ func runDev(ctx context.Context, env Env, args []string) error {
 	for i, city := range devCities {
 		fmt.Fprintf(env.Stdout, "  %-9s api %s  fabric %s  peer %s\n", city, c.Config(i).APIAddr, devFabricAddrs[i], c.Node(i).PeerID())
 	}
-	fmt.Fprintf(env.Stdout, "\n%d sample datasets published. Try, in another terminal:\n\n", published)
+	if kept > 0 {
+		fmt.Fprintf(env.Stdout, "\n%d sample datasets already in the catalog, %d published. Try, in another terminal:\n\n", kept, published)
+	} else {
+		fmt.Fprintf(env.Stdout, "\n%d sample datasets published. Try, in another terminal:\n\n", published)
+	}
 	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode dataset list\n")
 	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode dataset get shanghai.civil-affairs.elderly-population --node %s -o json\n", devAPIAddrs[2])
 	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode cluster status --node %s\n", devAPIAddrs[1])
