@@ -87,8 +87,15 @@ type Member struct {
 	// libp2p multiaddrs where the node listens for other nodes.
 	FabricAddrs []string `protobuf:"bytes,4,rep,name=fabric_addrs,json=fabricAddrs,proto3" json:"fabric_addrs,omitempty"`
 	// host:port of the node's client-facing gRPC API.
-	ApiAddr       string                 `protobuf:"bytes,5,opt,name=api_addr,json=apiAddr,proto3" json:"api_addr,omitempty"`
-	JoinedAt      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=joined_at,json=joinedAt,proto3" json:"joined_at,omitempty"`
+	ApiAddr  string                 `protobuf:"bytes,5,opt,name=api_addr,json=apiAddr,proto3" json:"api_addr,omitempty"`
+	JoinedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=joined_at,json=joinedAt,proto3" json:"joined_at,omitempty"`
+	// A Lingang cross-border trial partner outside the mainland: it may only
+	// query GENERAL, cross-border eligible data of trial sectors, and never
+	// receives personal information.
+	OutsideMainland bool `protobuf:"varint,7,opt,name=outside_mainland,json=outsideMainland,proto3" json:"outside_mainland,omitempty"`
+	// The node's ed25519 public key (libp2p-marshalled), so that any member
+	// can check its audit log signatures offline.
+	PublicKey     []byte `protobuf:"bytes,8,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -161,6 +168,20 @@ func (x *Member) GetApiAddr() string {
 func (x *Member) GetJoinedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.JoinedAt
+	}
+	return nil
+}
+
+func (x *Member) GetOutsideMainland() bool {
+	if x != nil {
+		return x.OutsideMainland
+	}
+	return false
+}
+
+func (x *Member) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
 	}
 	return nil
 }
@@ -431,9 +452,11 @@ type IssueJoinTokenRequest struct {
 	Ttl      *durationpb.Duration `protobuf:"bytes,1,opt,name=ttl,proto3" json:"ttl,omitempty"`
 	Suffrage Suffrage             `protobuf:"varint,2,opt,name=suffrage,proto3,enum=yrd.v1.Suffrage" json:"suffrage,omitempty"`
 	// If set, only a node of this city may use the token.
-	City          string `protobuf:"bytes,3,opt,name=city,proto3" json:"city,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	City string `protobuf:"bytes,3,opt,name=city,proto3" json:"city,omitempty"`
+	// The joiner is a cross-border trial partner outside the mainland.
+	OutsideMainland bool `protobuf:"varint,4,opt,name=outside_mainland,json=outsideMainland,proto3" json:"outside_mainland,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *IssueJoinTokenRequest) Reset() {
@@ -485,6 +508,13 @@ func (x *IssueJoinTokenRequest) GetCity() string {
 		return x.City
 	}
 	return ""
+}
+
+func (x *IssueJoinTokenRequest) GetOutsideMainland() bool {
+	if x != nil {
+		return x.OutsideMainland
+	}
+	return false
 }
 
 type IssueJoinTokenResponse struct {
@@ -942,14 +972,17 @@ var File_yrd_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_yrd_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x14yrd/v1/cluster.proto\x12\x06yrd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xda\x01\n" +
+	"\x14yrd/v1/cluster.proto\x12\x06yrd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x02\n" +
 	"\x06Member\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x12\n" +
 	"\x04city\x18\x02 \x01(\tR\x04city\x12,\n" +
 	"\bsuffrage\x18\x03 \x01(\x0e2\x10.yrd.v1.SuffrageR\bsuffrage\x12!\n" +
 	"\ffabric_addrs\x18\x04 \x03(\tR\vfabricAddrs\x12\x19\n" +
 	"\bapi_addr\x18\x05 \x01(\tR\aapiAddr\x127\n" +
-	"\tjoined_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\"\xbc\x02\n" +
+	"\tjoined_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\x12)\n" +
+	"\x10outside_mainland\x18\a \x01(\bR\x0foutsideMainland\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\b \x01(\fR\tpublicKey\"\xbc\x02\n" +
 	"\fMemberStatus\x12&\n" +
 	"\x06member\x18\x01 \x01(\v2\x0e.yrd.v1.MemberR\x06member\x125\n" +
 	"\rraft_suffrage\x18\x02 \x01(\x0e2\x10.yrd.v1.SuffrageR\fraftSuffrage\x12\x16\n" +
@@ -973,11 +1006,12 @@ const file_yrd_v1_cluster_proto_rawDesc = "" +
 	"\rapplied_index\x18\b \x01(\x04R\fappliedIndex\x12.\n" +
 	"\amembers\x18\t \x03(\v2\x14.yrd.v1.MemberStatusR\amembers\x12\x18\n" +
 	"\aversion\x18\n" +
-	" \x01(\tR\aversion\"\x86\x01\n" +
+	" \x01(\tR\aversion\"\xb1\x01\n" +
 	"\x15IssueJoinTokenRequest\x12+\n" +
 	"\x03ttl\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12,\n" +
 	"\bsuffrage\x18\x02 \x01(\x0e2\x10.yrd.v1.SuffrageR\bsuffrage\x12\x12\n" +
-	"\x04city\x18\x03 \x01(\tR\x04city\"i\n" +
+	"\x04city\x18\x03 \x01(\tR\x04city\x12)\n" +
+	"\x10outside_mainland\x18\x04 \x01(\bR\x0foutsideMainland\"i\n" +
 	"\x16IssueJoinTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +

@@ -95,6 +95,11 @@ type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The proposing node's clock when the command was proposed.
 	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	// The member whose node proposed the command, as the leader authenticated
+	// it on the fabric (never as the proposer claimed). A command that names
+	// a principal must come from that principal's home city.
+	OriginPeer string `protobuf:"bytes,2,opt,name=origin_peer,json=originPeer,proto3" json:"origin_peer,omitempty"`
+	OriginCity string `protobuf:"bytes,3,opt,name=origin_city,json=originCity,proto3" json:"origin_city,omitempty"`
 	// Types that are valid to be assigned to Op:
 	//
 	//	*Command_PublishDataset
@@ -104,6 +109,10 @@ type Command struct {
 	//	*Command_RedeemJoinToken
 	//	*Command_RemoveMember
 	//	*Command_PutMember
+	//	*Command_RequestGrant
+	//	*Command_DecideGrant
+	//	*Command_UpdatePolicy
+	//	*Command_RecordAnchor
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -144,6 +153,20 @@ func (x *Command) GetTime() *timestamppb.Timestamp {
 		return x.Time
 	}
 	return nil
+}
+
+func (x *Command) GetOriginPeer() string {
+	if x != nil {
+		return x.OriginPeer
+	}
+	return ""
+}
+
+func (x *Command) GetOriginCity() string {
+	if x != nil {
+		return x.OriginCity
+	}
+	return ""
 }
 
 func (x *Command) GetOp() isCommand_Op {
@@ -216,6 +239,42 @@ func (x *Command) GetPutMember() *PutMemberCommand {
 	return nil
 }
 
+func (x *Command) GetRequestGrant() *RequestGrantCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_RequestGrant); ok {
+			return x.RequestGrant
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDecideGrant() *DecideGrantCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DecideGrant); ok {
+			return x.DecideGrant
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetUpdatePolicy() *UpdatePolicyCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_UpdatePolicy); ok {
+			return x.UpdatePolicy
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRecordAnchor() *RecordAnchorCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_RecordAnchor); ok {
+			return x.RecordAnchor
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -248,6 +307,22 @@ type Command_PutMember struct {
 	PutMember *PutMemberCommand `protobuf:"bytes,16,opt,name=put_member,json=putMember,proto3,oneof"`
 }
 
+type Command_RequestGrant struct {
+	RequestGrant *RequestGrantCommand `protobuf:"bytes,17,opt,name=request_grant,json=requestGrant,proto3,oneof"`
+}
+
+type Command_DecideGrant struct {
+	DecideGrant *DecideGrantCommand `protobuf:"bytes,18,opt,name=decide_grant,json=decideGrant,proto3,oneof"`
+}
+
+type Command_UpdatePolicy struct {
+	UpdatePolicy *UpdatePolicyCommand `protobuf:"bytes,19,opt,name=update_policy,json=updatePolicy,proto3,oneof"`
+}
+
+type Command_RecordAnchor struct {
+	RecordAnchor *RecordAnchorCommand `protobuf:"bytes,20,opt,name=record_anchor,json=recordAnchor,proto3,oneof"`
+}
+
 func (*Command_PublishDataset) isCommand_Op() {}
 
 func (*Command_UpdateDataset) isCommand_Op() {}
@@ -262,6 +337,232 @@ func (*Command_RemoveMember) isCommand_Op() {}
 
 func (*Command_PutMember) isCommand_Op() {}
 
+func (*Command_RequestGrant) isCommand_Op() {}
+
+func (*Command_DecideGrant) isCommand_Op() {}
+
+func (*Command_UpdatePolicy) isCommand_Op() {}
+
+func (*Command_RecordAnchor) isCommand_Op() {}
+
+type RequestGrantCommand struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Complete but for state, version and times, which the catalog sets.
+	Grant         *Grant `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestGrantCommand) Reset() {
+	*x = RequestGrantCommand{}
+	mi := &file_yrd_v1_command_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestGrantCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestGrantCommand) ProtoMessage() {}
+
+func (x *RequestGrantCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_command_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestGrantCommand.ProtoReflect.Descriptor instead.
+func (*RequestGrantCommand) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *RequestGrantCommand) GetGrant() *Grant {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+// DecideGrantCommand approves, rejects or revokes a grant.
+type DecideGrantCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	To            GrantState             `protobuf:"varint,2,opt,name=to,proto3,enum=yrd.v1.GrantState" json:"to,omitempty"`
+	By            *Principal             `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
+	Note          string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideGrantCommand) Reset() {
+	*x = DecideGrantCommand{}
+	mi := &file_yrd_v1_command_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideGrantCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideGrantCommand) ProtoMessage() {}
+
+func (x *DecideGrantCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_command_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideGrantCommand.ProtoReflect.Descriptor instead.
+func (*DecideGrantCommand) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DecideGrantCommand) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DecideGrantCommand) GetTo() GrantState {
+	if x != nil {
+		return x.To
+	}
+	return GrantState_GRANT_STATE_UNSPECIFIED
+}
+
+func (x *DecideGrantCommand) GetBy() *Principal {
+	if x != nil {
+		return x.By
+	}
+	return nil
+}
+
+func (x *DecideGrantCommand) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type UpdatePolicyCommand struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Params          *PolicyParams          `protobuf:"bytes,1,opt,name=params,proto3" json:"params,omitempty"`
+	ExpectedVersion uint64                 `protobuf:"varint,2,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
+	By              *Principal             `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *UpdatePolicyCommand) Reset() {
+	*x = UpdatePolicyCommand{}
+	mi := &file_yrd_v1_command_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdatePolicyCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdatePolicyCommand) ProtoMessage() {}
+
+func (x *UpdatePolicyCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_command_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdatePolicyCommand.ProtoReflect.Descriptor instead.
+func (*UpdatePolicyCommand) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UpdatePolicyCommand) GetParams() *PolicyParams {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+func (x *UpdatePolicyCommand) GetExpectedVersion() uint64 {
+	if x != nil {
+		return x.ExpectedVersion
+	}
+	return 0
+}
+
+func (x *UpdatePolicyCommand) GetBy() *Principal {
+	if x != nil {
+		return x.By
+	}
+	return nil
+}
+
+type RecordAnchorCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Anchor        *AuditAnchor           `protobuf:"bytes,1,opt,name=anchor,proto3" json:"anchor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordAnchorCommand) Reset() {
+	*x = RecordAnchorCommand{}
+	mi := &file_yrd_v1_command_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordAnchorCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordAnchorCommand) ProtoMessage() {}
+
+func (x *RecordAnchorCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_command_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordAnchorCommand.ProtoReflect.Descriptor instead.
+func (*RecordAnchorCommand) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RecordAnchorCommand) GetAnchor() *AuditAnchor {
+	if x != nil {
+		return x.Anchor
+	}
+	return nil
+}
+
 type PublishDatasetCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Dataset       *Dataset               `protobuf:"bytes,1,opt,name=dataset,proto3" json:"dataset,omitempty"`
@@ -271,7 +572,7 @@ type PublishDatasetCommand struct {
 
 func (x *PublishDatasetCommand) Reset() {
 	*x = PublishDatasetCommand{}
-	mi := &file_yrd_v1_command_proto_msgTypes[1]
+	mi := &file_yrd_v1_command_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -283,7 +584,7 @@ func (x *PublishDatasetCommand) String() string {
 func (*PublishDatasetCommand) ProtoMessage() {}
 
 func (x *PublishDatasetCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[1]
+	mi := &file_yrd_v1_command_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -296,7 +597,7 @@ func (x *PublishDatasetCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDatasetCommand.ProtoReflect.Descriptor instead.
 func (*PublishDatasetCommand) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{1}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PublishDatasetCommand) GetDataset() *Dataset {
@@ -316,7 +617,7 @@ type UpdateDatasetCommand struct {
 
 func (x *UpdateDatasetCommand) Reset() {
 	*x = UpdateDatasetCommand{}
-	mi := &file_yrd_v1_command_proto_msgTypes[2]
+	mi := &file_yrd_v1_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +629,7 @@ func (x *UpdateDatasetCommand) String() string {
 func (*UpdateDatasetCommand) ProtoMessage() {}
 
 func (x *UpdateDatasetCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[2]
+	mi := &file_yrd_v1_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +642,7 @@ func (x *UpdateDatasetCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDatasetCommand.ProtoReflect.Descriptor instead.
 func (*UpdateDatasetCommand) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{2}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UpdateDatasetCommand) GetDataset() *Dataset {
@@ -368,7 +669,7 @@ type RetireDatasetCommand struct {
 
 func (x *RetireDatasetCommand) Reset() {
 	*x = RetireDatasetCommand{}
-	mi := &file_yrd_v1_command_proto_msgTypes[3]
+	mi := &file_yrd_v1_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -380,7 +681,7 @@ func (x *RetireDatasetCommand) String() string {
 func (*RetireDatasetCommand) ProtoMessage() {}
 
 func (x *RetireDatasetCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[3]
+	mi := &file_yrd_v1_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -393,7 +694,7 @@ func (x *RetireDatasetCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetireDatasetCommand.ProtoReflect.Descriptor instead.
 func (*RetireDatasetCommand) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{3}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RetireDatasetCommand) GetId() string {
@@ -413,17 +714,18 @@ func (x *RetireDatasetCommand) GetExpectedVersion() uint64 {
 type IssueJoinTokenCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// SHA-256 of the token; the token itself is never replicated.
-	TokenHash     []byte                 `protobuf:"bytes,1,opt,name=token_hash,json=tokenHash,proto3" json:"token_hash,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	Suffrage      Suffrage               `protobuf:"varint,3,opt,name=suffrage,proto3,enum=yrd.v1.Suffrage" json:"suffrage,omitempty"`
-	City          string                 `protobuf:"bytes,4,opt,name=city,proto3" json:"city,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TokenHash       []byte                 `protobuf:"bytes,1,opt,name=token_hash,json=tokenHash,proto3" json:"token_hash,omitempty"`
+	ExpiresAt       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Suffrage        Suffrage               `protobuf:"varint,3,opt,name=suffrage,proto3,enum=yrd.v1.Suffrage" json:"suffrage,omitempty"`
+	City            string                 `protobuf:"bytes,4,opt,name=city,proto3" json:"city,omitempty"`
+	OutsideMainland bool                   `protobuf:"varint,5,opt,name=outside_mainland,json=outsideMainland,proto3" json:"outside_mainland,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *IssueJoinTokenCommand) Reset() {
 	*x = IssueJoinTokenCommand{}
-	mi := &file_yrd_v1_command_proto_msgTypes[4]
+	mi := &file_yrd_v1_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +737,7 @@ func (x *IssueJoinTokenCommand) String() string {
 func (*IssueJoinTokenCommand) ProtoMessage() {}
 
 func (x *IssueJoinTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[4]
+	mi := &file_yrd_v1_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +750,7 @@ func (x *IssueJoinTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueJoinTokenCommand.ProtoReflect.Descriptor instead.
 func (*IssueJoinTokenCommand) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{4}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *IssueJoinTokenCommand) GetTokenHash() []byte {
@@ -479,6 +781,13 @@ func (x *IssueJoinTokenCommand) GetCity() string {
 	return ""
 }
 
+func (x *IssueJoinTokenCommand) GetOutsideMainland() bool {
+	if x != nil {
+		return x.OutsideMainland
+	}
+	return false
+}
+
 type RedeemJoinTokenCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TokenHash     []byte                 `protobuf:"bytes,1,opt,name=token_hash,json=tokenHash,proto3" json:"token_hash,omitempty"`
@@ -489,7 +798,7 @@ type RedeemJoinTokenCommand struct {
 
 func (x *RedeemJoinTokenCommand) Reset() {
 	*x = RedeemJoinTokenCommand{}
-	mi := &file_yrd_v1_command_proto_msgTypes[5]
+	mi := &file_yrd_v1_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +810,7 @@ func (x *RedeemJoinTokenCommand) String() string {
 func (*RedeemJoinTokenCommand) ProtoMessage() {}
 
 func (x *RedeemJoinTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[5]
+	mi := &file_yrd_v1_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +823,7 @@ func (x *RedeemJoinTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemJoinTokenCommand.ProtoReflect.Descriptor instead.
 func (*RedeemJoinTokenCommand) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{5}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RedeemJoinTokenCommand) GetTokenHash() []byte {
@@ -540,7 +849,7 @@ type RemoveMemberCommand struct {
 
 func (x *RemoveMemberCommand) Reset() {
 	*x = RemoveMemberCommand{}
-	mi := &file_yrd_v1_command_proto_msgTypes[6]
+	mi := &file_yrd_v1_command_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -552,7 +861,7 @@ func (x *RemoveMemberCommand) String() string {
 func (*RemoveMemberCommand) ProtoMessage() {}
 
 func (x *RemoveMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[6]
+	mi := &file_yrd_v1_command_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -565,7 +874,7 @@ func (x *RemoveMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberCommand.ProtoReflect.Descriptor instead.
 func (*RemoveMemberCommand) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{6}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RemoveMemberCommand) GetPeerId() string {
@@ -586,7 +895,7 @@ type PutMemberCommand struct {
 
 func (x *PutMemberCommand) Reset() {
 	*x = PutMemberCommand{}
-	mi := &file_yrd_v1_command_proto_msgTypes[7]
+	mi := &file_yrd_v1_command_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +907,7 @@ func (x *PutMemberCommand) String() string {
 func (*PutMemberCommand) ProtoMessage() {}
 
 func (x *PutMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[7]
+	mi := &file_yrd_v1_command_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +920,7 @@ func (x *PutMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutMemberCommand.ProtoReflect.Descriptor instead.
 func (*PutMemberCommand) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{7}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PutMemberCommand) GetMember() *Member {
@@ -630,15 +939,16 @@ type JoinToken struct {
 	City      string                 `protobuf:"bytes,4,opt,name=city,proto3" json:"city,omitempty"`
 	IssuedAt  *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=issued_at,json=issuedAt,proto3" json:"issued_at,omitempty"`
 	// Set once the token is used; a token is good for one join only.
-	RedeemedBy    string                 `protobuf:"bytes,6,opt,name=redeemed_by,json=redeemedBy,proto3" json:"redeemed_by,omitempty"`
-	RedeemedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=redeemed_at,json=redeemedAt,proto3" json:"redeemed_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RedeemedBy      string                 `protobuf:"bytes,6,opt,name=redeemed_by,json=redeemedBy,proto3" json:"redeemed_by,omitempty"`
+	RedeemedAt      *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=redeemed_at,json=redeemedAt,proto3" json:"redeemed_at,omitempty"`
+	OutsideMainland bool                   `protobuf:"varint,8,opt,name=outside_mainland,json=outsideMainland,proto3" json:"outside_mainland,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *JoinToken) Reset() {
 	*x = JoinToken{}
-	mi := &file_yrd_v1_command_proto_msgTypes[8]
+	mi := &file_yrd_v1_command_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +960,7 @@ func (x *JoinToken) String() string {
 func (*JoinToken) ProtoMessage() {}
 
 func (x *JoinToken) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[8]
+	mi := &file_yrd_v1_command_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,7 +973,7 @@ func (x *JoinToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinToken.ProtoReflect.Descriptor instead.
 func (*JoinToken) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{8}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *JoinToken) GetTokenHash() []byte {
@@ -715,6 +1025,13 @@ func (x *JoinToken) GetRedeemedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *JoinToken) GetOutsideMainland() bool {
+	if x != nil {
+		return x.OutsideMainland
+	}
+	return false
+}
+
 // CommandResult is what applying a command produced.
 type CommandResult struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -723,14 +1040,16 @@ type CommandResult struct {
 	Dataset      *Dataset               `protobuf:"bytes,3,opt,name=dataset,proto3" json:"dataset,omitempty"`
 	Member       *Member                `protobuf:"bytes,4,opt,name=member,proto3" json:"member,omitempty"`
 	// The raft log index at which the command was applied.
-	Index         uint64 `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
+	Index         uint64        `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
+	Grant         *Grant        `protobuf:"bytes,6,opt,name=grant,proto3" json:"grant,omitempty"`
+	Policy        *PolicyParams `protobuf:"bytes,7,opt,name=policy,proto3" json:"policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_yrd_v1_command_proto_msgTypes[9]
+	mi := &file_yrd_v1_command_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +1061,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[9]
+	mi := &file_yrd_v1_command_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +1074,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{9}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CommandResult) GetErrorCode() ErrorCode {
@@ -793,13 +1112,31 @@ func (x *CommandResult) GetIndex() uint64 {
 	return 0
 }
 
+func (x *CommandResult) GetGrant() *Grant {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+func (x *CommandResult) GetPolicy() *PolicyParams {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
 var File_yrd_v1_command_proto protoreflect.FileDescriptor
 
 const file_yrd_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\x14yrd/v1/command.proto\x12\x06yrd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14yrd/v1/catalog.proto\x1a\x14yrd/v1/cluster.proto\"\xaf\x04\n" +
+	"\x14yrd/v1/command.proto\x12\x06yrd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13yrd/v1/access.proto\x1a\x12yrd/v1/audit.proto\x1a\x14yrd/v1/catalog.proto\x1a\x14yrd/v1/cluster.proto\"\xfe\x06\n" +
 	"\aCommand\x12.\n" +
-	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12H\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1f\n" +
+	"\vorigin_peer\x18\x02 \x01(\tR\n" +
+	"originPeer\x12\x1f\n" +
+	"\vorigin_city\x18\x03 \x01(\tR\n" +
+	"originCity\x12H\n" +
 	"\x0fpublish_dataset\x18\n" +
 	" \x01(\v2\x1d.yrd.v1.PublishDatasetCommandH\x00R\x0epublishDataset\x12E\n" +
 	"\x0eupdate_dataset\x18\v \x01(\v2\x1c.yrd.v1.UpdateDatasetCommandH\x00R\rupdateDataset\x12E\n" +
@@ -808,8 +1145,25 @@ const file_yrd_v1_command_proto_rawDesc = "" +
 	"\x11redeem_join_token\x18\x0e \x01(\v2\x1e.yrd.v1.RedeemJoinTokenCommandH\x00R\x0fredeemJoinToken\x12B\n" +
 	"\rremove_member\x18\x0f \x01(\v2\x1b.yrd.v1.RemoveMemberCommandH\x00R\fremoveMember\x129\n" +
 	"\n" +
-	"put_member\x18\x10 \x01(\v2\x18.yrd.v1.PutMemberCommandH\x00R\tputMemberB\x04\n" +
-	"\x02op\"B\n" +
+	"put_member\x18\x10 \x01(\v2\x18.yrd.v1.PutMemberCommandH\x00R\tputMember\x12B\n" +
+	"\rrequest_grant\x18\x11 \x01(\v2\x1b.yrd.v1.RequestGrantCommandH\x00R\frequestGrant\x12?\n" +
+	"\fdecide_grant\x18\x12 \x01(\v2\x1a.yrd.v1.DecideGrantCommandH\x00R\vdecideGrant\x12B\n" +
+	"\rupdate_policy\x18\x13 \x01(\v2\x1b.yrd.v1.UpdatePolicyCommandH\x00R\fupdatePolicy\x12B\n" +
+	"\rrecord_anchor\x18\x14 \x01(\v2\x1b.yrd.v1.RecordAnchorCommandH\x00R\frecordAnchorB\x04\n" +
+	"\x02op\":\n" +
+	"\x13RequestGrantCommand\x12#\n" +
+	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"\x7f\n" +
+	"\x12DecideGrantCommand\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
+	"\x02to\x18\x02 \x01(\x0e2\x12.yrd.v1.GrantStateR\x02to\x12!\n" +
+	"\x02by\x18\x03 \x01(\v2\x11.yrd.v1.PrincipalR\x02by\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\x91\x01\n" +
+	"\x13UpdatePolicyCommand\x12,\n" +
+	"\x06params\x18\x01 \x01(\v2\x14.yrd.v1.PolicyParamsR\x06params\x12)\n" +
+	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\x12!\n" +
+	"\x02by\x18\x03 \x01(\v2\x11.yrd.v1.PrincipalR\x02by\"B\n" +
+	"\x13RecordAnchorCommand\x12+\n" +
+	"\x06anchor\x18\x01 \x01(\v2\x13.yrd.v1.AuditAnchorR\x06anchor\"B\n" +
 	"\x15PublishDatasetCommand\x12)\n" +
 	"\adataset\x18\x01 \x01(\v2\x0f.yrd.v1.DatasetR\adataset\"l\n" +
 	"\x14UpdateDatasetCommand\x12)\n" +
@@ -817,14 +1171,15 @@ const file_yrd_v1_command_proto_rawDesc = "" +
 	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\"Q\n" +
 	"\x14RetireDatasetCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12)\n" +
-	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\"\xb3\x01\n" +
+	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\"\xde\x01\n" +
 	"\x15IssueJoinTokenCommand\x12\x1d\n" +
 	"\n" +
 	"token_hash\x18\x01 \x01(\fR\ttokenHash\x129\n" +
 	"\n" +
 	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12,\n" +
 	"\bsuffrage\x18\x03 \x01(\x0e2\x10.yrd.v1.SuffrageR\bsuffrage\x12\x12\n" +
-	"\x04city\x18\x04 \x01(\tR\x04city\"_\n" +
+	"\x04city\x18\x04 \x01(\tR\x04city\x12)\n" +
+	"\x10outside_mainland\x18\x05 \x01(\bR\x0foutsideMainland\"_\n" +
 	"\x16RedeemJoinTokenCommand\x12\x1d\n" +
 	"\n" +
 	"token_hash\x18\x01 \x01(\fR\ttokenHash\x12&\n" +
@@ -832,7 +1187,7 @@ const file_yrd_v1_command_proto_rawDesc = "" +
 	"\x13RemoveMemberCommand\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\":\n" +
 	"\x10PutMemberCommand\x12&\n" +
-	"\x06member\x18\x01 \x01(\v2\x0e.yrd.v1.MemberR\x06member\"\xbe\x02\n" +
+	"\x06member\x18\x01 \x01(\v2\x0e.yrd.v1.MemberR\x06member\"\xe9\x02\n" +
 	"\tJoinToken\x12\x1d\n" +
 	"\n" +
 	"token_hash\x18\x01 \x01(\fR\ttokenHash\x129\n" +
@@ -844,14 +1199,17 @@ const file_yrd_v1_command_proto_rawDesc = "" +
 	"\vredeemed_by\x18\x06 \x01(\tR\n" +
 	"redeemedBy\x12;\n" +
 	"\vredeemed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"redeemedAt\"\xcf\x01\n" +
+	"redeemedAt\x12)\n" +
+	"\x10outside_mainland\x18\b \x01(\bR\x0foutsideMainland\"\xa2\x02\n" +
 	"\rCommandResult\x120\n" +
 	"\n" +
 	"error_code\x18\x01 \x01(\x0e2\x11.yrd.v1.ErrorCodeR\terrorCode\x12#\n" +
 	"\rerror_message\x18\x02 \x01(\tR\ferrorMessage\x12)\n" +
 	"\adataset\x18\x03 \x01(\v2\x0f.yrd.v1.DatasetR\adataset\x12&\n" +
 	"\x06member\x18\x04 \x01(\v2\x0e.yrd.v1.MemberR\x06member\x12\x14\n" +
-	"\x05index\x18\x05 \x01(\x04R\x05index*\xf2\x01\n" +
+	"\x05index\x18\x05 \x01(\x04R\x05index\x12#\n" +
+	"\x05grant\x18\x06 \x01(\v2\r.yrd.v1.GrantR\x05grant\x12,\n" +
+	"\x06policy\x18\a \x01(\v2\x14.yrd.v1.PolicyParamsR\x06policy*\xf2\x01\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12ERROR_CODE_INVALID\x10\x01\x12\x18\n" +
@@ -875,51 +1233,72 @@ func file_yrd_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_yrd_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_yrd_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_yrd_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_yrd_v1_command_proto_goTypes = []any{
 	(ErrorCode)(0),                 // 0: yrd.v1.ErrorCode
 	(*Command)(nil),                // 1: yrd.v1.Command
-	(*PublishDatasetCommand)(nil),  // 2: yrd.v1.PublishDatasetCommand
-	(*UpdateDatasetCommand)(nil),   // 3: yrd.v1.UpdateDatasetCommand
-	(*RetireDatasetCommand)(nil),   // 4: yrd.v1.RetireDatasetCommand
-	(*IssueJoinTokenCommand)(nil),  // 5: yrd.v1.IssueJoinTokenCommand
-	(*RedeemJoinTokenCommand)(nil), // 6: yrd.v1.RedeemJoinTokenCommand
-	(*RemoveMemberCommand)(nil),    // 7: yrd.v1.RemoveMemberCommand
-	(*PutMemberCommand)(nil),       // 8: yrd.v1.PutMemberCommand
-	(*JoinToken)(nil),              // 9: yrd.v1.JoinToken
-	(*CommandResult)(nil),          // 10: yrd.v1.CommandResult
-	(*timestamppb.Timestamp)(nil),  // 11: google.protobuf.Timestamp
-	(*Dataset)(nil),                // 12: yrd.v1.Dataset
-	(Suffrage)(0),                  // 13: yrd.v1.Suffrage
-	(*Member)(nil),                 // 14: yrd.v1.Member
+	(*RequestGrantCommand)(nil),    // 2: yrd.v1.RequestGrantCommand
+	(*DecideGrantCommand)(nil),     // 3: yrd.v1.DecideGrantCommand
+	(*UpdatePolicyCommand)(nil),    // 4: yrd.v1.UpdatePolicyCommand
+	(*RecordAnchorCommand)(nil),    // 5: yrd.v1.RecordAnchorCommand
+	(*PublishDatasetCommand)(nil),  // 6: yrd.v1.PublishDatasetCommand
+	(*UpdateDatasetCommand)(nil),   // 7: yrd.v1.UpdateDatasetCommand
+	(*RetireDatasetCommand)(nil),   // 8: yrd.v1.RetireDatasetCommand
+	(*IssueJoinTokenCommand)(nil),  // 9: yrd.v1.IssueJoinTokenCommand
+	(*RedeemJoinTokenCommand)(nil), // 10: yrd.v1.RedeemJoinTokenCommand
+	(*RemoveMemberCommand)(nil),    // 11: yrd.v1.RemoveMemberCommand
+	(*PutMemberCommand)(nil),       // 12: yrd.v1.PutMemberCommand
+	(*JoinToken)(nil),              // 13: yrd.v1.JoinToken
+	(*CommandResult)(nil),          // 14: yrd.v1.CommandResult
+	(*timestamppb.Timestamp)(nil),  // 15: google.protobuf.Timestamp
+	(*Grant)(nil),                  // 16: yrd.v1.Grant
+	(GrantState)(0),                // 17: yrd.v1.GrantState
+	(*Principal)(nil),              // 18: yrd.v1.Principal
+	(*PolicyParams)(nil),           // 19: yrd.v1.PolicyParams
+	(*AuditAnchor)(nil),            // 20: yrd.v1.AuditAnchor
+	(*Dataset)(nil),                // 21: yrd.v1.Dataset
+	(Suffrage)(0),                  // 22: yrd.v1.Suffrage
+	(*Member)(nil),                 // 23: yrd.v1.Member
 }
 var file_yrd_v1_command_proto_depIdxs = []int32{
-	11, // 0: yrd.v1.Command.time:type_name -> google.protobuf.Timestamp
-	2,  // 1: yrd.v1.Command.publish_dataset:type_name -> yrd.v1.PublishDatasetCommand
-	3,  // 2: yrd.v1.Command.update_dataset:type_name -> yrd.v1.UpdateDatasetCommand
-	4,  // 3: yrd.v1.Command.retire_dataset:type_name -> yrd.v1.RetireDatasetCommand
-	5,  // 4: yrd.v1.Command.issue_join_token:type_name -> yrd.v1.IssueJoinTokenCommand
-	6,  // 5: yrd.v1.Command.redeem_join_token:type_name -> yrd.v1.RedeemJoinTokenCommand
-	7,  // 6: yrd.v1.Command.remove_member:type_name -> yrd.v1.RemoveMemberCommand
-	8,  // 7: yrd.v1.Command.put_member:type_name -> yrd.v1.PutMemberCommand
-	12, // 8: yrd.v1.PublishDatasetCommand.dataset:type_name -> yrd.v1.Dataset
-	12, // 9: yrd.v1.UpdateDatasetCommand.dataset:type_name -> yrd.v1.Dataset
-	11, // 10: yrd.v1.IssueJoinTokenCommand.expires_at:type_name -> google.protobuf.Timestamp
-	13, // 11: yrd.v1.IssueJoinTokenCommand.suffrage:type_name -> yrd.v1.Suffrage
-	14, // 12: yrd.v1.RedeemJoinTokenCommand.member:type_name -> yrd.v1.Member
-	14, // 13: yrd.v1.PutMemberCommand.member:type_name -> yrd.v1.Member
-	11, // 14: yrd.v1.JoinToken.expires_at:type_name -> google.protobuf.Timestamp
-	13, // 15: yrd.v1.JoinToken.suffrage:type_name -> yrd.v1.Suffrage
-	11, // 16: yrd.v1.JoinToken.issued_at:type_name -> google.protobuf.Timestamp
-	11, // 17: yrd.v1.JoinToken.redeemed_at:type_name -> google.protobuf.Timestamp
-	0,  // 18: yrd.v1.CommandResult.error_code:type_name -> yrd.v1.ErrorCode
-	12, // 19: yrd.v1.CommandResult.dataset:type_name -> yrd.v1.Dataset
-	14, // 20: yrd.v1.CommandResult.member:type_name -> yrd.v1.Member
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	15, // 0: yrd.v1.Command.time:type_name -> google.protobuf.Timestamp
+	6,  // 1: yrd.v1.Command.publish_dataset:type_name -> yrd.v1.PublishDatasetCommand
+	7,  // 2: yrd.v1.Command.update_dataset:type_name -> yrd.v1.UpdateDatasetCommand
+	8,  // 3: yrd.v1.Command.retire_dataset:type_name -> yrd.v1.RetireDatasetCommand
+	9,  // 4: yrd.v1.Command.issue_join_token:type_name -> yrd.v1.IssueJoinTokenCommand
+	10, // 5: yrd.v1.Command.redeem_join_token:type_name -> yrd.v1.RedeemJoinTokenCommand
+	11, // 6: yrd.v1.Command.remove_member:type_name -> yrd.v1.RemoveMemberCommand
+	12, // 7: yrd.v1.Command.put_member:type_name -> yrd.v1.PutMemberCommand
+	2,  // 8: yrd.v1.Command.request_grant:type_name -> yrd.v1.RequestGrantCommand
+	3,  // 9: yrd.v1.Command.decide_grant:type_name -> yrd.v1.DecideGrantCommand
+	4,  // 10: yrd.v1.Command.update_policy:type_name -> yrd.v1.UpdatePolicyCommand
+	5,  // 11: yrd.v1.Command.record_anchor:type_name -> yrd.v1.RecordAnchorCommand
+	16, // 12: yrd.v1.RequestGrantCommand.grant:type_name -> yrd.v1.Grant
+	17, // 13: yrd.v1.DecideGrantCommand.to:type_name -> yrd.v1.GrantState
+	18, // 14: yrd.v1.DecideGrantCommand.by:type_name -> yrd.v1.Principal
+	19, // 15: yrd.v1.UpdatePolicyCommand.params:type_name -> yrd.v1.PolicyParams
+	18, // 16: yrd.v1.UpdatePolicyCommand.by:type_name -> yrd.v1.Principal
+	20, // 17: yrd.v1.RecordAnchorCommand.anchor:type_name -> yrd.v1.AuditAnchor
+	21, // 18: yrd.v1.PublishDatasetCommand.dataset:type_name -> yrd.v1.Dataset
+	21, // 19: yrd.v1.UpdateDatasetCommand.dataset:type_name -> yrd.v1.Dataset
+	15, // 20: yrd.v1.IssueJoinTokenCommand.expires_at:type_name -> google.protobuf.Timestamp
+	22, // 21: yrd.v1.IssueJoinTokenCommand.suffrage:type_name -> yrd.v1.Suffrage
+	23, // 22: yrd.v1.RedeemJoinTokenCommand.member:type_name -> yrd.v1.Member
+	23, // 23: yrd.v1.PutMemberCommand.member:type_name -> yrd.v1.Member
+	15, // 24: yrd.v1.JoinToken.expires_at:type_name -> google.protobuf.Timestamp
+	22, // 25: yrd.v1.JoinToken.suffrage:type_name -> yrd.v1.Suffrage
+	15, // 26: yrd.v1.JoinToken.issued_at:type_name -> google.protobuf.Timestamp
+	15, // 27: yrd.v1.JoinToken.redeemed_at:type_name -> google.protobuf.Timestamp
+	0,  // 28: yrd.v1.CommandResult.error_code:type_name -> yrd.v1.ErrorCode
+	21, // 29: yrd.v1.CommandResult.dataset:type_name -> yrd.v1.Dataset
+	23, // 30: yrd.v1.CommandResult.member:type_name -> yrd.v1.Member
+	16, // 31: yrd.v1.CommandResult.grant:type_name -> yrd.v1.Grant
+	19, // 32: yrd.v1.CommandResult.policy:type_name -> yrd.v1.PolicyParams
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_yrd_v1_command_proto_init() }
@@ -927,6 +1306,8 @@ func file_yrd_v1_command_proto_init() {
 	if File_yrd_v1_command_proto != nil {
 		return
 	}
+	file_yrd_v1_access_proto_init()
+	file_yrd_v1_audit_proto_init()
 	file_yrd_v1_catalog_proto_init()
 	file_yrd_v1_cluster_proto_init()
 	file_yrd_v1_command_proto_msgTypes[0].OneofWrappers = []any{
@@ -937,6 +1318,10 @@ func file_yrd_v1_command_proto_init() {
 		(*Command_RedeemJoinToken)(nil),
 		(*Command_RemoveMember)(nil),
 		(*Command_PutMember)(nil),
+		(*Command_RequestGrant)(nil),
+		(*Command_DecideGrant)(nil),
+		(*Command_UpdatePolicy)(nil),
+		(*Command_RecordAnchor)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -944,7 +1329,7 @@ func file_yrd_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_yrd_v1_command_proto_rawDesc), len(file_yrd_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   10,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
