@@ -93,11 +93,8 @@ type Member struct {
 	// query GENERAL, cross-border eligible data of trial sectors, and never
 	// receives personal information.
 	OutsideMainland bool `protobuf:"varint,7,opt,name=outside_mainland,json=outsideMainland,proto3" json:"outside_mainland,omitempty"`
-	// The node's ed25519 public key (libp2p-marshalled), so that any member
-	// can check its audit log signatures offline.
-	PublicKey     []byte `protobuf:"bytes,8,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Member) Reset() {
@@ -177,13 +174,6 @@ func (x *Member) GetOutsideMainland() bool {
 		return x.OutsideMainland
 	}
 	return false
-}
-
-func (x *Member) GetPublicKey() []byte {
-	if x != nil {
-		return x.PublicKey
-	}
-	return nil
 }
 
 type MemberStatus struct {
@@ -972,7 +962,7 @@ var File_yrd_v1_cluster_proto protoreflect.FileDescriptor
 
 const file_yrd_v1_cluster_proto_rawDesc = "" +
 	"\n" +
-	"\x14yrd/v1/cluster.proto\x12\x06yrd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x02\n" +
+	"\x14yrd/v1/cluster.proto\x12\x06yrd.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x02\n" +
 	"\x06Member\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x12\n" +
 	"\x04city\x18\x02 \x01(\tR\x04city\x12,\n" +
@@ -980,9 +970,7 @@ const file_yrd_v1_cluster_proto_rawDesc = "" +
 	"\ffabric_addrs\x18\x04 \x03(\tR\vfabricAddrs\x12\x19\n" +
 	"\bapi_addr\x18\x05 \x01(\tR\aapiAddr\x127\n" +
 	"\tjoined_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\x12)\n" +
-	"\x10outside_mainland\x18\a \x01(\bR\x0foutsideMainland\x12\x1d\n" +
-	"\n" +
-	"public_key\x18\b \x01(\fR\tpublicKey\"\xbc\x02\n" +
+	"\x10outside_mainland\x18\a \x01(\bR\x0foutsideMainland\"\xbc\x02\n" +
 	"\fMemberStatus\x12&\n" +
 	"\x06member\x18\x01 \x01(\v2\x0e.yrd.v1.MemberR\x06member\x125\n" +
 	"\rraft_suffrage\x18\x02 \x01(\x0e2\x10.yrd.v1.SuffrageR\fraftSuffrage\x12\x16\n" +
