@@ -1,0 +1,233 @@
+package policy
+
+import (
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+)
+
+// FieldError is one problem with one field of an access request. Field is a
+// path in proto field names, such as "group_by[1]" or
+// "aggregates[0].function"; it is empty for the request as a whole.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return e.Msg
+	}
+	return e.Field + ": " + e.Msg
+}
+
+// Errors is every problem ValidateAccess found, in field order.
+type Errors []*FieldError
+
+func (e Errors) Error() string {
+	msgs := make([]string, len(e))
+	for i, fe := range e {
+		msgs[i] = fe.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// Unwrap lets errors.As find the individual *FieldError values.
+func (e Errors) Unwrap() []error {
+	errs := make([]error, len(e))
+	for i, fe := range e {
+		errs[i] = fe
+	}
+	return errs
+}
+
+// maxList bounds each list of an access request, so that a hostile request
+// cannot make a decision expensive. No schema has more columns (catalogspec
+// allows 512).
+const maxList = 1024
+
+// aggregateFuncs are the aggregate functions the executor implements.
+const aggregateFuncs = "count, count_distinct, sum, avg, min, max"
+
+// ValidateAccess checks that a names only columns of d, known aggregate
+// functions and a result form, and that its parts fit the form. It returns
+// nil or an Errors naming each bad field, e.g.
+// `group_by[1]: unknown column "distrct"`. It does not judge whether the
+// request is allowed; that is Decide's job.
+func ValidateAccess(d *yrdv1.Dataset, a *yrdv1.AccessRequest) error {
+	if errs := validate(d, a, newSchema(d)); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+type vchecker struct {
+	s    schema
+	errs Errors
+}
+
+func (c *vchecker) add(field string, msg ...string) {
+	c.errs = append(c.errs, &FieldError{Field: field, Msg: strings.Join(msg, "")})
+}
+
+// validate allocates only when it finds a problem, since Decide runs it on
+// every request.
+func validate(d *yrdv1.Dataset, a *yrdv1.AccessRequest, s schema) Errors {
+	c := &vchecker{s: s}
+	if d == nil || a == nil {
+		if d == nil {
+			c.add("", "dataset is required")
+		}
+		if a == nil {
+			c.add("", "access request is required")
+		}
+		return c.errs
+	}
+	if len(s.cols) == 0 {
+		c.add("", "dataset ", show(d.GetId()), " has no columns")
+	}
+	switch id := a.GetDatasetId(); {
+	case id == "":
+		c.add("dataset_id", "required")
+	case id != d.GetId():
+		c.add("dataset_id", "names dataset ", show(id), ", but the dataset is ", show(d.GetId()))
+	}
+	if a.GetPurpose() == "" {
+		c.add("purpose", "required: state what the result will be used for")
+	}
+	form := a.GetResultForm()
+	switch form {
+	case yrdv1.ResultForm_RESULT_FORM_ROWS, yrdv1.ResultForm_RESULT_FORM_AGGREGATES:
+	case yrdv1.ResultForm_RESULT_FORM_UNSPECIFIED:
+		c.add("result_form", "required: RESULT_FORM_ROWS or RESULT_FORM_AGGREGATES")
+	default:
+		c.add("result_form", "unknown value ", strconv.Itoa(int(form)), ", want RESULT_FORM_ROWS or RESULT_FORM_AGGREGATES")
+	}
+	c.names("columns", a.GetColumns(), true)
+	c.names("filter_columns", a.GetFilterColumns(), false)
+	c.names("group_by", a.GetGroupBy(), true)
+	c.names("order_by", a.GetOrderBy(), false)
+	c.aggregates(a.GetAggregates())
+	switch form {
+	case yrdv1.ResultForm_RESULT_FORM_ROWS:
+		if len(a.GetGroupBy()) > 0 {
+			c.add("group_by", "only with RESULT_FORM_AGGREGATES")
+		}
+		if len(a.GetAggregates()) > 0 {
+			c.add("aggregates", "only with RESULT_FORM_AGGREGATES")
+		}
+	case yrdv1.ResultForm_RESULT_FORM_AGGREGATES:
+		if len(a.GetAggregates()) == 0 {
+			c.add("aggregates", "required with RESULT_FORM_AGGREGATES: at least one of ", aggregateFuncs)
+		}
+		if len(a.GetOrderBy()) <= maxList {
+			ok := groupedOrAggregated(a, &s)
+			for i, n := range a.GetOrderBy() {
+				if j := s.find(n); j >= 0 && !ok.has(j) {
+					c.add(index("order_by", i), show(n), " is neither in group_by nor aggregated, so the result cannot be ordered by it")
+				}
+			}
+		}
+	}
+	return c.errs
+}
+
+// names checks a list of column names; noDup rejects repeats, which make no
+// sense in a projection or grouping (filters may name a column twice).
+func (c *vchecker) names(field string, names []string, noDup bool) {
+	if len(names) > maxList {
+		c.add(field, "has ", strconv.Itoa(len(names)), " entries, at most ", strconv.Itoa(maxList))
+		return
+	}
+	var seen colSet
+	for i, n := range names {
+		j := c.s.find(n)
+		switch {
+		case j < 0:
+			c.add(index(field, i), "unknown column ", show(n))
+		case noDup && !seen.add(j):
+			c.add(index(field, i), "duplicate column ", show(n))
+		}
+	}
+}
+
+func (c *vchecker) aggregates(ags []*yrdv1.Aggregate) {
+	if len(ags) > maxList {
+		c.add("aggregates", "has ", strconv.Itoa(len(ags)), " entries, at most ", strconv.Itoa(maxList))
+		return
+	}
+	for i, ag := range ags {
+		if ag == nil {
+			c.add(index("aggregates", i), "missing aggregate")
+			continue
+		}
+		f, name := ag.GetFunction(), ag.GetColumn()
+		switch f {
+		case "count", "count_distinct", "sum", "avg", "min", "max":
+		default:
+			c.add(index("aggregates", i)+".function", "unknown function ", show(f), ", want one of ", aggregateFuncs)
+			continue
+		}
+		if name == "" {
+			if f != "count" {
+				c.add(index("aggregates", i)+".column", "required for ", f, " (only count may omit it, for count(*))")
+			}
+			continue
+		}
+		j := c.s.find(name)
+		if j < 0 {
+			c.add(index("aggregates", i)+".column", "unknown column ", show(name))
+			continue
+		}
+		if (f == "sum" || f == "avg") && !numeric(c.s.cols[j].GetType()) {
+			c.add(index("aggregates", i)+".column", f, " needs a numeric column, and ", show(name), " is ", c.s.cols[j].GetType())
+		}
+	}
+}
+
+func numeric(typ string) bool {
+	switch strings.ToUpper(typ) {
+	case "INTEGER", "BIGINT", "DOUBLE", "DECIMAL":
+		return true
+	}
+	return false
+}
+
+func index(field string, i int) string {
+	return field + "[" + strconv.Itoa(i) + "]"
+}
+
+func show(s string) string { return string(appendShow(nil, s)) }
+
+// showMax is the most runes of a value a message quotes.
+const showMax = 48
+
+// plainASCII reports whether s quotes as itself: printable ASCII without
+// quote or backslash.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendShow quotes a value for a message, shortened so that a huge value
+// does not drown the rest.
+func appendShow(b []byte, s string) []byte {
+	if utf8.RuneCountInString(s) <= showMax {
+		return strconv.AppendQuote(b, s)
+	}
+	n := 0
+	for i := range s {
+		if n == showMax {
+			s = s[:i]
+			break
+		}
+		n++
+	}
+	return append(strconv.AppendQuote(b, s), "…"...)
+}
