@@ -56,7 +56,8 @@ var (
 	keyAppliedIndex  = []byte("applied_index")
 	keySchemaVersion = []byte("schema_version")
 
-	catalogBuckets = [][]byte{bucketMeta, bucketDatasets, bucketMembers, bucketJoinTokens}
+	catalogBuckets = [][]byte{bucketMeta, bucketDatasets, bucketMembers, bucketJoinTokens,
+		bucketGrants, bucketGrantsByDataset, bucketAnchors}
 )
 
 // Catalog is the replicated catalog state: datasets, the member registry
