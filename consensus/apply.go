@@ -20,14 +20,31 @@ const MaxVoters = 7
 // found, conflicts, bad tokens) are results: they are decided identically on
 // every replica. Only storage failures are errors. Each command checks
 // everything before it writes, so a refused command writes nothing.
+//
+// cmd must be the caller's own copy, decoded for this call: the dataset it
+// carries is completed in place and handed to the catalog, which keeps it,
+// and to the result. Nothing may modify cmd or the result afterwards.
 func applyCommand(tx *store.Tx, cmd *yrdv1.Command) (*yrdv1.CommandResult, error) {
 	now := cmd.GetTime()
 	switch op := cmd.Op.(type) {
 	case *yrdv1.Command_PublishDataset:
+		if o := cmd.GetOriginCity(); o != "" && o != op.PublishDataset.GetDataset().GetOwnerCity() {
+			return fail(yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED, "dataset.owner_city: %s's node cannot publish for %s", o, op.PublishDataset.GetDataset().GetOwnerCity()), nil
+		}
 		return publish(tx, op.PublishDataset.GetDataset(), now)
 	case *yrdv1.Command_UpdateDataset:
+		if o := cmd.GetOriginCity(); o != "" && o != op.UpdateDataset.GetDataset().GetOwnerCity() {
+			return fail(yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED, "dataset.owner_city: %s's node cannot change %s's datasets", o, op.UpdateDataset.GetDataset().GetOwnerCity()), nil
+		}
 		return update(tx, op.UpdateDataset, now)
 	case *yrdv1.Command_RetireDataset:
+		if o := cmd.GetOriginCity(); o != "" {
+			if d, err := lookup(tx, op.RetireDataset.GetId()); err != nil {
+				return nil, err
+			} else if d != nil && d.GetOwnerCity() != o {
+				return fail(yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED, "id: %s's node cannot retire %s's datasets", o, d.GetOwnerCity()), nil
+			}
+		}
 		return retire(tx, op.RetireDataset, now)
 	case *yrdv1.Command_IssueJoinToken:
 		return issueToken(tx, op.IssueJoinToken, now)
@@ -35,6 +52,14 @@ func applyCommand(tx *store.Tx, cmd *yrdv1.Command) (*yrdv1.CommandResult, error
 		return redeemToken(tx, op.RedeemJoinToken, now)
 	case *yrdv1.Command_RemoveMember:
 		return removeMember(tx, op.RemoveMember.GetPeerId())
+	case *yrdv1.Command_RequestGrant:
+		return requestGrant(tx, cmd, op.RequestGrant)
+	case *yrdv1.Command_DecideGrant:
+		return decideGrant(tx, cmd, op.DecideGrant)
+	case *yrdv1.Command_UpdatePolicy:
+		return updatePolicy(tx, cmd, op.UpdatePolicy)
+	case *yrdv1.Command_RecordAnchor:
+		return recordAnchor(tx, cmd, op.RecordAnchor)
 	case *yrdv1.Command_PutMember:
 		m := proto.Clone(op.PutMember.GetMember()).(*yrdv1.Member)
 		if m.GetPeerId() == "" {
@@ -42,6 +67,24 @@ func applyCommand(tx *store.Tx, cmd *yrdv1.Command) (*yrdv1.CommandResult, error
 		}
 		if m.JoinedAt == nil {
 			m.JoinedAt = now
+		}
+		// A member may refresh its own addresses; what it is (city,
+		// suffrage, region) is set only by the join token that admitted it.
+		if o := cmd.GetOriginPeer(); o != "" {
+			old, err := tx.Member(m.GetPeerId())
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				if members, err := tx.Members(); err != nil {
+					return nil, err
+				} else if len(members) > 0 {
+					return fail(yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED, "member: new members join with a token"), nil
+				}
+			case err != nil:
+				return nil, err
+			case o != m.GetPeerId() || old.GetCity() != m.GetCity() || old.GetSuffrage() != m.GetSuffrage() ||
+				old.GetOutsideMainland() != m.GetOutsideMainland():
+				return fail(yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED, "member: a node may only refresh its own addresses"), nil
+			}
 		}
 		return &yrdv1.CommandResult{Member: m}, tx.PutMember(m)
 	default:
@@ -73,9 +116,9 @@ func publish(tx *store.Tx, in *yrdv1.Dataset, now *timestamppb.Timestamp) (*yrdv
 	if old != nil {
 		return fail(yrdv1.ErrorCode_ERROR_CODE_ALREADY_EXISTS, "dataset.id: %q already exists (version %d)", in.GetId(), old.GetVersion()), nil
 	}
-	d := proto.Clone(in).(*yrdv1.Dataset)
+	d := in // the command's own copy; see applyCommand
 	d.Version, d.CreatedAt, d.UpdatedAt, d.Retired, d.RetiredAt = 1, now, now, false, nil
-	return &yrdv1.CommandResult{Dataset: d}, tx.PutDataset(d)
+	return &yrdv1.CommandResult{Dataset: d}, tx.PutDatasetOwned(d)
 }
 
 func update(tx *store.Tx, op *yrdv1.UpdateDatasetCommand, now *timestamppb.Timestamp) (*yrdv1.CommandResult, error) {
@@ -96,9 +139,9 @@ func update(tx *store.Tx, op *yrdv1.UpdateDatasetCommand, now *timestamppb.Times
 	case in.GetOwnerOrg() != old.GetOwnerOrg():
 		return fail(yrdv1.ErrorCode_ERROR_CODE_INVALID, "dataset.owner_org: cannot change from %q to %q; publish a new dataset instead", old.GetOwnerOrg(), in.GetOwnerOrg()), nil
 	}
-	d := proto.Clone(in).(*yrdv1.Dataset)
+	d := in // the command's own copy; see applyCommand
 	d.Version, d.CreatedAt, d.UpdatedAt, d.Retired, d.RetiredAt = old.GetVersion()+1, old.GetCreatedAt(), now, false, nil
-	return &yrdv1.CommandResult{Dataset: d}, tx.PutDataset(d)
+	return &yrdv1.CommandResult{Dataset: d}, tx.PutDatasetOwned(d)
 }
 
 func retire(tx *store.Tx, op *yrdv1.RetireDatasetCommand, now *timestamppb.Timestamp) (*yrdv1.CommandResult, error) {
@@ -114,9 +157,9 @@ func retire(tx *store.Tx, op *yrdv1.RetireDatasetCommand, now *timestamppb.Times
 	case op.GetExpectedVersion() != 0 && op.GetExpectedVersion() != old.GetVersion():
 		return fail(yrdv1.ErrorCode_ERROR_CODE_VERSION_CONFLICT, "expected_version: %d is stale; the catalog holds version %d", op.GetExpectedVersion(), old.GetVersion()), nil
 	}
-	d := proto.Clone(old).(*yrdv1.Dataset)
+	d := old // a fresh copy read from the transaction
 	d.Version, d.UpdatedAt, d.Retired, d.RetiredAt = old.GetVersion()+1, now, true, now
-	return &yrdv1.CommandResult{Dataset: d}, tx.PutDataset(d)
+	return &yrdv1.CommandResult{Dataset: d}, tx.PutDatasetOwned(d)
 }
 
 func issueToken(tx *store.Tx, op *yrdv1.IssueJoinTokenCommand, now *timestamppb.Timestamp) (*yrdv1.CommandResult, error) {
@@ -126,7 +169,8 @@ func issueToken(tx *store.Tx, op *yrdv1.IssueJoinTokenCommand, now *timestamppb.
 	if err := tx.DeleteExpiredJoinTokens(now.AsTime()); err != nil {
 		return nil, err
 	}
-	t := &yrdv1.JoinToken{TokenHash: op.GetTokenHash(), ExpiresAt: op.GetExpiresAt(), Suffrage: op.GetSuffrage(), City: op.GetCity(), IssuedAt: now}
+	t := &yrdv1.JoinToken{TokenHash: op.GetTokenHash(), ExpiresAt: op.GetExpiresAt(), Suffrage: op.GetSuffrage(), City: op.GetCity(),
+		IssuedAt: now, OutsideMainland: op.GetOutsideMainland()}
 	return &yrdv1.CommandResult{}, tx.PutJoinToken(t)
 }
 
@@ -167,7 +211,7 @@ func redeemToken(tx *store.Tx, op *yrdv1.RedeemJoinTokenCommand, now *timestampp
 		return fail(yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED, "token: not a valid join token"), nil
 	}
 	m := proto.Clone(in).(*yrdv1.Member)
-	m.Suffrage, m.JoinedAt = t.GetSuffrage(), now
+	m.Suffrage, m.JoinedAt, m.OutsideMainland = t.GetSuffrage(), now, t.GetOutsideMainland()
 	t = proto.Clone(t).(*yrdv1.JoinToken)
 	t.RedeemedBy, t.RedeemedAt = m.GetPeerId(), now
 	if err := tx.PutJoinToken(t); err != nil {
