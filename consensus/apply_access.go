@@ -105,11 +105,16 @@ func stateName(s yrdv1.GrantState) string {
 	return name
 }
 
+// DefaultPolicyVersion is the version of the built-in policy parameters
+// that apply until the first UpdatePolicy.
+const DefaultPolicyVersion = 1
+
 func updatePolicy(tx *store.Tx, cmd *yrdv1.Command, op *yrdv1.UpdatePolicyCommand) (*yrdv1.CommandResult, error) {
 	if op.GetBy().GetRole() != yrdv1.Role_ROLE_OPERATOR || !fromOrigin(cmd, op.GetBy()) {
 		return fail(yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED, "only an operator changes the policy"), nil
 	}
-	var current uint64
+	// Before any change the delta runs the built-in defaults, version 1.
+	current := uint64(DefaultPolicyVersion)
 	if p, err := tx.Policy(); err == nil {
 		current = p.GetVersion()
 	} else if !errors.Is(err, store.ErrNotFound) {

@@ -126,14 +126,15 @@ func TestPolicyUpdatesAreVersionedAndOperatorOnly(t *testing.T) {
 		return &yrdv1.Command{Op: &yrdv1.Command_UpdatePolicy{UpdatePolicy: &yrdv1.UpdatePolicyCommand{
 			Params: &yrdv1.PolicyParams{DefaultMinGroupSize: 20}, ExpectedVersion: expected, By: by}}}
 	}
-	want(t, a.apply("shanghai", upd(0, &yrdv1.Principal{City: "shanghai", Role: yrdv1.Role_ROLE_CDO})), yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED, "operator")
-	res := a.apply("shanghai", upd(0, op))
+	want(t, a.apply("shanghai", upd(1, &yrdv1.Principal{City: "shanghai", Role: yrdv1.Role_ROLE_CDO})), yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED, "operator")
+	// The built-in defaults are version 1; the first change makes version 2.
+	res := a.apply("shanghai", upd(1, op))
 	want(t, res, ok, "")
-	if res.GetPolicy().GetVersion() != 1 || res.GetPolicy().GetUpdatedBy().GetName() != "root" {
+	if res.GetPolicy().GetVersion() != 2 || res.GetPolicy().GetUpdatedBy().GetName() != "root" {
 		t.Fatalf("policy: %v", res.GetPolicy())
 	}
-	want(t, a.apply("shanghai", upd(0, op)), yrdv1.ErrorCode_ERROR_CODE_VERSION_CONFLICT, "expected_version")
-	want(t, a.apply("nanjing", upd(1, op)), yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED, "operator")
+	want(t, a.apply("shanghai", upd(1, op)), yrdv1.ErrorCode_ERROR_CODE_VERSION_CONFLICT, "expected_version")
+	want(t, a.apply("nanjing", upd(2, op)), yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED, "operator")
 }
 
 func TestAnchorsAdvanceAndComeFromTheirNode(t *testing.T) {
