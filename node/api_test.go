@@ -59,7 +59,7 @@ func TestDeadlinesAreHonoured(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := catalogClient(c, follower).PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: testDataset(1)})
+	_, err := publisherClient(t, c, follower).PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: dsAt(c, follower, 1)})
 	if code := status.Code(err); code != codes.DeadlineExceeded && code != codes.Unavailable {
 		t.Fatalf("write without quorum: %v, want DeadlineExceeded or Unavailable", err)
 	}
@@ -69,7 +69,7 @@ func TestDeadlinesAreHonoured(t *testing.T) {
 	ctx, cancel = context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start = time.Now()
-	_, err = catalogClient(c, follower).GetDataset(ctx, &yrdv1.GetDatasetRequest{Id: testDataset(1).GetId()})
+	_, err = catalogClient(c, follower).GetDataset(ctx, &yrdv1.GetDatasetRequest{Id: dsAt(c, follower, 1).GetId()})
 	if code := status.Code(err); code != codes.DeadlineExceeded && code != codes.Unavailable {
 		t.Fatalf("linearizable read without quorum: %v, want DeadlineExceeded or Unavailable", err)
 	}
@@ -77,7 +77,7 @@ func TestDeadlinesAreHonoured(t *testing.T) {
 		t.Fatalf("read without quorum took %v with a 500ms deadline", took)
 	}
 	// A stale read still answers from the local replica.
-	_, err = catalogClient(c, follower).GetDataset(testCtx(t), &yrdv1.GetDatasetRequest{Id: testDataset(1).GetId(),
+	_, err = catalogClient(c, follower).GetDataset(testCtx(t), &yrdv1.GetDatasetRequest{Id: dsAt(c, follower, 1).GetId(),
 		Consistency: yrdv1.ReadConsistency_READ_CONSISTENCY_STALE})
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("stale read without quorum: %v, want NotFound from the local replica", err)

@@ -88,10 +88,10 @@ func BenchmarkCatalogWrites(b *testing.B) {
 		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
 			c := benchCluster(b)
 			leader, _ := leaderAndFollower(b, c)
-			cl := catalogClient(c, leader)
+			cl := publisherClient(b, c, leader)
 			ctx := context.Background()
 			runConcurrent(b, writers, "writes/s", func(_, i int) error {
-				_, err := cl.PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: testDataset(i)})
+				_, err := cl.PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: dsAt(c, leader, i)})
 				return err
 			})
 		})
@@ -103,10 +103,10 @@ func BenchmarkCatalogWrites(b *testing.B) {
 func BenchmarkCatalogWritesViaFollower(b *testing.B) {
 	c := benchCluster(b)
 	_, follower := leaderAndFollower(b, c)
-	cl := catalogClient(c, follower)
+	cl := publisherClient(b, c, follower)
 	ctx := context.Background()
 	runConcurrent(b, 64, "writes/s", func(_, i int) error {
-		_, err := cl.PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: testDataset(i)})
+		_, err := cl.PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: dsAt(c, follower, i)})
 		return err
 	})
 }
@@ -116,11 +116,11 @@ func BenchmarkCatalogWritesViaFollower(b *testing.B) {
 func BenchmarkLinearizableReads(b *testing.B) {
 	c := benchCluster(b)
 	for i := 0; i < 100; i++ {
-		publish(b, catalogClient(c, 0), testDataset(i))
+		publishAt(b, c, 0, i)
 	}
 	ctx := context.Background()
 	runConcurrent(b, 64, "reads/s", func(w, i int) error {
-		_, err := catalogClient(c, w%c.Len()).GetDataset(ctx, &yrdv1.GetDatasetRequest{Id: testDataset(i % 100).GetId()})
+		_, err := catalogClient(c, w%c.Len()).GetDataset(ctx, &yrdv1.GetDatasetRequest{Id: dsAt(c, 0, i%100).GetId()})
 		return err
 	})
 }

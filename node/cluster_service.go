@@ -63,11 +63,13 @@ func (s *clusterService) IssueJoinToken(ctx context.Context, req *yrdv1.IssueJoi
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
-	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(secret)
+	// The token ends with this node's CA pin, so the joiner can check it
+	// talks to this node before it hands the token over.
+	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(secret) + "." + base64.RawURLEncoding.EncodeToString(s.n.creds.CA().Pin())
 	now := time.Now()
 	expires := timestamppb.New(now.Add(ttl))
 	_, err := s.n.propose(ctx, &yrdv1.Command{Time: timestamppb.New(now), Op: &yrdv1.Command_IssueJoinToken{IssueJoinToken: &yrdv1.IssueJoinTokenCommand{
-		TokenHash: hashToken(token), ExpiresAt: expires, Suffrage: suffrage, City: req.GetCity()}}})
+		TokenHash: hashToken(token), ExpiresAt: expires, Suffrage: suffrage, City: req.GetCity(), OutsideMainland: req.GetOutsideMainland()}}})
 	if err != nil {
 		return nil, err
 	}
@@ -120,16 +122,15 @@ func (s *clusterService) Join(ctx context.Context, req *yrdv1.JoinRequest) (*yrd
 		return resp, fromStatus(err)
 	}
 	member := &yrdv1.Member{PeerId: req.GetPeerId(), City: req.GetCity(), FabricAddrs: req.GetFabricAddrs(), ApiAddr: req.GetApiAddr()}
-	if _, err := n.propose(ctx, &yrdv1.Command{Op: &yrdv1.Command_RedeemJoinToken{RedeemJoinToken: &yrdv1.RedeemJoinTokenCommand{
-		TokenHash: hashToken(req.GetToken()), Member: member}}}); err != nil {
+	res, err := n.propose(ctx, &yrdv1.Command{Op: &yrdv1.Command_RedeemJoinToken{RedeemJoinToken: &yrdv1.RedeemJoinTokenCommand{
+		TokenHash: hashToken(req.GetToken()), Member: member}}})
+	if err != nil {
 		return nil, err
 	}
-	index, err := n.raft.AddNonvoter(req.GetPeerId())
-	if err != nil {
-		// The registry has the member; the leader's reconcile loop retries.
-		n.log.Warn("adding joiner to raft; will retry", "peer_id", req.GetPeerId(), "err", err)
-	}
-	return &yrdv1.JoinResponse{Members: n.catalog.Members(), ConfigIndex: index}, nil
+	// The leader's reconcile loop adds the new member to raft within a
+	// moment; by then the joiner has the members below and admits them.
+	n.kickReconcile()
+	return &yrdv1.JoinResponse{Members: n.catalog.Members(), ConfigIndex: res.GetIndex()}, nil
 }
 
 func (s *clusterService) Remove(ctx context.Context, req *yrdv1.RemoveRequest) (*yrdv1.RemoveResponse, error) {

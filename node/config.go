@@ -45,6 +45,10 @@ type Config struct {
 	EnableHolePunching bool
 	EnableAutoNAT      bool
 
+	// AnchorInterval is how often the node records its audit chain head in
+	// the replicated catalog.
+	AnchorInterval time.Duration
+
 	// ForwardTimeout bounds a write or read-index call forwarded to the leader
 	// when the client set no deadline.
 	ForwardTimeout time.Duration
@@ -61,6 +65,7 @@ func DefaultConfig() Config {
 		FabricAddrs:    []string{"/ip4/127.0.0.1/tcp/7411"},
 		Raft:           consensus.DefaultConfig(),
 		ForwardTimeout: 10 * time.Second,
+		AnchorInterval: 10 * time.Second,
 		Version:        "dev",
 		Logger:         slog.Default(),
 	}
@@ -86,6 +91,9 @@ func (c Config) Validate() error {
 	if (c.JoinAddr == "") != (c.JoinToken == "") {
 		return errors.New("config: JoinAddr and JoinToken go together")
 	}
+	if c.AnchorInterval <= 0 {
+		return errors.New("config: AnchorInterval must be positive")
+	}
 	if c.ForwardTimeout <= 0 {
 		return errors.New("config: ForwardTimeout must be positive")
 	}
@@ -104,6 +112,18 @@ func (c Config) raftDir() string     { return filepath.Join(c.DataDir, "raft") }
 func (c Config) joinPath() string    { return filepath.Join(c.DataDir, "join.json") }
 func (c Config) memberPath() string  { return filepath.Join(c.DataDir, "member") }
 func (c Config) cleanPath() string   { return filepath.Join(c.DataDir, "catalog.clean") }
+
+func (c Config) caDir() string           { return filepath.Join(c.DataDir, "ca") }
+func (c Config) credsPath() string       { return filepath.Join(c.DataDir, "auth.db") }
+func (c Config) operatorKeyPath() string { return filepath.Join(c.DataDir, "operator.key") }
+
+// CAPath is the city CA certificate in dataDir; clients verify the node's
+// TLS certificate with it.
+func CAPath(dataDir string) string { return filepath.Join(Config{DataDir: dataDir}.caDir(), "ca.pem") }
+
+// OperatorKeyPath is where a node writes the API key of its first operator
+// when it starts with no credentials at all.
+func OperatorKeyPath(dataDir string) string { return Config{DataDir: dataDir}.operatorKeyPath() }
 
 // KeyPath is where the node's libp2p identity key lives in dataDir.
 func KeyPath(dataDir string) string { return Config{DataDir: dataDir}.keyPath() }

@@ -22,6 +22,7 @@ var (
 	ErrAlreadyExists    = errors.New("already exists")
 	ErrConflict         = errors.New("version conflict")
 	ErrPermissionDenied = errors.New("permission denied")
+	ErrUnauthenticated  = errors.New("unauthenticated")
 	ErrUnavailable      = errors.New("unavailable")
 )
 
@@ -69,6 +70,7 @@ var kindCodes = []struct {
 	{ErrAlreadyExists, codes.AlreadyExists},
 	{ErrConflict, codes.FailedPrecondition},
 	{ErrPermissionDenied, codes.PermissionDenied},
+	{ErrUnauthenticated, codes.Unauthenticated},
 	{ErrUnavailable, codes.Unavailable},
 	{consensus.ErrNotLeader, codes.Unavailable},
 	{consensus.ErrNoLeader, codes.Unavailable},

@@ -15,11 +15,11 @@ import (
 func TestBadInputGetsClearStatusAndWritesNothing(t *testing.T) {
 	c := startCluster(t, testnet.Options{})
 	leader, follower := leaderAndFollower(t, c)
-	cl := catalogClient(c, follower)
-	existing := publish(t, cl, testDataset(1))
+	cl := publisherClient(t, c, follower)
+	existing := publish(t, cl, dsAt(c, follower, 1))
 
 	mutate := func(f func(d *yrdv1.Dataset)) *yrdv1.Dataset {
-		d := testDataset(2)
+		d := dsAt(c, follower, 2)
 		f(d)
 		return d
 	}
@@ -54,7 +54,7 @@ func TestBadInputGetsClearStatusAndWritesNothing(t *testing.T) {
 			return err
 		}, codes.InvalidArgument, "dataset"},
 		{"duplicate id", func() error {
-			_, err := cl.PublishDataset(testCtx(t), &yrdv1.PublishDatasetRequest{Dataset: testDataset(1)})
+			_, err := cl.PublishDataset(testCtx(t), &yrdv1.PublishDatasetRequest{Dataset: dsAt(c, follower, 1)})
 			return err
 		}, codes.AlreadyExists, "id"},
 		{"stale version", func() error {
@@ -64,7 +64,7 @@ func TestBadInputGetsClearStatusAndWritesNothing(t *testing.T) {
 			return err
 		}, codes.FailedPrecondition, "expected_version"},
 		{"update of unknown dataset", func() error {
-			_, err := cl.UpdateDataset(testCtx(t), &yrdv1.UpdateDatasetRequest{Dataset: testDataset(3), ExpectedVersion: 1})
+			_, err := cl.UpdateDataset(testCtx(t), &yrdv1.UpdateDatasetRequest{Dataset: dsAt(c, follower, 3), ExpectedVersion: 1})
 			return err
 		}, codes.NotFound, "id"},
 		{"get malformed id", func() error {
@@ -115,8 +115,8 @@ func TestBadInputGetsClearStatusAndWritesNothing(t *testing.T) {
 
 func TestUpdateAndRetireBumpVersion(t *testing.T) {
 	c := startCluster(t, testnet.Options{})
-	cl := catalogClient(c, 0)
-	d := publish(t, cl, testDataset(1))
+	cl := publisherClient(t, c, 0)
+	d := publish(t, cl, dsAt(c, 0, 1))
 	d.Title = "更新 updated"
 	up, err := cl.UpdateDataset(testCtx(t), &yrdv1.UpdateDatasetRequest{Dataset: d, ExpectedVersion: 1})
 	if err != nil {

@@ -2,19 +2,22 @@ package node
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/yrd-exchange/yrdnode/consensus"
+	"github.com/yrd-exchange/yrdnode/internal/auth"
 	"github.com/yrd-exchange/yrdnode/internal/fabric"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
@@ -32,7 +35,11 @@ func (n *Node) join(ctx context.Context) error {
 		n.log.Info("resuming join: waiting for the leader to replicate")
 		return nil
 	}
-	conn, err := grpc.NewClient(n.cfg.JoinAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	pin, err := tokenPin(n.cfg.JoinToken)
+	if err != nil {
+		return err
+	}
+	conn, err := grpc.NewClient(n.cfg.JoinAddr, grpc.WithTransportCredentials(credentials.NewTLS(auth.PinnedTLS(pin))))
 	if err != nil {
 		return err
 	}
@@ -40,15 +47,6 @@ func (n *Node) join(ctx context.Context) error {
 	cluster := yrdv1grpc.NewClusterServiceClient(conn)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	// Admit the current members first, so the leader's replication
-	// streams get through the gate the moment it adds this node.
-	st, err := cluster.Status(ctx, &yrdv1.StatusRequest{})
-	if err != nil {
-		return err
-	}
-	for _, ms := range st.GetMembers() {
-		n.addSeed(ms.GetMember())
-	}
 	sig, err := fabric.SignJoin(n.key, n.cfg.JoinToken)
 	if err != nil {
 		return err
@@ -223,4 +221,17 @@ func (n *Node) leaderAPIAddr() string {
 		return m.GetApiAddr()
 	}
 	return ""
+}
+
+// tokenPin extracts the issuing node's CA pin from a join token.
+func tokenPin(token string) ([]byte, error) {
+	i := strings.LastIndexByte(token, '.')
+	if !strings.HasPrefix(token, tokenPrefix) || i < 0 {
+		return nil, errorf(ErrInvalid, "join token: not a yrdnode join token (want %s<secret>.<ca pin>)", tokenPrefix)
+	}
+	pin, err := base64.RawURLEncoding.DecodeString(token[i+1:])
+	if err != nil || len(pin) != auth.PinSize {
+		return nil, errorf(ErrInvalid, "join token: malformed CA pin")
+	}
+	return pin, nil
 }

@@ -82,7 +82,7 @@ func TestJoinTokensAreSingleUseAndExpire(t *testing.T) {
 	case <-testCtx(t).Done():
 		t.Fatal("joiner never became ready")
 	}
-	d := publish(t, catalogClient(c, 0), testDataset(1))
+	d := publishAt(t, c, 0, 1)
 	if err := joiner.Raft().WaitApplied(testCtx(t), c.Node(0).Catalog().AppliedIndex()); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestJoinTokensAreSingleUseAndExpire(t *testing.T) {
 	}
 
 	// The same token again: refused, and no member added.
-	second := newJoiner(t, "wuxi", c.Node(0).APIAddr(), tok.GetToken())
+	second := newJoiner(t, "wuxi", c.Node(1).APIAddr(), tok.GetToken())
 	err = second.Start(testCtx(t))
 	if status.Code(errorsCause(err)) != codes.PermissionDenied || !strings.Contains(err.Error(), "already used") {
 		t.Fatalf("reused token: %v, want PermissionDenied naming it already used", err)
@@ -102,15 +102,21 @@ func TestJoinTokensAreSingleUseAndExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(20 * time.Millisecond)
-	third := newJoiner(t, "changzhou", c.Node(0).APIAddr(), short.GetToken())
+	third := newJoiner(t, "changzhou", c.Node(1).APIAddr(), short.GetToken())
 	err = third.Start(testCtx(t))
 	if status.Code(errorsCause(err)) != codes.PermissionDenied || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("expired token: %v, want PermissionDenied naming the expiry", err)
 	}
-	// A made-up token: refused.
-	fourth := newJoiner(t, "nantong", c.Node(0).APIAddr(), "yrdjoin_made-up")
+	// A made-up secret (with the right CA pin): refused.
+	madeUp := "yrdjoin_made-up" + tok.GetToken()[strings.LastIndexByte(tok.GetToken(), '.'):]
+	fourth := newJoiner(t, "nantong", c.Node(1).APIAddr(), madeUp)
 	if err := fourth.Start(testCtx(t)); status.Code(errorsCause(err)) != codes.PermissionDenied {
 		t.Fatalf("made-up token: %v, want PermissionDenied", err)
+	}
+	// A token sent to a node whose CA it does not pin never leaves the joiner.
+	fifth := newJoiner(t, "huzhou", c.Node(0).APIAddr(), tok.GetToken())
+	if err := fifth.Start(testCtx(t)); err == nil || !strings.Contains(err.Error(), "CA does not match") {
+		t.Fatalf("token sent to another node: %v, want a CA pin mismatch", err)
 	}
 	if got := len(c.Node(0).Catalog().Members()); got != 4 {
 		t.Fatalf("registry has %d members, want the 3 founders and the one good joiner", got)
@@ -124,7 +130,7 @@ func TestRemovedMemberIsCutOff(t *testing.T) {
 	if _, err := admin.Remove(testCtx(t), &yrdv1.RemoveRequest{City: "hefei"}); err != nil {
 		t.Fatal(err)
 	}
-	d := publish(t, catalogClient(c, 0), testDataset(7))
+	d := publishAt(t, c, 0, 7)
 	mustGetEverywhere3 := func() {
 		for i := 0; i < 3; i++ {
 			if _, err := catalogClient(c, i).GetDataset(testCtx(t), &yrdv1.GetDatasetRequest{Id: d.GetId()}); err != nil {

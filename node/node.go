@@ -14,11 +14,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/yrd-exchange/yrdnode/consensus"
+	"github.com/yrd-exchange/yrdnode/internal/audit"
+	"github.com/yrd-exchange/yrdnode/internal/auth"
 	"github.com/yrd-exchange/yrdnode/internal/fabric"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
@@ -32,11 +35,13 @@ type Node struct {
 	key crypto.PrivKey
 	id  peer.ID
 
-	catalog *store.Catalog
-	host    *fabric.Host
-	raft    *consensus.Raft
-	peers   *peerClients
-	health  *health.Server
+	catalog  *store.Catalog
+	creds    *auth.Store
+	auditLog *audit.Log
+	host     *fabric.Host
+	raft     *consensus.Raft
+	peers    *peerClients
+	health   *health.Server
 
 	api, fabricRPC       *grpc.Server
 	apiLis               net.Listener
@@ -138,6 +143,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.catalog, err = n.openCatalog(); err != nil {
 		return fmt.Errorf("open catalog: %w", err)
 	}
+	if err := n.openAccess(); err != nil {
+		return err
+	}
 	n.host, err = fabric.New(fabric.Config{
 		Key:                n.key,
 		ListenAddrs:        n.cfg.FabricAddrs,
@@ -180,12 +188,21 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("client API: %w", err)
 	}
 	n.apiAddr = n.apiLis.Addr().String()
+	tlsCfg, err := n.creds.CA().ServerTLS(certHosts(n.apiAddr))
+	if err != nil {
+		return err
+	}
 	n.api = grpc.NewServer(
-		grpc.ChainUnaryInterceptor(statusInterceptor),
-		grpc.ChainStreamInterceptor(streamStatusInterceptor),
+		grpc.Creds(credentials.NewTLS(tlsCfg)),
+		grpc.ChainUnaryInterceptor(n.authUnary),
+		grpc.ChainStreamInterceptor(n.authStream),
 	)
 	yrdv1grpc.RegisterCatalogServiceServer(n.api, &catalogService{n: n})
 	yrdv1grpc.RegisterClusterServiceServer(n.api, &clusterService{n: n})
+	yrdv1grpc.RegisterAuthServiceServer(n.api, &authService{n: n})
+	yrdv1grpc.RegisterGrantServiceServer(n.api, &grantService{n: n})
+	yrdv1grpc.RegisterPolicyServiceServer(n.api, &policyService{n: n})
+	yrdv1grpc.RegisterAuditServiceServer(n.api, &auditService{n: n})
 	healthpb.RegisterHealthServer(n.api, n.health)
 	reflection.Register(n.api)
 	n.serve(n.api, n.apiLis)
@@ -200,6 +217,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}
 	n.goLoop(n.membershipLoop)
+	n.goLoop(n.anchorLoop)
 	n.log.Info("node started", "peer_id", n.id, "api", n.apiAddr, "fabric", n.host.AddrStrings())
 	return nil
 }
@@ -243,6 +261,12 @@ func (n *Node) Close() error {
 			errs = append(errs, n.host.Close())
 		}
 		n.wg.Wait()
+		if n.auditLog != nil {
+			errs = append(errs, n.auditLog.Close())
+		}
+		if n.creds != nil {
+			errs = append(errs, n.creds.Close())
+		}
 		if n.catalog != nil {
 			err := n.catalog.Close()
 			if err == nil {

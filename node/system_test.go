@@ -39,16 +39,38 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
+// catalogClient reads the catalog at node i as its operator.
 func catalogClient(c *testnet.Cluster, i int) yrdv1grpc.CatalogServiceClient {
 	return yrdv1grpc.NewCatalogServiceClient(c.Conn(i))
 }
 
-// testDataset is a valid dataset with a unique id.
-func testDataset(i int) *yrdv1.Dataset {
+// orgOf is the organisation that publishes test datasets in a city.
+func orgOf(city string) string { return city + "-data" }
+
+// dsAt is a valid dataset with a unique id, owned by node's city.
+func dsAt(c *testnet.Cluster, node, i int) *yrdv1.Dataset {
+	city := c.Config(node).City
 	d := sample.Datasets()[0]
-	d.Id = fmt.Sprintf("shanghai.test.dataset-%05d", i)
+	d.Id = fmt.Sprintf("%s.test.dataset-%05d", city, i)
+	d.OwnerCity, d.OwnerOrg = city, orgOf(city)
 	d.Title = fmt.Sprintf("test dataset %d", i)
 	return d
+}
+
+// publisherClient is a publisher of orgOf(node's city) at node.
+func publisherClient(t testing.TB, c *testnet.Cluster, node int) yrdv1grpc.CatalogServiceClient {
+	t.Helper()
+	conn, err := c.ConnAs(node, orgOf(c.Config(node).City), yrdv1.Role_ROLE_PUBLISHER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return yrdv1grpc.NewCatalogServiceClient(conn)
+}
+
+// publishAt publishes dsAt(c, node, i) through node, as its publisher.
+func publishAt(t testing.TB, c *testnet.Cluster, node, i int) *yrdv1.Dataset {
+	t.Helper()
+	return publish(t, publisherClient(t, c, node), dsAt(c, node, i))
 }
 
 func leaderAndFollower(t testing.TB, c *testnet.Cluster) (leader, follower int) {
@@ -90,7 +112,7 @@ func TestPublishOnFollowerReadEverywhereAndSurviveLeaderLoss(t *testing.T) {
 	c := startCluster(t, testnet.Options{})
 	leader, follower := leaderAndFollower(t, c)
 
-	got := publish(t, catalogClient(c, follower), testDataset(1))
+	got := publishAt(t, c, follower, 1)
 	if got.GetVersion() != 1 || got.GetCreatedAt() == nil {
 		t.Fatalf("published dataset has version %d created %v; want version 1 and a creation time", got.GetVersion(), got.GetCreatedAt())
 	}
@@ -99,7 +121,7 @@ func TestPublishOnFollowerReadEverywhereAndSurviveLeaderLoss(t *testing.T) {
 	// Every acknowledged write survives the leader's loss.
 	var acked []string
 	for i := 2; i <= 20; i++ {
-		acked = append(acked, publish(t, catalogClient(c, i%c.Len()), testDataset(i)).GetId())
+		acked = append(acked, publishAt(t, c, i%c.Len(), i).GetId())
 	}
 	oldLeaderCity := c.Config(leader).City
 	if err := c.Stop(leader); err != nil {
@@ -116,17 +138,17 @@ func TestPublishOnFollowerReadEverywhereAndSurviveLeaderLoss(t *testing.T) {
 		mustGetEverywhere(t, c, id, 1)
 	}
 	// Writes go on with two of three voters.
-	publish(t, catalogClient(c, newLeader), testDataset(21))
+	d21 := publishAt(t, c, newLeader, 21)
 
 	// The old leader comes back and catches up.
 	if err := c.Restart(testCtx(t), leader); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := catalogClient(c, leader).GetDataset(testCtx(t), &yrdv1.GetDatasetRequest{Id: testDataset(21).GetId()})
+	resp, err := catalogClient(c, leader).GetDataset(testCtx(t), &yrdv1.GetDatasetRequest{Id: d21.GetId()})
 	if err != nil {
 		t.Fatalf("restarted %s did not catch up: %v", oldLeaderCity, err)
 	}
-	if resp.GetDataset().GetTitle() != testDataset(21).GetTitle() {
+	if resp.GetDataset().GetTitle() != d21.GetTitle() {
 		t.Fatalf("restarted node serves %q", resp.GetDataset().GetTitle())
 	}
 }
@@ -134,7 +156,7 @@ func TestPublishOnFollowerReadEverywhereAndSurviveLeaderLoss(t *testing.T) {
 func TestStaleReadServesLocalReplica(t *testing.T) {
 	c := startCluster(t, testnet.Options{})
 	_, follower := leaderAndFollower(t, c)
-	d := publish(t, catalogClient(c, follower), testDataset(1))
+	d := publishAt(t, c, follower, 1)
 	// The follower acknowledged after the leader applied; its own replica
 	// applies moments later, so a stale read eventually sees it.
 	deadline := time.Now().Add(5 * time.Second)
@@ -158,7 +180,7 @@ func TestFullRestartKeepsCatalogAndElectsLeader(t *testing.T) {
 	dir := t.TempDir()
 	c := startCluster(t, testnet.Options{DataDir: dir})
 	for i := 0; i < 30; i++ {
-		publish(t, catalogClient(c, i%3), testDataset(i))
+		publishAt(t, c, i%3, i)
 	}
 	members := c.AnyNode().Catalog().Members()
 	if err := c.Close(); err != nil {
@@ -177,7 +199,7 @@ func TestFullRestartKeepsCatalogAndElectsLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 30; i++ {
-		mustGetEverywhere(t, c, testDataset(i).GetId(), 1)
+		mustGetEverywhere(t, c, dsAt(c, i%3, i).GetId(), 1)
 	}
 	resp, err := catalogClient(c, 0).ListDatasets(testCtx(t), &yrdv1.ListDatasetsRequest{PageSize: 1000})
 	if err != nil {
@@ -202,7 +224,7 @@ func TestLaggingFollowerCatchesUpByInstallSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 300; i++ {
-		publish(t, catalogClient(c, leader), testDataset(i))
+		publishAt(t, c, leader, i)
 	}
 	// Make sure the log the follower would need is gone from the leader.
 	if err := c.Node(leader).Raft().Snapshot(); err != nil {
@@ -213,7 +235,7 @@ func TestLaggingFollowerCatchesUpByInstallSnapshot(t *testing.T) {
 	if err := c.Restart(testCtx(t), follower); err != nil {
 		t.Fatal(err)
 	}
-	mustGetEverywhere(t, c, testDataset(299).GetId(), 1)
+	mustGetEverywhere(t, c, dsAt(c, leader, 299).GetId(), 1)
 	if n := c.Node(follower).Catalog().DatasetCount(); n != 300 {
 		t.Fatalf("follower holds %d datasets after catching up, want 300", n)
 	}
@@ -227,7 +249,7 @@ func TestPartitionedLeaderLosesLeadershipAndCatchesUpAfterHeal(t *testing.T) {
 	c := startCluster(t, testnet.Options{})
 	leader, _ := leaderAndFollower(t, c)
 	others := []int{(leader + 1) % 3, (leader + 2) % 3}
-	publish(t, catalogClient(c, leader), testDataset(1))
+	publishAt(t, c, leader, 1)
 
 	c.Partition([]int{leader}, others)
 	// The majority elects a new leader and keeps accepting writes.
@@ -247,10 +269,10 @@ func TestPartitionedLeaderLosesLeadershipAndCatchesUpAfterHeal(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	publish(t, catalogClient(c, others[0]), testDataset(2))
+	d2 := publishAt(t, c, others[0], 2)
 	// The isolated old leader cannot commit: its write fails within the deadline.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	_, err := catalogClient(c, leader).PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: testDataset(3)})
+	_, err := publisherClient(t, c, leader).PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: dsAt(c, leader, 3)})
 	cancel()
 	if err == nil {
 		t.Fatal("an isolated node acknowledged a write")
@@ -263,8 +285,8 @@ func TestPartitionedLeaderLosesLeadershipAndCatchesUpAfterHeal(t *testing.T) {
 	if err := c.Node(leader).Raft().WaitApplied(testCtx(t), c.Node(newLeader).Catalog().AppliedIndex()); err != nil {
 		t.Fatal(err)
 	}
-	mustGetEverywhere(t, c, testDataset(2).GetId(), 1)
-	if _, ok := c.Node(leader).Catalog().GetDataset(testDataset(3).GetId()); ok {
+	mustGetEverywhere(t, c, d2.GetId(), 1)
+	if _, ok := c.Node(leader).Catalog().GetDataset(dsAt(c, leader, 3).GetId()); ok {
 		t.Fatal("the write refused during the partition appeared after healing")
 	}
 }

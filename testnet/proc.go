@@ -2,6 +2,8 @@ package testnet
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -13,10 +15,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/yrd-exchange/yrdnode/node"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
 )
@@ -43,6 +46,7 @@ type ProcCluster struct {
 	procs   []*exec.Cmd
 	exited  []chan struct{}
 	conns   []*grpc.ClientConn
+	extra   []*grpc.ClientConn
 }
 
 // freePort asks the kernel for an unused loopback port.
@@ -76,11 +80,6 @@ func StartProcs(ctx context.Context, binary, dataDir string, cities []string) (*
 		if err != nil {
 			return nil, fmt.Errorf("init %s: %v\n%s", city, err, out)
 		}
-		conn, err := grpc.NewClient(c.API[i], grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			return nil, err
-		}
-		c.conns[i] = conn
 	}
 	if err := c.Start(0); err != nil {
 		c.Close()
@@ -90,7 +89,12 @@ func StartProcs(ctx context.Context, binary, dataDir string, cities []string) (*
 		c.Close()
 		return nil, err
 	}
-	admin := yrdv1grpc.NewClusterServiceClient(c.conns[0])
+	conn0, err := c.Conn(0)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	admin := yrdv1grpc.NewClusterServiceClient(conn0)
 	for i := 1; i < len(cities); i++ {
 		tok, err := admin.IssueJoinToken(ctx, &yrdv1.IssueJoinTokenRequest{Ttl: durationpb.New(5 * time.Minute),
 			Suffrage: yrdv1.Suffrage_SUFFRAGE_VOTER, City: cities[i]})
@@ -114,8 +118,39 @@ func StartProcs(ctx context.Context, binary, dataDir string, cities []string) (*
 
 func (c *ProcCluster) dir(i int) string { return filepath.Join(c.DataDir, c.Cities[i]) }
 
-// Conn is a client connection to city i's API.
-func (c *ProcCluster) Conn(i int) *grpc.ClientConn { return c.conns[i] }
+// CA is the path of city i's CA certificate (there once it has started).
+func (c *ProcCluster) CA(i int) string { return node.CAPath(c.dir(i)) }
+
+// OperatorKey is city i's bootstrap operator API key.
+func (c *ProcCluster) OperatorKey(i int) (string, error) {
+	data, err := os.ReadFile(node.OperatorKeyPath(c.dir(i)))
+	return strings.TrimSpace(string(data)), err
+}
+
+// Conn is an operator connection to city i's API, over TLS verified with
+// the city's CA. It exists once the city has started.
+func (c *ProcCluster) Conn(i int) (*grpc.ClientConn, error) {
+	if c.conns[i] != nil {
+		return c.conns[i], nil
+	}
+	pem, err := os.ReadFile(c.CA(i))
+	if err != nil {
+		return nil, err
+	}
+	key, err := c.OperatorKey(i)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	conn, err := grpc.NewClient(c.API[i], grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13})),
+		grpc.WithPerRPCCredentials(bearer(key)))
+	if err != nil {
+		return nil, err
+	}
+	c.conns[i] = conn
+	return conn, nil
+}
 
 // Start runs `yrdnode serve` for city i from its data dir.
 func (c *ProcCluster) Start(i int) error { return c.start(i, "serve") }
@@ -148,13 +183,14 @@ func (c *ProcCluster) start(i int, args ...string) error {
 // WaitServing waits until city i's health check says SERVING, i.e. it is a
 // ready member with a leader.
 func (c *ProcCluster) WaitServing(ctx context.Context, i int) error {
-	health := healthpb.NewHealthClient(c.conns[i])
 	for {
-		cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		resp, err := health.Check(cctx, &healthpb.HealthCheckRequest{})
-		cancel()
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return nil
+		if conn, err := c.Conn(i); err == nil {
+			cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			resp, err := healthpb.NewHealthClient(conn).Check(cctx, &healthpb.HealthCheckRequest{})
+			cancel()
+			if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -207,8 +243,12 @@ func (c *ProcCluster) Leader(ctx context.Context) (int, error) {
 			if c.procs[i] == nil {
 				continue
 			}
+			conn, err := c.Conn(i)
+			if err != nil {
+				continue
+			}
 			cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-			st, err := yrdv1grpc.NewClusterServiceClient(c.conns[i]).Status(cctx, &yrdv1.StatusRequest{})
+			st, err := yrdv1grpc.NewClusterServiceClient(conn).Status(cctx, &yrdv1.StatusRequest{})
 			cancel()
 			if err == nil && st.GetRaftState() == "Leader" {
 				return i, nil
@@ -231,5 +271,36 @@ func (c *ProcCluster) Close() error {
 			c.conns[i].Close()
 		}
 	}
+	for _, conn := range c.extra {
+		conn.Close()
+	}
 	return errors.Join(errs...)
+}
+
+// ConnAs creates an API key for a principal of org with role at city i and
+// returns a connection that uses it. The caller closes nothing: Close does.
+func (c *ProcCluster) ConnAs(i int, org string, role yrdv1.Role) (*grpc.ClientConn, error) {
+	op, err := c.Conn(i)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := yrdv1grpc.NewAuthServiceClient(op).CreateAPIKey(ctx, &yrdv1.CreateAPIKeyRequest{Org: org, Role: role, Name: "procnet"})
+	if err != nil {
+		return nil, err
+	}
+	pem, err := os.ReadFile(c.CA(i))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	conn, err := grpc.NewClient(c.API[i], grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13})),
+		grpc.WithPerRPCCredentials(bearer(resp.GetToken())))
+	if err != nil {
+		return nil, err
+	}
+	c.extra = append(c.extra, conn)
+	return conn, nil
 }

@@ -55,13 +55,24 @@ func startProcs(t testing.TB) *testnet.ProcCluster {
 	return c
 }
 
-func cli(t testing.TB, bin string, args ...string) string {
+// cli runs the yrdnode binary as city i's operator would, or with the key
+// given in env.
+func cli(t testing.TB, c *testnet.ProcCluster, i int, key string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(bin, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("yrdnode %s: %v\n%s", strings.Join(args, " "), err, out)
+	if key == "" {
+		var err error
+		if key, err = c.OperatorKey(i); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return string(out)
+	cmd := exec.Command(c.Binary, args...)
+	cmd.Env = append(os.Environ(), "YRDNODE_NODE="+c.API[i], "YRDNODE_CA="+c.CA(i), "YRDNODE_KEY="+key)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("yrdnode %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
 }
 
 // TestProcessClusterSurvivesKilledLeader runs real yrdnode binaries set up
@@ -69,12 +80,12 @@ func cli(t testing.TB, bin string, args ...string) string {
 // leader, and brings it back from its data dir alone.
 func TestProcessClusterSurvivesKilledLeader(t *testing.T) {
 	c := startProcs(t)
-	bin := c.Binary
 	f := filepath.Join(t.TempDir(), "d.json")
-	d := sample.Datasets()[0]
-	os.WriteFile(f, []byte(fmt.Sprintf(`{"id":%q,"owner_city":"shanghai","owner_org":"sh-civil-affairs","title":"t","sector":"civil-affairs","level":"GENERAL","data_rights":{"holder":"h"},"schema":{"columns":[{"name":"a","type":"INTEGER","personal_info":"NONE"}]}}`, d.GetId())), 0o600)
-	cli(t, bin, "dataset", "publish", "-f", f, "--node", c.API[1])
-	status := cli(t, bin, "cluster", "status", "--node", c.API[2])
+	id := "hangzhou.test.proc-dataset"
+	os.WriteFile(f, []byte(fmt.Sprintf(`{"id":%q,"owner_city":"hangzhou","owner_org":"hz-data","title":"t","sector":"civil-affairs","level":"GENERAL","data_rights":{"holder":"h"},"schema":{"columns":[{"name":"a","type":"INTEGER","personal_info":"NONE"}]}}`, id)), 0o600)
+	publisherKey := strings.TrimSpace(cli(t, c, 1, "", "key", "create", "--org", "hz-data", "--role", "publisher", "--name", "etl"))
+	cli(t, c, 1, publisherKey, "dataset", "publish", "-f", f)
+	status := cli(t, c, 2, "", "cluster", "status")
 	if strings.Count(status, "VOTER") != 3 {
 		t.Fatalf("cluster status does not show three voters:\n%s", status)
 	}
@@ -88,8 +99,8 @@ func TestProcessClusterSurvivesKilledLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	survivor := (leader + 1) % 3
-	out := cli(t, bin, "dataset", "get", d.GetId(), "--node", c.API[survivor], "--timeout", "20s")
-	if !strings.Contains(out, d.GetId()) {
+	out := cli(t, c, survivor, "", "dataset", "get", id, "--timeout", "20s")
+	if !strings.Contains(out, id) {
 		t.Fatalf("survivor lost the dataset:\n%s", out)
 	}
 	// The killed node restarts with nothing but its data dir (and rebuilds
@@ -100,7 +111,7 @@ func TestProcessClusterSurvivesKilledLeader(t *testing.T) {
 	if err := c.WaitServing(ctx, leader); err != nil {
 		t.Fatal(err)
 	}
-	out = cli(t, bin, "dataset", "get", d.GetId(), "--node", c.API[leader], "--stale=false")
+	out = cli(t, c, leader, "", "dataset", "get", id)
 	if !strings.Contains(out, "version:          1") {
 		t.Fatalf("restarted node serves:\n%s", out)
 	}
@@ -115,6 +126,14 @@ func TestProcessClusterSurvivesKilledLeader(t *testing.T) {
 func BenchmarkFailover(b *testing.B) {
 	c := startProcs(b)
 	ctx := context.Background()
+	writers := make([]yrdv1grpc.CatalogServiceClient, len(c.Cities))
+	for i, city := range c.Cities {
+		conn, err := c.ConnAs(i, city+"-data", yrdv1.Role_ROLE_PUBLISHER)
+		if err != nil {
+			b.Fatal(err)
+		}
+		writers[i] = yrdv1grpc.NewCatalogServiceClient(conn)
+	}
 	var times []time.Duration
 	for n := 0; n < b.N; n++ {
 		leader, err := c.Leader(ctx)
@@ -127,10 +146,12 @@ func BenchmarkFailover(b *testing.B) {
 		}
 		killed := time.Now()
 		for try := 0; ; try++ {
+			city := c.Cities[survivors[try%2]]
 			d := sample.Datasets()[1]
-			d.Id = fmt.Sprintf("shanghai.failover.run-%d", n)
+			d.Id = fmt.Sprintf("%s.failover.run-%d-%d", city, n, try)
+			d.OwnerCity, d.OwnerOrg = city, city+"-data"
 			cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-			_, err := yrdv1grpc.NewCatalogServiceClient(c.Conn(survivors[try%2])).PublishDataset(cctx, &yrdv1.PublishDatasetRequest{Dataset: d})
+			_, err := writers[survivors[try%2]].PublishDataset(cctx, &yrdv1.PublishDatasetRequest{Dataset: d})
 			cancel()
 			if err == nil {
 				break

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/yrd-exchange/yrdnode/consensus"
@@ -57,11 +55,11 @@ func FastRaft() consensus.Config {
 
 // Cluster is a running in-process delta.
 type Cluster struct {
-	opts  Options
-	mu    sync.Mutex
-	nodes []*node.Node
-	cfgs  []node.Config
-	conns []*grpc.ClientConn
+	opts    Options
+	mu      sync.Mutex
+	nodes   []*node.Node
+	cfgs    []node.Config
+	clients map[clientKey]*client
 }
 
 // Start brings up every city and waits until all are ready members.
@@ -82,7 +80,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	c := &Cluster{opts: opts, nodes: make([]*node.Node, len(opts.Cities)),
-		cfgs: make([]node.Config, len(opts.Cities)), conns: make([]*grpc.ClientConn, len(opts.Cities))}
+		cfgs: make([]node.Config, len(opts.Cities)), clients: map[clientKey]*client{}}
 	for i, city := range opts.Cities {
 		cfg := node.DefaultConfig()
 		cfg.DataDir = filepath.Join(opts.DataDir, city)
@@ -96,6 +94,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 		cfg.Raft = opts.Raft
 		cfg.Logger = opts.Logger
+		cfg.AnchorInterval = 200 * time.Millisecond
 		c.cfgs[i] = cfg
 	}
 	if err := c.startAll(ctx); err != nil {
@@ -121,7 +120,11 @@ func (c *Cluster) startAll(ctx context.Context) error {
 	if err := c.waitReady(ctx, 0); err != nil {
 		return err
 	}
-	admin := yrdv1grpc.NewClusterServiceClient(c.Conn(0))
+	opConn, err := c.ConnAs(0, "", yrdv1.Role_ROLE_OPERATOR)
+	if err != nil {
+		return err
+	}
+	admin := yrdv1grpc.NewClusterServiceClient(opConn)
 	for i := 1; i < len(c.cfgs); i++ {
 		if started[i] {
 			continue
@@ -159,13 +162,8 @@ func (c *Cluster) startNode(ctx context.Context, i int) error {
 	// Pin the ports it got, so a restart comes back on the same addresses.
 	c.cfgs[i].APIAddr, c.cfgs[i].FabricAddrs = n.APIAddr(), n.FabricAddrs()
 	c.cfgs[i].JoinAddr, c.cfgs[i].JoinToken = "", ""
-	conn, err := grpc.NewClient(n.APIAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		n.Close()
-		return err
-	}
 	c.mu.Lock()
-	c.nodes[i], c.conns[i] = n, conn
+	c.nodes[i] = n
 	c.mu.Unlock()
 	return nil
 }
@@ -225,13 +223,6 @@ func (c *Cluster) AnyNode() *node.Node {
 	return nil
 }
 
-// Conn is a client connection to city i's API.
-func (c *Cluster) Conn(i int) *grpc.ClientConn {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.conns[i]
-}
-
 // Config returns city i's node config (with its pinned addresses).
 func (c *Cluster) Config(i int) node.Config { return c.cfgs[i] }
 
@@ -254,12 +245,9 @@ func (c *Cluster) Leader(ctx context.Context) (int, error) {
 // Stop closes city i's node, as a clean shutdown. Its data dir stays.
 func (c *Cluster) Stop(i int) error {
 	c.mu.Lock()
-	n, conn := c.nodes[i], c.conns[i]
-	c.nodes[i], c.conns[i] = nil, nil
+	n := c.nodes[i]
+	c.nodes[i] = nil
 	c.mu.Unlock()
-	if conn != nil {
-		conn.Close()
-	}
 	if n == nil {
 		return nil
 	}
@@ -296,12 +284,13 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 	return nil
 }
 
-// Close stops every node.
+// Close stops every node and closes the client connections.
 func (c *Cluster) Close() error {
 	var errs []error
 	for i := range c.cfgs {
 		errs = append(errs, c.Stop(i))
 	}
+	c.closeClients()
 	return errors.Join(errs...)
 }
 

@@ -45,5 +45,5 @@ func (s *Store) Authenticate(ctx context.Context) (*yrdv1.Principal, string, err
 			return rec.GetPrincipal(), MethodCertificate, nil
 		}
 	}
-	return nil, "", fmt.Errorf("%w: no credentials (give an API key with --key or a client certificate with --cert)", ErrUnauthenticated)
+	return nil, "", fmt.Errorf("%w: no credentials: send an API key as \"authorization: Bearer <key>\" or a client certificate from this city's CA", ErrUnauthenticated)
 }

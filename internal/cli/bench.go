@@ -31,6 +31,9 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	if *workers < 1 || *workers > 1024 || *count < 1 || *count > 10_000_000 || *duration <= 0 || *duration > time.Hour {
 		return usageError{"bench: --workers 1..1024, --count 1..10000000, --duration up to 1h"}
 	}
+	if err := cf.check(); err != nil {
+		return err
+	}
 	conn, err := cf.dial()
 	if err != nil {
 		return err
@@ -103,6 +106,13 @@ func benchOp(ctx context.Context, conn *grpc.ClientConn, kind string) (func(cont
 	template := sample.Datasets()[0]
 	switch kind {
 	case "write":
+		// Publish as the caller's own organisation, which is all a
+		// publisher may publish.
+		who, err := yrdv1grpc.NewAuthServiceClient(conn).WhoAmI(ctx, &yrdv1.WhoAmIRequest{})
+		if err != nil {
+			return nil, err
+		}
+		template.OwnerCity, template.OwnerOrg = who.GetPrincipal().GetCity(), who.GetPrincipal().GetOrg()
 		return func(ctx context.Context, i int) error {
 			d := proto.Clone(template).(*yrdv1.Dataset)
 			d.Id = fmt.Sprintf("%s.bench.r%d-%d", d.GetOwnerCity(), run, i)

@@ -4,17 +4,19 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"sort"
+	"os"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 )
 
@@ -62,14 +64,22 @@ func commands() []command {
 	}
 }
 
+func allCommands() []command {
+	cmds := commands()
+	return append(cmds[:len(cmds)-1:len(cmds)-1], append(accessCommands(), cmds[len(cmds)-1])...)
+}
+
 // Main runs one command line and returns the process exit status.
 func Main(ctx context.Context, env Env) int {
-	err := dispatch(ctx, env, commands(), env.Args, "yrdnode")
+	err := dispatch(ctx, env, allCommands(), env.Args, "yrdnode")
 	if err == nil {
 		return 0
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	if errors.Is(err, errDenied) {
+		return 1
 	}
 	var u usageError
 	if errors.As(err, &u) {
@@ -147,17 +157,28 @@ type clientFlags struct {
 	node    string
 	output  string
 	timeout time.Duration
+	ca      string
+	key     string
+	cert    string
+	certKey string
+}
+
+func envOr(env Env, name, def string) string {
+	if v := env.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func addClientFlags(fs *flag.FlagSet, env Env) *clientFlags {
 	cf := &clientFlags{}
-	def := env.Getenv("YRDNODE_NODE")
-	if def == "" {
-		def = DefaultNode
-	}
-	fs.StringVar(&cf.node, "node", def, "node API address (env YRDNODE_NODE)")
+	fs.StringVar(&cf.node, "node", envOr(env, "YRDNODE_NODE", DefaultNode), "node API address (env YRDNODE_NODE)")
 	fs.StringVar(&cf.output, "o", "table", "output: table or json")
 	fs.DurationVar(&cf.timeout, "timeout", 10*time.Second, "deadline for the call")
+	fs.StringVar(&cf.ca, "ca", env.Getenv("YRDNODE_CA"), "the node's city CA certificate, ca/ca.pem in its data dir (env YRDNODE_CA)")
+	fs.StringVar(&cf.key, "key", env.Getenv("YRDNODE_KEY"), "API key (env YRDNODE_KEY)")
+	fs.StringVar(&cf.cert, "cert", env.Getenv("YRDNODE_CERT"), "client certificate PEM (env YRDNODE_CERT)")
+	fs.StringVar(&cf.certKey, "cert-key", env.Getenv("YRDNODE_CERT_KEY"), "client certificate's private key PEM (env YRDNODE_CERT_KEY)")
 	return cf
 }
 
@@ -165,17 +186,66 @@ func (cf *clientFlags) check() error {
 	if cf.output != "table" && cf.output != "json" {
 		return usageError{fmt.Sprintf("-o: %q is not table or json", cf.output)}
 	}
+	if cf.ca == "" {
+		return usageError{"--ca: required: the node's city CA certificate (ca/ca.pem in its data dir; env YRDNODE_CA)"}
+	}
+	if (cf.cert == "") != (cf.certKey == "") {
+		return usageError{"--cert and --cert-key go together"}
+	}
 	return nil
 }
 
-// dial connects lazily; errors surface on the first call, where callErr
-// names the address.
+// bearer sends the API key with every call.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+func (bearer) RequireTransportSecurity() bool { return true }
+
+// dial connects lazily over TLS; errors surface on the first call, where
+// callErr names the address.
 func (cf *clientFlags) dial() (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(cf.node, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	pemData, err := os.ReadFile(cf.ca)
+	if err != nil {
+		return nil, fmt.Errorf("--ca: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemData) {
+		return nil, fmt.Errorf("--ca: %s holds no PEM certificate", cf.ca)
+	}
+	tlsCfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
+	if cf.cert != "" {
+		pair, err := tls.LoadX509KeyPair(cf.cert, cf.certKey)
+		if err != nil {
+			return nil, fmt.Errorf("--cert/--cert-key: %v", err)
+		}
+		tlsCfg.Certificates = []tls.Certificate{pair}
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg))}
+	if cf.key != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(strings.TrimSpace(cf.key))))
+	}
+	conn, err := grpc.NewClient(cf.node, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("node address %q: %v", cf.node, err)
 	}
 	return conn, nil
+}
+
+// call runs f with a connection and the call's deadline.
+func (cf *clientFlags) call(ctx context.Context, f func(context.Context, *grpc.ClientConn) error) error {
+	if err := cf.check(); err != nil {
+		return err
+	}
+	conn, err := cf.dial()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
+	defer cancel()
+	return f(ctx, conn)
 }
 
 // callErr turns an RPC error into a message for people.
@@ -191,10 +261,12 @@ func (cf *clientFlags) callErr(err error) error {
 			return fmt.Errorf("cannot reach node at %s (set --node or YRDNODE_NODE): %s", cf.node, msg)
 		}
 		return fmt.Errorf("unavailable: %s", msg)
+	case codes.Unauthenticated:
+		return fmt.Errorf("%s (give an API key with --key or YRDNODE_KEY, or a certificate with --cert/--cert-key)", st.Message())
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("node at %s did not answer within %v", cf.node, cf.timeout)
 	}
-	return fmt.Errorf("%s: %s", strings.ToLower(strings.ReplaceAll(st.Code().String(), "_", " ")), st.Message())
+	return fmt.Errorf("%s: %s", codeWords(st.Code()), st.Message())
 }
 
 func runVersion(_ context.Context, env Env, args []string) error {
@@ -248,11 +320,14 @@ func displayWidth(s string) int {
 	return w
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// codeWords turns a status code into words: PermissionDenied → "permission denied".
+func codeWords(c codes.Code) string {
+	var b strings.Builder
+	for i, r := range c.String() {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
 	}
-	sort.Strings(keys)
-	return keys
+	return strings.ToLower(b.String())
 }

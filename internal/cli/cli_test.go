@@ -14,6 +14,8 @@ import (
 
 	"github.com/yrd-exchange/yrdnode/internal/catalogspec"
 	"github.com/yrd-exchange/yrdnode/internal/sample"
+	"github.com/yrd-exchange/yrdnode/node"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/store"
 	"github.com/yrd-exchange/yrdnode/testnet"
 )
@@ -33,6 +35,17 @@ func run(t *testing.T, env map[string]string, args ...string) result {
 	return result{code, out.String(), errb.String()}
 }
 
+// envAs is the environment of a client acting at node i as a principal of
+// org with role ("" org and operator: the node's bootstrap operator).
+func envAs(t *testing.T, c *testnet.Cluster, i int, org string, role yrdv1.Role) map[string]string {
+	t.Helper()
+	key, err := c.Key(i, org, role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{"YRDNODE_NODE": c.Config(i).APIAddr, "YRDNODE_CA": node.CAPath(c.Config(i).DataDir), "YRDNODE_KEY": key}
+}
+
 func startCluster(t *testing.T) *testnet.Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -47,7 +60,8 @@ func startCluster(t *testing.T) *testnet.Cluster {
 
 func TestDatasetCommandsRoundTrip(t *testing.T) {
 	c := startCluster(t)
-	env := map[string]string{"YRDNODE_NODE": c.Node(1).APIAddr()}
+	env := envAs(t, c, 0, "sh-transport", yrdv1.Role_ROLE_PUBLISHER)
+	nanjing := envAs(t, c, 2, "", yrdv1.Role_ROLE_OPERATOR)
 	dir := t.TempDir()
 
 	yamlFile := filepath.Join(dir, "ds.yaml")
@@ -70,7 +84,7 @@ schema:
 		t.Fatalf("publish: %+v", r)
 	}
 	// What get -o json prints, publish -f and update -f accept back.
-	r = run(t, env, "dataset", "get", "wuxi.transport.bus-ridership", "-o", "json", "--node", c.Node(2).APIAddr())
+	r = run(t, nanjing, "dataset", "get", "wuxi.transport.bus-ridership", "-o", "json")
 	if r.code != 0 {
 		t.Fatalf("get: %+v", r)
 	}
@@ -122,7 +136,7 @@ func TestPublishSampleJSONFromGet(t *testing.T) {
 
 func TestErrorsHelp(t *testing.T) {
 	c := startCluster(t)
-	env := map[string]string{"YRDNODE_NODE": c.Node(0).APIAddr()}
+	env := envAs(t, c, 2, "nj", yrdv1.Role_ROLE_PUBLISHER)
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("id: nanjing.x.y\nowner_city: nanjing\nowner_org: nj\ntitle: t\nsector: transport\nlevel: GENERAL\ndata_rights: {holder: h}\nschema: {columns: [{name: a, type: BLOB, personal_info: NONE}]}\n"), 0o600)
 	r := run(t, env, "dataset", "publish", "-f", bad)
@@ -135,7 +149,7 @@ func TestErrorsHelp(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "colour") {
 		t.Fatalf("unknown field: %+v", r)
 	}
-	r = run(t, map[string]string{}, "dataset", "list", "--node", "127.0.0.1:1", "--timeout", "2s")
+	r = run(t, map[string]string{"YRDNODE_CA": env["YRDNODE_CA"]}, "dataset", "list", "--node", "127.0.0.1:1", "--timeout", "2s")
 	if r.code != 1 || !strings.Contains(r.stderr, "127.0.0.1:1") {
 		t.Fatalf("unreachable node: %+v", r)
 	}
@@ -155,12 +169,12 @@ func TestErrorsHelp(t *testing.T) {
 
 func TestClusterCommands(t *testing.T) {
 	c := startCluster(t)
-	env := map[string]string{"YRDNODE_NODE": c.Node(2).APIAddr()}
+	env := envAs(t, c, 2, "", yrdv1.Role_ROLE_OPERATOR)
 	for _, d := range sample.Datasets() {
 		f := filepath.Join(t.TempDir(), "d.json")
 		data, _ := jsonOut.Marshal(d)
 		os.WriteFile(f, data, 0o600)
-		if r := run(t, env, "dataset", "publish", "-f", f); r.code != 0 {
+		if r := run(t, envAs(t, c, c.Index(d.GetOwnerCity()), d.GetOwnerOrg(), yrdv1.Role_ROLE_PUBLISHER), "dataset", "publish", "-f", f); r.code != 0 {
 			t.Fatalf("publish: %+v", r)
 		}
 	}
@@ -221,20 +235,31 @@ func TestDevRunsTheSampleDelta(t *testing.T) {
 		t.Fatalf("dev output:\n%s", out.String())
 	}
 	// The printed commands work as printed (with the default node).
-	r := run(t, map[string]string{}, "dataset", "list")
+	sh := exported(t, out.String())
+	r := run(t, sh, "dataset", "list")
 	if r.code != 0 || strings.Count(r.stdout, "\n") != 9 {
 		t.Fatalf("dataset list against dev: %+v", r)
 	}
-	r = run(t, map[string]string{}, "dataset", "get", "shanghai.civil-affairs.elderly-population", "--node", "127.0.0.1:7403", "-o", "json")
+	r = run(t, sh, "policy", "decide", "shanghai.civil-affairs.elderly-population", "--purpose", "elderly-care-planning")
+	if r.code != 0 || !strings.Contains(r.stdout, "allow_rows") || !strings.Contains(r.stdout, "care_level    withheld") {
+		t.Fatalf("policy decide against dev: %+v", r)
+	}
+	r = run(t, sh, "dataset", "get", "shanghai.civil-affairs.elderly-population", "-o", "json")
 	if r.code != 0 {
 		t.Fatalf("dataset get against dev: %+v", r)
 	}
 	if d, err := catalogspec.DecodeDataset([]byte(r.stdout)); err != nil || d.GetStandardSchemaId() != sample.ElderlyPopulationSchemaID {
 		t.Fatalf("dataset get against dev printed %s (%v)", r.stdout, err)
 	}
-	r = run(t, map[string]string{}, "cluster", "status", "--node", "127.0.0.1:7402")
+	var statusArgs []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if f := strings.Fields(line); len(f) > 3 && f[3] == "cluster" {
+			statusArgs = f[3:]
+		}
+	}
+	r = run(t, map[string]string{}, statusArgs...)
 	if r.code != 0 || strings.Count(r.stdout, "VOTER") != 3 {
-		t.Fatalf("cluster status against dev: %+v", r)
+		t.Fatalf("cluster status against dev (%v): %+v", statusArgs, r)
 	}
 	cancel()
 	select {
@@ -267,7 +292,7 @@ func (b *syncBuffer) String() string {
 
 func TestBenchIsBoundedAndReports(t *testing.T) {
 	c := startCluster(t)
-	env := map[string]string{"YRDNODE_NODE": c.Node(0).APIAddr()}
+	env := envAs(t, c, 1, "hz-bench", yrdv1.Role_ROLE_PUBLISHER)
 	r := run(t, env, "bench", "--kind", "read", "--count", "10")
 	if r.code != 1 || !strings.Contains(r.stderr, "catalog is empty") {
 		t.Fatalf("read bench on an empty catalog: %+v", r)
@@ -282,4 +307,22 @@ func TestBenchIsBoundedAndReports(t *testing.T) {
 	if r.code != 2 {
 		t.Fatalf("bench with no workers: %+v", r)
 	}
+}
+
+// exported reads the variables of the "export A=x B=y" line dev prints.
+func exported(t *testing.T, out string) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "export "); ok {
+			for _, kv := range strings.Fields(rest) {
+				k, v, _ := strings.Cut(kv, "=")
+				env[k] = v
+			}
+		}
+	}
+	if env["YRDNODE_CA"] == "" || env["YRDNODE_KEY"] == "" {
+		t.Fatalf("dev printed no export line:\n%s", out)
+	}
+	return env
 }

@@ -73,6 +73,7 @@ func runJoinToken(ctx context.Context, env Env, args []string) error {
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid (at most 168h)")
 	voter := fs.Bool("voter", false, "the joiner votes (3-7 core cities); default non-voter")
 	city := fs.String("city", "", "only a node of this city may use the token")
+	outside := fs.Bool("outside-mainland", false, "the joiner is a Lingang cross-border trial partner outside the mainland")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -81,7 +82,7 @@ func runJoinToken(ctx context.Context, env Env, args []string) error {
 		suffrage = yrdv1.Suffrage_SUFFRAGE_VOTER
 	}
 	return withCluster(ctx, cf, func(ctx context.Context, c yrdv1grpc.ClusterServiceClient) error {
-		resp, err := c.IssueJoinToken(ctx, &yrdv1.IssueJoinTokenRequest{Ttl: durationpb.New(*ttl), Suffrage: suffrage, City: *city})
+		resp, err := c.IssueJoinToken(ctx, &yrdv1.IssueJoinTokenRequest{Ttl: durationpb.New(*ttl), Suffrage: suffrage, City: *city, OutsideMainland: *outside})
 		if err != nil {
 			return cf.callErr(err)
 		}

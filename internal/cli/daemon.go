@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/yrd-exchange/yrdnode/internal/auth"
 	"github.com/yrd-exchange/yrdnode/internal/cities"
 	"github.com/yrd-exchange/yrdnode/internal/sample"
 	"github.com/yrd-exchange/yrdnode/node"
@@ -208,10 +209,22 @@ func runDev(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer c.Close()
-	catalog := yrdv1grpc.NewCatalogServiceClient(c.Conn(0))
+	creds, err := devCredentials(c)
+	if err != nil {
+		return err
+	}
+	credPath := filepath.Join(dir, "credentials.json")
+	data, _ := json.MarshalIndent(creds, "", "  ")
+	if err := os.WriteFile(credPath, append(data, '\n'), 0o600); err != nil {
+		return err
+	}
 	published, kept := 0, 0
 	for _, d := range sample.Datasets() {
-		_, err := catalog.PublishDataset(startCtx, &yrdv1.PublishDatasetRequest{Dataset: d})
+		conn, err := c.PublisherConn(d)
+		if err != nil {
+			return err
+		}
+		_, err = yrdv1grpc.NewCatalogServiceClient(conn).PublishDataset(startCtx, &yrdv1.PublishDatasetRequest{Dataset: d})
 		if status.Code(err) == codes.AlreadyExists {
 			kept++
 			continue
@@ -225,15 +238,57 @@ func runDev(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "  %-9s api %s  fabric %s  peer %s\n", city, c.Config(i).APIAddr, devFabricAddrs[i], c.Node(i).PeerID())
 	}
 	if kept > 0 {
-		fmt.Fprintf(env.Stdout, "\n%d sample datasets already in the catalog, %d published. Try, in another terminal:\n\n", kept, published)
+		fmt.Fprintf(env.Stdout, "\n%d sample datasets already in the catalog, %d published.\n", kept, published)
 	} else {
-		fmt.Fprintf(env.Stdout, "\n%d sample datasets published. Try, in another terminal:\n\n", published)
+		fmt.Fprintf(env.Stdout, "\n%d sample datasets published.\n", published)
 	}
+	sh := creds["shanghai"]
+	fmt.Fprintf(env.Stdout, "API keys for every role of every city: %s\n\nTry, in another terminal (as Shanghai's analyst):\n\n", credPath)
+	fmt.Fprintf(env.Stdout, "  export YRDNODE_CA=%s YRDNODE_KEY=%s\n", sh.CA, sh.Keys["analyst"])
 	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode dataset list\n")
-	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode dataset get shanghai.civil-affairs.elderly-population --node %s -o json\n", devAPIAddrs[2])
-	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode cluster status --node %s\n", devAPIAddrs[1])
+	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode policy decide shanghai.civil-affairs.elderly-population --purpose elderly-care-planning\n")
+	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode cluster status --node %s --ca %s --key %s\n", devAPIAddrs[2], creds["nanjing"].CA, creds["nanjing"].Keys["operator"])
 	fmt.Fprintf(env.Stdout, "\nCtrl-C stops the delta.\n")
 	<-ctx.Done()
 	fmt.Fprintln(env.Stdout, "stopping")
 	return c.Close()
+}
+
+// devCity is one city's entry in dev's credentials.json.
+type devCity struct {
+	API  string            `json:"api"`
+	CA   string            `json:"ca"`
+	Keys map[string]string `json:"keys"` // "operator", "analyst", "auditor", "publisher/ORG", "cdo/ORG"
+}
+
+// devCredentials makes one API key per role per city: analysts and auditors
+// in a city-wide organisation, publishers and CDOs for every organisation
+// that owns a sample dataset.
+func devCredentials(c *testnet.Cluster) (map[string]devCity, error) {
+	out := map[string]devCity{}
+	for i, city := range devCities {
+		op, err := c.OperatorKey(i)
+		if err != nil {
+			return nil, err
+		}
+		dc := devCity{API: c.Config(i).APIAddr, CA: node.CAPath(c.Config(i).DataDir), Keys: map[string]string{"operator": op}}
+		for name, org := range map[string]string{"analyst": city + "-analytics", "auditor": city + "-audit"} {
+			role, _ := auth.ParseRole(name)
+			if dc.Keys[name], err = c.Key(i, org, role); err != nil {
+				return nil, err
+			}
+		}
+		for _, d := range sample.Datasets() {
+			if d.GetOwnerCity() != city {
+				continue
+			}
+			for _, role := range []yrdv1.Role{yrdv1.Role_ROLE_PUBLISHER, yrdv1.Role_ROLE_CDO} {
+				if dc.Keys[auth.RoleName(role)+"/"+d.GetOwnerOrg()], err = c.Key(i, d.GetOwnerOrg(), role); err != nil {
+					return nil, err
+				}
+			}
+		}
+		out[city] = dc
+	}
+	return out, nil
 }

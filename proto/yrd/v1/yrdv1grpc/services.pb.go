@@ -10,8 +10,6 @@ import (
 	v1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
-	durationpb "google.golang.org/protobuf/types/known/durationpb"
-	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -24,976 +22,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-type RequestGrantRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DatasetId     string                 `protobuf:"bytes,1,opt,name=dataset_id,json=datasetId,proto3" json:"dataset_id,omitempty"`
-	Purpose       string                 `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
-	ResultForm    v1.ResultForm          `protobuf:"varint,3,opt,name=result_form,json=resultForm,proto3,enum=yrd.v1.ResultForm" json:"result_form,omitempty"`
-	Duration      *durationpb.Duration   `protobuf:"bytes,4,opt,name=duration,proto3" json:"duration,omitempty"`
-	AllowPersonal bool                   `protobuf:"varint,5,opt,name=allow_personal,json=allowPersonal,proto3" json:"allow_personal,omitempty"`
-	Note          string                 `protobuf:"bytes,6,opt,name=note,proto3" json:"note,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RequestGrantRequest) Reset() {
-	*x = RequestGrantRequest{}
-	mi := &file_yrd_v1_services_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RequestGrantRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RequestGrantRequest) ProtoMessage() {}
-
-func (x *RequestGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RequestGrantRequest.ProtoReflect.Descriptor instead.
-func (*RequestGrantRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *RequestGrantRequest) GetDatasetId() string {
-	if x != nil {
-		return x.DatasetId
-	}
-	return ""
-}
-
-func (x *RequestGrantRequest) GetPurpose() string {
-	if x != nil {
-		return x.Purpose
-	}
-	return ""
-}
-
-func (x *RequestGrantRequest) GetResultForm() v1.ResultForm {
-	if x != nil {
-		return x.ResultForm
-	}
-	return v1.ResultForm(0)
-}
-
-func (x *RequestGrantRequest) GetDuration() *durationpb.Duration {
-	if x != nil {
-		return x.Duration
-	}
-	return nil
-}
-
-func (x *RequestGrantRequest) GetAllowPersonal() bool {
-	if x != nil {
-		return x.AllowPersonal
-	}
-	return false
-}
-
-func (x *RequestGrantRequest) GetNote() string {
-	if x != nil {
-		return x.Note
-	}
-	return ""
-}
-
-type RequestGrantResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Grant         *v1.Grant              `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RequestGrantResponse) Reset() {
-	*x = RequestGrantResponse{}
-	mi := &file_yrd_v1_services_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RequestGrantResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RequestGrantResponse) ProtoMessage() {}
-
-func (x *RequestGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RequestGrantResponse.ProtoReflect.Descriptor instead.
-func (*RequestGrantResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *RequestGrantResponse) GetGrant() *v1.Grant {
-	if x != nil {
-		return x.Grant
-	}
-	return nil
-}
-
-type DecideGrantRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Note          string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DecideGrantRequest) Reset() {
-	*x = DecideGrantRequest{}
-	mi := &file_yrd_v1_services_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DecideGrantRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DecideGrantRequest) ProtoMessage() {}
-
-func (x *DecideGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DecideGrantRequest.ProtoReflect.Descriptor instead.
-func (*DecideGrantRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *DecideGrantRequest) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-func (x *DecideGrantRequest) GetNote() string {
-	if x != nil {
-		return x.Note
-	}
-	return ""
-}
-
-type DecideGrantResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Grant         *v1.Grant              `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DecideGrantResponse) Reset() {
-	*x = DecideGrantResponse{}
-	mi := &file_yrd_v1_services_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DecideGrantResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DecideGrantResponse) ProtoMessage() {}
-
-func (x *DecideGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DecideGrantResponse.ProtoReflect.Descriptor instead.
-func (*DecideGrantResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *DecideGrantResponse) GetGrant() *v1.Grant {
-	if x != nil {
-		return x.Grant
-	}
-	return nil
-}
-
-type GetGrantRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Consistency   v1.ReadConsistency     `protobuf:"varint,2,opt,name=consistency,proto3,enum=yrd.v1.ReadConsistency" json:"consistency,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetGrantRequest) Reset() {
-	*x = GetGrantRequest{}
-	mi := &file_yrd_v1_services_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetGrantRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetGrantRequest) ProtoMessage() {}
-
-func (x *GetGrantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetGrantRequest.ProtoReflect.Descriptor instead.
-func (*GetGrantRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *GetGrantRequest) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-func (x *GetGrantRequest) GetConsistency() v1.ReadConsistency {
-	if x != nil {
-		return x.Consistency
-	}
-	return v1.ReadConsistency(0)
-}
-
-type GetGrantResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Grant         *v1.Grant              `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetGrantResponse) Reset() {
-	*x = GetGrantResponse{}
-	mi := &file_yrd_v1_services_proto_msgTypes[5]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetGrantResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetGrantResponse) ProtoMessage() {}
-
-func (x *GetGrantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[5]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetGrantResponse.ProtoReflect.Descriptor instead.
-func (*GetGrantResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{5}
-}
-
-func (x *GetGrantResponse) GetGrant() *v1.Grant {
-	if x != nil {
-		return x.Grant
-	}
-	return nil
-}
-
-type ListGrantsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DatasetId     string                 `protobuf:"bytes,1,opt,name=dataset_id,json=datasetId,proto3" json:"dataset_id,omitempty"`
-	RequesterOrg  string                 `protobuf:"bytes,2,opt,name=requester_org,json=requesterOrg,proto3" json:"requester_org,omitempty"`
-	State         v1.GrantState          `protobuf:"varint,3,opt,name=state,proto3,enum=yrd.v1.GrantState" json:"state,omitempty"`
-	Consistency   v1.ReadConsistency     `protobuf:"varint,4,opt,name=consistency,proto3,enum=yrd.v1.ReadConsistency" json:"consistency,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListGrantsRequest) Reset() {
-	*x = ListGrantsRequest{}
-	mi := &file_yrd_v1_services_proto_msgTypes[6]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListGrantsRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListGrantsRequest) ProtoMessage() {}
-
-func (x *ListGrantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[6]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListGrantsRequest.ProtoReflect.Descriptor instead.
-func (*ListGrantsRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{6}
-}
-
-func (x *ListGrantsRequest) GetDatasetId() string {
-	if x != nil {
-		return x.DatasetId
-	}
-	return ""
-}
-
-func (x *ListGrantsRequest) GetRequesterOrg() string {
-	if x != nil {
-		return x.RequesterOrg
-	}
-	return ""
-}
-
-func (x *ListGrantsRequest) GetState() v1.GrantState {
-	if x != nil {
-		return x.State
-	}
-	return v1.GrantState(0)
-}
-
-func (x *ListGrantsRequest) GetConsistency() v1.ReadConsistency {
-	if x != nil {
-		return x.Consistency
-	}
-	return v1.ReadConsistency(0)
-}
-
-type ListGrantsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Grants        []*v1.Grant            `protobuf:"bytes,1,rep,name=grants,proto3" json:"grants,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListGrantsResponse) Reset() {
-	*x = ListGrantsResponse{}
-	mi := &file_yrd_v1_services_proto_msgTypes[7]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListGrantsResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListGrantsResponse) ProtoMessage() {}
-
-func (x *ListGrantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[7]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListGrantsResponse.ProtoReflect.Descriptor instead.
-func (*ListGrantsResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{7}
-}
-
-func (x *ListGrantsResponse) GetGrants() []*v1.Grant {
-	if x != nil {
-		return x.Grants
-	}
-	return nil
-}
-
-type GetPolicyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetPolicyRequest) Reset() {
-	*x = GetPolicyRequest{}
-	mi := &file_yrd_v1_services_proto_msgTypes[8]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetPolicyRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetPolicyRequest) ProtoMessage() {}
-
-func (x *GetPolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[8]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetPolicyRequest.ProtoReflect.Descriptor instead.
-func (*GetPolicyRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{8}
-}
-
-type GetPolicyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Params        *v1.PolicyParams       `protobuf:"bytes,1,opt,name=params,proto3" json:"params,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GetPolicyResponse) Reset() {
-	*x = GetPolicyResponse{}
-	mi := &file_yrd_v1_services_proto_msgTypes[9]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GetPolicyResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GetPolicyResponse) ProtoMessage() {}
-
-func (x *GetPolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[9]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GetPolicyResponse.ProtoReflect.Descriptor instead.
-func (*GetPolicyResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{9}
-}
-
-func (x *GetPolicyResponse) GetParams() *v1.PolicyParams {
-	if x != nil {
-		return x.Params
-	}
-	return nil
-}
-
-type UpdatePolicyRequest struct {
-	state  protoimpl.MessageState `protogen:"open.v1"`
-	Params *v1.PolicyParams       `protobuf:"bytes,1,opt,name=params,proto3" json:"params,omitempty"`
-	// The version the change is based on.
-	ExpectedVersion uint64 `protobuf:"varint,2,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
-}
-
-func (x *UpdatePolicyRequest) Reset() {
-	*x = UpdatePolicyRequest{}
-	mi := &file_yrd_v1_services_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *UpdatePolicyRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*UpdatePolicyRequest) ProtoMessage() {}
-
-func (x *UpdatePolicyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[10]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use UpdatePolicyRequest.ProtoReflect.Descriptor instead.
-func (*UpdatePolicyRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *UpdatePolicyRequest) GetParams() *v1.PolicyParams {
-	if x != nil {
-		return x.Params
-	}
-	return nil
-}
-
-func (x *UpdatePolicyRequest) GetExpectedVersion() uint64 {
-	if x != nil {
-		return x.ExpectedVersion
-	}
-	return 0
-}
-
-type UpdatePolicyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Params        *v1.PolicyParams       `protobuf:"bytes,1,opt,name=params,proto3" json:"params,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *UpdatePolicyResponse) Reset() {
-	*x = UpdatePolicyResponse{}
-	mi := &file_yrd_v1_services_proto_msgTypes[11]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *UpdatePolicyResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*UpdatePolicyResponse) ProtoMessage() {}
-
-func (x *UpdatePolicyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[11]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use UpdatePolicyResponse.ProtoReflect.Descriptor instead.
-func (*UpdatePolicyResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{11}
-}
-
-func (x *UpdatePolicyResponse) GetParams() *v1.PolicyParams {
-	if x != nil {
-		return x.Params
-	}
-	return nil
-}
-
-type DecideRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Access        *v1.AccessRequest      `protobuf:"bytes,1,opt,name=access,proto3" json:"access,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DecideRequest) Reset() {
-	*x = DecideRequest{}
-	mi := &file_yrd_v1_services_proto_msgTypes[12]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DecideRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DecideRequest) ProtoMessage() {}
-
-func (x *DecideRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[12]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DecideRequest.ProtoReflect.Descriptor instead.
-func (*DecideRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{12}
-}
-
-func (x *DecideRequest) GetAccess() *v1.AccessRequest {
-	if x != nil {
-		return x.Access
-	}
-	return nil
-}
-
-type DecideResponse struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Decision *v1.Decision           `protobuf:"bytes,1,opt,name=decision,proto3" json:"decision,omitempty"`
-	// The audit record of the decision.
-	AuditSeq      uint64 `protobuf:"varint,2,opt,name=audit_seq,json=auditSeq,proto3" json:"audit_seq,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *DecideResponse) Reset() {
-	*x = DecideResponse{}
-	mi := &file_yrd_v1_services_proto_msgTypes[13]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *DecideResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*DecideResponse) ProtoMessage() {}
-
-func (x *DecideResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[13]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use DecideResponse.ProtoReflect.Descriptor instead.
-func (*DecideResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{13}
-}
-
-func (x *DecideResponse) GetDecision() *v1.Decision {
-	if x != nil {
-		return x.Decision
-	}
-	return nil
-}
-
-func (x *DecideResponse) GetAuditSeq() uint64 {
-	if x != nil {
-		return x.AuditSeq
-	}
-	return 0
-}
-
-type ListAuditRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Requester     string                 `protobuf:"bytes,1,opt,name=requester,proto3" json:"requester,omitempty"`
-	DatasetId     string                 `protobuf:"bytes,2,opt,name=dataset_id,json=datasetId,proto3" json:"dataset_id,omitempty"`
-	Decision      v1.Effect              `protobuf:"varint,3,opt,name=decision,proto3,enum=yrd.v1.Effect" json:"decision,omitempty"`
-	Action        v1.AuditAction         `protobuf:"varint,4,opt,name=action,proto3,enum=yrd.v1.AuditAction" json:"action,omitempty"`
-	Since         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
-	Until         *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
-	AfterSeq      uint64                 `protobuf:"varint,7,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
-	Limit         int32                  `protobuf:"varint,8,opt,name=limit,proto3" json:"limit,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListAuditRequest) Reset() {
-	*x = ListAuditRequest{}
-	mi := &file_yrd_v1_services_proto_msgTypes[14]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListAuditRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListAuditRequest) ProtoMessage() {}
-
-func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[14]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
-func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{14}
-}
-
-func (x *ListAuditRequest) GetRequester() string {
-	if x != nil {
-		return x.Requester
-	}
-	return ""
-}
-
-func (x *ListAuditRequest) GetDatasetId() string {
-	if x != nil {
-		return x.DatasetId
-	}
-	return ""
-}
-
-func (x *ListAuditRequest) GetDecision() v1.Effect {
-	if x != nil {
-		return x.Decision
-	}
-	return v1.Effect(0)
-}
-
-func (x *ListAuditRequest) GetAction() v1.AuditAction {
-	if x != nil {
-		return x.Action
-	}
-	return v1.AuditAction(0)
-}
-
-func (x *ListAuditRequest) GetSince() *timestamppb.Timestamp {
-	if x != nil {
-		return x.Since
-	}
-	return nil
-}
-
-func (x *ListAuditRequest) GetUntil() *timestamppb.Timestamp {
-	if x != nil {
-		return x.Until
-	}
-	return nil
-}
-
-func (x *ListAuditRequest) GetAfterSeq() uint64 {
-	if x != nil {
-		return x.AfterSeq
-	}
-	return 0
-}
-
-func (x *ListAuditRequest) GetLimit() int32 {
-	if x != nil {
-		return x.Limit
-	}
-	return 0
-}
-
-type ListAuditResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Records       []*v1.AuditRecord      `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
-	NextAfterSeq  uint64                 `protobuf:"varint,2,opt,name=next_after_seq,json=nextAfterSeq,proto3" json:"next_after_seq,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ListAuditResponse) Reset() {
-	*x = ListAuditResponse{}
-	mi := &file_yrd_v1_services_proto_msgTypes[15]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ListAuditResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ListAuditResponse) ProtoMessage() {}
-
-func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[15]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
-func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{15}
-}
-
-func (x *ListAuditResponse) GetRecords() []*v1.AuditRecord {
-	if x != nil {
-		return x.Records
-	}
-	return nil
-}
-
-func (x *ListAuditResponse) GetNextAfterSeq() uint64 {
-	if x != nil {
-		return x.NextAfterSeq
-	}
-	return 0
-}
-
-type VerifyAuditRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *VerifyAuditRequest) Reset() {
-	*x = VerifyAuditRequest{}
-	mi := &file_yrd_v1_services_proto_msgTypes[16]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *VerifyAuditRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*VerifyAuditRequest) ProtoMessage() {}
-
-func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[16]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use VerifyAuditRequest.ProtoReflect.Descriptor instead.
-func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{16}
-}
-
-type VerifyAuditResponse struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	Ok             bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
-	Records        uint64                 `protobuf:"varint,2,opt,name=records,proto3" json:"records,omitempty"`
-	FirstBad       uint64                 `protobuf:"varint,3,opt,name=first_bad,json=firstBad,proto3" json:"first_bad,omitempty"`
-	Problem        string                 `protobuf:"bytes,4,opt,name=problem,proto3" json:"problem,omitempty"`
-	AnchorsChecked uint64                 `protobuf:"varint,5,opt,name=anchors_checked,json=anchorsChecked,proto3" json:"anchors_checked,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
-}
-
-func (x *VerifyAuditResponse) Reset() {
-	*x = VerifyAuditResponse{}
-	mi := &file_yrd_v1_services_proto_msgTypes[17]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *VerifyAuditResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*VerifyAuditResponse) ProtoMessage() {}
-
-func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[17]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use VerifyAuditResponse.ProtoReflect.Descriptor instead.
-func (*VerifyAuditResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{17}
-}
-
-func (x *VerifyAuditResponse) GetOk() bool {
-	if x != nil {
-		return x.Ok
-	}
-	return false
-}
-
-func (x *VerifyAuditResponse) GetRecords() uint64 {
-	if x != nil {
-		return x.Records
-	}
-	return 0
-}
-
-func (x *VerifyAuditResponse) GetFirstBad() uint64 {
-	if x != nil {
-		return x.FirstBad
-	}
-	return 0
-}
-
-func (x *VerifyAuditResponse) GetProblem() string {
-	if x != nil {
-		return x.Problem
-	}
-	return ""
-}
-
-func (x *VerifyAuditResponse) GetAnchorsChecked() uint64 {
-	if x != nil {
-		return x.AnchorsChecked
-	}
-	return 0
-}
-
 type ApplyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Command       *v1.Command            `protobuf:"bytes,1,opt,name=command,proto3" json:"command,omitempty"`
@@ -1003,7 +31,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_yrd_v1_services_proto_msgTypes[18]
+	mi := &file_yrd_v1_services_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +43,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[18]
+	mi := &file_yrd_v1_services_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +56,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{18}
+	return file_yrd_v1_services_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *ApplyRequest) GetCommand() *v1.Command {
@@ -1047,7 +75,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_yrd_v1_services_proto_msgTypes[19]
+	mi := &file_yrd_v1_services_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +87,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[19]
+	mi := &file_yrd_v1_services_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +100,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{19}
+	return file_yrd_v1_services_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ApplyResponse) GetResult() *v1.CommandResult {
@@ -1090,7 +118,7 @@ type ReadIndexRequest struct {
 
 func (x *ReadIndexRequest) Reset() {
 	*x = ReadIndexRequest{}
-	mi := &file_yrd_v1_services_proto_msgTypes[20]
+	mi := &file_yrd_v1_services_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +130,7 @@ func (x *ReadIndexRequest) String() string {
 func (*ReadIndexRequest) ProtoMessage() {}
 
 func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[20]
+	mi := &file_yrd_v1_services_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +143,7 @@ func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
 func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{20}
+	return file_yrd_v1_services_proto_rawDescGZIP(), []int{2}
 }
 
 type ReadIndexResponse struct {
@@ -1127,7 +155,7 @@ type ReadIndexResponse struct {
 
 func (x *ReadIndexResponse) Reset() {
 	*x = ReadIndexResponse{}
-	mi := &file_yrd_v1_services_proto_msgTypes[21]
+	mi := &file_yrd_v1_services_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +167,7 @@ func (x *ReadIndexResponse) String() string {
 func (*ReadIndexResponse) ProtoMessage() {}
 
 func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[21]
+	mi := &file_yrd_v1_services_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +180,7 @@ func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
 func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{21}
+	return file_yrd_v1_services_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ReadIndexResponse) GetIndex() uint64 {
@@ -1170,7 +198,7 @@ type PromoteRequest struct {
 
 func (x *PromoteRequest) Reset() {
 	*x = PromoteRequest{}
-	mi := &file_yrd_v1_services_proto_msgTypes[22]
+	mi := &file_yrd_v1_services_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +210,7 @@ func (x *PromoteRequest) String() string {
 func (*PromoteRequest) ProtoMessage() {}
 
 func (x *PromoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[22]
+	mi := &file_yrd_v1_services_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +223,7 @@ func (x *PromoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteRequest.ProtoReflect.Descriptor instead.
 func (*PromoteRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{22}
+	return file_yrd_v1_services_proto_rawDescGZIP(), []int{4}
 }
 
 type PromoteResponse struct {
@@ -1206,7 +234,7 @@ type PromoteResponse struct {
 
 func (x *PromoteResponse) Reset() {
 	*x = PromoteResponse{}
-	mi := &file_yrd_v1_services_proto_msgTypes[23]
+	mi := &file_yrd_v1_services_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +246,7 @@ func (x *PromoteResponse) String() string {
 func (*PromoteResponse) ProtoMessage() {}
 
 func (x *PromoteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_services_proto_msgTypes[23]
+	mi := &file_yrd_v1_services_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,76 +259,14 @@ func (x *PromoteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PromoteResponse.ProtoReflect.Descriptor instead.
 func (*PromoteResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_services_proto_rawDescGZIP(), []int{23}
+	return file_yrd_v1_services_proto_rawDescGZIP(), []int{5}
 }
 
 var File_yrd_v1_services_proto protoreflect.FileDescriptor
 
 const file_yrd_v1_services_proto_rawDesc = "" +
 	"\n" +
-	"\x15yrd/v1/services.proto\x12\x06yrd.v1\x1a\x13yrd/v1/access.proto\x1a\x12yrd/v1/audit.proto\x1a\x11yrd/v1/auth.proto\x1a\x14yrd/v1/catalog.proto\x1a\x14yrd/v1/cluster.proto\x1a\x14yrd/v1/command.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf5\x01\n" +
-	"\x13RequestGrantRequest\x12\x1d\n" +
-	"\n" +
-	"dataset_id\x18\x01 \x01(\tR\tdatasetId\x12\x18\n" +
-	"\apurpose\x18\x02 \x01(\tR\apurpose\x123\n" +
-	"\vresult_form\x18\x03 \x01(\x0e2\x12.yrd.v1.ResultFormR\n" +
-	"resultForm\x125\n" +
-	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12%\n" +
-	"\x0eallow_personal\x18\x05 \x01(\bR\rallowPersonal\x12\x12\n" +
-	"\x04note\x18\x06 \x01(\tR\x04note\";\n" +
-	"\x14RequestGrantResponse\x12#\n" +
-	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"8\n" +
-	"\x12DecideGrantRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\":\n" +
-	"\x13DecideGrantResponse\x12#\n" +
-	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"\\\n" +
-	"\x0fGetGrantRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x129\n" +
-	"\vconsistency\x18\x02 \x01(\x0e2\x17.yrd.v1.ReadConsistencyR\vconsistency\"7\n" +
-	"\x10GetGrantResponse\x12#\n" +
-	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"\xbc\x01\n" +
-	"\x11ListGrantsRequest\x12\x1d\n" +
-	"\n" +
-	"dataset_id\x18\x01 \x01(\tR\tdatasetId\x12#\n" +
-	"\rrequester_org\x18\x02 \x01(\tR\frequesterOrg\x12(\n" +
-	"\x05state\x18\x03 \x01(\x0e2\x12.yrd.v1.GrantStateR\x05state\x129\n" +
-	"\vconsistency\x18\x04 \x01(\x0e2\x17.yrd.v1.ReadConsistencyR\vconsistency\";\n" +
-	"\x12ListGrantsResponse\x12%\n" +
-	"\x06grants\x18\x01 \x03(\v2\r.yrd.v1.GrantR\x06grants\"\x12\n" +
-	"\x10GetPolicyRequest\"A\n" +
-	"\x11GetPolicyResponse\x12,\n" +
-	"\x06params\x18\x01 \x01(\v2\x14.yrd.v1.PolicyParamsR\x06params\"n\n" +
-	"\x13UpdatePolicyRequest\x12,\n" +
-	"\x06params\x18\x01 \x01(\v2\x14.yrd.v1.PolicyParamsR\x06params\x12)\n" +
-	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\"D\n" +
-	"\x14UpdatePolicyResponse\x12,\n" +
-	"\x06params\x18\x01 \x01(\v2\x14.yrd.v1.PolicyParamsR\x06params\">\n" +
-	"\rDecideRequest\x12-\n" +
-	"\x06access\x18\x01 \x01(\v2\x15.yrd.v1.AccessRequestR\x06access\"[\n" +
-	"\x0eDecideResponse\x12,\n" +
-	"\bdecision\x18\x01 \x01(\v2\x10.yrd.v1.DecisionR\bdecision\x12\x1b\n" +
-	"\taudit_seq\x18\x02 \x01(\x04R\bauditSeq\"\xbf\x02\n" +
-	"\x10ListAuditRequest\x12\x1c\n" +
-	"\trequester\x18\x01 \x01(\tR\trequester\x12\x1d\n" +
-	"\n" +
-	"dataset_id\x18\x02 \x01(\tR\tdatasetId\x12*\n" +
-	"\bdecision\x18\x03 \x01(\x0e2\x0e.yrd.v1.EffectR\bdecision\x12+\n" +
-	"\x06action\x18\x04 \x01(\x0e2\x13.yrd.v1.AuditActionR\x06action\x120\n" +
-	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
-	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x1b\n" +
-	"\tafter_seq\x18\a \x01(\x04R\bafterSeq\x12\x14\n" +
-	"\x05limit\x18\b \x01(\x05R\x05limit\"h\n" +
-	"\x11ListAuditResponse\x12-\n" +
-	"\arecords\x18\x01 \x03(\v2\x13.yrd.v1.AuditRecordR\arecords\x12$\n" +
-	"\x0enext_after_seq\x18\x02 \x01(\x04R\fnextAfterSeq\"\x14\n" +
-	"\x12VerifyAuditRequest\"\x9f\x01\n" +
-	"\x13VerifyAuditResponse\x12\x0e\n" +
-	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x18\n" +
-	"\arecords\x18\x02 \x01(\x04R\arecords\x12\x1b\n" +
-	"\tfirst_bad\x18\x03 \x01(\x04R\bfirstBad\x12\x18\n" +
-	"\aproblem\x18\x04 \x01(\tR\aproblem\x12'\n" +
-	"\x0fanchors_checked\x18\x05 \x01(\x04R\x0eanchorsChecked\"9\n" +
+	"\x15yrd/v1/services.proto\x12\x06yrd.v1\x1a\x17yrd/v1/access_api.proto\x1a\x12yrd/v1/audit.proto\x1a\x11yrd/v1/auth.proto\x1a\x14yrd/v1/catalog.proto\x1a\x14yrd/v1/cluster.proto\x1a\x14yrd/v1/command.proto\"9\n" +
 	"\fApplyRequest\x12)\n" +
 	"\acommand\x18\x01 \x01(\v2\x0f.yrd.v1.CommandR\acommand\">\n" +
 	"\rApplyResponse\x12-\n" +
@@ -1367,180 +333,150 @@ func file_yrd_v1_services_proto_rawDescGZIP() []byte {
 	return file_yrd_v1_services_proto_rawDescData
 }
 
-var file_yrd_v1_services_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_yrd_v1_services_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_yrd_v1_services_proto_goTypes = []any{
-	(*RequestGrantRequest)(nil),           // 0: yrd.v1.RequestGrantRequest
-	(*RequestGrantResponse)(nil),          // 1: yrd.v1.RequestGrantResponse
-	(*DecideGrantRequest)(nil),            // 2: yrd.v1.DecideGrantRequest
-	(*DecideGrantResponse)(nil),           // 3: yrd.v1.DecideGrantResponse
-	(*GetGrantRequest)(nil),               // 4: yrd.v1.GetGrantRequest
-	(*GetGrantResponse)(nil),              // 5: yrd.v1.GetGrantResponse
-	(*ListGrantsRequest)(nil),             // 6: yrd.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),            // 7: yrd.v1.ListGrantsResponse
-	(*GetPolicyRequest)(nil),              // 8: yrd.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),             // 9: yrd.v1.GetPolicyResponse
-	(*UpdatePolicyRequest)(nil),           // 10: yrd.v1.UpdatePolicyRequest
-	(*UpdatePolicyResponse)(nil),          // 11: yrd.v1.UpdatePolicyResponse
-	(*DecideRequest)(nil),                 // 12: yrd.v1.DecideRequest
-	(*DecideResponse)(nil),                // 13: yrd.v1.DecideResponse
-	(*ListAuditRequest)(nil),              // 14: yrd.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),             // 15: yrd.v1.ListAuditResponse
-	(*VerifyAuditRequest)(nil),            // 16: yrd.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),           // 17: yrd.v1.VerifyAuditResponse
-	(*ApplyRequest)(nil),                  // 18: yrd.v1.ApplyRequest
-	(*ApplyResponse)(nil),                 // 19: yrd.v1.ApplyResponse
-	(*ReadIndexRequest)(nil),              // 20: yrd.v1.ReadIndexRequest
-	(*ReadIndexResponse)(nil),             // 21: yrd.v1.ReadIndexResponse
-	(*PromoteRequest)(nil),                // 22: yrd.v1.PromoteRequest
-	(*PromoteResponse)(nil),               // 23: yrd.v1.PromoteResponse
-	(v1.ResultForm)(0),                    // 24: yrd.v1.ResultForm
-	(*durationpb.Duration)(nil),           // 25: google.protobuf.Duration
-	(*v1.Grant)(nil),                      // 26: yrd.v1.Grant
-	(v1.ReadConsistency)(0),               // 27: yrd.v1.ReadConsistency
-	(v1.GrantState)(0),                    // 28: yrd.v1.GrantState
-	(*v1.PolicyParams)(nil),               // 29: yrd.v1.PolicyParams
-	(*v1.AccessRequest)(nil),              // 30: yrd.v1.AccessRequest
-	(*v1.Decision)(nil),                   // 31: yrd.v1.Decision
-	(v1.Effect)(0),                        // 32: yrd.v1.Effect
-	(v1.AuditAction)(0),                   // 33: yrd.v1.AuditAction
-	(*timestamppb.Timestamp)(nil),         // 34: google.protobuf.Timestamp
-	(*v1.AuditRecord)(nil),                // 35: yrd.v1.AuditRecord
-	(*v1.Command)(nil),                    // 36: yrd.v1.Command
-	(*v1.CommandResult)(nil),              // 37: yrd.v1.CommandResult
-	(*v1.PublishDatasetRequest)(nil),      // 38: yrd.v1.PublishDatasetRequest
-	(*v1.UpdateDatasetRequest)(nil),       // 39: yrd.v1.UpdateDatasetRequest
-	(*v1.RetireDatasetRequest)(nil),       // 40: yrd.v1.RetireDatasetRequest
-	(*v1.GetDatasetRequest)(nil),          // 41: yrd.v1.GetDatasetRequest
-	(*v1.ListDatasetsRequest)(nil),        // 42: yrd.v1.ListDatasetsRequest
-	(*v1.StatusRequest)(nil),              // 43: yrd.v1.StatusRequest
-	(*v1.IssueJoinTokenRequest)(nil),      // 44: yrd.v1.IssueJoinTokenRequest
-	(*v1.JoinRequest)(nil),                // 45: yrd.v1.JoinRequest
-	(*v1.RemoveRequest)(nil),              // 46: yrd.v1.RemoveRequest
-	(*v1.TransferLeadershipRequest)(nil),  // 47: yrd.v1.TransferLeadershipRequest
-	(*v1.BackupRequest)(nil),              // 48: yrd.v1.BackupRequest
-	(*v1.CreateAPIKeyRequest)(nil),        // 49: yrd.v1.CreateAPIKeyRequest
-	(*v1.RevokeAPIKeyRequest)(nil),        // 50: yrd.v1.RevokeAPIKeyRequest
-	(*v1.ListAPIKeysRequest)(nil),         // 51: yrd.v1.ListAPIKeysRequest
-	(*v1.IssueCertificateRequest)(nil),    // 52: yrd.v1.IssueCertificateRequest
-	(*v1.RevokeCertificateRequest)(nil),   // 53: yrd.v1.RevokeCertificateRequest
-	(*v1.ListCertificatesRequest)(nil),    // 54: yrd.v1.ListCertificatesRequest
-	(*v1.WhoAmIRequest)(nil),              // 55: yrd.v1.WhoAmIRequest
-	(*v1.PublishDatasetResponse)(nil),     // 56: yrd.v1.PublishDatasetResponse
-	(*v1.UpdateDatasetResponse)(nil),      // 57: yrd.v1.UpdateDatasetResponse
-	(*v1.RetireDatasetResponse)(nil),      // 58: yrd.v1.RetireDatasetResponse
-	(*v1.GetDatasetResponse)(nil),         // 59: yrd.v1.GetDatasetResponse
-	(*v1.ListDatasetsResponse)(nil),       // 60: yrd.v1.ListDatasetsResponse
-	(*v1.StatusResponse)(nil),             // 61: yrd.v1.StatusResponse
-	(*v1.IssueJoinTokenResponse)(nil),     // 62: yrd.v1.IssueJoinTokenResponse
-	(*v1.JoinResponse)(nil),               // 63: yrd.v1.JoinResponse
-	(*v1.RemoveResponse)(nil),             // 64: yrd.v1.RemoveResponse
-	(*v1.TransferLeadershipResponse)(nil), // 65: yrd.v1.TransferLeadershipResponse
-	(*v1.BackupChunk)(nil),                // 66: yrd.v1.BackupChunk
-	(*v1.CreateAPIKeyResponse)(nil),       // 67: yrd.v1.CreateAPIKeyResponse
-	(*v1.RevokeAPIKeyResponse)(nil),       // 68: yrd.v1.RevokeAPIKeyResponse
-	(*v1.ListAPIKeysResponse)(nil),        // 69: yrd.v1.ListAPIKeysResponse
-	(*v1.IssueCertificateResponse)(nil),   // 70: yrd.v1.IssueCertificateResponse
-	(*v1.RevokeCertificateResponse)(nil),  // 71: yrd.v1.RevokeCertificateResponse
-	(*v1.ListCertificatesResponse)(nil),   // 72: yrd.v1.ListCertificatesResponse
-	(*v1.WhoAmIResponse)(nil),             // 73: yrd.v1.WhoAmIResponse
+	(*ApplyRequest)(nil),                  // 0: yrd.v1.ApplyRequest
+	(*ApplyResponse)(nil),                 // 1: yrd.v1.ApplyResponse
+	(*ReadIndexRequest)(nil),              // 2: yrd.v1.ReadIndexRequest
+	(*ReadIndexResponse)(nil),             // 3: yrd.v1.ReadIndexResponse
+	(*PromoteRequest)(nil),                // 4: yrd.v1.PromoteRequest
+	(*PromoteResponse)(nil),               // 5: yrd.v1.PromoteResponse
+	(*v1.Command)(nil),                    // 6: yrd.v1.Command
+	(*v1.CommandResult)(nil),              // 7: yrd.v1.CommandResult
+	(*v1.PublishDatasetRequest)(nil),      // 8: yrd.v1.PublishDatasetRequest
+	(*v1.UpdateDatasetRequest)(nil),       // 9: yrd.v1.UpdateDatasetRequest
+	(*v1.RetireDatasetRequest)(nil),       // 10: yrd.v1.RetireDatasetRequest
+	(*v1.GetDatasetRequest)(nil),          // 11: yrd.v1.GetDatasetRequest
+	(*v1.ListDatasetsRequest)(nil),        // 12: yrd.v1.ListDatasetsRequest
+	(*v1.StatusRequest)(nil),              // 13: yrd.v1.StatusRequest
+	(*v1.IssueJoinTokenRequest)(nil),      // 14: yrd.v1.IssueJoinTokenRequest
+	(*v1.JoinRequest)(nil),                // 15: yrd.v1.JoinRequest
+	(*v1.RemoveRequest)(nil),              // 16: yrd.v1.RemoveRequest
+	(*v1.TransferLeadershipRequest)(nil),  // 17: yrd.v1.TransferLeadershipRequest
+	(*v1.BackupRequest)(nil),              // 18: yrd.v1.BackupRequest
+	(*v1.CreateAPIKeyRequest)(nil),        // 19: yrd.v1.CreateAPIKeyRequest
+	(*v1.RevokeAPIKeyRequest)(nil),        // 20: yrd.v1.RevokeAPIKeyRequest
+	(*v1.ListAPIKeysRequest)(nil),         // 21: yrd.v1.ListAPIKeysRequest
+	(*v1.IssueCertificateRequest)(nil),    // 22: yrd.v1.IssueCertificateRequest
+	(*v1.RevokeCertificateRequest)(nil),   // 23: yrd.v1.RevokeCertificateRequest
+	(*v1.ListCertificatesRequest)(nil),    // 24: yrd.v1.ListCertificatesRequest
+	(*v1.WhoAmIRequest)(nil),              // 25: yrd.v1.WhoAmIRequest
+	(*v1.RequestGrantRequest)(nil),        // 26: yrd.v1.RequestGrantRequest
+	(*v1.DecideGrantRequest)(nil),         // 27: yrd.v1.DecideGrantRequest
+	(*v1.GetGrantRequest)(nil),            // 28: yrd.v1.GetGrantRequest
+	(*v1.ListGrantsRequest)(nil),          // 29: yrd.v1.ListGrantsRequest
+	(*v1.GetPolicyRequest)(nil),           // 30: yrd.v1.GetPolicyRequest
+	(*v1.UpdatePolicyRequest)(nil),        // 31: yrd.v1.UpdatePolicyRequest
+	(*v1.DecideRequest)(nil),              // 32: yrd.v1.DecideRequest
+	(*v1.ListAuditRequest)(nil),           // 33: yrd.v1.ListAuditRequest
+	(*v1.VerifyAuditRequest)(nil),         // 34: yrd.v1.VerifyAuditRequest
+	(*v1.PublishDatasetResponse)(nil),     // 35: yrd.v1.PublishDatasetResponse
+	(*v1.UpdateDatasetResponse)(nil),      // 36: yrd.v1.UpdateDatasetResponse
+	(*v1.RetireDatasetResponse)(nil),      // 37: yrd.v1.RetireDatasetResponse
+	(*v1.GetDatasetResponse)(nil),         // 38: yrd.v1.GetDatasetResponse
+	(*v1.ListDatasetsResponse)(nil),       // 39: yrd.v1.ListDatasetsResponse
+	(*v1.StatusResponse)(nil),             // 40: yrd.v1.StatusResponse
+	(*v1.IssueJoinTokenResponse)(nil),     // 41: yrd.v1.IssueJoinTokenResponse
+	(*v1.JoinResponse)(nil),               // 42: yrd.v1.JoinResponse
+	(*v1.RemoveResponse)(nil),             // 43: yrd.v1.RemoveResponse
+	(*v1.TransferLeadershipResponse)(nil), // 44: yrd.v1.TransferLeadershipResponse
+	(*v1.BackupChunk)(nil),                // 45: yrd.v1.BackupChunk
+	(*v1.CreateAPIKeyResponse)(nil),       // 46: yrd.v1.CreateAPIKeyResponse
+	(*v1.RevokeAPIKeyResponse)(nil),       // 47: yrd.v1.RevokeAPIKeyResponse
+	(*v1.ListAPIKeysResponse)(nil),        // 48: yrd.v1.ListAPIKeysResponse
+	(*v1.IssueCertificateResponse)(nil),   // 49: yrd.v1.IssueCertificateResponse
+	(*v1.RevokeCertificateResponse)(nil),  // 50: yrd.v1.RevokeCertificateResponse
+	(*v1.ListCertificatesResponse)(nil),   // 51: yrd.v1.ListCertificatesResponse
+	(*v1.WhoAmIResponse)(nil),             // 52: yrd.v1.WhoAmIResponse
+	(*v1.RequestGrantResponse)(nil),       // 53: yrd.v1.RequestGrantResponse
+	(*v1.DecideGrantResponse)(nil),        // 54: yrd.v1.DecideGrantResponse
+	(*v1.GetGrantResponse)(nil),           // 55: yrd.v1.GetGrantResponse
+	(*v1.ListGrantsResponse)(nil),         // 56: yrd.v1.ListGrantsResponse
+	(*v1.GetPolicyResponse)(nil),          // 57: yrd.v1.GetPolicyResponse
+	(*v1.UpdatePolicyResponse)(nil),       // 58: yrd.v1.UpdatePolicyResponse
+	(*v1.DecideResponse)(nil),             // 59: yrd.v1.DecideResponse
+	(*v1.ListAuditResponse)(nil),          // 60: yrd.v1.ListAuditResponse
+	(*v1.AuditRecord)(nil),                // 61: yrd.v1.AuditRecord
+	(*v1.VerifyAuditResponse)(nil),        // 62: yrd.v1.VerifyAuditResponse
 }
 var file_yrd_v1_services_proto_depIdxs = []int32{
-	24, // 0: yrd.v1.RequestGrantRequest.result_form:type_name -> yrd.v1.ResultForm
-	25, // 1: yrd.v1.RequestGrantRequest.duration:type_name -> google.protobuf.Duration
-	26, // 2: yrd.v1.RequestGrantResponse.grant:type_name -> yrd.v1.Grant
-	26, // 3: yrd.v1.DecideGrantResponse.grant:type_name -> yrd.v1.Grant
-	27, // 4: yrd.v1.GetGrantRequest.consistency:type_name -> yrd.v1.ReadConsistency
-	26, // 5: yrd.v1.GetGrantResponse.grant:type_name -> yrd.v1.Grant
-	28, // 6: yrd.v1.ListGrantsRequest.state:type_name -> yrd.v1.GrantState
-	27, // 7: yrd.v1.ListGrantsRequest.consistency:type_name -> yrd.v1.ReadConsistency
-	26, // 8: yrd.v1.ListGrantsResponse.grants:type_name -> yrd.v1.Grant
-	29, // 9: yrd.v1.GetPolicyResponse.params:type_name -> yrd.v1.PolicyParams
-	29, // 10: yrd.v1.UpdatePolicyRequest.params:type_name -> yrd.v1.PolicyParams
-	29, // 11: yrd.v1.UpdatePolicyResponse.params:type_name -> yrd.v1.PolicyParams
-	30, // 12: yrd.v1.DecideRequest.access:type_name -> yrd.v1.AccessRequest
-	31, // 13: yrd.v1.DecideResponse.decision:type_name -> yrd.v1.Decision
-	32, // 14: yrd.v1.ListAuditRequest.decision:type_name -> yrd.v1.Effect
-	33, // 15: yrd.v1.ListAuditRequest.action:type_name -> yrd.v1.AuditAction
-	34, // 16: yrd.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
-	34, // 17: yrd.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
-	35, // 18: yrd.v1.ListAuditResponse.records:type_name -> yrd.v1.AuditRecord
-	36, // 19: yrd.v1.ApplyRequest.command:type_name -> yrd.v1.Command
-	37, // 20: yrd.v1.ApplyResponse.result:type_name -> yrd.v1.CommandResult
-	38, // 21: yrd.v1.CatalogService.PublishDataset:input_type -> yrd.v1.PublishDatasetRequest
-	39, // 22: yrd.v1.CatalogService.UpdateDataset:input_type -> yrd.v1.UpdateDatasetRequest
-	40, // 23: yrd.v1.CatalogService.RetireDataset:input_type -> yrd.v1.RetireDatasetRequest
-	41, // 24: yrd.v1.CatalogService.GetDataset:input_type -> yrd.v1.GetDatasetRequest
-	42, // 25: yrd.v1.CatalogService.ListDatasets:input_type -> yrd.v1.ListDatasetsRequest
-	43, // 26: yrd.v1.ClusterService.Status:input_type -> yrd.v1.StatusRequest
-	44, // 27: yrd.v1.ClusterService.IssueJoinToken:input_type -> yrd.v1.IssueJoinTokenRequest
-	45, // 28: yrd.v1.ClusterService.Join:input_type -> yrd.v1.JoinRequest
-	46, // 29: yrd.v1.ClusterService.Remove:input_type -> yrd.v1.RemoveRequest
-	47, // 30: yrd.v1.ClusterService.TransferLeadership:input_type -> yrd.v1.TransferLeadershipRequest
-	48, // 31: yrd.v1.ClusterService.Backup:input_type -> yrd.v1.BackupRequest
-	49, // 32: yrd.v1.AuthService.CreateAPIKey:input_type -> yrd.v1.CreateAPIKeyRequest
-	50, // 33: yrd.v1.AuthService.RevokeAPIKey:input_type -> yrd.v1.RevokeAPIKeyRequest
-	51, // 34: yrd.v1.AuthService.ListAPIKeys:input_type -> yrd.v1.ListAPIKeysRequest
-	52, // 35: yrd.v1.AuthService.IssueCertificate:input_type -> yrd.v1.IssueCertificateRequest
-	53, // 36: yrd.v1.AuthService.RevokeCertificate:input_type -> yrd.v1.RevokeCertificateRequest
-	54, // 37: yrd.v1.AuthService.ListCertificates:input_type -> yrd.v1.ListCertificatesRequest
-	55, // 38: yrd.v1.AuthService.WhoAmI:input_type -> yrd.v1.WhoAmIRequest
-	0,  // 39: yrd.v1.GrantService.RequestGrant:input_type -> yrd.v1.RequestGrantRequest
-	2,  // 40: yrd.v1.GrantService.ApproveGrant:input_type -> yrd.v1.DecideGrantRequest
-	2,  // 41: yrd.v1.GrantService.RejectGrant:input_type -> yrd.v1.DecideGrantRequest
-	2,  // 42: yrd.v1.GrantService.RevokeGrant:input_type -> yrd.v1.DecideGrantRequest
-	4,  // 43: yrd.v1.GrantService.GetGrant:input_type -> yrd.v1.GetGrantRequest
-	6,  // 44: yrd.v1.GrantService.ListGrants:input_type -> yrd.v1.ListGrantsRequest
-	8,  // 45: yrd.v1.PolicyService.GetPolicy:input_type -> yrd.v1.GetPolicyRequest
-	10, // 46: yrd.v1.PolicyService.UpdatePolicy:input_type -> yrd.v1.UpdatePolicyRequest
-	12, // 47: yrd.v1.PolicyService.Decide:input_type -> yrd.v1.DecideRequest
-	14, // 48: yrd.v1.AuditService.ListAudit:input_type -> yrd.v1.ListAuditRequest
-	14, // 49: yrd.v1.AuditService.ExportAudit:input_type -> yrd.v1.ListAuditRequest
-	16, // 50: yrd.v1.AuditService.VerifyAudit:input_type -> yrd.v1.VerifyAuditRequest
-	18, // 51: yrd.v1.PeerService.Apply:input_type -> yrd.v1.ApplyRequest
-	20, // 52: yrd.v1.PeerService.ReadIndex:input_type -> yrd.v1.ReadIndexRequest
-	22, // 53: yrd.v1.PeerService.Promote:input_type -> yrd.v1.PromoteRequest
-	45, // 54: yrd.v1.PeerService.Join:input_type -> yrd.v1.JoinRequest
-	43, // 55: yrd.v1.PeerService.LocalStatus:input_type -> yrd.v1.StatusRequest
-	56, // 56: yrd.v1.CatalogService.PublishDataset:output_type -> yrd.v1.PublishDatasetResponse
-	57, // 57: yrd.v1.CatalogService.UpdateDataset:output_type -> yrd.v1.UpdateDatasetResponse
-	58, // 58: yrd.v1.CatalogService.RetireDataset:output_type -> yrd.v1.RetireDatasetResponse
-	59, // 59: yrd.v1.CatalogService.GetDataset:output_type -> yrd.v1.GetDatasetResponse
-	60, // 60: yrd.v1.CatalogService.ListDatasets:output_type -> yrd.v1.ListDatasetsResponse
-	61, // 61: yrd.v1.ClusterService.Status:output_type -> yrd.v1.StatusResponse
-	62, // 62: yrd.v1.ClusterService.IssueJoinToken:output_type -> yrd.v1.IssueJoinTokenResponse
-	63, // 63: yrd.v1.ClusterService.Join:output_type -> yrd.v1.JoinResponse
-	64, // 64: yrd.v1.ClusterService.Remove:output_type -> yrd.v1.RemoveResponse
-	65, // 65: yrd.v1.ClusterService.TransferLeadership:output_type -> yrd.v1.TransferLeadershipResponse
-	66, // 66: yrd.v1.ClusterService.Backup:output_type -> yrd.v1.BackupChunk
-	67, // 67: yrd.v1.AuthService.CreateAPIKey:output_type -> yrd.v1.CreateAPIKeyResponse
-	68, // 68: yrd.v1.AuthService.RevokeAPIKey:output_type -> yrd.v1.RevokeAPIKeyResponse
-	69, // 69: yrd.v1.AuthService.ListAPIKeys:output_type -> yrd.v1.ListAPIKeysResponse
-	70, // 70: yrd.v1.AuthService.IssueCertificate:output_type -> yrd.v1.IssueCertificateResponse
-	71, // 71: yrd.v1.AuthService.RevokeCertificate:output_type -> yrd.v1.RevokeCertificateResponse
-	72, // 72: yrd.v1.AuthService.ListCertificates:output_type -> yrd.v1.ListCertificatesResponse
-	73, // 73: yrd.v1.AuthService.WhoAmI:output_type -> yrd.v1.WhoAmIResponse
-	1,  // 74: yrd.v1.GrantService.RequestGrant:output_type -> yrd.v1.RequestGrantResponse
-	3,  // 75: yrd.v1.GrantService.ApproveGrant:output_type -> yrd.v1.DecideGrantResponse
-	3,  // 76: yrd.v1.GrantService.RejectGrant:output_type -> yrd.v1.DecideGrantResponse
-	3,  // 77: yrd.v1.GrantService.RevokeGrant:output_type -> yrd.v1.DecideGrantResponse
-	5,  // 78: yrd.v1.GrantService.GetGrant:output_type -> yrd.v1.GetGrantResponse
-	7,  // 79: yrd.v1.GrantService.ListGrants:output_type -> yrd.v1.ListGrantsResponse
-	9,  // 80: yrd.v1.PolicyService.GetPolicy:output_type -> yrd.v1.GetPolicyResponse
-	11, // 81: yrd.v1.PolicyService.UpdatePolicy:output_type -> yrd.v1.UpdatePolicyResponse
-	13, // 82: yrd.v1.PolicyService.Decide:output_type -> yrd.v1.DecideResponse
-	15, // 83: yrd.v1.AuditService.ListAudit:output_type -> yrd.v1.ListAuditResponse
-	35, // 84: yrd.v1.AuditService.ExportAudit:output_type -> yrd.v1.AuditRecord
-	17, // 85: yrd.v1.AuditService.VerifyAudit:output_type -> yrd.v1.VerifyAuditResponse
-	19, // 86: yrd.v1.PeerService.Apply:output_type -> yrd.v1.ApplyResponse
-	21, // 87: yrd.v1.PeerService.ReadIndex:output_type -> yrd.v1.ReadIndexResponse
-	23, // 88: yrd.v1.PeerService.Promote:output_type -> yrd.v1.PromoteResponse
-	63, // 89: yrd.v1.PeerService.Join:output_type -> yrd.v1.JoinResponse
-	61, // 90: yrd.v1.PeerService.LocalStatus:output_type -> yrd.v1.StatusResponse
-	56, // [56:91] is the sub-list for method output_type
-	21, // [21:56] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	6,  // 0: yrd.v1.ApplyRequest.command:type_name -> yrd.v1.Command
+	7,  // 1: yrd.v1.ApplyResponse.result:type_name -> yrd.v1.CommandResult
+	8,  // 2: yrd.v1.CatalogService.PublishDataset:input_type -> yrd.v1.PublishDatasetRequest
+	9,  // 3: yrd.v1.CatalogService.UpdateDataset:input_type -> yrd.v1.UpdateDatasetRequest
+	10, // 4: yrd.v1.CatalogService.RetireDataset:input_type -> yrd.v1.RetireDatasetRequest
+	11, // 5: yrd.v1.CatalogService.GetDataset:input_type -> yrd.v1.GetDatasetRequest
+	12, // 6: yrd.v1.CatalogService.ListDatasets:input_type -> yrd.v1.ListDatasetsRequest
+	13, // 7: yrd.v1.ClusterService.Status:input_type -> yrd.v1.StatusRequest
+	14, // 8: yrd.v1.ClusterService.IssueJoinToken:input_type -> yrd.v1.IssueJoinTokenRequest
+	15, // 9: yrd.v1.ClusterService.Join:input_type -> yrd.v1.JoinRequest
+	16, // 10: yrd.v1.ClusterService.Remove:input_type -> yrd.v1.RemoveRequest
+	17, // 11: yrd.v1.ClusterService.TransferLeadership:input_type -> yrd.v1.TransferLeadershipRequest
+	18, // 12: yrd.v1.ClusterService.Backup:input_type -> yrd.v1.BackupRequest
+	19, // 13: yrd.v1.AuthService.CreateAPIKey:input_type -> yrd.v1.CreateAPIKeyRequest
+	20, // 14: yrd.v1.AuthService.RevokeAPIKey:input_type -> yrd.v1.RevokeAPIKeyRequest
+	21, // 15: yrd.v1.AuthService.ListAPIKeys:input_type -> yrd.v1.ListAPIKeysRequest
+	22, // 16: yrd.v1.AuthService.IssueCertificate:input_type -> yrd.v1.IssueCertificateRequest
+	23, // 17: yrd.v1.AuthService.RevokeCertificate:input_type -> yrd.v1.RevokeCertificateRequest
+	24, // 18: yrd.v1.AuthService.ListCertificates:input_type -> yrd.v1.ListCertificatesRequest
+	25, // 19: yrd.v1.AuthService.WhoAmI:input_type -> yrd.v1.WhoAmIRequest
+	26, // 20: yrd.v1.GrantService.RequestGrant:input_type -> yrd.v1.RequestGrantRequest
+	27, // 21: yrd.v1.GrantService.ApproveGrant:input_type -> yrd.v1.DecideGrantRequest
+	27, // 22: yrd.v1.GrantService.RejectGrant:input_type -> yrd.v1.DecideGrantRequest
+	27, // 23: yrd.v1.GrantService.RevokeGrant:input_type -> yrd.v1.DecideGrantRequest
+	28, // 24: yrd.v1.GrantService.GetGrant:input_type -> yrd.v1.GetGrantRequest
+	29, // 25: yrd.v1.GrantService.ListGrants:input_type -> yrd.v1.ListGrantsRequest
+	30, // 26: yrd.v1.PolicyService.GetPolicy:input_type -> yrd.v1.GetPolicyRequest
+	31, // 27: yrd.v1.PolicyService.UpdatePolicy:input_type -> yrd.v1.UpdatePolicyRequest
+	32, // 28: yrd.v1.PolicyService.Decide:input_type -> yrd.v1.DecideRequest
+	33, // 29: yrd.v1.AuditService.ListAudit:input_type -> yrd.v1.ListAuditRequest
+	33, // 30: yrd.v1.AuditService.ExportAudit:input_type -> yrd.v1.ListAuditRequest
+	34, // 31: yrd.v1.AuditService.VerifyAudit:input_type -> yrd.v1.VerifyAuditRequest
+	0,  // 32: yrd.v1.PeerService.Apply:input_type -> yrd.v1.ApplyRequest
+	2,  // 33: yrd.v1.PeerService.ReadIndex:input_type -> yrd.v1.ReadIndexRequest
+	4,  // 34: yrd.v1.PeerService.Promote:input_type -> yrd.v1.PromoteRequest
+	15, // 35: yrd.v1.PeerService.Join:input_type -> yrd.v1.JoinRequest
+	13, // 36: yrd.v1.PeerService.LocalStatus:input_type -> yrd.v1.StatusRequest
+	35, // 37: yrd.v1.CatalogService.PublishDataset:output_type -> yrd.v1.PublishDatasetResponse
+	36, // 38: yrd.v1.CatalogService.UpdateDataset:output_type -> yrd.v1.UpdateDatasetResponse
+	37, // 39: yrd.v1.CatalogService.RetireDataset:output_type -> yrd.v1.RetireDatasetResponse
+	38, // 40: yrd.v1.CatalogService.GetDataset:output_type -> yrd.v1.GetDatasetResponse
+	39, // 41: yrd.v1.CatalogService.ListDatasets:output_type -> yrd.v1.ListDatasetsResponse
+	40, // 42: yrd.v1.ClusterService.Status:output_type -> yrd.v1.StatusResponse
+	41, // 43: yrd.v1.ClusterService.IssueJoinToken:output_type -> yrd.v1.IssueJoinTokenResponse
+	42, // 44: yrd.v1.ClusterService.Join:output_type -> yrd.v1.JoinResponse
+	43, // 45: yrd.v1.ClusterService.Remove:output_type -> yrd.v1.RemoveResponse
+	44, // 46: yrd.v1.ClusterService.TransferLeadership:output_type -> yrd.v1.TransferLeadershipResponse
+	45, // 47: yrd.v1.ClusterService.Backup:output_type -> yrd.v1.BackupChunk
+	46, // 48: yrd.v1.AuthService.CreateAPIKey:output_type -> yrd.v1.CreateAPIKeyResponse
+	47, // 49: yrd.v1.AuthService.RevokeAPIKey:output_type -> yrd.v1.RevokeAPIKeyResponse
+	48, // 50: yrd.v1.AuthService.ListAPIKeys:output_type -> yrd.v1.ListAPIKeysResponse
+	49, // 51: yrd.v1.AuthService.IssueCertificate:output_type -> yrd.v1.IssueCertificateResponse
+	50, // 52: yrd.v1.AuthService.RevokeCertificate:output_type -> yrd.v1.RevokeCertificateResponse
+	51, // 53: yrd.v1.AuthService.ListCertificates:output_type -> yrd.v1.ListCertificatesResponse
+	52, // 54: yrd.v1.AuthService.WhoAmI:output_type -> yrd.v1.WhoAmIResponse
+	53, // 55: yrd.v1.GrantService.RequestGrant:output_type -> yrd.v1.RequestGrantResponse
+	54, // 56: yrd.v1.GrantService.ApproveGrant:output_type -> yrd.v1.DecideGrantResponse
+	54, // 57: yrd.v1.GrantService.RejectGrant:output_type -> yrd.v1.DecideGrantResponse
+	54, // 58: yrd.v1.GrantService.RevokeGrant:output_type -> yrd.v1.DecideGrantResponse
+	55, // 59: yrd.v1.GrantService.GetGrant:output_type -> yrd.v1.GetGrantResponse
+	56, // 60: yrd.v1.GrantService.ListGrants:output_type -> yrd.v1.ListGrantsResponse
+	57, // 61: yrd.v1.PolicyService.GetPolicy:output_type -> yrd.v1.GetPolicyResponse
+	58, // 62: yrd.v1.PolicyService.UpdatePolicy:output_type -> yrd.v1.UpdatePolicyResponse
+	59, // 63: yrd.v1.PolicyService.Decide:output_type -> yrd.v1.DecideResponse
+	60, // 64: yrd.v1.AuditService.ListAudit:output_type -> yrd.v1.ListAuditResponse
+	61, // 65: yrd.v1.AuditService.ExportAudit:output_type -> yrd.v1.AuditRecord
+	62, // 66: yrd.v1.AuditService.VerifyAudit:output_type -> yrd.v1.VerifyAuditResponse
+	1,  // 67: yrd.v1.PeerService.Apply:output_type -> yrd.v1.ApplyResponse
+	3,  // 68: yrd.v1.PeerService.ReadIndex:output_type -> yrd.v1.ReadIndexResponse
+	5,  // 69: yrd.v1.PeerService.Promote:output_type -> yrd.v1.PromoteResponse
+	42, // 70: yrd.v1.PeerService.Join:output_type -> yrd.v1.JoinResponse
+	40, // 71: yrd.v1.PeerService.LocalStatus:output_type -> yrd.v1.StatusResponse
+	37, // [37:72] is the sub-list for method output_type
+	2,  // [2:37] is the sub-list for method input_type
+	2,  // [2:2] is the sub-list for extension type_name
+	2,  // [2:2] is the sub-list for extension extendee
+	0,  // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_yrd_v1_services_proto_init() }
@@ -1554,7 +490,7 @@ func file_yrd_v1_services_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_yrd_v1_services_proto_rawDesc), len(file_yrd_v1_services_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   7,
 		},

@@ -934,12 +934,12 @@ const (
 //
 // GrantService manages data-use agreements in the replicated catalog.
 type GrantServiceClient interface {
-	RequestGrant(ctx context.Context, in *RequestGrantRequest, opts ...grpc.CallOption) (*RequestGrantResponse, error)
-	ApproveGrant(ctx context.Context, in *DecideGrantRequest, opts ...grpc.CallOption) (*DecideGrantResponse, error)
-	RejectGrant(ctx context.Context, in *DecideGrantRequest, opts ...grpc.CallOption) (*DecideGrantResponse, error)
-	RevokeGrant(ctx context.Context, in *DecideGrantRequest, opts ...grpc.CallOption) (*DecideGrantResponse, error)
-	GetGrant(ctx context.Context, in *GetGrantRequest, opts ...grpc.CallOption) (*GetGrantResponse, error)
-	ListGrants(ctx context.Context, in *ListGrantsRequest, opts ...grpc.CallOption) (*ListGrantsResponse, error)
+	RequestGrant(ctx context.Context, in *v1.RequestGrantRequest, opts ...grpc.CallOption) (*v1.RequestGrantResponse, error)
+	ApproveGrant(ctx context.Context, in *v1.DecideGrantRequest, opts ...grpc.CallOption) (*v1.DecideGrantResponse, error)
+	RejectGrant(ctx context.Context, in *v1.DecideGrantRequest, opts ...grpc.CallOption) (*v1.DecideGrantResponse, error)
+	RevokeGrant(ctx context.Context, in *v1.DecideGrantRequest, opts ...grpc.CallOption) (*v1.DecideGrantResponse, error)
+	GetGrant(ctx context.Context, in *v1.GetGrantRequest, opts ...grpc.CallOption) (*v1.GetGrantResponse, error)
+	ListGrants(ctx context.Context, in *v1.ListGrantsRequest, opts ...grpc.CallOption) (*v1.ListGrantsResponse, error)
 }
 
 type grantServiceClient struct {
@@ -950,9 +950,9 @@ func NewGrantServiceClient(cc grpc.ClientConnInterface) GrantServiceClient {
 	return &grantServiceClient{cc}
 }
 
-func (c *grantServiceClient) RequestGrant(ctx context.Context, in *RequestGrantRequest, opts ...grpc.CallOption) (*RequestGrantResponse, error) {
+func (c *grantServiceClient) RequestGrant(ctx context.Context, in *v1.RequestGrantRequest, opts ...grpc.CallOption) (*v1.RequestGrantResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RequestGrantResponse)
+	out := new(v1.RequestGrantResponse)
 	err := c.cc.Invoke(ctx, GrantService_RequestGrant_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -960,9 +960,9 @@ func (c *grantServiceClient) RequestGrant(ctx context.Context, in *RequestGrantR
 	return out, nil
 }
 
-func (c *grantServiceClient) ApproveGrant(ctx context.Context, in *DecideGrantRequest, opts ...grpc.CallOption) (*DecideGrantResponse, error) {
+func (c *grantServiceClient) ApproveGrant(ctx context.Context, in *v1.DecideGrantRequest, opts ...grpc.CallOption) (*v1.DecideGrantResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(DecideGrantResponse)
+	out := new(v1.DecideGrantResponse)
 	err := c.cc.Invoke(ctx, GrantService_ApproveGrant_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -970,9 +970,9 @@ func (c *grantServiceClient) ApproveGrant(ctx context.Context, in *DecideGrantRe
 	return out, nil
 }
 
-func (c *grantServiceClient) RejectGrant(ctx context.Context, in *DecideGrantRequest, opts ...grpc.CallOption) (*DecideGrantResponse, error) {
+func (c *grantServiceClient) RejectGrant(ctx context.Context, in *v1.DecideGrantRequest, opts ...grpc.CallOption) (*v1.DecideGrantResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(DecideGrantResponse)
+	out := new(v1.DecideGrantResponse)
 	err := c.cc.Invoke(ctx, GrantService_RejectGrant_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -980,9 +980,9 @@ func (c *grantServiceClient) RejectGrant(ctx context.Context, in *DecideGrantReq
 	return out, nil
 }
 
-func (c *grantServiceClient) RevokeGrant(ctx context.Context, in *DecideGrantRequest, opts ...grpc.CallOption) (*DecideGrantResponse, error) {
+func (c *grantServiceClient) RevokeGrant(ctx context.Context, in *v1.DecideGrantRequest, opts ...grpc.CallOption) (*v1.DecideGrantResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(DecideGrantResponse)
+	out := new(v1.DecideGrantResponse)
 	err := c.cc.Invoke(ctx, GrantService_RevokeGrant_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -990,9 +990,9 @@ func (c *grantServiceClient) RevokeGrant(ctx context.Context, in *DecideGrantReq
 	return out, nil
 }
 
-func (c *grantServiceClient) GetGrant(ctx context.Context, in *GetGrantRequest, opts ...grpc.CallOption) (*GetGrantResponse, error) {
+func (c *grantServiceClient) GetGrant(ctx context.Context, in *v1.GetGrantRequest, opts ...grpc.CallOption) (*v1.GetGrantResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetGrantResponse)
+	out := new(v1.GetGrantResponse)
 	err := c.cc.Invoke(ctx, GrantService_GetGrant_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -1000,9 +1000,9 @@ func (c *grantServiceClient) GetGrant(ctx context.Context, in *GetGrantRequest, 
 	return out, nil
 }
 
-func (c *grantServiceClient) ListGrants(ctx context.Context, in *ListGrantsRequest, opts ...grpc.CallOption) (*ListGrantsResponse, error) {
+func (c *grantServiceClient) ListGrants(ctx context.Context, in *v1.ListGrantsRequest, opts ...grpc.CallOption) (*v1.ListGrantsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListGrantsResponse)
+	out := new(v1.ListGrantsResponse)
 	err := c.cc.Invoke(ctx, GrantService_ListGrants_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -1016,12 +1016,12 @@ func (c *grantServiceClient) ListGrants(ctx context.Context, in *ListGrantsReque
 //
 // GrantService manages data-use agreements in the replicated catalog.
 type GrantServiceServer interface {
-	RequestGrant(context.Context, *RequestGrantRequest) (*RequestGrantResponse, error)
-	ApproveGrant(context.Context, *DecideGrantRequest) (*DecideGrantResponse, error)
-	RejectGrant(context.Context, *DecideGrantRequest) (*DecideGrantResponse, error)
-	RevokeGrant(context.Context, *DecideGrantRequest) (*DecideGrantResponse, error)
-	GetGrant(context.Context, *GetGrantRequest) (*GetGrantResponse, error)
-	ListGrants(context.Context, *ListGrantsRequest) (*ListGrantsResponse, error)
+	RequestGrant(context.Context, *v1.RequestGrantRequest) (*v1.RequestGrantResponse, error)
+	ApproveGrant(context.Context, *v1.DecideGrantRequest) (*v1.DecideGrantResponse, error)
+	RejectGrant(context.Context, *v1.DecideGrantRequest) (*v1.DecideGrantResponse, error)
+	RevokeGrant(context.Context, *v1.DecideGrantRequest) (*v1.DecideGrantResponse, error)
+	GetGrant(context.Context, *v1.GetGrantRequest) (*v1.GetGrantResponse, error)
+	ListGrants(context.Context, *v1.ListGrantsRequest) (*v1.ListGrantsResponse, error)
 	mustEmbedUnimplementedGrantServiceServer()
 }
 
@@ -1032,22 +1032,22 @@ type GrantServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedGrantServiceServer struct{}
 
-func (UnimplementedGrantServiceServer) RequestGrant(context.Context, *RequestGrantRequest) (*RequestGrantResponse, error) {
+func (UnimplementedGrantServiceServer) RequestGrant(context.Context, *v1.RequestGrantRequest) (*v1.RequestGrantResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RequestGrant not implemented")
 }
-func (UnimplementedGrantServiceServer) ApproveGrant(context.Context, *DecideGrantRequest) (*DecideGrantResponse, error) {
+func (UnimplementedGrantServiceServer) ApproveGrant(context.Context, *v1.DecideGrantRequest) (*v1.DecideGrantResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ApproveGrant not implemented")
 }
-func (UnimplementedGrantServiceServer) RejectGrant(context.Context, *DecideGrantRequest) (*DecideGrantResponse, error) {
+func (UnimplementedGrantServiceServer) RejectGrant(context.Context, *v1.DecideGrantRequest) (*v1.DecideGrantResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RejectGrant not implemented")
 }
-func (UnimplementedGrantServiceServer) RevokeGrant(context.Context, *DecideGrantRequest) (*DecideGrantResponse, error) {
+func (UnimplementedGrantServiceServer) RevokeGrant(context.Context, *v1.DecideGrantRequest) (*v1.DecideGrantResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeGrant not implemented")
 }
-func (UnimplementedGrantServiceServer) GetGrant(context.Context, *GetGrantRequest) (*GetGrantResponse, error) {
+func (UnimplementedGrantServiceServer) GetGrant(context.Context, *v1.GetGrantRequest) (*v1.GetGrantResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetGrant not implemented")
 }
-func (UnimplementedGrantServiceServer) ListGrants(context.Context, *ListGrantsRequest) (*ListGrantsResponse, error) {
+func (UnimplementedGrantServiceServer) ListGrants(context.Context, *v1.ListGrantsRequest) (*v1.ListGrantsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListGrants not implemented")
 }
 func (UnimplementedGrantServiceServer) mustEmbedUnimplementedGrantServiceServer() {}
@@ -1072,7 +1072,7 @@ func RegisterGrantServiceServer(s grpc.ServiceRegistrar, srv GrantServiceServer)
 }
 
 func _GrantService_RequestGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RequestGrantRequest)
+	in := new(v1.RequestGrantRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1084,13 +1084,13 @@ func _GrantService_RequestGrant_Handler(srv interface{}, ctx context.Context, de
 		FullMethod: GrantService_RequestGrant_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(GrantServiceServer).RequestGrant(ctx, req.(*RequestGrantRequest))
+		return srv.(GrantServiceServer).RequestGrant(ctx, req.(*v1.RequestGrantRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _GrantService_ApproveGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(DecideGrantRequest)
+	in := new(v1.DecideGrantRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1102,13 +1102,13 @@ func _GrantService_ApproveGrant_Handler(srv interface{}, ctx context.Context, de
 		FullMethod: GrantService_ApproveGrant_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(GrantServiceServer).ApproveGrant(ctx, req.(*DecideGrantRequest))
+		return srv.(GrantServiceServer).ApproveGrant(ctx, req.(*v1.DecideGrantRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _GrantService_RejectGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(DecideGrantRequest)
+	in := new(v1.DecideGrantRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1120,13 +1120,13 @@ func _GrantService_RejectGrant_Handler(srv interface{}, ctx context.Context, dec
 		FullMethod: GrantService_RejectGrant_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(GrantServiceServer).RejectGrant(ctx, req.(*DecideGrantRequest))
+		return srv.(GrantServiceServer).RejectGrant(ctx, req.(*v1.DecideGrantRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _GrantService_RevokeGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(DecideGrantRequest)
+	in := new(v1.DecideGrantRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1138,13 +1138,13 @@ func _GrantService_RevokeGrant_Handler(srv interface{}, ctx context.Context, dec
 		FullMethod: GrantService_RevokeGrant_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(GrantServiceServer).RevokeGrant(ctx, req.(*DecideGrantRequest))
+		return srv.(GrantServiceServer).RevokeGrant(ctx, req.(*v1.DecideGrantRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _GrantService_GetGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetGrantRequest)
+	in := new(v1.GetGrantRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1156,13 +1156,13 @@ func _GrantService_GetGrant_Handler(srv interface{}, ctx context.Context, dec fu
 		FullMethod: GrantService_GetGrant_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(GrantServiceServer).GetGrant(ctx, req.(*GetGrantRequest))
+		return srv.(GrantServiceServer).GetGrant(ctx, req.(*v1.GetGrantRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _GrantService_ListGrants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListGrantsRequest)
+	in := new(v1.ListGrantsRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1174,7 +1174,7 @@ func _GrantService_ListGrants_Handler(srv interface{}, ctx context.Context, dec 
 		FullMethod: GrantService_ListGrants_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(GrantServiceServer).ListGrants(ctx, req.(*ListGrantsRequest))
+		return srv.(GrantServiceServer).ListGrants(ctx, req.(*v1.ListGrantsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1227,11 +1227,11 @@ const (
 //
 // PolicyService exposes the delta's rule parameters and explains decisions.
 type PolicyServiceClient interface {
-	GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error)
-	UpdatePolicy(ctx context.Context, in *UpdatePolicyRequest, opts ...grpc.CallOption) (*UpdatePolicyResponse, error)
+	GetPolicy(ctx context.Context, in *v1.GetPolicyRequest, opts ...grpc.CallOption) (*v1.GetPolicyResponse, error)
+	UpdatePolicy(ctx context.Context, in *v1.UpdatePolicyRequest, opts ...grpc.CallOption) (*v1.UpdatePolicyResponse, error)
 	// Decide evaluates an access request for the caller, as a query would,
 	// and audits the decision.
-	Decide(ctx context.Context, in *DecideRequest, opts ...grpc.CallOption) (*DecideResponse, error)
+	Decide(ctx context.Context, in *v1.DecideRequest, opts ...grpc.CallOption) (*v1.DecideResponse, error)
 }
 
 type policyServiceClient struct {
@@ -1242,9 +1242,9 @@ func NewPolicyServiceClient(cc grpc.ClientConnInterface) PolicyServiceClient {
 	return &policyServiceClient{cc}
 }
 
-func (c *policyServiceClient) GetPolicy(ctx context.Context, in *GetPolicyRequest, opts ...grpc.CallOption) (*GetPolicyResponse, error) {
+func (c *policyServiceClient) GetPolicy(ctx context.Context, in *v1.GetPolicyRequest, opts ...grpc.CallOption) (*v1.GetPolicyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(GetPolicyResponse)
+	out := new(v1.GetPolicyResponse)
 	err := c.cc.Invoke(ctx, PolicyService_GetPolicy_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -1252,9 +1252,9 @@ func (c *policyServiceClient) GetPolicy(ctx context.Context, in *GetPolicyReques
 	return out, nil
 }
 
-func (c *policyServiceClient) UpdatePolicy(ctx context.Context, in *UpdatePolicyRequest, opts ...grpc.CallOption) (*UpdatePolicyResponse, error) {
+func (c *policyServiceClient) UpdatePolicy(ctx context.Context, in *v1.UpdatePolicyRequest, opts ...grpc.CallOption) (*v1.UpdatePolicyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(UpdatePolicyResponse)
+	out := new(v1.UpdatePolicyResponse)
 	err := c.cc.Invoke(ctx, PolicyService_UpdatePolicy_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -1262,9 +1262,9 @@ func (c *policyServiceClient) UpdatePolicy(ctx context.Context, in *UpdatePolicy
 	return out, nil
 }
 
-func (c *policyServiceClient) Decide(ctx context.Context, in *DecideRequest, opts ...grpc.CallOption) (*DecideResponse, error) {
+func (c *policyServiceClient) Decide(ctx context.Context, in *v1.DecideRequest, opts ...grpc.CallOption) (*v1.DecideResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(DecideResponse)
+	out := new(v1.DecideResponse)
 	err := c.cc.Invoke(ctx, PolicyService_Decide_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -1278,11 +1278,11 @@ func (c *policyServiceClient) Decide(ctx context.Context, in *DecideRequest, opt
 //
 // PolicyService exposes the delta's rule parameters and explains decisions.
 type PolicyServiceServer interface {
-	GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error)
-	UpdatePolicy(context.Context, *UpdatePolicyRequest) (*UpdatePolicyResponse, error)
+	GetPolicy(context.Context, *v1.GetPolicyRequest) (*v1.GetPolicyResponse, error)
+	UpdatePolicy(context.Context, *v1.UpdatePolicyRequest) (*v1.UpdatePolicyResponse, error)
 	// Decide evaluates an access request for the caller, as a query would,
 	// and audits the decision.
-	Decide(context.Context, *DecideRequest) (*DecideResponse, error)
+	Decide(context.Context, *v1.DecideRequest) (*v1.DecideResponse, error)
 	mustEmbedUnimplementedPolicyServiceServer()
 }
 
@@ -1293,13 +1293,13 @@ type PolicyServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedPolicyServiceServer struct{}
 
-func (UnimplementedPolicyServiceServer) GetPolicy(context.Context, *GetPolicyRequest) (*GetPolicyResponse, error) {
+func (UnimplementedPolicyServiceServer) GetPolicy(context.Context, *v1.GetPolicyRequest) (*v1.GetPolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetPolicy not implemented")
 }
-func (UnimplementedPolicyServiceServer) UpdatePolicy(context.Context, *UpdatePolicyRequest) (*UpdatePolicyResponse, error) {
+func (UnimplementedPolicyServiceServer) UpdatePolicy(context.Context, *v1.UpdatePolicyRequest) (*v1.UpdatePolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdatePolicy not implemented")
 }
-func (UnimplementedPolicyServiceServer) Decide(context.Context, *DecideRequest) (*DecideResponse, error) {
+func (UnimplementedPolicyServiceServer) Decide(context.Context, *v1.DecideRequest) (*v1.DecideResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Decide not implemented")
 }
 func (UnimplementedPolicyServiceServer) mustEmbedUnimplementedPolicyServiceServer() {}
@@ -1324,7 +1324,7 @@ func RegisterPolicyServiceServer(s grpc.ServiceRegistrar, srv PolicyServiceServe
 }
 
 func _PolicyService_GetPolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetPolicyRequest)
+	in := new(v1.GetPolicyRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1336,13 +1336,13 @@ func _PolicyService_GetPolicy_Handler(srv interface{}, ctx context.Context, dec 
 		FullMethod: PolicyService_GetPolicy_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PolicyServiceServer).GetPolicy(ctx, req.(*GetPolicyRequest))
+		return srv.(PolicyServiceServer).GetPolicy(ctx, req.(*v1.GetPolicyRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _PolicyService_UpdatePolicy_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(UpdatePolicyRequest)
+	in := new(v1.UpdatePolicyRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1354,13 +1354,13 @@ func _PolicyService_UpdatePolicy_Handler(srv interface{}, ctx context.Context, d
 		FullMethod: PolicyService_UpdatePolicy_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PolicyServiceServer).UpdatePolicy(ctx, req.(*UpdatePolicyRequest))
+		return srv.(PolicyServiceServer).UpdatePolicy(ctx, req.(*v1.UpdatePolicyRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _PolicyService_Decide_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(DecideRequest)
+	in := new(v1.DecideRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1372,7 +1372,7 @@ func _PolicyService_Decide_Handler(srv interface{}, ctx context.Context, dec fun
 		FullMethod: PolicyService_Decide_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PolicyServiceServer).Decide(ctx, req.(*DecideRequest))
+		return srv.(PolicyServiceServer).Decide(ctx, req.(*v1.DecideRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1413,9 +1413,9 @@ const (
 //
 // AuditService reads this node's audit trail.
 type AuditServiceClient interface {
-	ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error)
-	ExportAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.AuditRecord], error)
-	VerifyAudit(ctx context.Context, in *VerifyAuditRequest, opts ...grpc.CallOption) (*VerifyAuditResponse, error)
+	ListAudit(ctx context.Context, in *v1.ListAuditRequest, opts ...grpc.CallOption) (*v1.ListAuditResponse, error)
+	ExportAudit(ctx context.Context, in *v1.ListAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.AuditRecord], error)
+	VerifyAudit(ctx context.Context, in *v1.VerifyAuditRequest, opts ...grpc.CallOption) (*v1.VerifyAuditResponse, error)
 }
 
 type auditServiceClient struct {
@@ -1426,9 +1426,9 @@ func NewAuditServiceClient(cc grpc.ClientConnInterface) AuditServiceClient {
 	return &auditServiceClient{cc}
 }
 
-func (c *auditServiceClient) ListAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (*ListAuditResponse, error) {
+func (c *auditServiceClient) ListAudit(ctx context.Context, in *v1.ListAuditRequest, opts ...grpc.CallOption) (*v1.ListAuditResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListAuditResponse)
+	out := new(v1.ListAuditResponse)
 	err := c.cc.Invoke(ctx, AuditService_ListAudit_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -1436,13 +1436,13 @@ func (c *auditServiceClient) ListAudit(ctx context.Context, in *ListAuditRequest
 	return out, nil
 }
 
-func (c *auditServiceClient) ExportAudit(ctx context.Context, in *ListAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.AuditRecord], error) {
+func (c *auditServiceClient) ExportAudit(ctx context.Context, in *v1.ListAuditRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.AuditRecord], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &AuditService_ServiceDesc.Streams[0], AuditService_ExportAudit_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[ListAuditRequest, v1.AuditRecord]{ClientStream: stream}
+	x := &grpc.GenericClientStream[v1.ListAuditRequest, v1.AuditRecord]{ClientStream: stream}
 	if err := x.ClientStream.SendMsg(in); err != nil {
 		return nil, err
 	}
@@ -1455,9 +1455,9 @@ func (c *auditServiceClient) ExportAudit(ctx context.Context, in *ListAuditReque
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AuditService_ExportAuditClient = grpc.ServerStreamingClient[v1.AuditRecord]
 
-func (c *auditServiceClient) VerifyAudit(ctx context.Context, in *VerifyAuditRequest, opts ...grpc.CallOption) (*VerifyAuditResponse, error) {
+func (c *auditServiceClient) VerifyAudit(ctx context.Context, in *v1.VerifyAuditRequest, opts ...grpc.CallOption) (*v1.VerifyAuditResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(VerifyAuditResponse)
+	out := new(v1.VerifyAuditResponse)
 	err := c.cc.Invoke(ctx, AuditService_VerifyAudit_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -1471,9 +1471,9 @@ func (c *auditServiceClient) VerifyAudit(ctx context.Context, in *VerifyAuditReq
 //
 // AuditService reads this node's audit trail.
 type AuditServiceServer interface {
-	ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error)
-	ExportAudit(*ListAuditRequest, grpc.ServerStreamingServer[v1.AuditRecord]) error
-	VerifyAudit(context.Context, *VerifyAuditRequest) (*VerifyAuditResponse, error)
+	ListAudit(context.Context, *v1.ListAuditRequest) (*v1.ListAuditResponse, error)
+	ExportAudit(*v1.ListAuditRequest, grpc.ServerStreamingServer[v1.AuditRecord]) error
+	VerifyAudit(context.Context, *v1.VerifyAuditRequest) (*v1.VerifyAuditResponse, error)
 	mustEmbedUnimplementedAuditServiceServer()
 }
 
@@ -1484,13 +1484,13 @@ type AuditServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedAuditServiceServer struct{}
 
-func (UnimplementedAuditServiceServer) ListAudit(context.Context, *ListAuditRequest) (*ListAuditResponse, error) {
+func (UnimplementedAuditServiceServer) ListAudit(context.Context, *v1.ListAuditRequest) (*v1.ListAuditResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAudit not implemented")
 }
-func (UnimplementedAuditServiceServer) ExportAudit(*ListAuditRequest, grpc.ServerStreamingServer[v1.AuditRecord]) error {
+func (UnimplementedAuditServiceServer) ExportAudit(*v1.ListAuditRequest, grpc.ServerStreamingServer[v1.AuditRecord]) error {
 	return status.Error(codes.Unimplemented, "method ExportAudit not implemented")
 }
-func (UnimplementedAuditServiceServer) VerifyAudit(context.Context, *VerifyAuditRequest) (*VerifyAuditResponse, error) {
+func (UnimplementedAuditServiceServer) VerifyAudit(context.Context, *v1.VerifyAuditRequest) (*v1.VerifyAuditResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method VerifyAudit not implemented")
 }
 func (UnimplementedAuditServiceServer) mustEmbedUnimplementedAuditServiceServer() {}
@@ -1515,7 +1515,7 @@ func RegisterAuditServiceServer(s grpc.ServiceRegistrar, srv AuditServiceServer)
 }
 
 func _AuditService_ListAudit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListAuditRequest)
+	in := new(v1.ListAuditRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1527,24 +1527,24 @@ func _AuditService_ListAudit_Handler(srv interface{}, ctx context.Context, dec f
 		FullMethod: AuditService_ListAudit_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AuditServiceServer).ListAudit(ctx, req.(*ListAuditRequest))
+		return srv.(AuditServiceServer).ListAudit(ctx, req.(*v1.ListAuditRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _AuditService_ExportAudit_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(ListAuditRequest)
+	m := new(v1.ListAuditRequest)
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(AuditServiceServer).ExportAudit(m, &grpc.GenericServerStream[ListAuditRequest, v1.AuditRecord]{ServerStream: stream})
+	return srv.(AuditServiceServer).ExportAudit(m, &grpc.GenericServerStream[v1.ListAuditRequest, v1.AuditRecord]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type AuditService_ExportAuditServer = grpc.ServerStreamingServer[v1.AuditRecord]
 
 func _AuditService_VerifyAudit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(VerifyAuditRequest)
+	in := new(v1.VerifyAuditRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -1556,7 +1556,7 @@ func _AuditService_VerifyAudit_Handler(srv interface{}, ctx context.Context, dec
 		FullMethod: AuditService_VerifyAudit_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AuditServiceServer).VerifyAudit(ctx, req.(*VerifyAuditRequest))
+		return srv.(AuditServiceServer).VerifyAudit(ctx, req.(*v1.VerifyAuditRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }

@@ -1,0 +1,634 @@
+package cli
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/yrd-exchange/yrdnode/internal/auth"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+)
+
+func accessCommands() []command {
+	return []command{
+		{name: "whoami", summary: "show the principal your credentials authenticate as", run: runWhoAmI},
+		{name: "key", summary: "manage this node's API keys (operator)", sub: []command{
+			{name: "create", summary: "create an API key for --org --role --name (shown once)", run: runKeyCreate},
+			{name: "list", summary: "list API keys", run: runKeyList},
+			{name: "revoke", summary: "revoke an API key by id, at once", run: runKeyRevoke},
+		}},
+		{name: "cert", summary: "manage client certificates from the node's city CA (operator)", sub: []command{
+			{name: "issue", summary: "make a key pair here and have the node certify it (--org --role --name --out PREFIX)", run: runCertIssue},
+			{name: "list", summary: "list issued certificates", run: runCertList},
+			{name: "revoke", summary: "revoke a certificate by serial, at once", run: runCertRevoke},
+		}},
+		{name: "grant", summary: "data-use agreements: request, decide, revoke", sub: []command{
+			{name: "request", summary: "request use of a dataset (analyst or cdo)", run: runGrantRequest},
+			{name: "list", summary: "list grants", run: runGrantList},
+			{name: "show", summary: "show one grant", run: runGrantShow},
+			{name: "approve", summary: "approve a requested grant (cdo of the owning organisation)", run: grantDecision("approve")},
+			{name: "reject", summary: "reject a requested grant (cdo of the owning organisation)", run: grantDecision("reject")},
+			{name: "revoke", summary: "revoke a grant; the next query is refused on every node", run: grantDecision("revoke")},
+		}},
+		{name: "policy", summary: "the delta's rule parameters and decisions", sub: []command{
+			{name: "show", summary: "show the rule parameters in force", run: runPolicyShow},
+			{name: "decide", summary: "ask how the rules judge an access request (and put it on record)", run: runPolicyDecide},
+		}},
+		{name: "audit", summary: "the node's tamper-evident audit trail (auditor)", sub: []command{
+			{name: "list", summary: "list audit records, with filters", run: runAuditList},
+			{name: "verify", summary: "check the chain, signatures and anchors; names the first bad record", run: runAuditVerify},
+			{name: "export", summary: "export records as JSON Lines for a regulator", run: runAuditExport},
+		}},
+	}
+}
+
+func runWhoAmI(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "whoami")
+	cf := addClientFlags(fs, env)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp, err := yrdv1grpc.NewAuthServiceClient(conn).WhoAmI(ctx, &yrdv1.WhoAmIRequest{})
+		if err != nil {
+			return cf.callErr(err)
+		}
+		if cf.output == "json" {
+			return printJSON(env.Stdout, resp)
+		}
+		fmt.Fprintf(env.Stdout, "%s by %s\n", auth.String(resp.GetPrincipal()), resp.GetMethod())
+		return nil
+	})
+}
+
+func principalArgs(fsOrg, fsRole, fsName string) (yrdv1.Role, error) {
+	if fsOrg == "" || fsRole == "" || fsName == "" {
+		return 0, usageError{"--org, --role and --name are required"}
+	}
+	role, err := auth.ParseRole(fsRole)
+	if err != nil {
+		return 0, usageError{"--" + err.Error()}
+	}
+	return role, nil
+}
+
+func runKeyCreate(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "key create")
+	cf := addClientFlags(fs, env)
+	org := fs.String("org", "", "organisation, e.g. hz-health-commission")
+	roleName := fs.String("role", "", "operator, publisher, cdo, analyst or auditor")
+	name := fs.String("name", "", "who or what the key is for")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	role, err := principalArgs(*org, *roleName, *name)
+	if err != nil {
+		return err
+	}
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp, err := yrdv1grpc.NewAuthServiceClient(conn).CreateAPIKey(ctx, &yrdv1.CreateAPIKeyRequest{Org: *org, Role: role, Name: *name})
+		if err != nil {
+			return cf.callErr(err)
+		}
+		if cf.output == "json" {
+			return printJSON(env.Stdout, resp)
+		}
+		fmt.Fprintln(env.Stdout, resp.GetToken())
+		fmt.Fprintf(env.Stderr, "key %s for %s; shown once, the node keeps only its hash\n", resp.GetKey().GetId(), auth.String(resp.GetKey().GetPrincipal()))
+		return nil
+	})
+}
+
+func timeOrDash(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return "-"
+	}
+	return t.AsTime().UTC().Format("2006-01-02 15:04Z")
+}
+
+func runKeyList(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "key list")
+	cf := addClientFlags(fs, env)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp, err := yrdv1grpc.NewAuthServiceClient(conn).ListAPIKeys(ctx, &yrdv1.ListAPIKeysRequest{})
+		if err != nil {
+			return cf.callErr(err)
+		}
+		if cf.output == "json" {
+			return printJSON(env.Stdout, resp)
+		}
+		var rows [][]string
+		for _, k := range resp.GetKeys() {
+			rows = append(rows, []string{k.GetId(), auth.String(k.GetPrincipal()), timeOrDash(k.GetCreatedAt()), timeOrDash(k.GetRevokedAt())})
+		}
+		table(env.Stdout, []string{"ID", "PRINCIPAL", "CREATED", "REVOKED"}, rows)
+		return nil
+	})
+}
+
+func runKeyRevoke(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "key revoke")
+	cf := addClientFlags(fs, env)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"usage: yrdnode key revoke ID"}
+	}
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp, err := yrdv1grpc.NewAuthServiceClient(conn).RevokeAPIKey(ctx, &yrdv1.RevokeAPIKeyRequest{Id: pos[0]})
+		if err != nil {
+			return cf.callErr(err)
+		}
+		fmt.Fprintf(env.Stdout, "revoked key %s (%s)\n", resp.GetKey().GetId(), auth.String(resp.GetKey().GetPrincipal()))
+		return nil
+	})
+}
+
+func runCertIssue(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "cert issue")
+	cf := addClientFlags(fs, env)
+	org := fs.String("org", "", "organisation")
+	roleName := fs.String("role", "", "operator, publisher, cdo, analyst or auditor")
+	name := fs.String("name", "", "who the certificate is for")
+	out := fs.String("out", "", "write PREFIX.pem and PREFIX.key (mode 0600)")
+	ttl := fs.Duration("ttl", 90*24*time.Hour, "validity")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	role, err := principalArgs(*org, *roleName, *name)
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		return usageError{"--out PREFIX is required"}
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp, err := yrdv1grpc.NewAuthServiceClient(conn).IssueCertificate(ctx, &yrdv1.IssueCertificateRequest{
+			Org: *org, Role: role, Name: *name, PublicKey: pubDER, Ttl: durationpb.New(*ttl)})
+		if err != nil {
+			return cf.callErr(err)
+		}
+		keyDER, _ := x509.MarshalECPrivateKey(key)
+		if err := os.WriteFile(*out+".key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+			return err
+		}
+		if err := os.WriteFile(*out+".pem", []byte(resp.GetCertificate().GetPem()), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "certificate %s for %s: %s.pem, key %s.key; use --cert %s.pem --cert-key %s.key\n",
+			resp.GetCertificate().GetSerial(), auth.String(resp.GetCertificate().GetPrincipal()), *out, *out, *out, *out)
+		return nil
+	})
+}
+
+func runCertList(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "cert list")
+	cf := addClientFlags(fs, env)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp, err := yrdv1grpc.NewAuthServiceClient(conn).ListCertificates(ctx, &yrdv1.ListCertificatesRequest{})
+		if err != nil {
+			return cf.callErr(err)
+		}
+		if cf.output == "json" {
+			return printJSON(env.Stdout, resp)
+		}
+		var rows [][]string
+		for _, c := range resp.GetCertificates() {
+			rows = append(rows, []string{c.GetSerial(), auth.String(c.GetPrincipal()), timeOrDash(c.GetNotAfter()), timeOrDash(c.GetRevokedAt())})
+		}
+		table(env.Stdout, []string{"SERIAL", "PRINCIPAL", "EXPIRES", "REVOKED"}, rows)
+		return nil
+	})
+}
+
+func runCertRevoke(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "cert revoke")
+	cf := addClientFlags(fs, env)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"usage: yrdnode cert revoke SERIAL"}
+	}
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp, err := yrdv1grpc.NewAuthServiceClient(conn).RevokeCertificate(ctx, &yrdv1.RevokeCertificateRequest{Serial: pos[0]})
+		if err != nil {
+			return cf.callErr(err)
+		}
+		fmt.Fprintf(env.Stdout, "revoked certificate %s (%s)\n", resp.GetCertificate().GetSerial(), auth.String(resp.GetCertificate().GetPrincipal()))
+		return nil
+	})
+}
+
+func parseForm(s string) (yrdv1.ResultForm, error) {
+	switch strings.ToLower(s) {
+	case "rows":
+		return yrdv1.ResultForm_RESULT_FORM_ROWS, nil
+	case "aggregates", "aggregate":
+		return yrdv1.ResultForm_RESULT_FORM_AGGREGATES, nil
+	}
+	return 0, usageError{fmt.Sprintf("--form: %q is not rows or aggregates", s)}
+}
+
+func runGrantRequest(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "grant request")
+	cf := addClientFlags(fs, env)
+	purpose := fs.String("purpose", "", "what the data will be used for, e.g. elderly-care-planning")
+	form := fs.String("form", "aggregates", "rows or aggregates")
+	duration := fs.Duration("duration", 90*24*time.Hour, "how long the grant runs once approved")
+	personal := fs.Bool("allow-personal", false, "ask for PERSONAL columns of GENERAL data unmasked")
+	note := fs.String("note", "", "justification for the CDO")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"usage: yrdnode grant request DATASET_ID --purpose P [--form aggregates|rows]"}
+	}
+	rf, err := parseForm(*form)
+	if err != nil {
+		return err
+	}
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp, err := yrdv1grpc.NewGrantServiceClient(conn).RequestGrant(ctx, &yrdv1.RequestGrantRequest{DatasetId: pos[0],
+			Purpose: *purpose, ResultForm: rf, Duration: durationpb.New(*duration), AllowPersonal: *personal, Note: *note})
+		if err != nil {
+			return cf.callErr(err)
+		}
+		return showGrant(env.Stdout, cf, resp.GetGrant())
+	})
+}
+
+func grantDecision(verb string) func(context.Context, Env, []string) error {
+	return func(ctx context.Context, env Env, args []string) error {
+		fs := newFlags(env, "grant "+verb)
+		cf := addClientFlags(fs, env)
+		note := fs.String("note", "", "reason, kept with the grant")
+		pos, err := parse(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != 1 {
+			return usageError{"usage: yrdnode grant " + verb + " GRANT_ID [--note TEXT]"}
+		}
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			c := yrdv1grpc.NewGrantServiceClient(conn)
+			req := &yrdv1.DecideGrantRequest{Id: pos[0], Note: *note}
+			var resp *yrdv1.DecideGrantResponse
+			var err error
+			switch verb {
+			case "approve":
+				resp, err = c.ApproveGrant(ctx, req)
+			case "reject":
+				resp, err = c.RejectGrant(ctx, req)
+			default:
+				resp, err = c.RevokeGrant(ctx, req)
+			}
+			if err != nil {
+				return cf.callErr(err)
+			}
+			return showGrant(env.Stdout, cf, resp.GetGrant())
+		})
+	}
+}
+
+func runGrantShow(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "grant show")
+	cf := addClientFlags(fs, env)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"usage: yrdnode grant show GRANT_ID"}
+	}
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp, err := yrdv1grpc.NewGrantServiceClient(conn).GetGrant(ctx, &yrdv1.GetGrantRequest{Id: pos[0]})
+		if err != nil {
+			return cf.callErr(err)
+		}
+		return showGrant(env.Stdout, cf, resp.GetGrant())
+	})
+}
+
+func grantState(s yrdv1.GrantState) string {
+	return strings.ToLower(trimEnum(s.String(), "GRANT_STATE_"))
+}
+
+func showGrant(w io.Writer, cf *clientFlags, g *yrdv1.Grant) error {
+	if cf.output == "json" {
+		return printJSON(w, g)
+	}
+	for _, row := range [][]string{
+		{"id", g.GetId()}, {"dataset", g.GetDatasetId()}, {"requester", g.GetRequesterCity() + " / " + g.GetRequesterOrg()},
+		{"purpose", g.GetPurpose()}, {"form", strings.ToLower(trimEnum(g.GetResultForm().String(), "RESULT_FORM_"))},
+		{"state", grantState(g.GetState())}, {"expires", timeOrDash(g.GetExpiresAt())}, {"note", g.GetNote()},
+	} {
+		fmt.Fprintf(w, "%-10s %s\n", row[0]+":", row[1])
+	}
+	return nil
+}
+
+func runGrantList(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "grant list")
+	cf := addClientFlags(fs, env)
+	dataset := fs.String("dataset", "", "only grants on this dataset")
+	org := fs.String("org", "", "only grants to this requester organisation")
+	state := fs.String("state", "", "requested, approved, rejected or revoked")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	var st yrdv1.GrantState
+	if *state != "" {
+		v, ok := yrdv1.GrantState_value["GRANT_STATE_"+strings.ToUpper(*state)]
+		if !ok {
+			return usageError{fmt.Sprintf("--state: %q is not requested, approved, rejected or revoked", *state)}
+		}
+		st = yrdv1.GrantState(v)
+	}
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp, err := yrdv1grpc.NewGrantServiceClient(conn).ListGrants(ctx, &yrdv1.ListGrantsRequest{DatasetId: *dataset, RequesterOrg: *org, State: st})
+		if err != nil {
+			return cf.callErr(err)
+		}
+		if cf.output == "json" {
+			return printJSON(env.Stdout, resp)
+		}
+		var rows [][]string
+		for _, g := range resp.GetGrants() {
+			rows = append(rows, []string{g.GetId(), g.GetDatasetId(), g.GetRequesterCity() + "/" + g.GetRequesterOrg(), g.GetPurpose(), grantState(g.GetState()), timeOrDash(g.GetExpiresAt())})
+		}
+		table(env.Stdout, []string{"ID", "DATASET", "REQUESTER", "PURPOSE", "STATE", "EXPIRES"}, rows)
+		return nil
+	})
+}
+
+func runPolicyShow(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "policy show")
+	cf := addClientFlags(fs, env)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp, err := yrdv1grpc.NewPolicyServiceClient(conn).GetPolicy(ctx, &yrdv1.GetPolicyRequest{})
+		if err != nil {
+			return cf.callErr(err)
+		}
+		return printJSON(env.Stdout, resp.GetParams())
+	})
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+func runPolicyDecide(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "policy decide")
+	cf := addClientFlags(fs, env)
+	purpose := fs.String("purpose", "", "purpose of use")
+	form := fs.String("form", "rows", "rows or aggregates")
+	columns := fs.String("columns", "", "comma-separated columns shown (empty: all)")
+	filters := fs.String("filter-columns", "", "comma-separated columns filtered on")
+	groupBy := fs.String("group-by", "", "comma-separated group-by columns")
+	orderBy := fs.String("order-by", "", "comma-separated order-by columns")
+	aggs := fs.String("aggregates", "", "comma-separated FUNC:COLUMN, e.g. count:,avg:age")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageError{"usage: yrdnode policy decide DATASET_ID --purpose P [--form rows|aggregates] [--columns a,b] ..."}
+	}
+	rf, err := parseForm(*form)
+	if err != nil {
+		return err
+	}
+	access := &yrdv1.AccessRequest{DatasetId: pos[0], Purpose: *purpose, ResultForm: rf, Columns: splitList(*columns),
+		FilterColumns: splitList(*filters), GroupBy: splitList(*groupBy), OrderBy: splitList(*orderBy)}
+	for _, a := range splitList(*aggs) {
+		fn, col, _ := strings.Cut(a, ":")
+		access.Aggregates = append(access.Aggregates, &yrdv1.Aggregate{Function: fn, Column: col})
+	}
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp, err := yrdv1grpc.NewPolicyServiceClient(conn).Decide(ctx, &yrdv1.DecideRequest{Access: access})
+		if err != nil {
+			return cf.callErr(err)
+		}
+		if cf.output == "json" {
+			return printJSON(env.Stdout, resp)
+		}
+		d := resp.GetDecision()
+		fmt.Fprintf(env.Stdout, "%s (policy v%d, rules %s, audit #%d)\n%s\n", strings.ToLower(trimEnum(d.GetEffect().String(), "EFFECT_")),
+			d.GetPolicyVersion(), strings.Join(d.GetRuleIds(), ", "), resp.GetAuditSeq(), d.GetReason())
+		var rows [][]string
+		for _, c := range d.GetColumns() {
+			rows = append(rows, []string{c.GetColumn(), strings.ToLower(trimEnum(c.GetTreatment().String(), "COLUMN_TREATMENT_"))})
+		}
+		if len(rows) > 0 {
+			fmt.Fprintln(env.Stdout)
+			table(env.Stdout, []string{"COLUMN", "TREATMENT"}, rows)
+		}
+		if d.GetEffect() == yrdv1.Effect_EFFECT_DENY {
+			return errDenied
+		}
+		return nil
+	})
+}
+
+// errDenied makes a denied decision exit non-zero without repeating it.
+var errDenied = errors.New("denied")
+
+func parseTime(s string) (*timestamppb.Timestamp, error) {
+	if s == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("time %q: want RFC 3339, e.g. 2026-11-22T08:00:00Z", s)}
+	}
+	return timestamppb.New(t), nil
+}
+
+type auditListFlags struct {
+	req          *yrdv1.ListAuditRequest
+	decision     *string
+	action       *string
+	since, until *string
+}
+
+func addAuditFilter(fs *flag.FlagSet) *auditListFlags {
+	a := &auditListFlags{req: &yrdv1.ListAuditRequest{}}
+	fs.StringVar(&a.req.Requester, "requester", "", "principal name, organisation or city")
+	fs.StringVar(&a.req.DatasetId, "dataset", "", "dataset id")
+	a.decision = fs.String("decision", "", "deny, allow_rows or allow_aggregates")
+	a.action = fs.String("action", "", "publish, regrade, grant_approve, query, admin, ...")
+	a.since = fs.String("since", "", "from this time (RFC 3339)")
+	a.until = fs.String("until", "", "before this time (RFC 3339)")
+	return a
+}
+
+func (a *auditListFlags) build() (*yrdv1.ListAuditRequest, error) {
+	var err error
+	if *a.decision != "" {
+		v, ok := yrdv1.Effect_value["EFFECT_"+strings.ToUpper(*a.decision)]
+		if !ok {
+			return nil, usageError{fmt.Sprintf("--decision: %q is not deny, allow_rows or allow_aggregates", *a.decision)}
+		}
+		a.req.Decision = yrdv1.Effect(v)
+	}
+	if *a.action != "" {
+		v, ok := yrdv1.AuditAction_value["AUDIT_ACTION_"+strings.ToUpper(*a.action)]
+		if !ok {
+			return nil, usageError{fmt.Sprintf("--action: %q is not an audit action", *a.action)}
+		}
+		a.req.Action = yrdv1.AuditAction(v)
+	}
+	if a.req.Since, err = parseTime(*a.since); err != nil {
+		return nil, err
+	}
+	if a.req.Until, err = parseTime(*a.until); err != nil {
+		return nil, err
+	}
+	return a.req, nil
+}
+
+func runAuditList(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "audit list")
+	cf := addClientFlags(fs, env)
+	af := addAuditFilter(fs)
+	limit := fs.Int("limit", 100, "records per page (at most 10000)")
+	after := fs.Uint64("after", 0, "start after this record number")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	req, err := af.build()
+	if err != nil {
+		return err
+	}
+	req.Limit, req.AfterSeq = int32(*limit), *after
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp, err := yrdv1grpc.NewAuditServiceClient(conn).ListAudit(ctx, req)
+		if err != nil {
+			return cf.callErr(err)
+		}
+		if cf.output == "json" {
+			return printJSON(env.Stdout, resp)
+		}
+		var rows [][]string
+		for _, r := range resp.GetRecords() {
+			rows = append(rows, []string{strconv.FormatUint(r.GetSeq(), 10), r.GetTime().AsTime().UTC().Format("2006-01-02 15:04:05Z"),
+				strings.ToLower(trimEnum(r.GetAction().String(), "AUDIT_ACTION_")), auth.String(r.GetRequester()), r.GetDatasetId(),
+				strings.ToLower(trimEnum(r.GetDecision().String(), "EFFECT_")), r.GetDetail()})
+		}
+		table(env.Stdout, []string{"SEQ", "TIME", "ACTION", "REQUESTER", "DATASET", "DECISION", "DETAIL"}, rows)
+		if resp.GetNextAfterSeq() != 0 {
+			fmt.Fprintf(env.Stdout, "\nmore: --after %d\n", resp.GetNextAfterSeq())
+		}
+		return nil
+	})
+}
+
+func runAuditVerify(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "audit verify")
+	cf := addClientFlags(fs, env)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		resp, err := yrdv1grpc.NewAuditServiceClient(conn).VerifyAudit(ctx, &yrdv1.VerifyAuditRequest{})
+		if err != nil {
+			return cf.callErr(err)
+		}
+		if cf.output == "json" {
+			if err := printJSON(env.Stdout, resp); err != nil {
+				return err
+			}
+		} else if resp.GetOk() {
+			fmt.Fprintf(env.Stdout, "ok: %d records, chain and signatures intact, %d anchors match\n", resp.GetRecords(), resp.GetAnchorsChecked())
+		}
+		if !resp.GetOk() {
+			return fmt.Errorf("audit log fails verification at record %d: %s", resp.GetFirstBad(), resp.GetProblem())
+		}
+		return nil
+	})
+}
+
+func runAuditExport(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "audit export")
+	cf := addClientFlags(fs, env)
+	af := addAuditFilter(fs)
+	out := fs.String("f", "-", "write JSON Lines to this file (- for standard output)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	req, err := af.build()
+	if err != nil {
+		return err
+	}
+	w := env.Stdout
+	if *out != "-" {
+		f, err := os.OpenFile(*out, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		stream, err := yrdv1grpc.NewAuditServiceClient(conn).ExportAudit(ctx, req)
+		if err != nil {
+			return cf.callErr(err)
+		}
+		line := protojson.MarshalOptions{UseProtoNames: true}
+		for {
+			rec, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return cf.callErr(err)
+			}
+			data, err := line.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(w, "%s\n", data); err != nil {
+				return err
+			}
+		}
+	})
+}
