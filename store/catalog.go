@@ -83,14 +83,29 @@ func (t *Tx) PutDataset(d *yrdv1.Dataset) error {
 	if d.GetId() == "" {
 		return errors.New("store: dataset id is required")
 	}
+	// Clone so the index never shares a proto that the caller could mutate.
+	return t.putDataset(proto.Clone(d).(*yrdv1.Dataset))
+}
+
+// PutDatasetOwned is PutDataset without the copy: the store keeps d itself
+// and shares it with readers, so neither the caller nor anyone it hands d to
+// may modify d, or any message it references, afterwards. The raft FSM uses
+// it for the datasets it decodes from a command.
+func (t *Tx) PutDatasetOwned(d *yrdv1.Dataset) error {
+	if d.GetId() == "" {
+		return errors.New("store: dataset id is required")
+	}
+	return t.putDataset(d)
+}
+
+func (t *Tx) putDataset(d *yrdv1.Dataset) error {
 	if err := t.put(bucketDatasets, []byte(d.GetId()), d); err != nil {
 		return err
 	}
 	if t.datasets == nil {
 		t.datasets = make(map[string]*yrdv1.Dataset)
 	}
-	// Clone so the index never shares a proto that the caller could mutate.
-	t.datasets[d.GetId()] = proto.Clone(d).(*yrdv1.Dataset)
+	t.datasets[d.GetId()] = d
 	return nil
 }
 
