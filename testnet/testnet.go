@@ -36,6 +36,9 @@ type Options struct {
 	// APIAddrs and FabricAddrs per city; default loopback with port 0.
 	APIAddrs    []string
 	FabricAddrs []string
+	// OutsideMainland marks cities whose nodes join as Lingang cross-border
+	// trial partners outside the mainland.
+	OutsideMainland map[string]bool
 	// Raft settings; zero means FastRaft().
 	Raft consensus.Config
 	// Logger; default discards.
@@ -134,7 +137,8 @@ func (c *Cluster) startAll(ctx context.Context) error {
 			suffrage = yrdv1.Suffrage_SUFFRAGE_VOTER
 		}
 		tok, err := admin.IssueJoinToken(ctx, &yrdv1.IssueJoinTokenRequest{
-			Ttl: durationpb.New(10 * time.Minute), Suffrage: suffrage, City: c.cfgs[i].City})
+			Ttl: durationpb.New(10 * time.Minute), Suffrage: suffrage, City: c.cfgs[i].City,
+			OutsideMainland: c.opts.OutsideMainland[c.cfgs[i].City]})
 		if err != nil {
 			return fmt.Errorf("testnet: join token for %s: %w", c.cfgs[i].City, err)
 		}
