@@ -388,3 +388,60 @@ func TestAuditTrailVerifiesAndTamperingIsNamed(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyChangesAreVersionedAndReachEveryNode: an operator raises k;
+// every node's next decision uses the new version.
+func TestPolicyChangesAreVersionedAndReachEveryNode(t *testing.T) {
+	c := startCluster(t, testnet.Options{})
+	d := publishAt(t, c, 0, 1)
+	ps := yrdv1grpc.NewPolicyServiceClient(c.Conn(2))
+	cur, err := ps.GetPolicy(testCtx(t), &yrdv1.GetPolicyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := cur.GetParams()
+	params.DefaultMinGroupSize = 25
+	if _, err := ps.UpdatePolicy(testCtx(t), &yrdv1.UpdatePolicyRequest{Params: params, ExpectedVersion: cur.GetParams().GetVersion() + 1}); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("update against a stale version: %v", err)
+	}
+	up, err := ps.UpdatePolicy(testCtx(t), &yrdv1.UpdatePolicyRequest{Params: params, ExpectedVersion: cur.GetParams().GetVersion()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.GetParams().GetVersion() != cur.GetParams().GetVersion()+1 {
+		t.Fatalf("policy version %d after an update from %d", up.GetParams().GetVersion(), cur.GetParams().GetVersion())
+	}
+	access := &yrdv1.AccessRequest{DatasetId: d.GetId(), Purpose: d.GetPermittedPurposes()[0], ResultForm: yrdv1.ResultForm_RESULT_FORM_AGGREGATES,
+		GroupBy: []string{"district"}, Columns: []string{"district"}, Aggregates: []*yrdv1.Aggregate{{Function: "count"}}}
+	for i := 0; i < c.Len(); i++ {
+		got := decide(t, connAs(t, c, i, c.Config(i).City+"-analytics", yrdv1.Role_ROLE_ANALYST), access)
+		if got.GetPolicyVersion() != up.GetParams().GetVersion() || got.GetMinGroupSize() != 25 {
+			t.Fatalf("%s decided with policy v%d, k=%d; want v%d, k=25", c.Config(i).City, got.GetPolicyVersion(), got.GetMinGroupSize(), up.GetParams().GetVersion())
+		}
+	}
+	_, err = yrdv1grpc.NewPolicyServiceClient(connAs(t, c, 2, "nanjing-analytics", yrdv1.Role_ROLE_ANALYST)).UpdatePolicy(testCtx(t),
+		&yrdv1.UpdatePolicyRequest{Params: params, ExpectedVersion: up.GetParams().GetVersion()})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("an analyst changing the policy: %v", err)
+	}
+}
+
+// TestRegradeIsAudited: changing a dataset's level is an ordinary catalog
+// change, and it is on record as a re-grade.
+func TestRegradeIsAudited(t *testing.T) {
+	c := startCluster(t, testnet.Options{})
+	d := publishAt(t, c, 0, 1)
+	d.Level = yrdv1.ClassificationLevel_LEVEL_IMPORTANT
+	d.CrossBorderEligible = false
+	if _, err := publisherClient(t, c, 0).UpdateDataset(testCtx(t), &yrdv1.UpdateDatasetRequest{Dataset: d, ExpectedVersion: d.GetVersion()}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := yrdv1grpc.NewAuditServiceClient(connAs(t, c, 0, "shanghai-audit", yrdv1.Role_ROLE_AUDITOR)).ListAudit(testCtx(t),
+		&yrdv1.ListAuditRequest{Action: yrdv1.AuditAction_AUDIT_ACTION_REGRADE})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs.GetRecords()) != 1 || recs.GetRecords()[0].GetDatasetId() != d.GetId() || !strings.Contains(recs.GetRecords()[0].GetDetail(), "LEVEL_IMPORTANT") {
+		t.Fatalf("re-grade records: %v", recs.GetRecords())
+	}
+}

@@ -122,7 +122,8 @@ func (n *Node) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInf
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp, err := h(n.withPreviousLevel(ctx, req), req)
+	ctx = n.withPreviousLevel(ctx, req)
+	resp, err := h(ctx, req)
 	if err == nil {
 		err = n.auditCall(ctx, info.FullMethod, resp)
 	}
