@@ -31,41 +31,36 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	if *workers < 1 || *workers > 1024 || *count < 1 || *count > 10_000_000 || *duration <= 0 || *duration > time.Hour {
 		return usageError{"bench: --workers 1..1024, --count 1..10000000, --duration up to 1h"}
 	}
-	if err := cf.check(); err != nil {
-		return err
-	}
-	conn, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	op, err := benchOp(ctx, conn, *kind)
+	// The whole load, setup included, is bounded by --duration.
+	cf.timeout = *duration
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		return benchLoad(ctx, env, cf, conn, *kind, *workers, *count)
+	})
+}
+
+func benchLoad(ctx context.Context, env Env, cf *clientFlags, conn *grpc.ClientConn, kind string, workers, count int) error {
+	op, err := benchOp(ctx, conn, kind)
 	if err != nil {
 		return cf.callErr(err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, *duration)
-	defer cancel()
 	var next atomic.Int64
 	var mu sync.Mutex
 	var lat []time.Duration
 	var firstErr error
 	var wg sync.WaitGroup
 	start := time.Now()
-	for w := 0; w < *workers; w++ {
+	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var local []time.Duration
 			for ctx.Err() == nil {
 				i := int(next.Add(1)) - 1
-				if i >= *count {
+				if i >= count {
 					break
 				}
 				t0 := time.Now()
-				cctx, ccancel := context.WithTimeout(ctx, cf.timeout)
-				err := op(cctx, i)
-				ccancel()
-				if err != nil {
+				if err := op(ctx, i); err != nil {
 					if ctx.Err() == nil {
 						mu.Lock()
 						if firstErr == nil {
@@ -94,7 +89,7 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		}
 		return lat[int(p*float64(len(lat)-1))]
 	}
-	fmt.Fprintf(env.Stdout, "%s: %d ops by %d workers in %v: %.0f ops/s, p50 %v, p99 %v, max %v\n", *kind, len(lat), *workers,
+	fmt.Fprintf(env.Stdout, "%s: %d ops by %d workers in %v: %.0f ops/s, p50 %v, p99 %v, max %v\n", kind, len(lat), workers,
 		elapsed.Round(time.Millisecond), float64(len(lat))/elapsed.Seconds(), pct(0.5).Round(time.Microsecond),
 		pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
 	return nil

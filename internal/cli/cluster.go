@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
 	"io"
 	"os"
 	"strconv"
@@ -16,17 +18,9 @@ import (
 )
 
 func withCluster(ctx context.Context, cf *clientFlags, f func(context.Context, yrdv1grpc.ClusterServiceClient) error) error {
-	if err := cf.check(); err != nil {
-		return err
-	}
-	conn, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	return f(ctx, yrdv1grpc.NewClusterServiceClient(conn))
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		return f(ctx, yrdv1grpc.NewClusterServiceClient(conn))
+	})
 }
 
 func runClusterStatus(ctx context.Context, env Env, args []string) error {

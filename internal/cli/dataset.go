@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+
 	"fmt"
+	"google.golang.org/grpc"
 	"io"
 	"os"
 	"strconv"
@@ -52,17 +54,9 @@ func readDatasetFile(path string) (*yrdv1.Dataset, error) {
 
 // withCatalog runs f with a catalog client and the call's deadline.
 func withCatalog(ctx context.Context, cf *clientFlags, f func(context.Context, yrdv1grpc.CatalogServiceClient) error) error {
-	if err := cf.check(); err != nil {
-		return err
-	}
-	conn, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	return f(ctx, yrdv1grpc.NewCatalogServiceClient(conn))
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		return f(ctx, yrdv1grpc.NewCatalogServiceClient(conn))
+	})
 }
 
 func runDatasetPublish(ctx context.Context, env Env, args []string) error {
