@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,5 +82,18 @@ func TestDeadlinesAreHonoured(t *testing.T) {
 		Consistency: yrdv1.ReadConsistency_READ_CONSISTENCY_STALE})
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("stale read without quorum: %v, want NotFound from the local replica", err)
+	}
+}
+
+func TestUnreachableLeaderIsNamed(t *testing.T) {
+	c := startCluster(t, testnet.Options{})
+	leader, follower := leaderAndFollower(t, c)
+	c.Partition([]int{follower}, []int{leader, 3 - leader - follower})
+	// Until its election timeout the follower still knows the leader; a
+	// write forwarded there fails at once and names the leader's API.
+	_, err := publisherClient(t, c, follower).PublishDataset(testCtx(t), &yrdv1.PublishDatasetRequest{Dataset: dsAt(c, follower, 1)})
+	st, _ := status.FromError(err)
+	if st.Code() != codes.Unavailable || !strings.Contains(st.Message(), c.Config(leader).APIAddr) {
+		t.Fatalf("write through a partitioned follower: %v, want Unavailable naming %s", err, c.Config(leader).APIAddr)
 	}
 }

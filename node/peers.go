@@ -116,7 +116,11 @@ func (n *Node) proposeOnce(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.Comm
 		return nil, err
 	}
 	resp, err := client.Apply(ctx, &yrdv1grpc.ApplyRequest{Command: cmd})
-	if err != nil {
+	if status.Code(err) == codes.Unavailable {
+		// Tell the client where the leader is, so it can go there itself.
+		return nil, errorf(ErrUnavailable, "the leader (%s) cannot be reached from %s: %s; its API is at %s",
+			n.raft.Leader(), n.cfg.City, status.Convert(err).Message(), n.leaderAPIAddr())
+	} else if err != nil {
 		return nil, fromStatus(err)
 	}
 	if resp.GetResult().GetErrorCode() == yrdv1.ErrorCode_ERROR_CODE_NOT_LEADER {
