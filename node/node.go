@@ -181,7 +181,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	n.fabricRPC = grpc.NewServer(grpc.ChainUnaryInterceptor(statusInterceptor))
 	yrdv1grpc.RegisterPeerServiceServer(n.fabricRPC, &peerService{n: n})
-	yrdv1grpc.RegisterClusterServiceServer(n.fabricRPC, &clusterService{n: n})
+	yrdv1grpc.RegisterClusterServiceServer(n.fabricRPC, &fabricCluster{n: n})
 	n.serve(n.fabricRPC, n.host.Listen(fabric.ProtocolRPC))
 
 	if n.apiLis, err = net.Listen("tcp", n.cfg.APIAddr); err != nil {

@@ -43,10 +43,14 @@ func (s *peerService) callerMember(ctx context.Context) (*yrdv1.Member, error) {
 }
 
 func (s *peerService) Apply(ctx context.Context, req *yrdv1grpc.ApplyRequest) (*yrdv1grpc.ApplyResponse, error) {
-	if _, err := s.callerMember(ctx); err != nil {
+	m, err := s.callerMember(ctx)
+	if err != nil {
 		return nil, err
 	}
-	res, err := s.n.raft.Apply(ctx, req.GetCommand())
+	// Whatever the caller wrote there, the origin is who it proved to be.
+	cmd := req.GetCommand()
+	cmd.OriginPeer, cmd.OriginCity = m.GetPeerId(), m.GetCity()
+	res, err := s.n.raft.Apply(ctx, cmd)
 	if errors.Is(err, consensus.ErrNotLeader) {
 		return &yrdv1grpc.ApplyResponse{Result: &yrdv1.CommandResult{ErrorCode: yrdv1.ErrorCode_ERROR_CODE_NOT_LEADER, ErrorMessage: err.Error()}}, nil
 	}
@@ -93,4 +97,19 @@ func (s *peerService) LocalStatus(ctx context.Context, _ *yrdv1.StatusRequest) (
 		return nil, err
 	}
 	return s.n.localStatus(), nil
+}
+
+// fabricCluster is the part of ClusterService other members may call over
+// the fabric: forwarding a leadership transfer that an operator asked its
+// own node for. Everything else is for clients of a node's API.
+type fabricCluster struct {
+	yrdv1grpc.UnimplementedClusterServiceServer
+	n *Node
+}
+
+func (f *fabricCluster) TransferLeadership(ctx context.Context, req *yrdv1.TransferLeadershipRequest) (*yrdv1.TransferLeadershipResponse, error) {
+	if _, err := (&peerService{n: f.n}).callerMember(ctx); err != nil {
+		return nil, err
+	}
+	return (&clusterService{n: f.n}).TransferLeadership(ctx, req)
 }

@@ -83,6 +83,9 @@ func (n *Node) propose(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandR
 	if cmd.Time == nil {
 		cmd.Time = timestamppb.Now()
 	}
+	// The leader replaces this with what it authenticated when the command
+	// arrives over the fabric (peerService.Apply).
+	cmd.OriginPeer, cmd.OriginCity = n.id.String(), n.cfg.City
 	for {
 		res, err := n.proposeOnce(ctx, cmd)
 		// Retry only what surely did not enter the log: no leader known, or
