@@ -1,0 +1,870 @@
+package sqlq
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/yrd-exchange/yrdnode/internal/catalogspec"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+)
+
+// Limits on what Parse accepts. They bound the work and memory one query
+// text can cost a node, and keep the parser's recursion far from the stack's
+// limit whatever the input.
+const (
+	// MaxQueryBytes bounds the query text.
+	MaxQueryBytes = 64 << 10
+	// MaxSelectItems bounds the select list.
+	MaxSelectItems = 1000
+	// MaxDepth bounds the nesting of NOT and parentheses in a condition.
+	MaxDepth = 100
+)
+
+// SyntaxError is why Parse rejected a query text. Line and Column are
+// 1-based and count runes (a tab is one column); they point at the
+// offending token, or just past the end of the text when it ended early.
+type SyntaxError struct {
+	Line, Column int
+	Msg          string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Msg)
+}
+
+// Why one read at a time: the rest of the system (policy, audit, the owner's
+// query planner) reasons about one dataset or one family of same-schema
+// datasets, never about combinations of them.
+const oneSource = "yrdnode queries read one dataset or one dataset family"
+
+// reserved are the keywords that cannot be bare column names or aliases:
+// those the grammar needs to tell clauses and conditions apart, and those
+// of unsupported clauses, so that using one gets a clear error. Write
+// "order" (double-quoted) for a column named order. DATE, TIMESTAMP and the
+// aggregate names are not reserved: what follows them decides.
+var reserved = map[string]bool{
+	"select": true, "from": true, "where": true, "group": true, "order": true,
+	"limit": true, "having": true, "offset": true, "union": true,
+	"intersect": true, "except": true, "and": true, "or": true, "not": true,
+	"in": true, "between": true, "is": true, "null": true, "true": true,
+	"false": true, "as": true, "asc": true, "desc": true, "distinct": true,
+	"case": true,
+}
+
+var aggregates = map[string]yrdv1.AggregateFunction{
+	"count": yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT,
+	"sum":   yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM,
+	"avg":   yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG,
+	"min":   yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN,
+	"max":   yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX,
+}
+
+var compareOps = map[string]yrdv1.CompareOp{
+	"=":  yrdv1.CompareOp_COMPARE_OP_EQ,
+	"<>": yrdv1.CompareOp_COMPARE_OP_NE,
+	"!=": yrdv1.CompareOp_COMPARE_OP_NE,
+	"<":  yrdv1.CompareOp_COMPARE_OP_LT,
+	"<=": yrdv1.CompareOp_COMPARE_OP_LE,
+	">":  yrdv1.CompareOp_COMPARE_OP_GT,
+	">=": yrdv1.CompareOp_COMPARE_OP_GE,
+}
+
+// flipped is the operator with its operands swapped: 5 < age is age > 5.
+var flipped = map[yrdv1.CompareOp]yrdv1.CompareOp{
+	yrdv1.CompareOp_COMPARE_OP_EQ: yrdv1.CompareOp_COMPARE_OP_EQ,
+	yrdv1.CompareOp_COMPARE_OP_NE: yrdv1.CompareOp_COMPARE_OP_NE,
+	yrdv1.CompareOp_COMPARE_OP_LT: yrdv1.CompareOp_COMPARE_OP_GT,
+	yrdv1.CompareOp_COMPARE_OP_LE: yrdv1.CompareOp_COMPARE_OP_GE,
+	yrdv1.CompareOp_COMPARE_OP_GT: yrdv1.CompareOp_COMPARE_OP_LT,
+	yrdv1.CompareOp_COMPARE_OP_GE: yrdv1.CompareOp_COMPARE_OP_LE,
+}
+
+var arithmetic = map[string]bool{"+": true, "-": true, "*": true, "/": true, "%": true, "||": true}
+
+var joinWords = map[string]bool{
+	"join": true, "inner": true, "left": true, "right": true, "full": true,
+	"cross": true, "natural": true, "outer": true, "lateral": true,
+}
+
+// clauseWords are unreserved words that start a clause (an unsupported
+// one) right after the source, where they must not pass for a table alias;
+// trailing explains them.
+var clauseWords = map[string]bool{"fetch": true, "window": true, "for": true}
+
+var patternWords = map[string]bool{"like": true, "ilike": true, "similar": true, "regexp": true, "rlike": true, "glob": true, "match": true}
+
+// standardSchemaRE is catalogspec's rule for standard_schema_id (which it
+// does not export); a family reference must be one.
+var standardSchemaRE = regexp.MustCompile(`^[a-z0-9]+(\.[a-z0-9-]+)*\.v[0-9]+$`)
+
+const maxStandardSchemaLen = 128
+
+// Parse parses one query of the SQL subset into a Query. Every error is a
+// *SyntaxError.
+func Parse(text string) (q *yrdv1.Query, err error) {
+	if len(text) > MaxQueryBytes {
+		line, col := posAt(text, MaxQueryBytes)
+		return nil, &SyntaxError{Line: line, Column: col,
+			Msg: fmt.Sprintf("the query is %d bytes, more than the limit of %d", len(text), MaxQueryBytes)}
+	}
+	p := &parser{lex: newLexer(text), aliases: map[string]int{}}
+	defer func() {
+		if r := recover(); r != nil {
+			se, ok := r.(*SyntaxError)
+			if !ok {
+				panic(r)
+			}
+			q, err = nil, se
+		}
+	}()
+	p.advance()
+	return p.query(), nil
+}
+
+// parser is a recursive-descent parser with one token of lookahead. Errors
+// panic with a *SyntaxError, which Parse recovers; nothing else is
+// recovered.
+type parser struct {
+	lex     lexer
+	tok     token
+	q       *yrdv1.Query
+	aliases map[string]int // select item index by alias
+}
+
+func (p *parser) advance() { p.tok = p.lex.next() }
+
+func (p *parser) fail(t token, format string, args ...any) {
+	panic(&SyntaxError{Line: t.line, Column: t.col, Msg: fmt.Sprintf(format, args...)})
+}
+
+// expected fails at the current token: "expected WHAT, found TOKEN".
+func (p *parser) expected(what string) {
+	p.fail(p.tok, "expected %s, found %s%s", what, describe(p.tok), reservedHint(p.tok))
+}
+
+// describe names a token for a message.
+func describe(t token) string {
+	switch t.kind {
+	case tEOF:
+		return "end of input"
+	case tString:
+		return "string " + truncate(oneLine(t.raw))
+	}
+	return show(oneLine(t.raw))
+}
+
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == '\t' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// plausibleNames are the reserved words that could well be column names.
+var plausibleNames = map[string]bool{"group": true, "order": true, "limit": true, "offset": true, "asc": true, "desc": true, "case": true, "except": true}
+
+func reservedHint(t token) string {
+	if t.kind == tIdent && plausibleNames[t.val] {
+		return fmt.Sprintf(` (a reserved word; write "%s" to use it as a name)`, t.val)
+	}
+	return ""
+}
+
+func (p *parser) isKw(kw string) bool   { return p.tok.kind == tIdent && p.tok.val == kw }
+func (p *parser) isPunct(s string) bool { return p.tok.kind == tPunct && p.tok.val == s }
+
+func (p *parser) expectKw(kw string) {
+	if !p.isKw(kw) {
+		p.expected(strings.ToUpper(kw))
+	}
+	p.advance()
+}
+
+func (p *parser) expectPunct(s, what string) {
+	if !p.isPunct(s) {
+		p.expected(what)
+	}
+	p.advance()
+}
+
+// name accepts a column name or alias: an unreserved identifier or a
+// double-quoted one.
+func (p *parser) name(what string) (string, token) {
+	t := p.tok
+	switch {
+	case t.kind == tQIdent, t.kind == tIdent && !reserved[t.val]:
+		p.advance()
+		return t.val, t
+	}
+	p.expected(what)
+	panic("unreachable")
+}
+
+func (p *parser) query() *yrdv1.Query {
+	p.q = &yrdv1.Query{}
+	switch {
+	case p.isKw("select"):
+		p.advance()
+	case p.isKw("with"):
+		p.fail(p.tok, "unsupported WITH (common table expressions); %s", oneSource)
+	default:
+		p.fail(p.tok, "expected SELECT, found %s; yrdnode queries are single read-only SELECT statements", describe(p.tok))
+	}
+	p.selectList()
+	p.from()
+	stage := "WHERE, GROUP BY, ORDER BY, LIMIT or end of query"
+	if p.isKw("where") {
+		p.advance()
+		p.q.Where = p.or(0)
+		stage = "AND, OR, GROUP BY, ORDER BY, LIMIT or end of query"
+	}
+	if p.isKw("group") {
+		p.advance()
+		p.expectKw("by")
+		p.groupBy()
+		stage = "',', ORDER BY, LIMIT or end of query"
+	}
+	if p.isKw("order") {
+		p.advance()
+		p.expectKw("by")
+		p.orderBy()
+		stage = "',', LIMIT or end of query"
+	}
+	if p.isKw("limit") {
+		p.advance()
+		p.limit()
+		stage = "end of query"
+	}
+	if p.isPunct(";") {
+		p.advance()
+		if p.tok.kind != tEOF {
+			p.fail(p.tok, "expected end of input after ';', found %s; one statement per query", describe(p.tok))
+		}
+	}
+	if p.tok.kind != tEOF {
+		p.trailing(stage)
+	}
+	return p.q
+}
+
+// trailing explains a token where the query should have ended or gone on
+// with a later clause.
+func (p *parser) trailing(stage string) {
+	t := p.tok
+	if t.kind == tIdent {
+		switch t.val {
+		case "offset":
+			p.fail(t, "unsupported OFFSET; paging through results is not supported, use LIMIT alone")
+		case "fetch":
+			p.fail(t, "unsupported FETCH; use LIMIT")
+		case "union", "intersect", "except":
+			p.fail(t, "unsupported %s; %s", strings.ToUpper(t.val), oneSource)
+		case "having":
+			p.fail(t, "unsupported HAVING; filter rows with WHERE, before grouping")
+		case "window":
+			p.fail(t, "unsupported WINDOW clause; window functions are not supported")
+		case "where", "group", "order", "limit":
+			p.fail(t, "%s is out of place; clauses go in the order WHERE, GROUP BY, ORDER BY, LIMIT, each at most once", strings.ToUpper(t.val))
+		}
+	}
+	p.expected(stage)
+}
+
+func (p *parser) selectList() {
+	if p.isKw("distinct") {
+		p.fail(p.tok, "unsupported SELECT DISTINCT; use GROUP BY")
+	}
+	if p.isPunct("*") {
+		p.advance()
+		if p.isPunct(",") {
+			p.fail(p.tok, "'*' must be the only select item")
+		}
+		if p.isPunct(".") {
+			p.fail(p.tok, "qualified names are not supported; %s", oneSource)
+		}
+		return
+	}
+	for {
+		if len(p.q.Select) == MaxSelectItems {
+			p.fail(p.tok, "more than %d select items", MaxSelectItems)
+		}
+		p.q.Select = append(p.q.Select, p.selectItem())
+		if !p.isPunct(",") {
+			return
+		}
+		p.advance()
+	}
+}
+
+func (p *parser) selectItem() *yrdv1.SelectItem {
+	item := &yrdv1.SelectItem{}
+	t := p.tok
+	switch {
+	case p.isPunct("*"):
+		p.fail(t, "'*' must be the only select item")
+	case p.isKw("case"):
+		p.fail(t, "unsupported CASE expression; select columns and aggregates")
+	}
+	if t.kind != tQIdent && !(t.kind == tIdent && !reserved[t.val]) {
+		if len(p.q.Select) == 0 {
+			p.expected("a column name, an aggregate or '*'")
+		}
+		p.expected("a column name or an aggregate")
+	}
+	col, _ := p.name("")
+	if t.kind == tIdent && p.isPunct("(") {
+		item.Item = &yrdv1.SelectItem_Aggregate{Aggregate: p.aggregate(t)}
+	} else {
+		item.Item = &yrdv1.SelectItem_Column{Column: col}
+		p.afterOperand("select columns and aggregates")
+	}
+	if p.isKw("as") {
+		p.advance()
+		alias, at := p.name("an alias after AS")
+		if prev, dup := p.aliases[alias]; dup {
+			p.fail(at, "alias %s is already used by select item %d", show(alias), prev+1)
+		}
+		p.aliases[alias] = len(p.q.Select)
+		item.Alias = alias
+	}
+	return item
+}
+
+// afterOperand rejects what would continue a column or aggregate into an
+// expression the subset does not have.
+func (p *parser) afterOperand(hint string) {
+	t := p.tok
+	switch {
+	case t.kind == tPunct && arithmetic[t.val]:
+		p.fail(t, "unsupported arithmetic operator %s; %s", show(t.val), hint)
+	case p.isPunct("."):
+		p.fail(t, "qualified names are not supported; %s", oneSource)
+	case p.isPunct("::"):
+		p.fail(t, "unsupported cast '::'; %s", hint)
+	}
+}
+
+// aggregate parses agg(col), count(*) or count(DISTINCT col); the name has
+// been consumed and the current token is '('.
+func (p *parser) aggregate(nameTok token) *yrdv1.AggregateCall {
+	fn, ok := aggregates[nameTok.val]
+	if !ok {
+		p.unsupportedFunction(nameTok, "select columns and aggregates (count, sum, avg, min, max) of columns")
+	}
+	p.advance() // (
+	call := &yrdv1.AggregateCall{Function: fn}
+	switch {
+	case p.isPunct("*"):
+		if nameTok.val != "count" {
+			p.fail(p.tok, "only count accepts '*'; %s needs a column", nameTok.val)
+		}
+		p.advance()
+	case p.isKw("distinct"):
+		if nameTok.val != "count" {
+			p.fail(p.tok, "DISTINCT is supported only as count(DISTINCT column)")
+		}
+		p.advance()
+		call.Function = yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT
+		fallthrough
+	default:
+		call.Column = p.column("aggregates take a column")
+	}
+	p.expectPunct(")", "')'")
+	switch {
+	case p.isKw("over"):
+		p.fail(p.tok, "unsupported window function (OVER); aggregate with GROUP BY")
+	case p.isKw("filter"):
+		p.fail(p.tok, "unsupported FILTER clause; filter rows with WHERE")
+	}
+	p.afterOperand("select columns and aggregates")
+	return call
+}
+
+func (p *parser) unsupportedFunction(t token, hint string) {
+	switch t.val {
+	case "exists":
+		p.fail(t, "unsupported subquery (EXISTS); %s", oneSource)
+	}
+	p.fail(t, "unsupported function %s(); %s", t.val, hint)
+}
+
+func (p *parser) from() {
+	if !p.isKw("from") {
+		if p.tok.kind == tEOF {
+			p.expected("FROM")
+		}
+		p.expected("',', AS or FROM")
+	}
+	p.tok = p.lex.nextSource() // dataset ids have hyphens
+	t := p.tok
+	const want = "a dataset id or family:<standard schema id>"
+	switch t.kind {
+	case tSource:
+		lower := strings.ToLower(t.val)
+		if reserved[lower] {
+			p.expected(want)
+		}
+		if strings.HasPrefix(lower, "family:") {
+			id := t.val[len("family:"):]
+			switch {
+			case id == "":
+				p.fail(t, "expected a standard schema id after family:, e.g. family:yrd.elderly-population.v1")
+			case len(id) > maxStandardSchemaLen:
+				p.fail(t, "standard schema id %s is %d characters, at most %d", show(id), len(id), maxStandardSchemaLen)
+			case !standardSchemaRE.MatchString(id):
+				p.fail(t, `invalid standard schema id %s, want dot-separated lowercase segments ending in a version, e.g. "yrd.elderly-population.v1"`, show(id))
+			}
+			p.q.Source = &yrdv1.Query_Family{Family: id}
+		} else {
+			p.datasetID(t)
+		}
+	case tQIdent:
+		p.datasetID(t)
+	default:
+		if p.isPunct("(") {
+			p.fail(t, "unsupported subquery; %s", oneSource)
+		}
+		p.expected(want)
+	}
+	p.advance()
+	switch {
+	case p.isPunct(","):
+		p.fail(p.tok, "unsupported JOIN; %s", oneSource)
+	case p.tok.kind == tIdent && joinWords[p.tok.val]:
+		p.fail(p.tok, "unsupported JOIN; %s", oneSource)
+	case p.tok.kind == tIdent && clauseWords[p.tok.val]:
+		// Left to the caller, which knows what may follow.
+	case p.isKw("as"), p.tok.kind == tIdent && !reserved[p.tok.val], p.tok.kind == tQIdent:
+		p.fail(p.tok, "unsupported table alias; name columns alone, %s", oneSource)
+	}
+}
+
+func (p *parser) datasetID(t token) {
+	if err := catalogspec.ValidateID(t.val); err != nil {
+		msg := err.Error()
+		if fe := (*catalogspec.FieldError)(nil); errors.As(err, &fe) {
+			msg = fe.Msg
+		}
+		p.fail(t, "dataset id: %s", msg)
+	}
+	p.q.Source = &yrdv1.Query_DatasetId{DatasetId: t.val}
+}
+
+// column parses a column name where no function may be applied to it.
+func (p *parser) column(hint string) string {
+	t := p.tok
+	col, _ := p.name("a column name")
+	if t.kind == tIdent && p.isPunct("(") {
+		p.unsupportedFunction(t, hint)
+	}
+	p.afterOperand(hint)
+	return col
+}
+
+func (p *parser) groupBy() {
+	for {
+		p.q.GroupBy = append(p.q.GroupBy, p.column("group by columns"))
+		if !p.isPunct(",") {
+			return
+		}
+		p.advance()
+	}
+}
+
+// orderBy parses the sort keys. A name that is an alias of a select item,
+// a 1-based position and an aggregate that is in the select list all sort
+// by that select item; any other name is a column.
+func (p *parser) orderBy() {
+	for {
+		item := &yrdv1.OrderItem{}
+		t := p.tok
+		switch {
+		case t.kind == tNumber:
+			n, err := strconv.ParseUint(t.val, 10, 31)
+			if err != nil || n == 0 || int(n) > len(p.q.Select) {
+				if len(p.q.Select) == 0 {
+					p.fail(t, "ORDER BY position %s needs a select list; with SELECT * order by column names", t.raw)
+				}
+				p.fail(t, "ORDER BY position %s is not a select item; want 1 to %d", t.raw, len(p.q.Select))
+			}
+			item.Key = &yrdv1.OrderItem_SelectIndex{SelectIndex: int32(n - 1)}
+			p.advance()
+		case t.kind == tQIdent, t.kind == tIdent && !reserved[t.val]:
+			name, _ := p.name("")
+			if t.kind == tIdent && p.isPunct("(") {
+				call := p.aggregate(t)
+				idx := slices.IndexFunc(p.q.Select, func(s *yrdv1.SelectItem) bool { return proto.Equal(s.GetAggregate(), call) })
+				if idx < 0 {
+					p.fail(t, "ORDER BY %s() must be in the select list; select it and order by its alias or position", t.val)
+				}
+				item.Key = &yrdv1.OrderItem_SelectIndex{SelectIndex: int32(idx)}
+			} else if idx, ok := p.aliases[name]; ok {
+				item.Key = &yrdv1.OrderItem_SelectIndex{SelectIndex: int32(idx)}
+			} else {
+				item.Key = &yrdv1.OrderItem_Column{Column: name}
+			}
+		default:
+			p.expected("a column name, alias or select item position")
+		}
+		p.afterOperand("order by columns, aliases or positions")
+		switch {
+		case p.isKw("desc"):
+			item.Descending = true
+			p.advance()
+		case p.isKw("asc"):
+			p.advance()
+		}
+		if p.isKw("nulls") {
+			p.fail(p.tok, "unsupported NULLS FIRST/LAST; order by columns, aliases or positions, ASC or DESC")
+		}
+		p.q.OrderBy = append(p.q.OrderBy, item)
+		if !p.isPunct(",") {
+			return
+		}
+		p.advance()
+	}
+}
+
+func (p *parser) limit() {
+	t := p.tok
+	if t.kind != tNumber || strings.ContainsAny(t.val, ".eE") {
+		p.expected("a positive integer")
+	}
+	n, err := strconv.ParseUint(t.val, 10, 64)
+	switch {
+	case err != nil:
+		p.fail(t, "LIMIT %s is out of range", t.raw)
+	case n == 0:
+		// 0 is the proto's "no limit", so LIMIT 0 cannot be represented; it
+		// would ask for nothing anyway.
+		p.fail(t, "LIMIT must be at least 1")
+	}
+	p.q.Limit = n
+	p.advance()
+}
+
+// Conditions. Precedence, loosest first: OR, AND, NOT. A chain of one
+// operator becomes one Logical node; parentheses nest, so the tree keeps the
+// grouping that was written.
+
+func (p *parser) or(depth int) *yrdv1.Expr {
+	first := p.and(depth)
+	if !p.isKw("or") {
+		return first
+	}
+	ops := []*yrdv1.Expr{first}
+	for p.isKw("or") {
+		p.advance()
+		ops = append(ops, p.and(depth))
+	}
+	return &yrdv1.Expr{Node: &yrdv1.Expr_Or{Or: &yrdv1.Logical{Operands: ops}}}
+}
+
+func (p *parser) and(depth int) *yrdv1.Expr {
+	first := p.unary(depth)
+	if !p.isKw("and") {
+		return first
+	}
+	ops := []*yrdv1.Expr{first}
+	for p.isKw("and") {
+		p.advance()
+		ops = append(ops, p.unary(depth))
+	}
+	return &yrdv1.Expr{Node: &yrdv1.Expr_And{And: &yrdv1.Logical{Operands: ops}}}
+}
+
+func (p *parser) deeper(depth int) int {
+	if depth >= MaxDepth {
+		p.fail(p.tok, "the condition nests more than %d levels deep (NOT and parentheses)", MaxDepth)
+	}
+	return depth + 1
+}
+
+func (p *parser) unary(depth int) *yrdv1.Expr {
+	switch {
+	case p.isKw("not"):
+		depth = p.deeper(depth)
+		p.advance()
+		return &yrdv1.Expr{Node: &yrdv1.Expr_Not{Not: p.unary(depth)}}
+	case p.isPunct("("):
+		depth = p.deeper(depth)
+		p.advance()
+		if p.isKw("select") {
+			p.fail(p.tok, "unsupported subquery; %s", oneSource)
+		}
+		e := p.or(depth)
+		p.expectPunct(")", "AND, OR or ')'")
+		return e
+	}
+	return p.predicate()
+}
+
+// operand is one side of a comparison: a column, a literal, or NULL (which
+// is only ever an error).
+type operand struct {
+	column string
+	lit    *yrdv1.Literal
+	null   bool
+	tok    token
+}
+
+func (o operand) isColumn() bool { return o.lit == nil && !o.null }
+
+const whereHint = "WHERE compares columns with literals"
+
+// operand parses a column, a literal or NULL; want says what is expected,
+// for the message if it is none of them.
+func (p *parser) operand(want string) operand {
+	t := p.tok
+	switch t.kind {
+	case tIdent:
+		switch t.val {
+		case "true", "false":
+			p.advance()
+			return operand{lit: &yrdv1.Literal{Value: &yrdv1.Literal_BoolValue{BoolValue: t.val == "true"}}, tok: t}
+		case "null":
+			p.advance()
+			return operand{null: true, tok: t}
+		case "case":
+			p.fail(t, "unsupported CASE expression; %s", whereHint)
+		}
+		if reserved[t.val] {
+			p.expected(want)
+		}
+		p.advance()
+		if p.tok.kind == tString {
+			return operand{lit: p.typedLiteral(t), tok: t}
+		}
+		if p.isPunct("(") {
+			if _, ok := aggregates[t.val]; ok {
+				p.fail(t, "aggregates are not allowed in WHERE, and HAVING is not supported; %s", whereHint)
+			}
+			p.unsupportedFunction(t, whereHint)
+		}
+		return operand{column: t.val, tok: t}
+	case tQIdent:
+		p.advance()
+		return operand{column: t.val, tok: t}
+	case tString:
+		p.advance()
+		return operand{lit: &yrdv1.Literal{Value: &yrdv1.Literal_StringValue{StringValue: t.val}}, tok: t}
+	case tNumber:
+		p.advance()
+		return operand{lit: p.number("", t), tok: t}
+	case tPunct:
+		switch t.val {
+		case "-", "+":
+			p.advance()
+			if p.tok.kind != tNumber {
+				p.expected("a number after " + show(t.val))
+			}
+			n := p.tok
+			p.advance()
+			sign := t.val
+			if sign == "+" {
+				sign = ""
+			}
+			return operand{lit: p.number(sign, n), tok: t}
+		case "(":
+			p.advance()
+			if p.isKw("select") {
+				p.fail(p.tok, "unsupported subquery; %s", oneSource)
+			}
+			p.fail(t, "expected %s, found '('", want)
+		case "?", "$", ":", "@":
+			p.fail(t, "query parameters are not supported; write the value as a literal")
+		}
+	}
+	p.expected(want)
+	panic("unreachable")
+}
+
+// typedLiteral parses DATE '...' or TIMESTAMP '...'; the type name has been
+// consumed and the current token is the string. The value is kept as
+// written once it is known to be valid, so that nothing is lost or
+// reinterpreted between the requester and the owner's engine.
+func (p *parser) typedLiteral(typ token) *yrdv1.Literal {
+	s := p.tok
+	p.advance()
+	switch typ.val {
+	case "date":
+		if _, err := time.Parse(time.DateOnly, s.val); err != nil {
+			p.fail(s, "invalid DATE %s, want YYYY-MM-DD, e.g. DATE '2024-01-31'", oneLine(s.raw))
+		}
+		return &yrdv1.Literal{Value: &yrdv1.Literal_DateValue{DateValue: s.val}}
+	case "timestamp":
+		if _, err := time.Parse(time.RFC3339, s.val); err != nil {
+			p.fail(s, "invalid TIMESTAMP %s, want RFC 3339 with an offset, e.g. TIMESTAMP '2024-01-31T08:00:00+08:00'", oneLine(s.raw))
+		}
+		return &yrdv1.Literal{Value: &yrdv1.Literal_TimestampValue{TimestampValue: s.val}}
+	}
+	p.fail(typ, "unsupported typed literal %s; only DATE '...' and TIMESTAMP '...' are supported", strings.ToUpper(typ.raw))
+	panic("unreachable")
+}
+
+// number converts a number token, with its sign, to an integer literal if
+// it has neither a point nor an exponent, else to a double.
+func (p *parser) number(sign string, t token) *yrdv1.Literal {
+	text := sign + t.val
+	if !strings.ContainsAny(t.val, ".eE") {
+		v, err := strconv.ParseInt(text, 10, 64)
+		if err != nil {
+			p.fail(t, "integer %s is out of the 64-bit range", text)
+		}
+		return &yrdv1.Literal{Value: &yrdv1.Literal_IntValue{IntValue: v}}
+	}
+	v, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		p.fail(t, "number %s is out of the range of a double", text)
+	}
+	return &yrdv1.Literal{Value: &yrdv1.Literal_DoubleValue{DoubleValue: v}}
+}
+
+// literal parses an operand that must be a literal (IN lists, BETWEEN).
+func (p *parser) literal(where string) *yrdv1.Literal {
+	o := p.operand("a literal " + where)
+	switch {
+	case o.null:
+		p.fail(o.tok, "NULL is not allowed %s; test with IS NULL", where)
+	case o.isColumn():
+		p.fail(o.tok, "expected a literal %s, found column %s; %s", where, show(o.column), whereHint)
+	}
+	return o.lit
+}
+
+func (p *parser) predicate() *yrdv1.Expr {
+	left := p.operand("a column name or a literal")
+	if !left.isColumn() {
+		return p.literalFirst(left)
+	}
+	col := left.column
+	t := p.tok
+	if t.kind == tPunct {
+		if op, ok := compareOps[t.val]; ok {
+			p.advance()
+			right := p.operand("a literal")
+			switch {
+			case right.null:
+				p.fail(right.tok, "a comparison with NULL is never true; use IS NULL or IS NOT NULL")
+			case right.isColumn():
+				p.fail(right.tok, "comparing two columns is not supported; %s", whereHint)
+			}
+			p.afterOperand(whereHint)
+			return comparison(col, op, right.lit)
+		}
+	}
+	switch {
+	case p.isKw("is"):
+		p.advance()
+		neg := p.isKw("not")
+		if neg {
+			p.advance()
+		}
+		if !p.isKw("null") {
+			p.expected("NULL (only IS NULL and IS NOT NULL are supported)")
+		}
+		p.advance()
+		return &yrdv1.Expr{Node: &yrdv1.Expr_IsNull{IsNull: &yrdv1.IsNull{Column: col, Negated: neg}}}
+	case p.isKw("not"):
+		p.advance()
+		switch {
+		case p.isKw("in"):
+			return p.in(col, true)
+		case p.isKw("between"):
+			return p.between(col, true)
+		case p.tok.kind == tIdent && patternWords[p.tok.val]:
+			p.unsupportedPattern()
+		}
+		p.expected("IN or BETWEEN after NOT")
+	case p.isKw("in"):
+		return p.in(col, false)
+	case p.isKw("between"):
+		return p.between(col, false)
+	case t.kind == tIdent && patternWords[t.val]:
+		p.unsupportedPattern()
+	case t.kind == tPunct && (t.val == "~" || t.val == "!~"):
+		p.unsupportedPattern()
+	}
+	p.afterOperand(whereHint)
+	p.expected(fmt.Sprintf("a comparison operator, IN, BETWEEN or IS after column %s", show(col)))
+	panic("unreachable")
+}
+
+func (p *parser) unsupportedPattern() {
+	p.fail(p.tok, "unsupported pattern match %s; compare with =, IN or BETWEEN", strings.ToUpper(p.tok.raw))
+}
+
+// literalFirst handles a condition that starts with a literal: only
+// "literal op column" is allowed, and it is turned round.
+func (p *parser) literalFirst(left operand) *yrdv1.Expr {
+	if left.null {
+		p.fail(left.tok, "expected a column name, found 'NULL'; test a column with IS NULL")
+	}
+	t := p.tok
+	op, ok := compareOps[t.val]
+	if t.kind != tPunct || !ok {
+		switch {
+		case p.isKw("in"), p.isKw("between"), p.isKw("is"), p.isKw("not"):
+			p.fail(left.tok, "expected a column name, found %s; IN, BETWEEN and IS need the column on the left", describe(left.tok))
+		case t.kind == tPunct && arithmetic[t.val]:
+			p.fail(t, "unsupported arithmetic operator %s; %s", show(t.val), whereHint)
+		}
+		p.expected("a comparison operator")
+	}
+	p.advance()
+	right := p.operand("a column name")
+	switch {
+	case right.null:
+		p.fail(right.tok, "a comparison with NULL is never true; use IS NULL or IS NOT NULL")
+	case !right.isColumn():
+		p.fail(right.tok, "comparing two literals is not supported; a comparison needs a column on one side")
+	}
+	p.afterOperand(whereHint)
+	return comparison(right.column, flipped[op], left.lit)
+}
+
+func comparison(col string, op yrdv1.CompareOp, v *yrdv1.Literal) *yrdv1.Expr {
+	return &yrdv1.Expr{Node: &yrdv1.Expr_Comparison{Comparison: &yrdv1.Comparison{Column: col, Op: op, Value: v}}}
+}
+
+func (p *parser) in(col string, neg bool) *yrdv1.Expr {
+	p.advance() // IN
+	if !p.isPunct("(") {
+		p.expected("'(' after IN")
+	}
+	p.advance()
+	if p.isKw("select") {
+		p.fail(p.tok, "unsupported subquery; %s", oneSource)
+	}
+	list := &yrdv1.InList{Column: col, Negated: neg}
+	for {
+		list.Values = append(list.Values, p.literal("in an IN list"))
+		if p.isPunct(")") {
+			p.advance()
+			return &yrdv1.Expr{Node: &yrdv1.Expr_In{In: list}}
+		}
+		if !p.isPunct(",") {
+			p.expected("',' or ')' in the IN list")
+		}
+		p.advance()
+	}
+}
+
+func (p *parser) between(col string, neg bool) *yrdv1.Expr {
+	p.advance() // BETWEEN
+	b := &yrdv1.Between{Column: col, Negated: neg}
+	b.Low = p.literal("in BETWEEN")
+	p.expectKw("and")
+	b.High = p.literal("in BETWEEN")
+	p.afterOperand(whereHint)
+	return &yrdv1.Expr{Node: &yrdv1.Expr_Between{Between: b}}
+}
