@@ -1,0 +1,410 @@
+package connector
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+)
+
+// MinPseudonymKeyLen is the shortest pseudonym key Compile accepts: a
+// short key would let anyone who knows the id space recompute pseudonyms.
+const MinPseudonymKeyLen = 16
+
+// personAlias names the raw person key inside the compiled query, for the
+// k-anonymity HAVING clause only; it is never part of the result. Compile
+// refuses schemas that use the name.
+const personAlias = "__yrd_person_key"
+
+// oneAlias names the constant column of an inner query that needs none.
+const oneAlias = "__yrd_one"
+
+// aliasRE is what a requester's result column name may look like. Aliases
+// are the one piece of requester text that reaches the SQL, so they are
+// held to a plain identifier and then quoted.
+var aliasRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// compiler holds the state of one Compile call.
+type compiler struct {
+	d       *yrdv1.Dataset
+	dec     *yrdv1.Decision
+	key     []byte
+	cols    map[string]*yrdv1.Column
+	treat   map[string]yrdv1.ColumnTreatment
+	args    []any
+	needCol map[string]bool // columns the outer query reads from the inner one
+	order   []string        // needCol in first-use order, for stable SQL
+}
+
+// Compile builds the SQL, over the dataset's view, that answers q as the
+// policy decision dec allows, enforcing the decision in the plan:
+// WITHHELD columns are never read into the result, MASKED columns are a
+// constant, PSEUDONYMISED columns a keyed hash (pseudonymKey, bound as a
+// parameter; the caller keys it per dataset and grant), aggregate results
+// drop groups of fewer than dec.min_group_size distinct individuals, and
+// row results are capped at dec.row_cap rows.
+//
+// Identifiers come from the catalog schema only and every literal is a
+// parameter in args (positional "?"), so no requester text is spliced
+// into the SQL except result aliases, which must be plain identifiers.
+func Compile(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, pseudonymKey []byte) (string, []any, error) {
+	if d == nil || q == nil || dec == nil {
+		return "", nil, errors.New("connector: compile: nil dataset, query or decision")
+	}
+	switch src := q.GetSource().(type) {
+	case *yrdv1.Query_DatasetId:
+		if src.DatasetId != d.GetId() {
+			return "", nil, fmt.Errorf("connector: query is on dataset %q, not %q", src.DatasetId, d.GetId())
+		}
+	case *yrdv1.Query_Family:
+		if src.Family == "" || src.Family != d.GetStandardSchemaId() {
+			return "", nil, fmt.Errorf("connector: query is on family %q; dataset %q is of %q", src.Family, d.GetId(), d.GetStandardSchemaId())
+		}
+	default:
+		return "", nil, errors.New("connector: query names no dataset")
+	}
+	c := &compiler{d: d, dec: dec, key: pseudonymKey,
+		cols: map[string]*yrdv1.Column{}, treat: map[string]yrdv1.ColumnTreatment{}, needCol: map[string]bool{}}
+	for _, col := range d.GetSchema().GetColumns() {
+		if col.GetName() == personAlias || col.GetName() == oneAlias {
+			return "", nil, fmt.Errorf("connector: dataset %s: column name %q is reserved", d.GetId(), col.GetName())
+		}
+		c.cols[col.GetName()] = col
+		// A column the decision does not mention is withheld: the
+		// connector fails closed rather than guess.
+		c.treat[col.GetName()] = yrdv1.ColumnTreatment_COLUMN_TREATMENT_WITHHELD
+	}
+	for _, cd := range dec.GetColumns() {
+		if _, ok := c.cols[cd.GetColumn()]; ok {
+			c.treat[cd.GetColumn()] = cd.GetTreatment()
+		}
+	}
+	switch dec.GetEffect() {
+	case yrdv1.Effect_EFFECT_ALLOW_ROWS, yrdv1.Effect_EFFECT_ALLOW_AGGREGATES:
+	default:
+		return "", nil, fmt.Errorf("connector: decision effect %v allows no query", dec.GetEffect())
+	}
+	return c.compile(q)
+}
+
+func (c *compiler) bind(v any) string {
+	c.args = append(c.args, v)
+	return "?"
+}
+
+// column checks that name is in the schema and may appear in the result.
+func (c *compiler) column(name, use string) (*yrdv1.Column, error) {
+	col, ok := c.cols[name]
+	if !ok {
+		return nil, fmt.Errorf("connector: %s: unknown column %q (not in the schema of %s)", use, name, c.d.GetId())
+	}
+	if c.treat[name] == yrdv1.ColumnTreatment_COLUMN_TREATMENT_WITHHELD {
+		return nil, fmt.Errorf("connector: %s: column %q is withheld by the policy decision", use, name)
+	}
+	return col, nil
+}
+
+// need records that the outer query reads col from the inner one.
+func (c *compiler) need(name string) string {
+	if !c.needCol[name] {
+		c.needCol[name] = true
+		c.order = append(c.order, name)
+	}
+	return quoteIdent(name)
+}
+
+// treated is the inner-query expression for a column under its treatment:
+// the only place raw values are turned into what may leave the node.
+func (c *compiler) treated(col *yrdv1.Column) (string, error) {
+	id := quoteIdent(col.GetName())
+	switch c.treat[col.GetName()] {
+	case yrdv1.ColumnTreatment_COLUMN_TREATMENT_RAW:
+		return id, nil
+	case yrdv1.ColumnTreatment_COLUMN_TREATMENT_MASKED:
+		if strings.EqualFold(col.GetType(), "VARCHAR") {
+			return "'***'", nil
+		}
+		t, _ := duckType(col.GetType())
+		return "CAST(NULL AS " + t + ")", nil
+	case yrdv1.ColumnTreatment_COLUMN_TREATMENT_PSEUDONYMISED:
+		if len(c.key) < MinPseudonymKeyLen {
+			return "", fmt.Errorf("connector: column %q is pseudonymised but the key is shorter than %d bytes", col.GetName(), MinPseudonymKeyLen)
+		}
+		// The key goes in as hex text: sha256 hashes VARCHAR, and hex
+		// keeps arbitrary key bytes valid UTF-8.
+		return "substr(sha256(" + c.bind(hex.EncodeToString(c.key)) + " || CAST(" + id + " AS VARCHAR)), 1, 16)", nil
+	}
+	return "", fmt.Errorf("connector: column %q: no usable treatment", col.GetName())
+}
+
+func (c *compiler) compile(q *yrdv1.Query) (string, []any, error) {
+	aggOnly := c.dec.GetEffect() == yrdv1.Effect_EFFECT_ALLOW_AGGREGATES
+	items := q.GetSelect()
+	if len(items) == 0 {
+		if aggOnly {
+			return "", nil, errors.New("connector: the decision allows aggregates only; SELECT * is a row query")
+		}
+		// SELECT * shows what may be shown: withheld columns are left
+		// out, as the requester did not name them.
+		for _, col := range c.d.GetSchema().GetColumns() {
+			if c.treat[col.GetName()] != yrdv1.ColumnTreatment_COLUMN_TREATMENT_WITHHELD {
+				items = append(items, &yrdv1.SelectItem{Item: &yrdv1.SelectItem_Column{Column: col.GetName()}})
+			}
+		}
+		if len(items) == 0 {
+			return "", nil, errors.New("connector: every column is withheld")
+		}
+	}
+
+	groupBy := map[string]bool{}
+	var groupSQL []string
+	for _, g := range q.GetGroupBy() {
+		if _, err := c.column(g, "GROUP BY"); err != nil {
+			return "", nil, err
+		}
+		if !groupBy[g] {
+			groupBy[g] = true
+			groupSQL = append(groupSQL, c.need(g))
+		}
+	}
+
+	// The outer query reads treated columns by name from the inner one and
+	// binds no parameters before the inner query's, so binding in the
+	// order the SQL text is written keeps "?" positions right.
+	var aggregates int
+	type outItem struct {
+		col  string // plain column, or ""
+		agg  *yrdv1.AggregateCall
+		name string
+	}
+	outs := make([]outItem, len(items))
+	for i, it := range items {
+		var o outItem
+		switch x := it.GetItem().(type) {
+		case *yrdv1.SelectItem_Column:
+			if _, err := c.column(x.Column, "SELECT"); err != nil {
+				return "", nil, err
+			}
+			o.col = x.Column
+		case *yrdv1.SelectItem_Aggregate:
+			if err := c.checkAggregate(x.Aggregate); err != nil {
+				return "", nil, err
+			}
+			o.agg = x.Aggregate
+			aggregates++
+		default:
+			return "", nil, fmt.Errorf("connector: select item %d is empty", i)
+		}
+		if a := it.GetAlias(); a != "" {
+			if !aliasRE.MatchString(a) {
+				return "", nil, fmt.Errorf("connector: select item %d: alias is not a plain identifier", i)
+			}
+			o.name = a
+		}
+		outs[i] = o
+	}
+	grouped := aggregates > 0 || len(groupBy) > 0
+	if grouped {
+		for _, o := range outs {
+			if o.col != "" && !groupBy[o.col] {
+				return "", nil, fmt.Errorf("connector: column %q is selected but neither grouped nor aggregated", o.col)
+			}
+		}
+	}
+	if aggOnly && !grouped {
+		return "", nil, errors.New("connector: the decision allows aggregates only; the query is a row query")
+	}
+
+	var personKey string
+	if aggOnly {
+		if c.dec.GetMinGroupSize() == 0 {
+			return "", nil, errors.New("connector: aggregate decision without a minimum group size")
+		}
+		for _, col := range c.d.GetSchema().GetColumns() {
+			if col.GetIdentifierRole() == yrdv1.IdentifierRole_IDENTIFIER_DIRECT {
+				personKey = col.GetName()
+				break
+			}
+		}
+		if personKey == "" {
+			return "", nil, fmt.Errorf("connector: dataset %s has no DIRECT identifier column to count distinct individuals by", c.d.GetId())
+		}
+	}
+
+	// Inner query: the view's rows, filtered on raw values, with every
+	// column the outer query reads replaced by its treated form.
+	for _, o := range outs {
+		switch {
+		case o.col != "":
+			c.need(o.col)
+		case o.agg.GetColumn() != "":
+			c.need(o.agg.GetColumn())
+		}
+	}
+	var orderSQL []string
+	for _, ob := range q.GetOrderBy() {
+		var key string
+		switch k := ob.GetKey().(type) {
+		case *yrdv1.OrderItem_Column:
+			if _, err := c.column(k.Column, "ORDER BY"); err != nil {
+				return "", nil, err
+			}
+			if grouped && !groupBy[k.Column] {
+				return "", nil, fmt.Errorf("connector: ORDER BY column %q is not grouped", k.Column)
+			}
+			key = c.need(k.Column)
+		case *yrdv1.OrderItem_SelectIndex:
+			if k.SelectIndex < 0 || int(k.SelectIndex) >= len(outs) {
+				return "", nil, fmt.Errorf("connector: ORDER BY select index %d out of range", k.SelectIndex)
+			}
+			key = strconv.Itoa(int(k.SelectIndex) + 1)
+		default:
+			return "", nil, errors.New("connector: empty ORDER BY item")
+		}
+		if ob.GetDescending() {
+			key += " DESC"
+		}
+		orderSQL = append(orderSQL, key)
+	}
+
+	var inner []string
+	for _, name := range c.order {
+		e, err := c.treated(c.cols[name])
+		if err != nil {
+			return "", nil, err
+		}
+		inner = append(inner, e+" AS "+quoteIdent(name))
+	}
+	if personKey != "" {
+		inner = append(inner, quoteIdent(personKey)+" AS "+quoteIdent(personAlias))
+	}
+	if len(inner) == 0 {
+		// count(*) alone reads no column; DuckDB still needs a projection.
+		inner = append(inner, "1 AS "+quoteIdent(oneAlias))
+	}
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	outer := make([]string, len(outs))
+	for i, o := range outs {
+		var e string
+		if o.col != "" {
+			e = quoteIdent(o.col)
+		} else {
+			e = aggregateSQL(o.agg)
+		}
+		if o.name != "" {
+			e += " AS " + quoteIdent(o.name)
+		}
+		outer[i] = e
+	}
+	b.WriteString(strings.Join(outer, ", "))
+	b.WriteString(" FROM (SELECT ")
+	b.WriteString(strings.Join(inner, ", "))
+	b.WriteString(" FROM ")
+	b.WriteString(quoteIdent(c.d.GetId()))
+	if w := q.GetWhere(); w != nil {
+		cond, err := c.expr(w, 0)
+		if err != nil {
+			return "", nil, err
+		}
+		b.WriteString(" WHERE ")
+		b.WriteString(cond)
+	}
+	b.WriteString(") AS ")
+	b.WriteString(quoteIdent("t"))
+	if len(groupSQL) > 0 {
+		b.WriteString(" GROUP BY ")
+		b.WriteString(strings.Join(groupSQL, ", "))
+	}
+	if aggOnly {
+		// k-anonymity in the plan: a group of fewer than k distinct
+		// individuals is never computed into the result.
+		b.WriteString(" HAVING count(DISTINCT " + quoteIdent(personAlias) + ") >= " + c.bind(int64(c.dec.GetMinGroupSize())))
+	}
+	if len(orderSQL) > 0 {
+		b.WriteString(" ORDER BY ")
+		b.WriteString(strings.Join(orderSQL, ", "))
+	}
+	limit := q.GetLimit()
+	if !aggOnly {
+		rc := c.dec.GetRowCap()
+		if rc == 0 {
+			return "", nil, errors.New("connector: row decision without a row cap")
+		}
+		if limit == 0 || limit > rc {
+			limit = rc
+		}
+	}
+	if limit > 0 {
+		if limit > 1<<62 {
+			limit = 1 << 62
+		}
+		b.WriteString(" LIMIT " + c.bind(int64(limit)))
+	}
+	return b.String(), c.args, nil
+}
+
+// checkAggregate validates an aggregate call against the schema and the
+// treatments: counting works on any shown column, but sum, avg, min and
+// max compute on values, so they need the raw column.
+func (c *compiler) checkAggregate(a *yrdv1.AggregateCall) error {
+	switch a.GetFunction() {
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
+		if a.GetColumn() == "" {
+			return nil
+		}
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT,
+		yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG,
+		yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
+		if a.GetColumn() == "" {
+			return fmt.Errorf("connector: aggregate %v needs a column", a.GetFunction())
+		}
+	default:
+		return fmt.Errorf("connector: unknown aggregate function %v", a.GetFunction())
+	}
+	col, err := c.column(a.GetColumn(), "aggregate")
+	if err != nil {
+		return err
+	}
+	switch a.GetFunction() {
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT:
+		return nil
+	}
+	if c.treat[col.GetName()] != yrdv1.ColumnTreatment_COLUMN_TREATMENT_RAW {
+		return fmt.Errorf("connector: %v over column %q needs its raw values, which the decision does not allow", a.GetFunction(), col.GetName())
+	}
+	if a.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM || a.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG {
+		switch strings.ToUpper(col.GetType()) {
+		case "INTEGER", "BIGINT", "DOUBLE", "DECIMAL":
+		default:
+			return fmt.Errorf("connector: %v over non-numeric column %q (%s)", a.GetFunction(), col.GetName(), col.GetType())
+		}
+	}
+	return nil
+}
+
+func aggregateSQL(a *yrdv1.AggregateCall) string {
+	col := quoteIdent(a.GetColumn())
+	switch a.GetFunction() {
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
+		if a.GetColumn() == "" {
+			return "count(*)"
+		}
+		return "count(" + col + ")"
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT:
+		return "count(DISTINCT " + col + ")"
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:
+		return "sum(" + col + ")"
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
+		return "avg(" + col + ")"
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN:
+		return "min(" + col + ")"
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
+		return "max(" + col + ")"
+	}
+	return "NULL" // unreachable: checkAggregate rejected it
+}

@@ -1,0 +1,10 @@
+// Package connector runs queries where the data lives: it maps catalog
+// datasets to the node's local raw files (CSV, Parquet, JSON) through an
+// embedded, in-memory DuckDB, checks that the local files still match the
+// catalog schema before serving them, and compiles a structured query
+// (yrdv1.Query) into parameterised SQL that enforces the policy decision
+// in the plan itself, so only what the rules permit ever leaves the node.
+//
+// Nothing a requester writes is spliced into SQL: identifiers come from
+// the catalog schema and are quoted, every literal is a bound parameter.
+package connector
