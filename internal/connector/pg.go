@@ -1,0 +1,711 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+)
+
+// PGTable maps one catalog dataset to a table (or view) that a city keeps
+// in its own PostgreSQL database. Like Source, it is node-local operator
+// configuration. Schema defaults to "public".
+type PGTable struct {
+	DatasetID string
+	Schema    string
+	Table     string
+}
+
+// pgMaxConns bounds the connections a Postgres connector opens to the
+// city's database.
+const pgMaxConns = 8
+
+// Postgres serves catalog datasets from tables of a PostgreSQL database.
+// Queries are the SQL that Compile makes, adapted to PostgreSQL (see
+// CompilePostgres), so both connectors enforce a decision identically. It
+// is safe for concurrent use.
+type Postgres struct {
+	cfg     *pgx.ConnConfig
+	catalog Catalog
+	tables  map[string]PGTable
+
+	mu       sync.RWMutex
+	problems map[string][]Mismatch // dataset id → why it is not served
+
+	// A small pool: pgx.Conn is not safe for concurrent use, and
+	// pgxpool is not available to this module.
+	sem    chan struct{} // one token per open or opening connection
+	idle   chan *pgx.Conn
+	closed chan struct{}
+	once   sync.Once
+}
+
+// OpenPostgres connects to the database at dsn (a PostgreSQL URL or
+// keyword/value string) and checks every configured table against the
+// catalog schema (see Check). A dataset whose table does not match is not
+// served; that is not an error of OpenPostgres, which fails only on bad
+// configuration or an unreachable database.
+//
+// Every session runs with TimeZone UTC (catalog timestamps are UTC
+// instants) and search_path pg_catalog, and a cancelled context sends
+// PostgreSQL a cancel request, so a cancelled query stops on the server,
+// not only in the client.
+func OpenPostgres(ctx context.Context, dsn string, tables []PGTable, catalog Catalog) (*Postgres, error) {
+	if catalog == nil {
+		return nil, errors.New("connector: nil catalog")
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("connector: postgres dsn: %w", err)
+	}
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams["timezone"] = "UTC"
+	// Tables are always schema-qualified, so nothing needs a search
+	// path; pinning it to pg_catalog keeps a function or operator that a
+	// database user created elsewhere from standing in for a built-in
+	// one (sha256, count, …) in the compiled plan.
+	cfg.RuntimeParams["search_path"] = "pg_catalog"
+	if cfg.RuntimeParams["application_name"] == "" {
+		cfg.RuntimeParams["application_name"] = "yrdnode"
+	}
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		// Cancel the query on the server at once; give up on the socket
+		// if the server has not answered a second later.
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: 0, DeadlineDelay: pgCancelGrace}
+	}
+	m := make(map[string]PGTable, len(tables))
+	for _, t := range tables {
+		if t.DatasetID == "" {
+			return nil, errors.New("connector: postgres table without a dataset id")
+		}
+		if t.Schema == "" {
+			t.Schema = "public"
+		}
+		if t.Table == "" {
+			return nil, fmt.Errorf("connector: dataset %q: no table", t.DatasetID)
+		}
+		for _, s := range []string{t.Schema, t.Table} {
+			if strings.ContainsRune(s, 0) {
+				return nil, fmt.Errorf("connector: dataset %q: invalid identifier %q", t.DatasetID, s)
+			}
+		}
+		if _, dup := m[t.DatasetID]; dup {
+			return nil, fmt.Errorf("connector: dataset %q configured twice", t.DatasetID)
+		}
+		m[t.DatasetID] = t
+	}
+	p := &Postgres{cfg: cfg, catalog: catalog, tables: m, problems: map[string][]Mismatch{},
+		sem: make(chan struct{}, pgMaxConns), idle: make(chan *pgx.Conn, pgMaxConns), closed: make(chan struct{})}
+	c, err := p.acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connector: open postgres: %w", err)
+	}
+	p.release(c)
+	p.Check(ctx)
+	return p, nil
+}
+
+// pgCancelGrace is how long a cancelled query may take to end after the
+// cancel request before the connection is dropped.
+const pgCancelGrace = time.Second
+
+var errPGClosed = errors.New("connector: postgres connector is closed")
+
+func (p *Postgres) acquire(ctx context.Context) (*pgx.Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-p.closed:
+		return nil, errPGClosed
+	}
+	for reuse := true; reuse; {
+		select {
+		case c := <-p.idle:
+			if !c.IsClosed() {
+				return c, nil
+			}
+		default:
+			reuse = false
+		}
+	}
+	c, err := pgx.ConnectConfig(ctx, p.cfg.Copy())
+	if err != nil {
+		<-p.sem
+		return nil, err
+	}
+	return c, nil
+}
+
+// release returns a connection to the pool, or closes it if it is broken
+// (e.g. after a cancellation) or the connector is closed.
+func (p *Postgres) release(c *pgx.Conn) {
+	defer func() { <-p.sem }()
+	select {
+	case <-p.closed:
+		c.Close(context.Background())
+		return
+	default:
+	}
+	if c.IsClosed() || c.PgConn().IsBusy() || c.PgConn().TxStatus() != 'I' {
+		c.Close(context.Background())
+		return
+	}
+	select {
+	case p.idle <- c:
+	default:
+		c.Close(context.Background())
+	}
+}
+
+// Close closes idle connections; connections of open results close when
+// the results do.
+func (p *Postgres) Close() error {
+	p.once.Do(func() { close(p.closed) })
+	for {
+		select {
+		case c := <-p.idle:
+			c.Close(context.Background())
+		default:
+			return nil
+		}
+	}
+}
+
+// Serving reports whether the dataset is configured and its table
+// matches the catalog schema, so queries on it may run.
+func (p *Postgres) Serving(id string) bool {
+	if _, ok := p.tables[id]; !ok {
+		return false
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	ms, checked := p.problems[id]
+	return checked && len(ms) == 0
+}
+
+func (p *Postgres) notServed(id string) error {
+	if _, ok := p.tables[id]; !ok {
+		return fmt.Errorf("connector: dataset %q has no local source on this node", id)
+	}
+	p.mu.RLock()
+	ms, checked := p.problems[id]
+	p.mu.RUnlock()
+	if !checked {
+		return fmt.Errorf("connector: dataset %q is not served: not checked yet", id)
+	}
+	if len(ms) == 0 {
+		return nil
+	}
+	parts := make([]string, len(ms))
+	for i, m := range ms {
+		parts[i] = m.String()
+	}
+	return fmt.Errorf("connector: dataset %q is not served: %s", id, strings.Join(parts, "; "))
+}
+
+// Check compares every configured dataset's table with its catalog schema
+// and reports every mismatch; a dataset is served exactly when its last
+// check passed.
+func (p *Postgres) Check(ctx context.Context) []Mismatch {
+	ids := make([]string, 0, len(p.tables))
+	for id := range p.tables {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var all []Mismatch
+	for _, id := range ids {
+		all = append(all, p.CheckDataset(ctx, id)...)
+	}
+	return all
+}
+
+// CheckDataset is Check for one dataset.
+func (p *Postgres) CheckDataset(ctx context.Context, id string) []Mismatch {
+	t, ok := p.tables[id]
+	if !ok {
+		return []Mismatch{{DatasetID: id, Problem: "no local source configured"}}
+	}
+	ms := p.check(ctx, t)
+	p.mu.Lock()
+	p.problems[id] = ms
+	p.mu.Unlock()
+	return ms
+}
+
+func (p *Postgres) check(ctx context.Context, t PGTable) []Mismatch {
+	id := t.DatasetID
+	ds, ok := p.catalog(id)
+	if !ok || ds == nil {
+		return []Mismatch{{DatasetID: id, Problem: "not in the catalog"}}
+	}
+	if ds.GetRetired() {
+		return []Mismatch{{DatasetID: id, Problem: "retired in the catalog"}}
+	}
+	var ms []Mismatch
+	for _, c := range ds.GetSchema().GetColumns() {
+		if _, ok := pgCastType(c.GetType()); !ok {
+			ms = append(ms, Mismatch{DatasetID: id, Column: c.GetName(), Problem: fmt.Sprintf("catalog type %q is not supported", c.GetType())})
+		}
+	}
+	if len(ms) > 0 {
+		return ms
+	}
+	local, unreadable, err := p.describeTable(ctx, t)
+	if err != nil {
+		return []Mismatch{{DatasetID: id, Problem: "cannot read table " + pgTableName(t) + ": " + err.Error()}}
+	}
+	if len(local) == 0 {
+		return []Mismatch{{DatasetID: id, Problem: "table " + pgTableName(t) + " does not exist"}}
+	}
+	// PostgreSQL columns are typed and read by name: no inference, no
+	// positional reading.
+	ms = compareSchemas(id, ds.GetSchema().GetColumns(), local, false, false)
+	want := map[string]bool{}
+	for _, c := range ds.GetSchema().GetColumns() {
+		want[c.GetName()] = true
+	}
+	for _, name := range unreadable {
+		if want[name] {
+			ms = append(ms, Mismatch{DatasetID: id, Column: name, Problem: "not readable: the database user " + p.cfg.User + " has no SELECT privilege on it"})
+		}
+	}
+	return ms
+}
+
+// describeTable lists the table's columns, in order, with their types
+// named as DuckDB names them, so compareSchemas and compatible decide
+// for both connectors alike.
+//
+// unreadable lists the columns the connector's database user may not
+// SELECT, which a query would fail on.
+func (p *Postgres) describeTable(ctx context.Context, t PGTable) (local []localColumn, unreadable []string, err error) {
+	c, err := p.acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer p.release(c)
+	rows, err := c.Query(ctx, `SELECT a.attname, t.typname, format_type(a.atttypid, a.atttypmod),
+  has_column_privilege(r.oid, a.attnum, 'SELECT') AND has_schema_privilege(n.oid, 'USAGE')
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_class r ON r.oid = a.attrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+WHERE n.nspname = $1 AND r.relname = $2 AND r.relkind IN ('r', 'v', 'm', 'p', 'f')
+  AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum`, t.Schema, t.Table)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, typname, formatted string
+		var readable bool
+		if err := rows.Scan(&name, &typname, &formatted, &readable); err != nil {
+			return nil, nil, err
+		}
+		local = append(local, localColumn{name: name, typ: pgLocalType(typname, formatted)})
+		if !readable {
+			unreadable = append(unreadable, name)
+		}
+	}
+	return local, unreadable, rows.Err()
+}
+
+// pgLocalType names a PostgreSQL column type as DuckDB would (the names
+// family and compatible understand); a type with no counterpart keeps its
+// PostgreSQL name, which matches no catalog type.
+func pgLocalType(typname, formatted string) string {
+	switch typname {
+	case "bool":
+		return "BOOLEAN"
+	case "int2":
+		return "SMALLINT"
+	case "int4":
+		return "INTEGER"
+	case "int8":
+		return "BIGINT"
+	case "float4":
+		return "FLOAT"
+	case "float8":
+		return "DOUBLE"
+	case "numeric":
+		return "DECIMAL"
+	case "text", "varchar", "bpchar", "name":
+		return "VARCHAR"
+	case "date":
+		return "DATE"
+	case "timestamp":
+		return "TIMESTAMP"
+	case "timestamptz":
+		return "TIMESTAMP WITH TIME ZONE"
+	}
+	return "postgres " + formatted
+}
+
+// pgCastType is the PostgreSQL type a catalog type is read as. DECIMAL
+// is read as DuckDB reads it, DECIMAL(18,4), so values round alike and a
+// pseudonymised decimal renders as the same text in both connectors.
+func pgCastType(catalogType string) (string, bool) {
+	switch strings.ToUpper(catalogType) {
+	case "BOOLEAN":
+		return "boolean", true
+	case "INTEGER":
+		return "integer", true
+	case "BIGINT":
+		return "bigint", true
+	case "DOUBLE":
+		return "double precision", true
+	case "DECIMAL":
+		return "numeric(18,4)", true
+	case "VARCHAR":
+		return "text", true
+	case "DATE":
+		return "date", true
+	case "TIMESTAMP":
+		return "timestamp", true
+	}
+	return "", false
+}
+
+func pgTableName(t PGTable) string { return pgx.Identifier{t.Schema, t.Table}.Sanitize() }
+
+// CompilePostgres is Compile for a dataset kept in table t of a PostgreSQL
+// database: the same plan, adapted to PostgreSQL. The table is read
+// through a common table expression named like the dataset, projecting
+// the catalog's columns in catalog order cast to the catalog's types (as
+// the DuckDB views do), so no column the catalog does not describe is
+// ever visible to the query.
+func CompilePostgres(d *yrdv1.Dataset, t PGTable, q *yrdv1.Query, dec *yrdv1.Decision, pseudonymKey []byte) (string, []any, error) {
+	query, args, err := Compile(d, q, dec, pseudonymKey)
+	if err != nil {
+		return "", nil, err
+	}
+	if t.Schema == "" {
+		t.Schema = "public"
+	}
+	cols := d.GetSchema().GetColumns()
+	sel := make([]string, len(cols))
+	for i, c := range cols {
+		typ, ok := pgCastType(c.GetType())
+		if !ok {
+			return "", nil, fmt.Errorf("connector: dataset %q: column %q has unknown type %q", d.GetId(), c.GetName(), c.GetType())
+		}
+		id := pgx.Identifier{c.GetName()}.Sanitize()
+		sel[i] = "CAST(" + id + " AS " + typ + ") AS " + id
+	}
+	cte := "WITH " + quoteIdent(d.GetId()) + " AS (SELECT " + strings.Join(sel, ", ") + " FROM " + pgTableName(t) + ") "
+	doubles := map[string]bool{}
+	for _, c := range cols {
+		if strings.EqualFold(c.GetType(), "DOUBLE") {
+			doubles[quoteIdent(c.GetName())] = true
+		}
+	}
+	pg, err := toPostgres(query, args, doubles)
+	if err != nil {
+		return "", nil, err
+	}
+	return cte + pg, args, nil
+}
+
+// duckHashRE matches the keyed hash Compile writes for a pseudonymised
+// column; duckHashPG is the same hash in PostgreSQL, which gives the same
+// pseudonym: the first 16 hex digits of sha256(hex(key) || value as text).
+var duckHashRE = regexp.MustCompile(`substr\(sha256\(\? \|\| CAST\(("(?:[^"]|"")*") AS VARCHAR\)\), 1, 16\)`)
+
+// pgHash is the PostgreSQL spelling of Compile's keyed hash over the
+// column whose quoted identifier is id.
+func pgHash(id string, double bool) string {
+	text := "CAST(" + id + " AS text)"
+	if double {
+		text = pgDoubleText(id)
+	}
+	return "substr(encode(sha256(convert_to(? || " + text + ", 'UTF8')), 'hex'), 1, 16)"
+}
+
+// pgDoubleText renders a double precision expression as DuckDB's CAST(x
+// AS VARCHAR) does, so a pseudonymised DOUBLE hashes the same text in
+// both connectors. Both print the shortest digits that round-trip and
+// switch to exponents alike, except that DuckDB writes integral values
+// below 1e16 in full with ".0" (45.0, 1000000000000000.0, -0.0) and any
+// value below 1e16 without an exponent, while PostgreSQL writes 45 and
+// 1e+15, and spells NaN and infinities differently. Above 1e16 a value
+// whose shortest form needs 16 or 17 digits may still render
+// differently if it is beyond 2^63 (see below).
+func pgDoubleText(x string) string {
+	t := "CAST(" + x + " AS text)"
+	digits := "replace(split_part(ltrim(" + t + ", '-'), 'e', 1), '.', '')"
+	// From 1e16 on, PostgreSQL may print more digits than the shortest
+	// (-1.1066037372116099e+17 for DuckDB's -1.10660373721161e+17). So
+	// the shortest digits are found here: the value rounded to 15, 16 or
+	// 17 significant digits, whichever first converts back to it, written
+	// in DuckDB's d.ddde+NN form. Below 2^63 the exact value is the
+	// bigint; above, only PostgreSQL's 15-digit numeric conversion is at
+	// hand, and a value needing more digits keeps PostgreSQL's text.
+	sign := "(CASE WHEN " + x + " < 0 THEN '-' ELSE '' END)"
+	sci := func(r string) string {
+		n := "ltrim(CAST(" + r + " AS text), '-')"
+		sig := "rtrim(" + n + ", '0')"
+		return sign + " || substr(" + sig + ", 1, 1) ||" +
+			" (CASE WHEN length(" + sig + ") > 1 THEN '.' || substr(" + sig + ", 2) ELSE '' END) ||" +
+			" 'e+' || CAST(length(" + n + ") - 1 AS text)"
+	}
+	exact := "CAST(CAST(" + x + " AS bigint) AS numeric)"
+	round := func(digits int) string {
+		return "round(" + exact + ", " + strconv.Itoa(digits) + " - length(ltrim(CAST(" + exact + " AS text), '-')))"
+	}
+	back := func(r string) string { return "CAST(" + r + " AS float8) = " + x }
+	approx := "CAST(" + x + " AS numeric)"
+	huge := " WHEN abs(" + x + ") >= 1e16 AND abs(" + x + ") < 9e18 THEN (CASE" +
+		" WHEN " + back(round(15)) + " THEN " + sci(round(15)) +
+		" WHEN " + back(round(16)) + " THEN " + sci(round(16)) +
+		" ELSE " + sci(round(17)) + " END)" +
+		" WHEN abs(" + x + ") >= 9e18 AND abs(" + x + ") < 1e308 THEN" +
+		" (CASE WHEN " + back(approx) + " THEN " + sci(approx) + " ELSE " + t + " END)"
+	return "(CASE WHEN " + x + " = 'NaN'::float8 THEN 'nan'" +
+		" WHEN " + x + " = 'Infinity'::float8 THEN 'inf'" +
+		" WHEN " + x + " = '-Infinity'::float8 THEN '-inf'" +
+		" WHEN " + x + " = trunc(" + x + ") AND abs(" + x + ") < 1e16 THEN" +
+		" (CASE WHEN " + t + " = '-0' THEN '-0' ELSE CAST(CAST(" + x + " AS bigint) AS text) END) || '.0'" +
+		" WHEN abs(" + x + ") >= 1e15 AND abs(" + x + ") < 1e16 THEN" +
+		" (CASE WHEN " + x + " < 0 THEN '-' ELSE '' END) || substr(" + digits + ", 1, 16) || '.' || substr(" + digits + ", 17)" +
+		huge +
+		" ELSE " + t + " END)"
+}
+
+// toPostgres rewrites SQL made by Compile into PostgreSQL's dialect: the
+// keyed hash and type names PostgreSQL spells differently, and "?"
+// placeholders to $1..$n, each cast to the type of its bound Go value so
+// the plan does not depend on PostgreSQL's parameter type inference (a
+// DOUBLE literal compared with an INTEGER column compares as a double, as
+// in DuckDB). Quoted identifiers and string literals are copied verbatim.
+//
+// doubles holds the quoted identifiers of DOUBLE columns, whose text
+// PostgreSQL writes differently from DuckDB (see pgDoubleText).
+func toPostgres(query string, args []any, doubles map[string]bool) (string, error) {
+	query = duckHashRE.ReplaceAllStringFunc(query, func(m string) string {
+		id := duckHashRE.FindStringSubmatch(m)[1]
+		return pgHash(id, doubles[id])
+	})
+	query = strings.ReplaceAll(query, " AS DOUBLE)", " AS double precision)")
+	var b strings.Builder
+	b.Grow(len(query) + 8*len(args))
+	n := 0
+	for i := 0; i < len(query); i++ {
+		ch := query[i]
+		switch ch {
+		case '"', '\'':
+			j := i + 1
+			for ; j < len(query); j++ {
+				if query[j] == ch {
+					if j+1 < len(query) && query[j+1] == ch {
+						j++
+						continue
+					}
+					break
+				}
+			}
+			if j >= len(query) {
+				return "", errors.New("connector: postgres: unterminated quote in compiled SQL")
+			}
+			b.WriteString(query[i : j+1])
+			i = j
+		case '?':
+			if n >= len(args) {
+				return "", errors.New("connector: postgres: more placeholders than arguments")
+			}
+			b.WriteString("$" + strconv.Itoa(n+1))
+			switch args[n].(type) {
+			case string:
+				b.WriteString("::text")
+			case int64:
+				b.WriteString("::bigint")
+			case float64:
+				b.WriteString("::double precision")
+			case bool:
+				b.WriteString("::boolean")
+			default:
+				return "", fmt.Errorf("connector: postgres: argument %d of unexpected type %T", n+1, args[n])
+			}
+			n++
+		default:
+			b.WriteByte(ch)
+		}
+	}
+	if n != len(args) {
+		return "", fmt.Errorf("connector: postgres: %d placeholders for %d arguments", n, len(args))
+	}
+	return b.String(), nil
+}
+
+// Run compiles q for dataset id under dec and runs it. It fails, naming
+// the mismatches, if the dataset is not served.
+func (p *Postgres) Run(ctx context.Context, id string, q *yrdv1.Query, dec *yrdv1.Decision, pseudonymKey []byte) (*PGRows, error) {
+	if !p.Serving(id) {
+		return nil, p.notServed(id)
+	}
+	ds, ok := p.catalog(id)
+	if !ok {
+		return nil, fmt.Errorf("connector: dataset %q is not in the catalog", id)
+	}
+	query, args, err := CompilePostgres(ds, p.tables[id], q, dec, pseudonymKey)
+	if err != nil {
+		return nil, err
+	}
+	return p.Query(ctx, query, args)
+}
+
+// Query runs PostgreSQL SQL, e.g. made by CompilePostgres. ctx reaches
+// PostgreSQL: cancelling it cancels the running query on the server.
+//
+// Like DuckDB.Query, it refuses SQL that names the table of a dataset
+// which is configured here but not served, naming the mismatches. (The
+// city's table cannot be dropped as a DuckDB view is, so this guard is
+// textual; Run is the way queries are meant to arrive.)
+func (p *Postgres) Query(ctx context.Context, query string, args []any) (*PGRows, error) {
+	for id, t := range p.tables {
+		if !p.Serving(id) && strings.Contains(query, pgTableName(t)) {
+			return nil, p.notServed(id)
+		}
+	}
+	c, err := p.acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connector: query: %w", err)
+	}
+	r, err := c.Query(ctx, query, args...)
+	if err != nil {
+		p.release(c)
+		return nil, fmt.Errorf("connector: query: %w", err)
+	}
+	fds := r.FieldDescriptions()
+	names := make([]string, len(fds))
+	for i, fd := range fds {
+		names[i] = fd.Name
+	}
+	return &PGRows{p: p, conn: c, rows: r, names: names}, nil
+}
+
+// PGRows streams a PostgreSQL result like Rows does a DuckDB one: Next,
+// then Values, until Next is false; then Err. Close it (or drain it) to
+// return the connection.
+type PGRows struct {
+	p     *Postgres
+	conn  *pgx.Conn
+	rows  pgx.Rows
+	names []string
+	vals  []any
+	err   error
+	done  bool
+}
+
+// ResultRows is what both connectors' results offer.
+type ResultRows interface {
+	Columns() []string
+	Next() bool
+	Values() []any
+	Err() error
+	Close() error
+}
+
+var (
+	_ ResultRows = (*Rows)(nil)
+	_ ResultRows = (*PGRows)(nil)
+)
+
+// Columns returns the result's column names.
+func (r *PGRows) Columns() []string { return r.names }
+
+// Next advances to the next row.
+func (r *PGRows) Next() bool {
+	if r.done || r.err != nil {
+		return false
+	}
+	if !r.rows.Next() {
+		r.finish()
+		return false
+	}
+	vals, err := r.rows.Values()
+	if err != nil {
+		r.err = fmt.Errorf("connector: query: %w", err)
+		r.finish()
+		return false
+	}
+	for i, v := range vals {
+		vals[i] = pgNormalise(v)
+	}
+	r.vals = vals
+	return true
+}
+
+// Values returns the current row as Rows.Values does: nil, bool, int32,
+// int64, float64 (also for DECIMAL, and numeric aggregates such as avg),
+// string, time.Time. Sums over integers are int64 (*big.Int if they do
+// not fit), where DuckDB gives *big.Int.
+func (r *PGRows) Values() []any { return r.vals }
+
+// Err returns the error that ended iteration, if any.
+func (r *PGRows) Err() error { return r.err }
+
+// Close releases the result and its connection.
+func (r *PGRows) Close() error {
+	r.finish()
+	return nil
+}
+
+func (r *PGRows) finish() {
+	if r.done {
+		return
+	}
+	r.done = true
+	r.rows.Close()
+	if err := r.rows.Err(); err != nil && r.err == nil {
+		r.err = fmt.Errorf("connector: query: %w", err)
+	}
+	r.p.release(r.conn)
+}
+
+// pgNormalise turns pgx values into the plain Go ones Rows gives.
+func pgNormalise(v any) any {
+	switch x := v.(type) {
+	case pgtype.Numeric:
+		if !x.Valid {
+			return nil
+		}
+		if x.Exp >= 0 && x.Int != nil && !x.NaN && x.InfinityModifier == pgtype.Finite {
+			// Scale 0: an integer, e.g. sum over BIGINT. Keep it exact.
+			n := new(big.Int).Mul(x.Int, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(x.Exp)), nil))
+			if n.IsInt64() {
+				return n.Int64()
+			}
+			return n
+		}
+		f, err := x.Float64Value()
+		if err != nil || !f.Valid {
+			return nil
+		}
+		return f.Float64
+	case int16:
+		return int32(x)
+	case float32:
+		return float64(x)
+	}
+	return v
+}
