@@ -71,7 +71,17 @@ func Open(cfg Config, catalog *store.Catalog, layer raft.StreamLayer, observe Ob
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.Logger = newHCLogger(cfg.Logger)
 	f := newFSM(catalog, observe, cfg.Logger)
-	r, err := raft.NewRaft(rc, f, logs, logs, snaps, trans)
+	// Raft reads back entries it has just written: the leader to send them
+	// to each follower, a follower to apply what it appended. A ring of the
+	// latest entries serves those reads from memory instead of a bbolt read
+	// transaction and a decoding copy per entry and reader.
+	cached, err := raft.NewLogCache(logCacheSize(cfg.MaxAppendEntries), logs)
+	if err != nil {
+		trans.Close()
+		logs.Close()
+		return nil, fmt.Errorf("consensus: log cache: %w", err)
+	}
+	r, err := raft.NewRaft(rc, f, cached, logs, snaps, trans)
 	if err != nil {
 		trans.Close()
 		logs.Close()
@@ -281,3 +291,7 @@ func (r *Raft) Close() error {
 }
 
 var _ io.Closer = (*Raft)(nil)
+
+// logCacheSize holds a few of raft's largest batches: replication and the
+// followers' FSM read entries soon after they are written.
+func logCacheSize(maxAppendEntries int) int { return 2 * maxAppendEntries }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,6 +45,15 @@ func (l *latencies) report(b *testing.B, elapsed time.Duration, unit string) {
 	b.ReportMetric(pct(0.99), "p99-ms")
 }
 
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // runConcurrent splits b.N operations over workers and reports throughput
 // and latency percentiles.
 func runConcurrent(b *testing.B, workers int, unit string, op func(worker, i int) error) {
@@ -51,6 +61,7 @@ func runConcurrent(b *testing.B, workers int, unit string, op func(worker, i int
 	var lat latencies
 	var failed atomic.Value
 	b.ResetTimer()
+	cpu0 := processCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -75,11 +86,15 @@ func runConcurrent(b *testing.B, workers int, unit string, op func(worker, i int
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	cpu := processCPU() - cpu0
 	b.StopTimer()
 	if err, ok := failed.Load().(error); ok {
 		b.Fatal(err)
 	}
 	lat.report(b, elapsed, unit)
+	// CPU time of the whole process (all nodes and the clients) per
+	// operation: steadier than throughput on a shared machine.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/op")
 }
 
 // BenchmarkCatalogWrites measures acknowledged writes sent to the leader.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 
-	"google.golang.org/protobuf/proto"
-
 	"github.com/yrd-exchange/yrdnode/internal/catalogspec"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
@@ -20,12 +18,13 @@ type catalogService struct {
 	n *Node
 }
 
-// validDataset checks a dataset from a client and returns a normalised copy.
-func validDataset(in *yrdv1.Dataset) (*yrdv1.Dataset, error) {
-	if in == nil {
+// validDataset checks a dataset from a client and normalises it in place.
+// d must be the handler's own: gRPC decodes a fresh request for every call,
+// so no copy is needed.
+func validDataset(d *yrdv1.Dataset) (*yrdv1.Dataset, error) {
+	if d == nil {
 		return nil, errorf(ErrInvalid, "dataset: required")
 	}
-	d := proto.Clone(in).(*yrdv1.Dataset)
 	if err := catalogspec.Validate(d); err != nil {
 		return nil, errorf(ErrInvalid, "%v", err)
 	}

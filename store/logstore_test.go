@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
 )
 
 func openTestLogStore(t *testing.T, path string) *LogStore {
@@ -265,5 +266,72 @@ func TestLogStoreUnderRealRaftSingleNodeApplyAndReopen(t *testing.T) {
 	}
 	if fsm2.count() != 100 || string(fsm2.applied[99]) != "entry-99" {
 		t.Fatalf("after restart fsm re-applied %d entries", fsm2.count())
+	}
+}
+
+// A raft.db written with bbolt's freelist persisted (before the log store
+// stopped persisting it) opens, keeps its logs and takes new ones, and a
+// file written without it reopens with its free pages reused.
+func TestLogStoreOpensFileWithAndWithoutPersistedFreelist(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raft.db")
+	old := Options{}.boltOptions(0) // freelist persisted, as before
+	db, err := bolt.Open(path, 0o600, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &LogStore{db: db}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketLogs, bucketConf} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 300; i++ {
+		if err := s.StoreLogs([]*raft.Log{testLog(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteRange(1, 200); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	for round := 0; round < 2; round++ {
+		s, err := OpenLogStore(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := uint64(301 + 100*round)
+		if first, _ := s.FirstIndex(); first != 201 {
+			t.Fatalf("round %d: FirstIndex = %d, want 201", round, first)
+		}
+		if last, _ := s.LastIndex(); last != next-1 {
+			t.Fatalf("round %d: LastIndex = %d, want %d", round, last, next-1)
+		}
+		for i := next; i < next+100; i++ {
+			if err := s.StoreLogs([]*raft.Log{testLog(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := uint64(201); i < next+100; i++ {
+			checkLog(t, s, testLog(i))
+		}
+		if err := s.db.View(func(tx *bolt.Tx) error {
+			for err := range tx.Check() {
+				return err
+			}
+			return nil
+		}); err != nil {
+			t.Fatalf("round %d: bbolt check: %v", round, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -77,7 +78,6 @@ var UpdateFrequencies = []string{"realtime", "hourly", "daily", "weekly", "month
 var (
 	idRE             = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
 	slugRE           = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*[a-z0-9]$`)
-	columnNameRE     = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 	standardSchemaRE = regexp.MustCompile(`^[a-z0-9]+(\.[a-z0-9-]+)*\.v[0-9]+$`)
 )
 
@@ -258,7 +258,7 @@ func (c *checker) tags(tags []string) {
 	}
 	seen := make(map[string]int, len(tags))
 	for i, t := range tags {
-		field := fmt.Sprintf("tags[%d]", i)
+		field := indexedPath(tagPaths(), "tags", i)
 		if msg := checkTag(t); msg != "" {
 			c.add(field, "%s", msg)
 			continue
@@ -345,15 +345,15 @@ func (c *checker) schema(s *yrdv1.Schema) {
 	}
 	seen := make(map[string]int, len(cols))
 	for i, col := range cols {
-		p := fmt.Sprintf("schema.columns[%d]", i)
+		p := columnPathsFor(i)
 		if col == nil {
-			c.add(p, "missing column")
+			c.add(p.column, "missing column")
 			continue
 		}
-		c.columnName(p+".name", col.GetName(), i, seen)
-		c.columnType(p+".type", col)
-		c.personalInfo(p, col)
-		c.text(p+".description", col.GetDescription(), false, maxColumnDescRunes, true)
+		c.columnName(p.name, col.GetName(), i, seen)
+		c.columnType(p.typ, col)
+		c.personalInfo(p.column, col)
+		c.text(p.description, col.GetDescription(), false, maxColumnDescRunes, true)
 	}
 }
 
@@ -364,7 +364,7 @@ func (c *checker) columnName(field, name string, i int, seen map[string]int) {
 		return
 	case len(name) > maxColumnNameLen:
 		c.add(field, "%s is %d characters, at most %d", show(name), len(name), maxColumnNameLen)
-	case !columnNameRE.MatchString(name):
+	case !isColumnName(name):
 		c.add(field, "invalid column name %s, want lowercase letters, digits and '_', not starting with a digit, e.g. \"person_id\"", show(name))
 	}
 	if j, dup := seen[name]; dup {
@@ -465,4 +465,61 @@ func show(s string) string {
 	}
 	rs := []rune(s)
 	return fmt.Sprintf("%q…", string(rs[:max]))
+}
+
+// isColumnName reports whether name matches ^[a-z_][a-z0-9_]*$. It runs for
+// every column of every write, where the regexp cost more than the rest of
+// the column's checks together.
+func isColumnName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		b := name[i]
+		if !(b >= 'a' && b <= 'z' || b == '_' || i > 0 && b >= '0' && b <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// Field paths of list elements are built once rather than on every write:
+// they are needed only to name a problem, but are passed to every check.
+
+type columnPaths struct{ column, name, typ, description string }
+
+var columnPathTable = sync.OnceValue(func() []columnPaths {
+	t := make([]columnPaths, maxColumns)
+	for i := range t {
+		t[i] = newColumnPaths(i)
+	}
+	return t
+})
+
+func newColumnPaths(i int) columnPaths {
+	p := fmt.Sprintf("schema.columns[%d]", i)
+	return columnPaths{column: p, name: p + ".name", typ: p + ".type", description: p + ".description"}
+}
+
+func columnPathsFor(i int) columnPaths {
+	if t := columnPathTable(); i < len(t) {
+		return t[i]
+	}
+	return newColumnPaths(i)
+}
+
+var tagPaths = sync.OnceValue(func() []string {
+	t := make([]string, maxTags)
+	for i := range t {
+		t[i] = fmt.Sprintf("tags[%d]", i)
+	}
+	return t
+})
+
+// indexedPath is table[i], or name[i] built now for an index beyond it.
+func indexedPath(table []string, name string, i int) string {
+	if i < len(table) {
+		return table[i]
+	}
+	return fmt.Sprintf("%s[%d]", name, i)
 }
