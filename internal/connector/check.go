@@ -74,19 +74,7 @@ type localColumn struct{ name, typ string }
 
 func (d *DuckDB) check(ctx context.Context, src Source) []Mismatch {
 	id := src.DatasetID
-	ds, ok := d.catalog(id)
-	if !ok || ds == nil {
-		return []Mismatch{{DatasetID: id, Problem: "not in the catalog"}}
-	}
-	if ds.GetRetired() {
-		return []Mismatch{{DatasetID: id, Problem: "retired in the catalog"}}
-	}
-	var ms []Mismatch
-	for _, c := range ds.GetSchema().GetColumns() {
-		if _, ok := duckType(c.GetType()); !ok {
-			ms = append(ms, Mismatch{DatasetID: id, Column: c.GetName(), Problem: fmt.Sprintf("catalog type %q is not supported", c.GetType())})
-		}
-	}
+	ds, ms := servable(d.catalog, id, duckType)
 	if len(ms) > 0 {
 		return ms
 	}
@@ -238,4 +226,24 @@ func compatible(catalogType, localType string, inferred bool) bool {
 		return f == "TIMESTAMP" || (inferred && f == "DATE")
 	}
 	return false
+}
+
+// servable looks id up in the catalog and reports why it cannot be served
+// by an engine that maps catalog types with engineType: missing, retired,
+// or a column type the engine cannot hold.
+func servable(catalog Catalog, id string, engineType func(string) (string, bool)) (*yrdv1.Dataset, []Mismatch) {
+	ds, ok := catalog(id)
+	if !ok || ds == nil {
+		return nil, []Mismatch{{DatasetID: id, Problem: "not in the catalog"}}
+	}
+	if ds.GetRetired() {
+		return nil, []Mismatch{{DatasetID: id, Problem: "retired in the catalog"}}
+	}
+	var ms []Mismatch
+	for _, c := range ds.GetSchema().GetColumns() {
+		if _, ok := engineType(c.GetType()); !ok {
+			ms = append(ms, Mismatch{DatasetID: id, Column: c.GetName(), Problem: fmt.Sprintf("catalog type %q is not supported", c.GetType())})
+		}
+	}
+	return ds, ms
 }

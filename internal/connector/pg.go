@@ -253,19 +253,7 @@ func (p *Postgres) CheckDataset(ctx context.Context, id string) []Mismatch {
 
 func (p *Postgres) check(ctx context.Context, t PGTable) []Mismatch {
 	id := t.DatasetID
-	ds, ok := p.catalog(id)
-	if !ok || ds == nil {
-		return []Mismatch{{DatasetID: id, Problem: "not in the catalog"}}
-	}
-	if ds.GetRetired() {
-		return []Mismatch{{DatasetID: id, Problem: "retired in the catalog"}}
-	}
-	var ms []Mismatch
-	for _, c := range ds.GetSchema().GetColumns() {
-		if _, ok := pgCastType(c.GetType()); !ok {
-			ms = append(ms, Mismatch{DatasetID: id, Column: c.GetName(), Problem: fmt.Sprintf("catalog type %q is not supported", c.GetType())})
-		}
-	}
+	ds, ms := servable(p.catalog, id, pgCastType)
 	if len(ms) > 0 {
 		return ms
 	}
