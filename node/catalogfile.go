@@ -2,10 +2,10 @@ package node
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/yrd-exchange/yrdnode/internal/fsutil"
 	"github.com/yrd-exchange/yrdnode/store"
 )
 
@@ -34,29 +34,8 @@ func (n *Node) openCatalog() (*store.Catalog, error) {
 		c.Close()
 		return nil, err
 	}
-	return c, syncDir(filepath.Dir(path))
+	return c, fsutil.SyncDir(filepath.Dir(path))
 }
 
 // markClean records that the catalog file was synced and closed.
-func markClean(path string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if err := errors.Join(f.Sync(), f.Close()); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
-}
+func markClean(path string) error { return fsutil.WriteFileAtomic(path, nil, 0o600) }

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -19,15 +18,10 @@ import (
 	"github.com/yrd-exchange/yrdnode/consensus"
 	"github.com/yrd-exchange/yrdnode/internal/auth"
 	"github.com/yrd-exchange/yrdnode/internal/fabric"
+	"github.com/yrd-exchange/yrdnode/internal/fsutil"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
 )
-
-// joinState marks a join in progress in the data dir: the token is spent,
-// and the peers cache lets the leader's replication in after a crash.
-type joinState struct {
-	ConfigIndex uint64 `json:"config_index"`
-}
 
 // join asks an existing node to admit this one, using a join token.
 func (n *Node) join(ctx context.Context) error {
@@ -68,8 +62,9 @@ func (n *Node) join(ctx context.Context) error {
 	if err := savePeers(n.cfg.peersPath(), resp.GetMembers()); err != nil {
 		return err
 	}
-	data, _ := json.Marshal(joinState{ConfigIndex: resp.GetConfigIndex()})
-	if err := os.WriteFile(n.cfg.joinPath(), data, 0o600); err != nil {
+	// join.json marks a join in progress: the token is spent, and the peers
+	// cache lets the leader's replication in should the node restart now.
+	if err := fsutil.WriteFileAtomic(n.cfg.joinPath(), []byte("{}\n"), 0o600); err != nil {
 		return err
 	}
 	n.log.Info("joined cluster", "via", n.cfg.JoinAddr, "config_index", resp.GetConfigIndex())
