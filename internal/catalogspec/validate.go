@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/yrd-exchange/yrdnode/internal/cities"
+	"github.com/yrd-exchange/yrdnode/internal/fielderr"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -81,41 +82,11 @@ var (
 	standardSchemaRE = regexp.MustCompile(`^[a-z0-9]+(\.[a-z0-9-]+)*\.v[0-9]+$`)
 )
 
-// FieldError is one problem with one field. Field is a path such as "id",
-// "schema.columns[2].type" or "tags[3]", using proto field names; it is
-// empty when the problem is with the dataset as a whole.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string {
-	if e.Field == "" {
-		return e.Msg
-	}
-	return e.Field + ": " + e.Msg
-}
-
-// Errors is every problem Validate found, in field order. It is never empty
-// when returned as an error.
-type Errors []*FieldError
-
-func (e Errors) Error() string {
-	msgs := make([]string, len(e))
-	for i, fe := range e {
-		msgs[i] = fe.Error()
-	}
-	return strings.Join(msgs, "; ")
-}
-
-// Unwrap lets errors.As find the individual *FieldError values.
-func (e Errors) Unwrap() []error {
-	errs := make([]error, len(e))
-	for i, fe := range e {
-		errs[i] = fe
-	}
-	return errs
-}
+// FieldError and Errors name problems by proto field path (see fielderr).
+type (
+	FieldError = fielderr.FieldError
+	Errors     = fielderr.Errors
+)
 
 type checker struct{ errs Errors }
 

@@ -5,43 +5,15 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/yrd-exchange/yrdnode/internal/fielderr"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
-// FieldError is one problem with one field of an access request. Field is a
-// path in proto field names, such as "group_by[1]" or
-// "aggregates[0].function"; it is empty for the request as a whole.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string {
-	if e.Field == "" {
-		return e.Msg
-	}
-	return e.Field + ": " + e.Msg
-}
-
-// Errors is every problem ValidateAccess found, in field order.
-type Errors []*FieldError
-
-func (e Errors) Error() string {
-	msgs := make([]string, len(e))
-	for i, fe := range e {
-		msgs[i] = fe.Error()
-	}
-	return strings.Join(msgs, "; ")
-}
-
-// Unwrap lets errors.As find the individual *FieldError values.
-func (e Errors) Unwrap() []error {
-	errs := make([]error, len(e))
-	for i, fe := range e {
-		errs[i] = fe
-	}
-	return errs
-}
+// FieldError and Errors name problems by proto field path (see fielderr).
+type (
+	FieldError = fielderr.FieldError
+	Errors     = fielderr.Errors
+)
 
 // maxList bounds each list of an access request, so that a hostile request
 // cannot make a decision expensive. No schema has more columns (catalogspec
