@@ -72,7 +72,8 @@ var auditedMethods = map[string]yrdv1.AuditAction{
 }
 
 // auditCall records a successful audited call. It runs after the change
-// is committed; if the record cannot be written the caller is told so.
+// is committed and queues the record without waiting for its fsync; if the
+// log has failed the caller is told so.
 func (n *Node) auditCall(ctx context.Context, method string, resp any) error {
 	action, ok := auditedMethods[method]
 	if !ok {
@@ -105,7 +106,11 @@ func (n *Node) auditCall(ctx context.Context, method string, resp any) error {
 	case *yrdv1.RevokeCertificateResponse:
 		rec.Detail = "certificate " + r.GetCertificate().GetSerial() + " revoked"
 	}
-	if _, err := n.audit(ctx, rec); err != nil {
+	// The change is committed and in the replicated raft log already, so
+	// the client does not wait for this record's fsync (see DESIGN.md).
+	rec.Requester = principal(ctx)
+	if err := n.auditLog.Enqueue(context.WithoutCancel(ctx), rec); err != nil {
+		n.log.Error("audit append failed", "err", err)
 		return errorf(ErrUnavailable, "the change was made but its audit record could not be written: %v", err)
 	}
 	return nil
@@ -183,9 +188,12 @@ func auditFilter(req *yrdv1.ListAuditRequest) (audit.Filter, error) {
 	return f, nil
 }
 
-func (s *auditService) ListAudit(_ context.Context, req *yrdv1.ListAuditRequest) (*yrdv1.ListAuditResponse, error) {
+func (s *auditService) ListAudit(ctx context.Context, req *yrdv1.ListAuditRequest) (*yrdv1.ListAuditResponse, error) {
 	f, err := auditFilter(req)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.n.auditLog.Flush(ctx); err != nil {
 		return nil, err
 	}
 	recs, next, err := s.n.auditLog.List(f)
@@ -198,6 +206,9 @@ func (s *auditService) ListAudit(_ context.Context, req *yrdv1.ListAuditRequest)
 func (s *auditService) ExportAudit(req *yrdv1.ListAuditRequest, stream yrdv1grpc.AuditService_ExportAuditServer) error {
 	f, err := auditFilter(req)
 	if err != nil {
+		return err
+	}
+	if err := s.n.auditLog.Flush(stream.Context()); err != nil {
 		return err
 	}
 	for rec, err := range s.n.auditLog.Records(f.AfterSeq) {
@@ -215,6 +226,9 @@ func (s *auditService) ExportAudit(req *yrdv1.ListAuditRequest, stream yrdv1grpc
 }
 
 func (s *auditService) VerifyAudit(ctx context.Context, _ *yrdv1.VerifyAuditRequest) (*yrdv1.VerifyAuditResponse, error) {
+	if err := s.n.auditLog.Flush(ctx); err != nil {
+		return nil, err
+	}
 	anchors, err := s.n.catalog.Anchors(s.n.id.String())
 	if err != nil {
 		return nil, err

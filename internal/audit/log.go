@@ -210,6 +210,57 @@ func (l *Log) Append(ctx context.Context, rec *yrdv1.AuditRecord) (*yrdv1.AuditR
 	}
 }
 
+// Enqueue queues rec for the next group commit and returns without waiting
+// for it to be durable: for records of changes that have already happened
+// and are durable elsewhere (a committed catalog change is in the
+// replicated raft log), where waiting would only add an fsync to the
+// caller's latency. Records keep their order with those of Append. A
+// crash may lose records queued but not yet committed, at most one group
+// commit's worth; a write failure makes the log fail every later call.
+//
+// It blocks only while the queue is full, which is the writer's
+// back-pressure, or until ctx ends.
+func (l *Log) Enqueue(ctx context.Context, rec *yrdv1.AuditRecord) error {
+	if err := l.stickyErr(); err != nil {
+		return err
+	}
+	r := &request{rec: proto.Clone(rec).(*yrdv1.AuditRecord), done: make(chan error, 1)}
+	select {
+	case <-l.closing:
+		return ErrClosed
+	default:
+	}
+	select {
+	case l.reqs <- r:
+		return nil
+	case <-l.closing:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Flush returns once every record queued before it is written (or has
+// failed), so a reader sees the records of changes already answered.
+func (l *Log) Flush(ctx context.Context) error {
+	r := &request{done: make(chan error, 1)} // no record: a barrier
+	select {
+	case l.reqs <- r:
+	case <-l.closing:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-l.exited:
+		return nil // Close writes everything queued
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 func result(r *request, err error) (*yrdv1.AuditRecord, error) {
 	if err != nil {
 		return nil, err
@@ -289,6 +340,10 @@ func (l *Log) commit(batch []*request) {
 		// Keys only ever grow, so full pages are never split again.
 		b.FillPercent = 1.0
 		for _, r := range batch {
+			if r.rec == nil { // a Flush barrier
+				written = append(written, r)
+				continue
+			}
 			v, err := l.seal(r.rec, seq+1, prev)
 			if err != nil {
 				// A record that cannot be encoded (e.g. invalid UTF-8)

@@ -321,3 +321,56 @@ func TestBackupIsVerifiableCopy(t *testing.T) {
 	}
 	wantOK(t, VerifyFile(dst, pubOf(key), nil), 20)
 }
+
+func TestEnqueueKeepsOrderWithAppendAndIsWrittenByClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	l := openLog(t, path, testKey(1), Options{NoSync: true})
+	release := blockWriter(t, l)
+	// The writer is stalled, so nothing queued here can be written before
+	// Close: Close itself must write it.
+	for i := 1; i <= 5; i++ {
+		if err := l.Enqueue(context.Background(), sampleRecord(i)); err != nil {
+			t.Fatalf("enqueue %d: %v", i, err)
+		}
+	}
+	if seq, _ := l.Head(); seq != 0 {
+		t.Errorf("head while the writer is stalled = %d, want 0: Enqueue must not wait", seq)
+	}
+	release()
+	rec := appendN(t, l, 6, 1)[0]
+	if rec.Seq != 6 {
+		t.Errorf("append after five enqueued records got seq %d, want 6", rec.Seq)
+	}
+	for i := 7; i <= 8; i++ {
+		if err := l.Enqueue(context.Background(), sampleRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if seq, _ := l.Head(); seq != 8 {
+		t.Errorf("head after Flush = %d, want 8: Flush must wait for what was queued before it", seq)
+	}
+	if err := l.Enqueue(context.Background(), sampleRecord(9)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Enqueue(context.Background(), sampleRecord(10)); !errors.Is(err, ErrClosed) {
+		t.Errorf("Enqueue after Close = %v, want ErrClosed", err)
+	}
+	l = openLog(t, path, testKey(1), Options{NoSync: true})
+	defer l.Close()
+	wantOK(t, l.Verify(nil), 9)
+	for i := 1; i <= 9; i++ {
+		got, err := l.Get(uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Detail != sampleRecord(i).Detail {
+			t.Errorf("record %d is %q, want %q", i, got.Detail, sampleRecord(i).Detail)
+		}
+	}
+}
