@@ -24,6 +24,7 @@ var (
 	ErrPermissionDenied = errors.New("permission denied")
 	ErrUnauthenticated  = errors.New("unauthenticated")
 	ErrUnavailable      = errors.New("unavailable")
+	ErrExhausted        = errors.New("resource exhausted")
 )
 
 // domainError carries a message meant for the client and a sentinel kind.
@@ -47,6 +48,7 @@ var codeKinds = map[yrdv1.ErrorCode]error{
 	yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED: ErrPermissionDenied,
 	yrdv1.ErrorCode_ERROR_CODE_NOT_LEADER:        ErrUnavailable,
 	yrdv1.ErrorCode_ERROR_CODE_UNAVAILABLE:       ErrUnavailable,
+	yrdv1.ErrorCode_ERROR_CODE_EXHAUSTED:         ErrExhausted,
 }
 
 // resultError turns a command's domain outcome into an error, or nil.
@@ -72,6 +74,7 @@ var kindCodes = []struct {
 	{ErrPermissionDenied, codes.PermissionDenied},
 	{ErrUnauthenticated, codes.Unauthenticated},
 	{ErrUnavailable, codes.Unavailable},
+	{ErrExhausted, codes.ResourceExhausted},
 	{consensus.ErrNotLeader, codes.Unavailable},
 	{consensus.ErrNoLeader, codes.Unavailable},
 	{consensus.ErrLeadershipLost, codes.Unavailable},

@@ -393,9 +393,12 @@ type PolicyParams struct {
 	CrossBorderIndividualsLimit          uint64 `protobuf:"varint,4,opt,name=cross_border_individuals_limit,json=crossBorderIndividualsLimit,proto3" json:"cross_border_individuals_limit,omitempty"`
 	CrossBorderSensitiveIndividualsLimit uint64 `protobuf:"varint,5,opt,name=cross_border_sensitive_individuals_limit,json=crossBorderSensitiveIndividualsLimit,proto3" json:"cross_border_sensitive_individuals_limit,omitempty"`
 	// Sectors of Lingang's low-risk cross-border trial.
-	TrialSectors  []string               `protobuf:"bytes,6,rep,name=trial_sectors,json=trialSectors,proto3" json:"trial_sectors,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	UpdatedBy     *Principal             `protobuf:"bytes,8,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	TrialSectors []string               `protobuf:"bytes,6,rep,name=trial_sectors,json=trialSectors,proto3" json:"trial_sectors,omitempty"`
+	UpdatedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedBy    *Principal             `protobuf:"bytes,8,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	// Per requesting organisation and calendar year, the total privacy loss
+	// (sum of epsilons) its noisy queries may spend across the delta.
+	PrivacyBudget float64 `protobuf:"fixed64,9,opt,name=privacy_budget,json=privacyBudget,proto3" json:"privacy_budget,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -484,6 +487,13 @@ func (x *PolicyParams) GetUpdatedBy() *Principal {
 		return x.UpdatedBy
 	}
 	return nil
+}
+
+func (x *PolicyParams) GetPrivacyBudget() float64 {
+	if x != nil {
+		return x.PrivacyBudget
+	}
+	return 0
 }
 
 // Grant is a data-use agreement: an organisation may use a dataset for a
@@ -1011,7 +1021,7 @@ const file_yrd_v1_access_proto_rawDesc = "" +
 	"\x04city\x18\x01 \x01(\tR\x04city\x12\x10\n" +
 	"\x03org\x18\x02 \x01(\tR\x03org\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12 \n" +
-	"\x04role\x18\x04 \x01(\x0e2\f.yrd.v1.RoleR\x04role\"\xa5\x03\n" +
+	"\x04role\x18\x04 \x01(\x0e2\f.yrd.v1.RoleR\x04role\"\xcc\x03\n" +
 	"\fPolicyParams\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x123\n" +
 	"\x16default_min_group_size\x18\x02 \x01(\rR\x13defaultMinGroupSize\x12\x17\n" +
@@ -1022,7 +1032,8 @@ const file_yrd_v1_access_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x120\n" +
 	"\n" +
-	"updated_by\x18\b \x01(\v2\x11.yrd.v1.PrincipalR\tupdatedBy\"\x91\x06\n" +
+	"updated_by\x18\b \x01(\v2\x11.yrd.v1.PrincipalR\tupdatedBy\x12%\n" +
+	"\x0eprivacy_budget\x18\t \x01(\x01R\rprivacyBudget\"\x91\x06\n" +
 	"\x05Grant\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +

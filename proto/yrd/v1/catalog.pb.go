@@ -451,11 +451,23 @@ type Dataset struct {
 	PermittedPurposes   []string    `protobuf:"bytes,13,rep,name=permitted_purposes,json=permittedPurposes,proto3" json:"permitted_purposes,omitempty"`
 	CrossBorderEligible bool        `protobuf:"varint,14,opt,name=cross_border_eligible,json=crossBorderEligible,proto3" json:"cross_border_eligible,omitempty"`
 	// Set by the catalog: 1 on publish, +1 on every change.
-	Version       uint64                 `protobuf:"varint,15,opt,name=version,proto3" json:"version,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	Retired       bool                   `protobuf:"varint,18,opt,name=retired,proto3" json:"retired,omitempty"`
-	RetiredAt     *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=retired_at,json=retiredAt,proto3" json:"retired_at,omitempty"`
+	Version   uint64                 `protobuf:"varint,15,opt,name=version,proto3" json:"version,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	Retired   bool                   `protobuf:"varint,18,opt,name=retired,proto3" json:"retired,omitempty"`
+	RetiredAt *timestamppb.Timestamp `protobuf:"bytes,19,opt,name=retired_at,json=retiredAt,proto3" json:"retired_at,omitempty"`
+	// The smallest group of distinct individuals an aggregate over this
+	// dataset may show; 0 means the policy's default. It may only raise the
+	// default, never lower it.
+	MinGroupSize uint32 `protobuf:"varint,20,opt,name=min_group_size,json=minGroupSize,proto3" json:"min_group_size,omitempty"`
+	// Privacy-loss parameter of the calibrated noise added to this dataset's
+	// aggregates (count and sum); 0 means no noise. Each noisy query spends
+	// this much of the requester's privacy budget.
+	NoiseEpsilon float64 `protobuf:"fixed64,21,opt,name=noise_epsilon,json=noiseEpsilon,proto3" json:"noise_epsilon,omitempty"`
+	// The largest absolute value a SUM or AVG argument contributes per row
+	// when noise is on: values are clamped to it, which bounds the noise's
+	// sensitivity. 0 with noise on means sums are refused.
+	NoiseSumBound float64 `protobuf:"fixed64,22,opt,name=noise_sum_bound,json=noiseSumBound,proto3" json:"noise_sum_bound,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -621,6 +633,27 @@ func (x *Dataset) GetRetiredAt() *timestamppb.Timestamp {
 		return x.RetiredAt
 	}
 	return nil
+}
+
+func (x *Dataset) GetMinGroupSize() uint32 {
+	if x != nil {
+		return x.MinGroupSize
+	}
+	return 0
+}
+
+func (x *Dataset) GetNoiseEpsilon() float64 {
+	if x != nil {
+		return x.NoiseEpsilon
+	}
+	return 0
+}
+
+func (x *Dataset) GetNoiseSumBound() float64 {
+	if x != nil {
+		return x.NoiseSumBound
+	}
+	return 0
 }
 
 type PublishDatasetRequest struct {
@@ -1200,7 +1233,7 @@ const file_yrd_v1_catalog_proto_rawDesc = "" +
 	"\x06holder\x18\x01 \x01(\tR\x06holder\x120\n" +
 	"\x14processing_use_right\x18\x02 \x01(\bR\x12processingUseRight\x126\n" +
 	"\x17product_operation_right\x18\x03 \x01(\bR\x15productOperationRight\x12)\n" +
-	"\x10registration_ref\x18\x04 \x01(\tR\x0fregistrationRef\"\xea\x05\n" +
+	"\x10registration_ref\x18\x04 \x01(\tR\x0fregistrationRef\"\xdd\x06\n" +
 	"\aDataset\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1226,7 +1259,10 @@ const file_yrd_v1_catalog_proto_rawDesc = "" +
 	"updated_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x18\n" +
 	"\aretired\x18\x12 \x01(\bR\aretired\x129\n" +
 	"\n" +
-	"retired_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\tretiredAt\"B\n" +
+	"retired_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\tretiredAt\x12$\n" +
+	"\x0emin_group_size\x18\x14 \x01(\rR\fminGroupSize\x12#\n" +
+	"\rnoise_epsilon\x18\x15 \x01(\x01R\fnoiseEpsilon\x12&\n" +
+	"\x0fnoise_sum_bound\x18\x16 \x01(\x01R\rnoiseSumBound\"B\n" +
 	"\x15PublishDatasetRequest\x12)\n" +
 	"\adataset\x18\x01 \x01(\v2\x0f.yrd.v1.DatasetR\adataset\"C\n" +
 	"\x16PublishDatasetResponse\x12)\n" +

@@ -35,6 +35,8 @@ const (
 	ErrorCode_ERROR_CODE_PERMISSION_DENIED ErrorCode = 5
 	ErrorCode_ERROR_CODE_NOT_LEADER        ErrorCode = 6
 	ErrorCode_ERROR_CODE_UNAVAILABLE       ErrorCode = 7
+	// A limit (such as the privacy budget) would be passed.
+	ErrorCode_ERROR_CODE_EXHAUSTED ErrorCode = 8
 )
 
 // Enum value maps for ErrorCode.
@@ -48,6 +50,7 @@ var (
 		5: "ERROR_CODE_PERMISSION_DENIED",
 		6: "ERROR_CODE_NOT_LEADER",
 		7: "ERROR_CODE_UNAVAILABLE",
+		8: "ERROR_CODE_EXHAUSTED",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":       0,
@@ -58,6 +61,7 @@ var (
 		"ERROR_CODE_PERMISSION_DENIED": 5,
 		"ERROR_CODE_NOT_LEADER":        6,
 		"ERROR_CODE_UNAVAILABLE":       7,
+		"ERROR_CODE_EXHAUSTED":         8,
 	}
 )
 
@@ -113,6 +117,7 @@ type Command struct {
 	//	*Command_DecideGrant
 	//	*Command_UpdatePolicy
 	//	*Command_RecordAnchor
+	//	*Command_SpendPrivacyBudget
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -275,6 +280,15 @@ func (x *Command) GetRecordAnchor() *RecordAnchorCommand {
 	return nil
 }
 
+func (x *Command) GetSpendPrivacyBudget() *SpendPrivacyBudgetCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SpendPrivacyBudget); ok {
+			return x.SpendPrivacyBudget
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -323,6 +337,10 @@ type Command_RecordAnchor struct {
 	RecordAnchor *RecordAnchorCommand `protobuf:"bytes,20,opt,name=record_anchor,json=recordAnchor,proto3,oneof"`
 }
 
+type Command_SpendPrivacyBudget struct {
+	SpendPrivacyBudget *SpendPrivacyBudgetCommand `protobuf:"bytes,21,opt,name=spend_privacy_budget,json=spendPrivacyBudget,proto3,oneof"`
+}
+
 func (*Command_PublishDataset) isCommand_Op() {}
 
 func (*Command_UpdateDataset) isCommand_Op() {}
@@ -344,6 +362,8 @@ func (*Command_DecideGrant) isCommand_Op() {}
 func (*Command_UpdatePolicy) isCommand_Op() {}
 
 func (*Command_RecordAnchor) isCommand_Op() {}
+
+func (*Command_SpendPrivacyBudget) isCommand_Op() {}
 
 type RequestGrantCommand struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -563,6 +583,86 @@ func (x *RecordAnchorCommand) GetAnchor() *AuditAnchor {
 	return nil
 }
 
+// SpendPrivacyBudgetCommand charges a noisy query's epsilon to the
+// requesting organisation's budget for a calendar year, before the owner
+// answers. It fails, charging nothing, when the spend would pass the
+// policy's privacy_budget. Proposed by the owner node of dataset_id.
+type SpendPrivacyBudgetCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequesterCity string                 `protobuf:"bytes,1,opt,name=requester_city,json=requesterCity,proto3" json:"requester_city,omitempty"`
+	RequesterOrg  string                 `protobuf:"bytes,2,opt,name=requester_org,json=requesterOrg,proto3" json:"requester_org,omitempty"`
+	Year          int32                  `protobuf:"varint,3,opt,name=year,proto3" json:"year,omitempty"`
+	Epsilon       float64                `protobuf:"fixed64,4,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	DatasetId     string                 `protobuf:"bytes,5,opt,name=dataset_id,json=datasetId,proto3" json:"dataset_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SpendPrivacyBudgetCommand) Reset() {
+	*x = SpendPrivacyBudgetCommand{}
+	mi := &file_yrd_v1_command_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SpendPrivacyBudgetCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SpendPrivacyBudgetCommand) ProtoMessage() {}
+
+func (x *SpendPrivacyBudgetCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_command_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SpendPrivacyBudgetCommand.ProtoReflect.Descriptor instead.
+func (*SpendPrivacyBudgetCommand) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SpendPrivacyBudgetCommand) GetRequesterCity() string {
+	if x != nil {
+		return x.RequesterCity
+	}
+	return ""
+}
+
+func (x *SpendPrivacyBudgetCommand) GetRequesterOrg() string {
+	if x != nil {
+		return x.RequesterOrg
+	}
+	return ""
+}
+
+func (x *SpendPrivacyBudgetCommand) GetYear() int32 {
+	if x != nil {
+		return x.Year
+	}
+	return 0
+}
+
+func (x *SpendPrivacyBudgetCommand) GetEpsilon() float64 {
+	if x != nil {
+		return x.Epsilon
+	}
+	return 0
+}
+
+func (x *SpendPrivacyBudgetCommand) GetDatasetId() string {
+	if x != nil {
+		return x.DatasetId
+	}
+	return ""
+}
+
 type PublishDatasetCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Dataset       *Dataset               `protobuf:"bytes,1,opt,name=dataset,proto3" json:"dataset,omitempty"`
@@ -572,7 +672,7 @@ type PublishDatasetCommand struct {
 
 func (x *PublishDatasetCommand) Reset() {
 	*x = PublishDatasetCommand{}
-	mi := &file_yrd_v1_command_proto_msgTypes[5]
+	mi := &file_yrd_v1_command_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -584,7 +684,7 @@ func (x *PublishDatasetCommand) String() string {
 func (*PublishDatasetCommand) ProtoMessage() {}
 
 func (x *PublishDatasetCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[5]
+	mi := &file_yrd_v1_command_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -597,7 +697,7 @@ func (x *PublishDatasetCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDatasetCommand.ProtoReflect.Descriptor instead.
 func (*PublishDatasetCommand) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{5}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PublishDatasetCommand) GetDataset() *Dataset {
@@ -617,7 +717,7 @@ type UpdateDatasetCommand struct {
 
 func (x *UpdateDatasetCommand) Reset() {
 	*x = UpdateDatasetCommand{}
-	mi := &file_yrd_v1_command_proto_msgTypes[6]
+	mi := &file_yrd_v1_command_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +729,7 @@ func (x *UpdateDatasetCommand) String() string {
 func (*UpdateDatasetCommand) ProtoMessage() {}
 
 func (x *UpdateDatasetCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[6]
+	mi := &file_yrd_v1_command_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +742,7 @@ func (x *UpdateDatasetCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDatasetCommand.ProtoReflect.Descriptor instead.
 func (*UpdateDatasetCommand) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{6}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateDatasetCommand) GetDataset() *Dataset {
@@ -669,7 +769,7 @@ type RetireDatasetCommand struct {
 
 func (x *RetireDatasetCommand) Reset() {
 	*x = RetireDatasetCommand{}
-	mi := &file_yrd_v1_command_proto_msgTypes[7]
+	mi := &file_yrd_v1_command_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +781,7 @@ func (x *RetireDatasetCommand) String() string {
 func (*RetireDatasetCommand) ProtoMessage() {}
 
 func (x *RetireDatasetCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[7]
+	mi := &file_yrd_v1_command_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +794,7 @@ func (x *RetireDatasetCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetireDatasetCommand.ProtoReflect.Descriptor instead.
 func (*RetireDatasetCommand) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{7}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RetireDatasetCommand) GetId() string {
@@ -725,7 +825,7 @@ type IssueJoinTokenCommand struct {
 
 func (x *IssueJoinTokenCommand) Reset() {
 	*x = IssueJoinTokenCommand{}
-	mi := &file_yrd_v1_command_proto_msgTypes[8]
+	mi := &file_yrd_v1_command_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +837,7 @@ func (x *IssueJoinTokenCommand) String() string {
 func (*IssueJoinTokenCommand) ProtoMessage() {}
 
 func (x *IssueJoinTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[8]
+	mi := &file_yrd_v1_command_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +850,7 @@ func (x *IssueJoinTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueJoinTokenCommand.ProtoReflect.Descriptor instead.
 func (*IssueJoinTokenCommand) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{8}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *IssueJoinTokenCommand) GetTokenHash() []byte {
@@ -798,7 +898,7 @@ type RedeemJoinTokenCommand struct {
 
 func (x *RedeemJoinTokenCommand) Reset() {
 	*x = RedeemJoinTokenCommand{}
-	mi := &file_yrd_v1_command_proto_msgTypes[9]
+	mi := &file_yrd_v1_command_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +910,7 @@ func (x *RedeemJoinTokenCommand) String() string {
 func (*RedeemJoinTokenCommand) ProtoMessage() {}
 
 func (x *RedeemJoinTokenCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[9]
+	mi := &file_yrd_v1_command_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +923,7 @@ func (x *RedeemJoinTokenCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedeemJoinTokenCommand.ProtoReflect.Descriptor instead.
 func (*RedeemJoinTokenCommand) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{9}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RedeemJoinTokenCommand) GetTokenHash() []byte {
@@ -849,7 +949,7 @@ type RemoveMemberCommand struct {
 
 func (x *RemoveMemberCommand) Reset() {
 	*x = RemoveMemberCommand{}
-	mi := &file_yrd_v1_command_proto_msgTypes[10]
+	mi := &file_yrd_v1_command_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +961,7 @@ func (x *RemoveMemberCommand) String() string {
 func (*RemoveMemberCommand) ProtoMessage() {}
 
 func (x *RemoveMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[10]
+	mi := &file_yrd_v1_command_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +974,7 @@ func (x *RemoveMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveMemberCommand.ProtoReflect.Descriptor instead.
 func (*RemoveMemberCommand) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{10}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RemoveMemberCommand) GetPeerId() string {
@@ -895,7 +995,7 @@ type PutMemberCommand struct {
 
 func (x *PutMemberCommand) Reset() {
 	*x = PutMemberCommand{}
-	mi := &file_yrd_v1_command_proto_msgTypes[11]
+	mi := &file_yrd_v1_command_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1007,7 @@ func (x *PutMemberCommand) String() string {
 func (*PutMemberCommand) ProtoMessage() {}
 
 func (x *PutMemberCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[11]
+	mi := &file_yrd_v1_command_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1020,7 @@ func (x *PutMemberCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutMemberCommand.ProtoReflect.Descriptor instead.
 func (*PutMemberCommand) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{11}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PutMemberCommand) GetMember() *Member {
@@ -948,7 +1048,7 @@ type JoinToken struct {
 
 func (x *JoinToken) Reset() {
 	*x = JoinToken{}
-	mi := &file_yrd_v1_command_proto_msgTypes[12]
+	mi := &file_yrd_v1_command_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1060,7 @@ func (x *JoinToken) String() string {
 func (*JoinToken) ProtoMessage() {}
 
 func (x *JoinToken) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[12]
+	mi := &file_yrd_v1_command_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1073,7 @@ func (x *JoinToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinToken.ProtoReflect.Descriptor instead.
 func (*JoinToken) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{12}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *JoinToken) GetTokenHash() []byte {
@@ -1040,16 +1140,20 @@ type CommandResult struct {
 	Dataset      *Dataset               `protobuf:"bytes,3,opt,name=dataset,proto3" json:"dataset,omitempty"`
 	Member       *Member                `protobuf:"bytes,4,opt,name=member,proto3" json:"member,omitempty"`
 	// The raft log index at which the command was applied.
-	Index         uint64        `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
-	Grant         *Grant        `protobuf:"bytes,6,opt,name=grant,proto3" json:"grant,omitempty"`
-	Policy        *PolicyParams `protobuf:"bytes,7,opt,name=policy,proto3" json:"policy,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Index  uint64        `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`
+	Grant  *Grant        `protobuf:"bytes,6,opt,name=grant,proto3" json:"grant,omitempty"`
+	Policy *PolicyParams `protobuf:"bytes,7,opt,name=policy,proto3" json:"policy,omitempty"`
+	// For a privacy-budget spend: the organisation's total spent this year,
+	// after the command, and what is left.
+	BudgetSpent     float64 `protobuf:"fixed64,8,opt,name=budget_spent,json=budgetSpent,proto3" json:"budget_spent,omitempty"`
+	BudgetRemaining float64 `protobuf:"fixed64,9,opt,name=budget_remaining,json=budgetRemaining,proto3" json:"budget_remaining,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_yrd_v1_command_proto_msgTypes[13]
+	mi := &file_yrd_v1_command_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1165,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_command_proto_msgTypes[13]
+	mi := &file_yrd_v1_command_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,7 +1178,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_command_proto_rawDescGZIP(), []int{13}
+	return file_yrd_v1_command_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CommandResult) GetErrorCode() ErrorCode {
@@ -1126,11 +1230,25 @@ func (x *CommandResult) GetPolicy() *PolicyParams {
 	return nil
 }
 
+func (x *CommandResult) GetBudgetSpent() float64 {
+	if x != nil {
+		return x.BudgetSpent
+	}
+	return 0
+}
+
+func (x *CommandResult) GetBudgetRemaining() float64 {
+	if x != nil {
+		return x.BudgetRemaining
+	}
+	return 0
+}
+
 var File_yrd_v1_command_proto protoreflect.FileDescriptor
 
 const file_yrd_v1_command_proto_rawDesc = "" +
 	"\n" +
-	"\x14yrd/v1/command.proto\x12\x06yrd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13yrd/v1/access.proto\x1a\x12yrd/v1/audit.proto\x1a\x14yrd/v1/catalog.proto\x1a\x14yrd/v1/cluster.proto\"\xfe\x06\n" +
+	"\x14yrd/v1/command.proto\x12\x06yrd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13yrd/v1/access.proto\x1a\x12yrd/v1/audit.proto\x1a\x14yrd/v1/catalog.proto\x1a\x14yrd/v1/cluster.proto\"\xd5\a\n" +
 	"\aCommand\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1f\n" +
 	"\vorigin_peer\x18\x02 \x01(\tR\n" +
@@ -1149,7 +1267,8 @@ const file_yrd_v1_command_proto_rawDesc = "" +
 	"\rrequest_grant\x18\x11 \x01(\v2\x1b.yrd.v1.RequestGrantCommandH\x00R\frequestGrant\x12?\n" +
 	"\fdecide_grant\x18\x12 \x01(\v2\x1a.yrd.v1.DecideGrantCommandH\x00R\vdecideGrant\x12B\n" +
 	"\rupdate_policy\x18\x13 \x01(\v2\x1b.yrd.v1.UpdatePolicyCommandH\x00R\fupdatePolicy\x12B\n" +
-	"\rrecord_anchor\x18\x14 \x01(\v2\x1b.yrd.v1.RecordAnchorCommandH\x00R\frecordAnchorB\x04\n" +
+	"\rrecord_anchor\x18\x14 \x01(\v2\x1b.yrd.v1.RecordAnchorCommandH\x00R\frecordAnchor\x12U\n" +
+	"\x14spend_privacy_budget\x18\x15 \x01(\v2!.yrd.v1.SpendPrivacyBudgetCommandH\x00R\x12spendPrivacyBudgetB\x04\n" +
 	"\x02op\":\n" +
 	"\x13RequestGrantCommand\x12#\n" +
 	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"\x7f\n" +
@@ -1163,7 +1282,14 @@ const file_yrd_v1_command_proto_rawDesc = "" +
 	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\x12!\n" +
 	"\x02by\x18\x03 \x01(\v2\x11.yrd.v1.PrincipalR\x02by\"B\n" +
 	"\x13RecordAnchorCommand\x12+\n" +
-	"\x06anchor\x18\x01 \x01(\v2\x13.yrd.v1.AuditAnchorR\x06anchor\"B\n" +
+	"\x06anchor\x18\x01 \x01(\v2\x13.yrd.v1.AuditAnchorR\x06anchor\"\xb4\x01\n" +
+	"\x19SpendPrivacyBudgetCommand\x12%\n" +
+	"\x0erequester_city\x18\x01 \x01(\tR\rrequesterCity\x12#\n" +
+	"\rrequester_org\x18\x02 \x01(\tR\frequesterOrg\x12\x12\n" +
+	"\x04year\x18\x03 \x01(\x05R\x04year\x12\x18\n" +
+	"\aepsilon\x18\x04 \x01(\x01R\aepsilon\x12\x1d\n" +
+	"\n" +
+	"dataset_id\x18\x05 \x01(\tR\tdatasetId\"B\n" +
 	"\x15PublishDatasetCommand\x12)\n" +
 	"\adataset\x18\x01 \x01(\v2\x0f.yrd.v1.DatasetR\adataset\"l\n" +
 	"\x14UpdateDatasetCommand\x12)\n" +
@@ -1200,7 +1326,7 @@ const file_yrd_v1_command_proto_rawDesc = "" +
 	"redeemedBy\x12;\n" +
 	"\vredeemed_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"redeemedAt\x12)\n" +
-	"\x10outside_mainland\x18\b \x01(\bR\x0foutsideMainland\"\xa2\x02\n" +
+	"\x10outside_mainland\x18\b \x01(\bR\x0foutsideMainland\"\xf0\x02\n" +
 	"\rCommandResult\x120\n" +
 	"\n" +
 	"error_code\x18\x01 \x01(\x0e2\x11.yrd.v1.ErrorCodeR\terrorCode\x12#\n" +
@@ -1209,7 +1335,9 @@ const file_yrd_v1_command_proto_rawDesc = "" +
 	"\x06member\x18\x04 \x01(\v2\x0e.yrd.v1.MemberR\x06member\x12\x14\n" +
 	"\x05index\x18\x05 \x01(\x04R\x05index\x12#\n" +
 	"\x05grant\x18\x06 \x01(\v2\r.yrd.v1.GrantR\x05grant\x12,\n" +
-	"\x06policy\x18\a \x01(\v2\x14.yrd.v1.PolicyParamsR\x06policy*\xf2\x01\n" +
+	"\x06policy\x18\a \x01(\v2\x14.yrd.v1.PolicyParamsR\x06policy\x12!\n" +
+	"\fbudget_spent\x18\b \x01(\x01R\vbudgetSpent\x12)\n" +
+	"\x10budget_remaining\x18\t \x01(\x01R\x0fbudgetRemaining*\x8c\x02\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12ERROR_CODE_INVALID\x10\x01\x12\x18\n" +
@@ -1218,7 +1346,8 @@ const file_yrd_v1_command_proto_rawDesc = "" +
 	"\x1bERROR_CODE_VERSION_CONFLICT\x10\x04\x12 \n" +
 	"\x1cERROR_CODE_PERMISSION_DENIED\x10\x05\x12\x19\n" +
 	"\x15ERROR_CODE_NOT_LEADER\x10\x06\x12\x1a\n" +
-	"\x16ERROR_CODE_UNAVAILABLE\x10\aB4Z2github.com/yrd-exchange/yrdnode/proto/yrd/v1;yrdv1b\x06proto3"
+	"\x16ERROR_CODE_UNAVAILABLE\x10\a\x12\x18\n" +
+	"\x14ERROR_CODE_EXHAUSTED\x10\bB4Z2github.com/yrd-exchange/yrdnode/proto/yrd/v1;yrdv1b\x06proto3"
 
 var (
 	file_yrd_v1_command_proto_rawDescOnce sync.Once
@@ -1233,72 +1362,74 @@ func file_yrd_v1_command_proto_rawDescGZIP() []byte {
 }
 
 var file_yrd_v1_command_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_yrd_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_yrd_v1_command_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_yrd_v1_command_proto_goTypes = []any{
-	(ErrorCode)(0),                 // 0: yrd.v1.ErrorCode
-	(*Command)(nil),                // 1: yrd.v1.Command
-	(*RequestGrantCommand)(nil),    // 2: yrd.v1.RequestGrantCommand
-	(*DecideGrantCommand)(nil),     // 3: yrd.v1.DecideGrantCommand
-	(*UpdatePolicyCommand)(nil),    // 4: yrd.v1.UpdatePolicyCommand
-	(*RecordAnchorCommand)(nil),    // 5: yrd.v1.RecordAnchorCommand
-	(*PublishDatasetCommand)(nil),  // 6: yrd.v1.PublishDatasetCommand
-	(*UpdateDatasetCommand)(nil),   // 7: yrd.v1.UpdateDatasetCommand
-	(*RetireDatasetCommand)(nil),   // 8: yrd.v1.RetireDatasetCommand
-	(*IssueJoinTokenCommand)(nil),  // 9: yrd.v1.IssueJoinTokenCommand
-	(*RedeemJoinTokenCommand)(nil), // 10: yrd.v1.RedeemJoinTokenCommand
-	(*RemoveMemberCommand)(nil),    // 11: yrd.v1.RemoveMemberCommand
-	(*PutMemberCommand)(nil),       // 12: yrd.v1.PutMemberCommand
-	(*JoinToken)(nil),              // 13: yrd.v1.JoinToken
-	(*CommandResult)(nil),          // 14: yrd.v1.CommandResult
-	(*timestamppb.Timestamp)(nil),  // 15: google.protobuf.Timestamp
-	(*Grant)(nil),                  // 16: yrd.v1.Grant
-	(GrantState)(0),                // 17: yrd.v1.GrantState
-	(*Principal)(nil),              // 18: yrd.v1.Principal
-	(*PolicyParams)(nil),           // 19: yrd.v1.PolicyParams
-	(*AuditAnchor)(nil),            // 20: yrd.v1.AuditAnchor
-	(*Dataset)(nil),                // 21: yrd.v1.Dataset
-	(Suffrage)(0),                  // 22: yrd.v1.Suffrage
-	(*Member)(nil),                 // 23: yrd.v1.Member
+	(ErrorCode)(0),                    // 0: yrd.v1.ErrorCode
+	(*Command)(nil),                   // 1: yrd.v1.Command
+	(*RequestGrantCommand)(nil),       // 2: yrd.v1.RequestGrantCommand
+	(*DecideGrantCommand)(nil),        // 3: yrd.v1.DecideGrantCommand
+	(*UpdatePolicyCommand)(nil),       // 4: yrd.v1.UpdatePolicyCommand
+	(*RecordAnchorCommand)(nil),       // 5: yrd.v1.RecordAnchorCommand
+	(*SpendPrivacyBudgetCommand)(nil), // 6: yrd.v1.SpendPrivacyBudgetCommand
+	(*PublishDatasetCommand)(nil),     // 7: yrd.v1.PublishDatasetCommand
+	(*UpdateDatasetCommand)(nil),      // 8: yrd.v1.UpdateDatasetCommand
+	(*RetireDatasetCommand)(nil),      // 9: yrd.v1.RetireDatasetCommand
+	(*IssueJoinTokenCommand)(nil),     // 10: yrd.v1.IssueJoinTokenCommand
+	(*RedeemJoinTokenCommand)(nil),    // 11: yrd.v1.RedeemJoinTokenCommand
+	(*RemoveMemberCommand)(nil),       // 12: yrd.v1.RemoveMemberCommand
+	(*PutMemberCommand)(nil),          // 13: yrd.v1.PutMemberCommand
+	(*JoinToken)(nil),                 // 14: yrd.v1.JoinToken
+	(*CommandResult)(nil),             // 15: yrd.v1.CommandResult
+	(*timestamppb.Timestamp)(nil),     // 16: google.protobuf.Timestamp
+	(*Grant)(nil),                     // 17: yrd.v1.Grant
+	(GrantState)(0),                   // 18: yrd.v1.GrantState
+	(*Principal)(nil),                 // 19: yrd.v1.Principal
+	(*PolicyParams)(nil),              // 20: yrd.v1.PolicyParams
+	(*AuditAnchor)(nil),               // 21: yrd.v1.AuditAnchor
+	(*Dataset)(nil),                   // 22: yrd.v1.Dataset
+	(Suffrage)(0),                     // 23: yrd.v1.Suffrage
+	(*Member)(nil),                    // 24: yrd.v1.Member
 }
 var file_yrd_v1_command_proto_depIdxs = []int32{
-	15, // 0: yrd.v1.Command.time:type_name -> google.protobuf.Timestamp
-	6,  // 1: yrd.v1.Command.publish_dataset:type_name -> yrd.v1.PublishDatasetCommand
-	7,  // 2: yrd.v1.Command.update_dataset:type_name -> yrd.v1.UpdateDatasetCommand
-	8,  // 3: yrd.v1.Command.retire_dataset:type_name -> yrd.v1.RetireDatasetCommand
-	9,  // 4: yrd.v1.Command.issue_join_token:type_name -> yrd.v1.IssueJoinTokenCommand
-	10, // 5: yrd.v1.Command.redeem_join_token:type_name -> yrd.v1.RedeemJoinTokenCommand
-	11, // 6: yrd.v1.Command.remove_member:type_name -> yrd.v1.RemoveMemberCommand
-	12, // 7: yrd.v1.Command.put_member:type_name -> yrd.v1.PutMemberCommand
+	16, // 0: yrd.v1.Command.time:type_name -> google.protobuf.Timestamp
+	7,  // 1: yrd.v1.Command.publish_dataset:type_name -> yrd.v1.PublishDatasetCommand
+	8,  // 2: yrd.v1.Command.update_dataset:type_name -> yrd.v1.UpdateDatasetCommand
+	9,  // 3: yrd.v1.Command.retire_dataset:type_name -> yrd.v1.RetireDatasetCommand
+	10, // 4: yrd.v1.Command.issue_join_token:type_name -> yrd.v1.IssueJoinTokenCommand
+	11, // 5: yrd.v1.Command.redeem_join_token:type_name -> yrd.v1.RedeemJoinTokenCommand
+	12, // 6: yrd.v1.Command.remove_member:type_name -> yrd.v1.RemoveMemberCommand
+	13, // 7: yrd.v1.Command.put_member:type_name -> yrd.v1.PutMemberCommand
 	2,  // 8: yrd.v1.Command.request_grant:type_name -> yrd.v1.RequestGrantCommand
 	3,  // 9: yrd.v1.Command.decide_grant:type_name -> yrd.v1.DecideGrantCommand
 	4,  // 10: yrd.v1.Command.update_policy:type_name -> yrd.v1.UpdatePolicyCommand
 	5,  // 11: yrd.v1.Command.record_anchor:type_name -> yrd.v1.RecordAnchorCommand
-	16, // 12: yrd.v1.RequestGrantCommand.grant:type_name -> yrd.v1.Grant
-	17, // 13: yrd.v1.DecideGrantCommand.to:type_name -> yrd.v1.GrantState
-	18, // 14: yrd.v1.DecideGrantCommand.by:type_name -> yrd.v1.Principal
-	19, // 15: yrd.v1.UpdatePolicyCommand.params:type_name -> yrd.v1.PolicyParams
-	18, // 16: yrd.v1.UpdatePolicyCommand.by:type_name -> yrd.v1.Principal
-	20, // 17: yrd.v1.RecordAnchorCommand.anchor:type_name -> yrd.v1.AuditAnchor
-	21, // 18: yrd.v1.PublishDatasetCommand.dataset:type_name -> yrd.v1.Dataset
-	21, // 19: yrd.v1.UpdateDatasetCommand.dataset:type_name -> yrd.v1.Dataset
-	15, // 20: yrd.v1.IssueJoinTokenCommand.expires_at:type_name -> google.protobuf.Timestamp
-	22, // 21: yrd.v1.IssueJoinTokenCommand.suffrage:type_name -> yrd.v1.Suffrage
-	23, // 22: yrd.v1.RedeemJoinTokenCommand.member:type_name -> yrd.v1.Member
-	23, // 23: yrd.v1.PutMemberCommand.member:type_name -> yrd.v1.Member
-	15, // 24: yrd.v1.JoinToken.expires_at:type_name -> google.protobuf.Timestamp
-	22, // 25: yrd.v1.JoinToken.suffrage:type_name -> yrd.v1.Suffrage
-	15, // 26: yrd.v1.JoinToken.issued_at:type_name -> google.protobuf.Timestamp
-	15, // 27: yrd.v1.JoinToken.redeemed_at:type_name -> google.protobuf.Timestamp
-	0,  // 28: yrd.v1.CommandResult.error_code:type_name -> yrd.v1.ErrorCode
-	21, // 29: yrd.v1.CommandResult.dataset:type_name -> yrd.v1.Dataset
-	23, // 30: yrd.v1.CommandResult.member:type_name -> yrd.v1.Member
-	16, // 31: yrd.v1.CommandResult.grant:type_name -> yrd.v1.Grant
-	19, // 32: yrd.v1.CommandResult.policy:type_name -> yrd.v1.PolicyParams
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	6,  // 12: yrd.v1.Command.spend_privacy_budget:type_name -> yrd.v1.SpendPrivacyBudgetCommand
+	17, // 13: yrd.v1.RequestGrantCommand.grant:type_name -> yrd.v1.Grant
+	18, // 14: yrd.v1.DecideGrantCommand.to:type_name -> yrd.v1.GrantState
+	19, // 15: yrd.v1.DecideGrantCommand.by:type_name -> yrd.v1.Principal
+	20, // 16: yrd.v1.UpdatePolicyCommand.params:type_name -> yrd.v1.PolicyParams
+	19, // 17: yrd.v1.UpdatePolicyCommand.by:type_name -> yrd.v1.Principal
+	21, // 18: yrd.v1.RecordAnchorCommand.anchor:type_name -> yrd.v1.AuditAnchor
+	22, // 19: yrd.v1.PublishDatasetCommand.dataset:type_name -> yrd.v1.Dataset
+	22, // 20: yrd.v1.UpdateDatasetCommand.dataset:type_name -> yrd.v1.Dataset
+	16, // 21: yrd.v1.IssueJoinTokenCommand.expires_at:type_name -> google.protobuf.Timestamp
+	23, // 22: yrd.v1.IssueJoinTokenCommand.suffrage:type_name -> yrd.v1.Suffrage
+	24, // 23: yrd.v1.RedeemJoinTokenCommand.member:type_name -> yrd.v1.Member
+	24, // 24: yrd.v1.PutMemberCommand.member:type_name -> yrd.v1.Member
+	16, // 25: yrd.v1.JoinToken.expires_at:type_name -> google.protobuf.Timestamp
+	23, // 26: yrd.v1.JoinToken.suffrage:type_name -> yrd.v1.Suffrage
+	16, // 27: yrd.v1.JoinToken.issued_at:type_name -> google.protobuf.Timestamp
+	16, // 28: yrd.v1.JoinToken.redeemed_at:type_name -> google.protobuf.Timestamp
+	0,  // 29: yrd.v1.CommandResult.error_code:type_name -> yrd.v1.ErrorCode
+	22, // 30: yrd.v1.CommandResult.dataset:type_name -> yrd.v1.Dataset
+	24, // 31: yrd.v1.CommandResult.member:type_name -> yrd.v1.Member
+	17, // 32: yrd.v1.CommandResult.grant:type_name -> yrd.v1.Grant
+	20, // 33: yrd.v1.CommandResult.policy:type_name -> yrd.v1.PolicyParams
+	34, // [34:34] is the sub-list for method output_type
+	34, // [34:34] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_yrd_v1_command_proto_init() }
@@ -1322,6 +1453,7 @@ func file_yrd_v1_command_proto_init() {
 		(*Command_DecideGrant)(nil),
 		(*Command_UpdatePolicy)(nil),
 		(*Command_RecordAnchor)(nil),
+		(*Command_SpendPrivacyBudget)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1329,7 +1461,7 @@ func file_yrd_v1_command_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_yrd_v1_command_proto_rawDesc), len(file_yrd_v1_command_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -266,7 +266,7 @@ var File_yrd_v1_services_proto protoreflect.FileDescriptor
 
 const file_yrd_v1_services_proto_rawDesc = "" +
 	"\n" +
-	"\x15yrd/v1/services.proto\x12\x06yrd.v1\x1a\x17yrd/v1/access_api.proto\x1a\x12yrd/v1/audit.proto\x1a\x11yrd/v1/auth.proto\x1a\x14yrd/v1/catalog.proto\x1a\x14yrd/v1/cluster.proto\x1a\x14yrd/v1/command.proto\"9\n" +
+	"\x15yrd/v1/services.proto\x12\x06yrd.v1\x1a\x17yrd/v1/access_api.proto\x1a\x12yrd/v1/audit.proto\x1a\x11yrd/v1/auth.proto\x1a\x14yrd/v1/catalog.proto\x1a\x14yrd/v1/cluster.proto\x1a\x14yrd/v1/command.proto\x1a\x16yrd/v1/query_api.proto\"9\n" +
 	"\fApplyRequest\x12)\n" +
 	"\acommand\x18\x01 \x01(\v2\x0f.yrd.v1.CommandR\acommand\">\n" +
 	"\rApplyResponse\x12-\n" +
@@ -309,17 +309,20 @@ const file_yrd_v1_services_proto_rawDesc = "" +
 	"\rPolicyService\x12@\n" +
 	"\tGetPolicy\x12\x18.yrd.v1.GetPolicyRequest\x1a\x19.yrd.v1.GetPolicyResponse\x12I\n" +
 	"\fUpdatePolicy\x12\x1b.yrd.v1.UpdatePolicyRequest\x1a\x1c.yrd.v1.UpdatePolicyResponse\x127\n" +
-	"\x06Decide\x12\x15.yrd.v1.DecideRequest\x1a\x16.yrd.v1.DecideResponse2\xd8\x01\n" +
+	"\x06Decide\x12\x15.yrd.v1.DecideRequest\x1a\x16.yrd.v1.DecideResponse2F\n" +
+	"\fQueryService\x126\n" +
+	"\x05Query\x12\x14.yrd.v1.QueryRequest\x1a\x15.yrd.v1.QueryResponse0\x012\xd8\x01\n" +
 	"\fAuditService\x12@\n" +
 	"\tListAudit\x12\x18.yrd.v1.ListAuditRequest\x1a\x19.yrd.v1.ListAuditResponse\x12>\n" +
 	"\vExportAudit\x12\x18.yrd.v1.ListAuditRequest\x1a\x13.yrd.v1.AuditRecord0\x01\x12F\n" +
-	"\vVerifyAudit\x12\x1a.yrd.v1.VerifyAuditRequest\x1a\x1b.yrd.v1.VerifyAuditResponse2\xb2\x02\n" +
+	"\vVerifyAudit\x12\x1a.yrd.v1.VerifyAuditRequest\x1a\x1b.yrd.v1.VerifyAuditResponse2\xee\x02\n" +
 	"\vPeerService\x124\n" +
 	"\x05Apply\x12\x14.yrd.v1.ApplyRequest\x1a\x15.yrd.v1.ApplyResponse\x12@\n" +
 	"\tReadIndex\x12\x18.yrd.v1.ReadIndexRequest\x1a\x19.yrd.v1.ReadIndexResponse\x12:\n" +
 	"\aPromote\x12\x16.yrd.v1.PromoteRequest\x1a\x17.yrd.v1.PromoteResponse\x121\n" +
 	"\x04Join\x12\x13.yrd.v1.JoinRequest\x1a\x14.yrd.v1.JoinResponse\x12<\n" +
-	"\vLocalStatus\x12\x15.yrd.v1.StatusRequest\x1a\x16.yrd.v1.StatusResponseBBZ@github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc;yrdv1grpcb\x06proto3"
+	"\vLocalStatus\x12\x15.yrd.v1.StatusRequest\x1a\x16.yrd.v1.StatusResponse\x12:\n" +
+	"\aExecute\x12\x16.yrd.v1.ExecuteRequest\x1a\x15.yrd.v1.QueryResponse0\x01BBZ@github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc;yrdv1grpcb\x06proto3"
 
 var (
 	file_yrd_v1_services_proto_rawDescOnce sync.Once
@@ -368,36 +371,39 @@ var file_yrd_v1_services_proto_goTypes = []any{
 	(*v1.GetPolicyRequest)(nil),           // 30: yrd.v1.GetPolicyRequest
 	(*v1.UpdatePolicyRequest)(nil),        // 31: yrd.v1.UpdatePolicyRequest
 	(*v1.DecideRequest)(nil),              // 32: yrd.v1.DecideRequest
-	(*v1.ListAuditRequest)(nil),           // 33: yrd.v1.ListAuditRequest
-	(*v1.VerifyAuditRequest)(nil),         // 34: yrd.v1.VerifyAuditRequest
-	(*v1.PublishDatasetResponse)(nil),     // 35: yrd.v1.PublishDatasetResponse
-	(*v1.UpdateDatasetResponse)(nil),      // 36: yrd.v1.UpdateDatasetResponse
-	(*v1.RetireDatasetResponse)(nil),      // 37: yrd.v1.RetireDatasetResponse
-	(*v1.GetDatasetResponse)(nil),         // 38: yrd.v1.GetDatasetResponse
-	(*v1.ListDatasetsResponse)(nil),       // 39: yrd.v1.ListDatasetsResponse
-	(*v1.StatusResponse)(nil),             // 40: yrd.v1.StatusResponse
-	(*v1.IssueJoinTokenResponse)(nil),     // 41: yrd.v1.IssueJoinTokenResponse
-	(*v1.JoinResponse)(nil),               // 42: yrd.v1.JoinResponse
-	(*v1.RemoveResponse)(nil),             // 43: yrd.v1.RemoveResponse
-	(*v1.TransferLeadershipResponse)(nil), // 44: yrd.v1.TransferLeadershipResponse
-	(*v1.BackupChunk)(nil),                // 45: yrd.v1.BackupChunk
-	(*v1.CreateAPIKeyResponse)(nil),       // 46: yrd.v1.CreateAPIKeyResponse
-	(*v1.RevokeAPIKeyResponse)(nil),       // 47: yrd.v1.RevokeAPIKeyResponse
-	(*v1.ListAPIKeysResponse)(nil),        // 48: yrd.v1.ListAPIKeysResponse
-	(*v1.IssueCertificateResponse)(nil),   // 49: yrd.v1.IssueCertificateResponse
-	(*v1.RevokeCertificateResponse)(nil),  // 50: yrd.v1.RevokeCertificateResponse
-	(*v1.ListCertificatesResponse)(nil),   // 51: yrd.v1.ListCertificatesResponse
-	(*v1.WhoAmIResponse)(nil),             // 52: yrd.v1.WhoAmIResponse
-	(*v1.RequestGrantResponse)(nil),       // 53: yrd.v1.RequestGrantResponse
-	(*v1.DecideGrantResponse)(nil),        // 54: yrd.v1.DecideGrantResponse
-	(*v1.GetGrantResponse)(nil),           // 55: yrd.v1.GetGrantResponse
-	(*v1.ListGrantsResponse)(nil),         // 56: yrd.v1.ListGrantsResponse
-	(*v1.GetPolicyResponse)(nil),          // 57: yrd.v1.GetPolicyResponse
-	(*v1.UpdatePolicyResponse)(nil),       // 58: yrd.v1.UpdatePolicyResponse
-	(*v1.DecideResponse)(nil),             // 59: yrd.v1.DecideResponse
-	(*v1.ListAuditResponse)(nil),          // 60: yrd.v1.ListAuditResponse
-	(*v1.AuditRecord)(nil),                // 61: yrd.v1.AuditRecord
-	(*v1.VerifyAuditResponse)(nil),        // 62: yrd.v1.VerifyAuditResponse
+	(*v1.QueryRequest)(nil),               // 33: yrd.v1.QueryRequest
+	(*v1.ListAuditRequest)(nil),           // 34: yrd.v1.ListAuditRequest
+	(*v1.VerifyAuditRequest)(nil),         // 35: yrd.v1.VerifyAuditRequest
+	(*v1.ExecuteRequest)(nil),             // 36: yrd.v1.ExecuteRequest
+	(*v1.PublishDatasetResponse)(nil),     // 37: yrd.v1.PublishDatasetResponse
+	(*v1.UpdateDatasetResponse)(nil),      // 38: yrd.v1.UpdateDatasetResponse
+	(*v1.RetireDatasetResponse)(nil),      // 39: yrd.v1.RetireDatasetResponse
+	(*v1.GetDatasetResponse)(nil),         // 40: yrd.v1.GetDatasetResponse
+	(*v1.ListDatasetsResponse)(nil),       // 41: yrd.v1.ListDatasetsResponse
+	(*v1.StatusResponse)(nil),             // 42: yrd.v1.StatusResponse
+	(*v1.IssueJoinTokenResponse)(nil),     // 43: yrd.v1.IssueJoinTokenResponse
+	(*v1.JoinResponse)(nil),               // 44: yrd.v1.JoinResponse
+	(*v1.RemoveResponse)(nil),             // 45: yrd.v1.RemoveResponse
+	(*v1.TransferLeadershipResponse)(nil), // 46: yrd.v1.TransferLeadershipResponse
+	(*v1.BackupChunk)(nil),                // 47: yrd.v1.BackupChunk
+	(*v1.CreateAPIKeyResponse)(nil),       // 48: yrd.v1.CreateAPIKeyResponse
+	(*v1.RevokeAPIKeyResponse)(nil),       // 49: yrd.v1.RevokeAPIKeyResponse
+	(*v1.ListAPIKeysResponse)(nil),        // 50: yrd.v1.ListAPIKeysResponse
+	(*v1.IssueCertificateResponse)(nil),   // 51: yrd.v1.IssueCertificateResponse
+	(*v1.RevokeCertificateResponse)(nil),  // 52: yrd.v1.RevokeCertificateResponse
+	(*v1.ListCertificatesResponse)(nil),   // 53: yrd.v1.ListCertificatesResponse
+	(*v1.WhoAmIResponse)(nil),             // 54: yrd.v1.WhoAmIResponse
+	(*v1.RequestGrantResponse)(nil),       // 55: yrd.v1.RequestGrantResponse
+	(*v1.DecideGrantResponse)(nil),        // 56: yrd.v1.DecideGrantResponse
+	(*v1.GetGrantResponse)(nil),           // 57: yrd.v1.GetGrantResponse
+	(*v1.ListGrantsResponse)(nil),         // 58: yrd.v1.ListGrantsResponse
+	(*v1.GetPolicyResponse)(nil),          // 59: yrd.v1.GetPolicyResponse
+	(*v1.UpdatePolicyResponse)(nil),       // 60: yrd.v1.UpdatePolicyResponse
+	(*v1.DecideResponse)(nil),             // 61: yrd.v1.DecideResponse
+	(*v1.QueryResponse)(nil),              // 62: yrd.v1.QueryResponse
+	(*v1.ListAuditResponse)(nil),          // 63: yrd.v1.ListAuditResponse
+	(*v1.AuditRecord)(nil),                // 64: yrd.v1.AuditRecord
+	(*v1.VerifyAuditResponse)(nil),        // 65: yrd.v1.VerifyAuditResponse
 }
 var file_yrd_v1_services_proto_depIdxs = []int32{
 	6,  // 0: yrd.v1.ApplyRequest.command:type_name -> yrd.v1.Command
@@ -429,51 +435,55 @@ var file_yrd_v1_services_proto_depIdxs = []int32{
 	30, // 26: yrd.v1.PolicyService.GetPolicy:input_type -> yrd.v1.GetPolicyRequest
 	31, // 27: yrd.v1.PolicyService.UpdatePolicy:input_type -> yrd.v1.UpdatePolicyRequest
 	32, // 28: yrd.v1.PolicyService.Decide:input_type -> yrd.v1.DecideRequest
-	33, // 29: yrd.v1.AuditService.ListAudit:input_type -> yrd.v1.ListAuditRequest
-	33, // 30: yrd.v1.AuditService.ExportAudit:input_type -> yrd.v1.ListAuditRequest
-	34, // 31: yrd.v1.AuditService.VerifyAudit:input_type -> yrd.v1.VerifyAuditRequest
-	0,  // 32: yrd.v1.PeerService.Apply:input_type -> yrd.v1.ApplyRequest
-	2,  // 33: yrd.v1.PeerService.ReadIndex:input_type -> yrd.v1.ReadIndexRequest
-	4,  // 34: yrd.v1.PeerService.Promote:input_type -> yrd.v1.PromoteRequest
-	15, // 35: yrd.v1.PeerService.Join:input_type -> yrd.v1.JoinRequest
-	13, // 36: yrd.v1.PeerService.LocalStatus:input_type -> yrd.v1.StatusRequest
-	35, // 37: yrd.v1.CatalogService.PublishDataset:output_type -> yrd.v1.PublishDatasetResponse
-	36, // 38: yrd.v1.CatalogService.UpdateDataset:output_type -> yrd.v1.UpdateDatasetResponse
-	37, // 39: yrd.v1.CatalogService.RetireDataset:output_type -> yrd.v1.RetireDatasetResponse
-	38, // 40: yrd.v1.CatalogService.GetDataset:output_type -> yrd.v1.GetDatasetResponse
-	39, // 41: yrd.v1.CatalogService.ListDatasets:output_type -> yrd.v1.ListDatasetsResponse
-	40, // 42: yrd.v1.ClusterService.Status:output_type -> yrd.v1.StatusResponse
-	41, // 43: yrd.v1.ClusterService.IssueJoinToken:output_type -> yrd.v1.IssueJoinTokenResponse
-	42, // 44: yrd.v1.ClusterService.Join:output_type -> yrd.v1.JoinResponse
-	43, // 45: yrd.v1.ClusterService.Remove:output_type -> yrd.v1.RemoveResponse
-	44, // 46: yrd.v1.ClusterService.TransferLeadership:output_type -> yrd.v1.TransferLeadershipResponse
-	45, // 47: yrd.v1.ClusterService.Backup:output_type -> yrd.v1.BackupChunk
-	46, // 48: yrd.v1.AuthService.CreateAPIKey:output_type -> yrd.v1.CreateAPIKeyResponse
-	47, // 49: yrd.v1.AuthService.RevokeAPIKey:output_type -> yrd.v1.RevokeAPIKeyResponse
-	48, // 50: yrd.v1.AuthService.ListAPIKeys:output_type -> yrd.v1.ListAPIKeysResponse
-	49, // 51: yrd.v1.AuthService.IssueCertificate:output_type -> yrd.v1.IssueCertificateResponse
-	50, // 52: yrd.v1.AuthService.RevokeCertificate:output_type -> yrd.v1.RevokeCertificateResponse
-	51, // 53: yrd.v1.AuthService.ListCertificates:output_type -> yrd.v1.ListCertificatesResponse
-	52, // 54: yrd.v1.AuthService.WhoAmI:output_type -> yrd.v1.WhoAmIResponse
-	53, // 55: yrd.v1.GrantService.RequestGrant:output_type -> yrd.v1.RequestGrantResponse
-	54, // 56: yrd.v1.GrantService.ApproveGrant:output_type -> yrd.v1.DecideGrantResponse
-	54, // 57: yrd.v1.GrantService.RejectGrant:output_type -> yrd.v1.DecideGrantResponse
-	54, // 58: yrd.v1.GrantService.RevokeGrant:output_type -> yrd.v1.DecideGrantResponse
-	55, // 59: yrd.v1.GrantService.GetGrant:output_type -> yrd.v1.GetGrantResponse
-	56, // 60: yrd.v1.GrantService.ListGrants:output_type -> yrd.v1.ListGrantsResponse
-	57, // 61: yrd.v1.PolicyService.GetPolicy:output_type -> yrd.v1.GetPolicyResponse
-	58, // 62: yrd.v1.PolicyService.UpdatePolicy:output_type -> yrd.v1.UpdatePolicyResponse
-	59, // 63: yrd.v1.PolicyService.Decide:output_type -> yrd.v1.DecideResponse
-	60, // 64: yrd.v1.AuditService.ListAudit:output_type -> yrd.v1.ListAuditResponse
-	61, // 65: yrd.v1.AuditService.ExportAudit:output_type -> yrd.v1.AuditRecord
-	62, // 66: yrd.v1.AuditService.VerifyAudit:output_type -> yrd.v1.VerifyAuditResponse
-	1,  // 67: yrd.v1.PeerService.Apply:output_type -> yrd.v1.ApplyResponse
-	3,  // 68: yrd.v1.PeerService.ReadIndex:output_type -> yrd.v1.ReadIndexResponse
-	5,  // 69: yrd.v1.PeerService.Promote:output_type -> yrd.v1.PromoteResponse
-	42, // 70: yrd.v1.PeerService.Join:output_type -> yrd.v1.JoinResponse
-	40, // 71: yrd.v1.PeerService.LocalStatus:output_type -> yrd.v1.StatusResponse
-	37, // [37:72] is the sub-list for method output_type
-	2,  // [2:37] is the sub-list for method input_type
+	33, // 29: yrd.v1.QueryService.Query:input_type -> yrd.v1.QueryRequest
+	34, // 30: yrd.v1.AuditService.ListAudit:input_type -> yrd.v1.ListAuditRequest
+	34, // 31: yrd.v1.AuditService.ExportAudit:input_type -> yrd.v1.ListAuditRequest
+	35, // 32: yrd.v1.AuditService.VerifyAudit:input_type -> yrd.v1.VerifyAuditRequest
+	0,  // 33: yrd.v1.PeerService.Apply:input_type -> yrd.v1.ApplyRequest
+	2,  // 34: yrd.v1.PeerService.ReadIndex:input_type -> yrd.v1.ReadIndexRequest
+	4,  // 35: yrd.v1.PeerService.Promote:input_type -> yrd.v1.PromoteRequest
+	15, // 36: yrd.v1.PeerService.Join:input_type -> yrd.v1.JoinRequest
+	13, // 37: yrd.v1.PeerService.LocalStatus:input_type -> yrd.v1.StatusRequest
+	36, // 38: yrd.v1.PeerService.Execute:input_type -> yrd.v1.ExecuteRequest
+	37, // 39: yrd.v1.CatalogService.PublishDataset:output_type -> yrd.v1.PublishDatasetResponse
+	38, // 40: yrd.v1.CatalogService.UpdateDataset:output_type -> yrd.v1.UpdateDatasetResponse
+	39, // 41: yrd.v1.CatalogService.RetireDataset:output_type -> yrd.v1.RetireDatasetResponse
+	40, // 42: yrd.v1.CatalogService.GetDataset:output_type -> yrd.v1.GetDatasetResponse
+	41, // 43: yrd.v1.CatalogService.ListDatasets:output_type -> yrd.v1.ListDatasetsResponse
+	42, // 44: yrd.v1.ClusterService.Status:output_type -> yrd.v1.StatusResponse
+	43, // 45: yrd.v1.ClusterService.IssueJoinToken:output_type -> yrd.v1.IssueJoinTokenResponse
+	44, // 46: yrd.v1.ClusterService.Join:output_type -> yrd.v1.JoinResponse
+	45, // 47: yrd.v1.ClusterService.Remove:output_type -> yrd.v1.RemoveResponse
+	46, // 48: yrd.v1.ClusterService.TransferLeadership:output_type -> yrd.v1.TransferLeadershipResponse
+	47, // 49: yrd.v1.ClusterService.Backup:output_type -> yrd.v1.BackupChunk
+	48, // 50: yrd.v1.AuthService.CreateAPIKey:output_type -> yrd.v1.CreateAPIKeyResponse
+	49, // 51: yrd.v1.AuthService.RevokeAPIKey:output_type -> yrd.v1.RevokeAPIKeyResponse
+	50, // 52: yrd.v1.AuthService.ListAPIKeys:output_type -> yrd.v1.ListAPIKeysResponse
+	51, // 53: yrd.v1.AuthService.IssueCertificate:output_type -> yrd.v1.IssueCertificateResponse
+	52, // 54: yrd.v1.AuthService.RevokeCertificate:output_type -> yrd.v1.RevokeCertificateResponse
+	53, // 55: yrd.v1.AuthService.ListCertificates:output_type -> yrd.v1.ListCertificatesResponse
+	54, // 56: yrd.v1.AuthService.WhoAmI:output_type -> yrd.v1.WhoAmIResponse
+	55, // 57: yrd.v1.GrantService.RequestGrant:output_type -> yrd.v1.RequestGrantResponse
+	56, // 58: yrd.v1.GrantService.ApproveGrant:output_type -> yrd.v1.DecideGrantResponse
+	56, // 59: yrd.v1.GrantService.RejectGrant:output_type -> yrd.v1.DecideGrantResponse
+	56, // 60: yrd.v1.GrantService.RevokeGrant:output_type -> yrd.v1.DecideGrantResponse
+	57, // 61: yrd.v1.GrantService.GetGrant:output_type -> yrd.v1.GetGrantResponse
+	58, // 62: yrd.v1.GrantService.ListGrants:output_type -> yrd.v1.ListGrantsResponse
+	59, // 63: yrd.v1.PolicyService.GetPolicy:output_type -> yrd.v1.GetPolicyResponse
+	60, // 64: yrd.v1.PolicyService.UpdatePolicy:output_type -> yrd.v1.UpdatePolicyResponse
+	61, // 65: yrd.v1.PolicyService.Decide:output_type -> yrd.v1.DecideResponse
+	62, // 66: yrd.v1.QueryService.Query:output_type -> yrd.v1.QueryResponse
+	63, // 67: yrd.v1.AuditService.ListAudit:output_type -> yrd.v1.ListAuditResponse
+	64, // 68: yrd.v1.AuditService.ExportAudit:output_type -> yrd.v1.AuditRecord
+	65, // 69: yrd.v1.AuditService.VerifyAudit:output_type -> yrd.v1.VerifyAuditResponse
+	1,  // 70: yrd.v1.PeerService.Apply:output_type -> yrd.v1.ApplyResponse
+	3,  // 71: yrd.v1.PeerService.ReadIndex:output_type -> yrd.v1.ReadIndexResponse
+	5,  // 72: yrd.v1.PeerService.Promote:output_type -> yrd.v1.PromoteResponse
+	44, // 73: yrd.v1.PeerService.Join:output_type -> yrd.v1.JoinResponse
+	42, // 74: yrd.v1.PeerService.LocalStatus:output_type -> yrd.v1.StatusResponse
+	62, // 75: yrd.v1.PeerService.Execute:output_type -> yrd.v1.QueryResponse
+	39, // [39:76] is the sub-list for method output_type
+	2,  // [2:39] is the sub-list for method input_type
 	2,  // [2:2] is the sub-list for extension type_name
 	2,  // [2:2] is the sub-list for extension extendee
 	0,  // [0:2] is the sub-list for field type_name
@@ -492,7 +502,7 @@ func file_yrd_v1_services_proto_init() {
 			NumEnums:      0,
 			NumMessages:   6,
 			NumExtensions: 0,
-			NumServices:   7,
+			NumServices:   8,
 		},
 		GoTypes:           file_yrd_v1_services_proto_goTypes,
 		DependencyIndexes: file_yrd_v1_services_proto_depIdxs,

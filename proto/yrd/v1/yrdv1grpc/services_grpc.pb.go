@@ -1402,6 +1402,121 @@ var PolicyService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
+	QueryService_Query_FullMethodName = "/yrd.v1.QueryService/Query"
+)
+
+// QueryServiceClient is the client API for QueryService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// QueryService answers questions over the delta's data: each query runs
+// where the data lives and only what the owner's rules permit comes back.
+type QueryServiceClient interface {
+	// Query streams a header, row batches and a trailer with each owner's
+	// status and signed receipt.
+	Query(ctx context.Context, in *v1.QueryRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.QueryResponse], error)
+}
+
+type queryServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewQueryServiceClient(cc grpc.ClientConnInterface) QueryServiceClient {
+	return &queryServiceClient{cc}
+}
+
+func (c *queryServiceClient) Query(ctx context.Context, in *v1.QueryRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.QueryResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &QueryService_ServiceDesc.Streams[0], QueryService_Query_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[v1.QueryRequest, v1.QueryResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type QueryService_QueryClient = grpc.ServerStreamingClient[v1.QueryResponse]
+
+// QueryServiceServer is the server API for QueryService service.
+// All implementations must embed UnimplementedQueryServiceServer
+// for forward compatibility.
+//
+// QueryService answers questions over the delta's data: each query runs
+// where the data lives and only what the owner's rules permit comes back.
+type QueryServiceServer interface {
+	// Query streams a header, row batches and a trailer with each owner's
+	// status and signed receipt.
+	Query(*v1.QueryRequest, grpc.ServerStreamingServer[v1.QueryResponse]) error
+	mustEmbedUnimplementedQueryServiceServer()
+}
+
+// UnimplementedQueryServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedQueryServiceServer struct{}
+
+func (UnimplementedQueryServiceServer) Query(*v1.QueryRequest, grpc.ServerStreamingServer[v1.QueryResponse]) error {
+	return status.Error(codes.Unimplemented, "method Query not implemented")
+}
+func (UnimplementedQueryServiceServer) mustEmbedUnimplementedQueryServiceServer() {}
+func (UnimplementedQueryServiceServer) testEmbeddedByValue()                      {}
+
+// UnsafeQueryServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to QueryServiceServer will
+// result in compilation errors.
+type UnsafeQueryServiceServer interface {
+	mustEmbedUnimplementedQueryServiceServer()
+}
+
+func RegisterQueryServiceServer(s grpc.ServiceRegistrar, srv QueryServiceServer) {
+	// If the following call panics, it indicates UnimplementedQueryServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&QueryService_ServiceDesc, srv)
+}
+
+func _QueryService_Query_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(v1.QueryRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(QueryServiceServer).Query(m, &grpc.GenericServerStream[v1.QueryRequest, v1.QueryResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type QueryService_QueryServer = grpc.ServerStreamingServer[v1.QueryResponse]
+
+// QueryService_ServiceDesc is the grpc.ServiceDesc for QueryService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var QueryService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "yrd.v1.QueryService",
+	HandlerType: (*QueryServiceServer)(nil),
+	Methods:     []grpc.MethodDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Query",
+			Handler:       _QueryService_Query_Handler,
+			ServerStreams: true,
+		},
+	},
+	Metadata: "yrd/v1/services.proto",
+}
+
+const (
 	AuditService_ListAudit_FullMethodName   = "/yrd.v1.AuditService/ListAudit"
 	AuditService_ExportAudit_FullMethodName = "/yrd.v1.AuditService/ExportAudit"
 	AuditService_VerifyAudit_FullMethodName = "/yrd.v1.AuditService/VerifyAudit"
@@ -1593,6 +1708,7 @@ const (
 	PeerService_Promote_FullMethodName     = "/yrd.v1.PeerService/Promote"
 	PeerService_Join_FullMethodName        = "/yrd.v1.PeerService/Join"
 	PeerService_LocalStatus_FullMethodName = "/yrd.v1.PeerService/LocalStatus"
+	PeerService_Execute_FullMethodName     = "/yrd.v1.PeerService/Execute"
 )
 
 // PeerServiceClient is the client API for PeerService service.
@@ -1613,6 +1729,9 @@ type PeerServiceClient interface {
 	Join(ctx context.Context, in *v1.JoinRequest, opts ...grpc.CallOption) (*v1.JoinResponse, error)
 	// LocalStatus reports the answering node's own raft view, without fan-out.
 	LocalStatus(ctx context.Context, in *v1.StatusRequest, opts ...grpc.CallOption) (*v1.StatusResponse, error)
+	// Execute runs a query on a dataset the answering node owns, for a
+	// principal the calling member vouches for.
+	Execute(ctx context.Context, in *v1.ExecuteRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.QueryResponse], error)
 }
 
 type peerServiceClient struct {
@@ -1673,6 +1792,25 @@ func (c *peerServiceClient) LocalStatus(ctx context.Context, in *v1.StatusReques
 	return out, nil
 }
 
+func (c *peerServiceClient) Execute(ctx context.Context, in *v1.ExecuteRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.QueryResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &PeerService_ServiceDesc.Streams[0], PeerService_Execute_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[v1.ExecuteRequest, v1.QueryResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PeerService_ExecuteClient = grpc.ServerStreamingClient[v1.QueryResponse]
+
 // PeerServiceServer is the server API for PeerService service.
 // All implementations must embed UnimplementedPeerServiceServer
 // for forward compatibility.
@@ -1691,6 +1829,9 @@ type PeerServiceServer interface {
 	Join(context.Context, *v1.JoinRequest) (*v1.JoinResponse, error)
 	// LocalStatus reports the answering node's own raft view, without fan-out.
 	LocalStatus(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
+	// Execute runs a query on a dataset the answering node owns, for a
+	// principal the calling member vouches for.
+	Execute(*v1.ExecuteRequest, grpc.ServerStreamingServer[v1.QueryResponse]) error
 	mustEmbedUnimplementedPeerServiceServer()
 }
 
@@ -1715,6 +1856,9 @@ func (UnimplementedPeerServiceServer) Join(context.Context, *v1.JoinRequest) (*v
 }
 func (UnimplementedPeerServiceServer) LocalStatus(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LocalStatus not implemented")
+}
+func (UnimplementedPeerServiceServer) Execute(*v1.ExecuteRequest, grpc.ServerStreamingServer[v1.QueryResponse]) error {
+	return status.Error(codes.Unimplemented, "method Execute not implemented")
 }
 func (UnimplementedPeerServiceServer) mustEmbedUnimplementedPeerServiceServer() {}
 func (UnimplementedPeerServiceServer) testEmbeddedByValue()                     {}
@@ -1827,6 +1971,17 @@ func _PeerService_LocalStatus_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PeerService_Execute_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(v1.ExecuteRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PeerServiceServer).Execute(m, &grpc.GenericServerStream[v1.ExecuteRequest, v1.QueryResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PeerService_ExecuteServer = grpc.ServerStreamingServer[v1.QueryResponse]
+
 // PeerService_ServiceDesc is the grpc.ServiceDesc for PeerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1855,6 +2010,12 @@ var PeerService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _PeerService_LocalStatus_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Execute",
+			Handler:       _PeerService_Execute_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "yrd/v1/services.proto",
 }
