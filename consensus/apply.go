@@ -60,6 +60,8 @@ func applyCommand(tx *store.Tx, cmd *yrdv1.Command) (*yrdv1.CommandResult, error
 		return updatePolicy(tx, cmd, op.UpdatePolicy)
 	case *yrdv1.Command_RecordAnchor:
 		return recordAnchor(tx, cmd, op.RecordAnchor)
+	case *yrdv1.Command_SpendPrivacyBudget:
+		return spendPrivacyBudget(tx, cmd, op.SpendPrivacyBudget)
 	case *yrdv1.Command_PutMember:
 		m := proto.Clone(op.PutMember.GetMember()).(*yrdv1.Member)
 		if m.GetPeerId() == "" {

@@ -2,10 +2,12 @@ package consensus
 
 import (
 	"errors"
+	"math"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/yrd-exchange/yrdnode/internal/policy"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/store"
 )
@@ -123,9 +125,95 @@ func updatePolicy(tx *store.Tx, cmd *yrdv1.Command, op *yrdv1.UpdatePolicyComman
 	if op.GetExpectedVersion() != current {
 		return fail(yrdv1.ErrorCode_ERROR_CODE_VERSION_CONFLICT, "expected_version: %d is stale; the catalog holds policy version %d", op.GetExpectedVersion(), current), nil
 	}
+	// Only the budget is checked here: it is new, so no command already in
+	// a log can carry a bad one, while checking the older fields now would
+	// change how such commands replay. The node checks all of them first.
+	if err := policy.ValidatePrivacyBudget(op.GetParams().GetPrivacyBudget()); err != nil {
+		return fail(yrdv1.ErrorCode_ERROR_CODE_INVALID, "params.%v", err), nil
+	}
 	p := proto.Clone(op.GetParams()).(*yrdv1.PolicyParams)
 	p.Version, p.UpdatedAt, p.UpdatedBy = current+1, cmd.GetTime(), op.GetBy()
 	return &yrdv1.CommandResult{Policy: p}, tx.PutPolicy(p)
+}
+
+// currentPolicy is the stored policy or, before the first UpdatePolicy, the
+// built-in defaults (version 1).
+func currentPolicy(tx *store.Tx) (*yrdv1.PolicyParams, error) {
+	p, err := tx.Policy()
+	if errors.Is(err, store.ErrNotFound) {
+		p = policy.DefaultParams()
+		p.Version = DefaultPolicyVersion
+		return p, nil
+	}
+	return p, err
+}
+
+// Bounds of a privacy-budget spend. Requester city and org become part of a
+// catalog key, so they are bounded well below bbolt's key limit: a put that
+// failed on its size would be a storage error and stop every replica.
+const (
+	minBudgetYear      = 2000
+	maxBudgetYear      = 2200
+	maxBudgetPrincipal = 128
+)
+
+// spendPrivacyBudget charges epsilon to the requesting organisation's
+// budget for the year, or refuses with EXHAUSTED and charges nothing when
+// the total would pass the current policy's privacy_budget. The owner of
+// the queried dataset charges it, since its node adds the noise; the
+// requester's organisation is whatever the owner's node authenticated.
+func spendPrivacyBudget(tx *store.Tx, cmd *yrdv1.Command, op *yrdv1.SpendPrivacyBudgetCommand) (*yrdv1.CommandResult, error) {
+	city, org, year, eps := op.GetRequesterCity(), op.GetRequesterOrg(), op.GetYear(), op.GetEpsilon()
+	switch {
+	case city == "" || len(city) > maxBudgetPrincipal:
+		return fail(yrdv1.ErrorCode_ERROR_CODE_INVALID, "requester_city: required, at most %d bytes", maxBudgetPrincipal), nil
+	case org == "" || len(org) > maxBudgetPrincipal:
+		return fail(yrdv1.ErrorCode_ERROR_CODE_INVALID, "requester_org: required, at most %d bytes", maxBudgetPrincipal), nil
+	case year < minBudgetYear || year > maxBudgetYear:
+		return fail(yrdv1.ErrorCode_ERROR_CODE_INVALID, "year: %d is not a calendar year from %d to %d", year, minBudgetYear, maxBudgetYear), nil
+	case !(eps > 0 && !math.IsInf(eps, 1)): // NaN fails eps > 0
+		return fail(yrdv1.ErrorCode_ERROR_CODE_INVALID, "epsilon: %v is not a finite number above 0", eps), nil
+	case op.GetDatasetId() == "":
+		return fail(yrdv1.ErrorCode_ERROR_CODE_INVALID, "dataset_id: required"), nil
+	}
+	ds, err := lookup(tx, op.GetDatasetId())
+	if err != nil {
+		return nil, err
+	}
+	if ds == nil {
+		return fail(yrdv1.ErrorCode_ERROR_CODE_NOT_FOUND, "dataset_id: dataset %q not found", op.GetDatasetId()), nil
+	}
+	// Strict, unlike the older commands: no spend was ever proposed without
+	// an origin.
+	if o := cmd.GetOriginCity(); o != ds.GetOwnerCity() {
+		if o == "" {
+			o = "a command without an origin city"
+		} else {
+			o += "'s node"
+		}
+		return fail(yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED, "dataset_id: %s is owned by %s, so only %s's node charges privacy budget for it, not %s",
+			op.GetDatasetId(), ds.GetOwnerCity(), ds.GetOwnerCity(), o), nil
+	}
+	params, err := currentPolicy(tx)
+	if err != nil {
+		return nil, err
+	}
+	spent, err := tx.PrivacySpent(city, org, int(year))
+	if err != nil {
+		return nil, err
+	}
+	budget, total := params.GetPrivacyBudget(), spent+eps
+	// Written so that anything but a total within the budget refuses: an
+	// overflow to +Inf or a NaN budget exhausts rather than passes.
+	if !(total <= budget) {
+		return fail(yrdv1.ErrorCode_ERROR_CODE_EXHAUSTED,
+			"privacy budget exhausted: organisation %s of %s has spent %v of its %d budget and asks for %v more, a total of %v, over the budget of %v (policy version %d)",
+			org, city, spent, year, eps, total, budget, params.GetVersion()), nil
+	}
+	if err := tx.PutPrivacySpent(city, org, int(year), total); err != nil {
+		return nil, err
+	}
+	return &yrdv1.CommandResult{BudgetSpent: total, BudgetRemaining: budget - total}, nil
 }
 
 func recordAnchor(tx *store.Tx, cmd *yrdv1.Command, op *yrdv1.RecordAnchorCommand) (*yrdv1.CommandResult, error) {

@@ -165,6 +165,9 @@ func validParams(p *yrdv1.PolicyParams) error {
 	case p.GetCrossBorderIndividualsLimit() == 0 || p.GetCrossBorderSensitiveIndividualsLimit() == 0:
 		return errorf(ErrInvalid, "params.cross_border_*_limit: must be positive")
 	}
+	if err := policy.ValidatePrivacyBudget(p.GetPrivacyBudget()); err != nil {
+		return errorf(ErrInvalid, "params.%v", err)
+	}
 	for i, s := range p.GetTrialSectors() {
 		if !contains(catalogspec.Sectors, s) {
 			return errorf(ErrInvalid, "params.trial_sectors[%d]: %q is not a sector", i, s)

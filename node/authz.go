@@ -62,6 +62,9 @@ var (
 		// the denial is on record.
 		"/yrd.v1.PolicyService/Decide": anyRole,
 
+		// As with Decide, the owner's policy denies non-analysts, on record.
+		"/yrd.v1.QueryService/Query": anyRole,
+
 		"/yrd.v1.AuditService/ListAudit":   {yrdv1.Role_ROLE_AUDITOR},
 		"/yrd.v1.AuditService/ExportAudit": {yrdv1.Role_ROLE_AUDITOR},
 		"/yrd.v1.AuditService/VerifyAudit": {yrdv1.Role_ROLE_AUDITOR},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/yrd-exchange/yrdnode/consensus"
 	"github.com/yrd-exchange/yrdnode/internal/cities"
+	"github.com/yrd-exchange/yrdnode/internal/connector"
 )
 
 // Config configures one city node.
@@ -53,21 +54,51 @@ type Config struct {
 	// when the client set no deadline.
 	ForwardTimeout time.Duration
 
+	// Data maps the catalog datasets this node owns to their raw data. It
+	// is node-local: the catalog never says where data lives.
+	Data DataConfig
+
+	// QueryTimeout bounds a query whose client set no deadline.
+	QueryTimeout time.Duration
+	// MaxQueriesPerRequester is how many queries one principal may have
+	// running on this node at once; more get ResourceExhausted.
+	MaxQueriesPerRequester int
+	// MaxResultBytes caps the encoded size of one result.
+	MaxResultBytes int64
+
 	Version string
 	Logger  *slog.Logger
+}
+
+// DataConfig says where this node's raw data is.
+type DataConfig struct {
+	// Files are served through the embedded DuckDB.
+	Files []connector.Source
+	// Postgres, if set, serves tables of the city's own database.
+	Postgres *PostgresData
+}
+
+// PostgresData is a PostgreSQL database and the tables it serves.
+type PostgresData struct {
+	// DSN is a PostgreSQL URL or keyword/value string.
+	DSN    string
+	Tables []connector.PGTable
 }
 
 // DefaultConfig returns a config for a node in dataDir serving city on the
 // default ports on loopback.
 func DefaultConfig() Config {
 	return Config{
-		APIAddr:        "127.0.0.1:7401",
-		FabricAddrs:    []string{"/ip4/127.0.0.1/tcp/7411"},
-		Raft:           consensus.DefaultConfig(),
-		ForwardTimeout: 10 * time.Second,
-		AnchorInterval: 10 * time.Second,
-		Version:        "dev",
-		Logger:         slog.Default(),
+		APIAddr:                "127.0.0.1:7401",
+		FabricAddrs:            []string{"/ip4/127.0.0.1/tcp/7411"},
+		Raft:                   consensus.DefaultConfig(),
+		ForwardTimeout:         10 * time.Second,
+		AnchorInterval:         10 * time.Second,
+		QueryTimeout:           60 * time.Second,
+		MaxQueriesPerRequester: 4,
+		MaxResultBytes:         1 << 30,
+		Version:                "dev",
+		Logger:                 slog.Default(),
 	}
 }
 
@@ -97,6 +128,33 @@ func (c Config) Validate() error {
 	if c.ForwardTimeout <= 0 {
 		return errors.New("config: ForwardTimeout must be positive")
 	}
+	if c.QueryTimeout <= 0 || c.MaxQueriesPerRequester <= 0 || c.MaxResultBytes <= 0 {
+		return errors.New("config: QueryTimeout, MaxQueriesPerRequester and MaxResultBytes must be positive")
+	}
+	seen := map[string]bool{}
+	for i, f := range c.Data.Files {
+		if f.DatasetID == "" || len(f.Paths) == 0 {
+			return fmt.Errorf("config: Data.Files[%d]: a dataset id and at least one path are required", i)
+		}
+		if seen[f.DatasetID] {
+			return fmt.Errorf("config: Data.Files[%d]: dataset %q is configured twice", i, f.DatasetID)
+		}
+		seen[f.DatasetID] = true
+	}
+	if pg := c.Data.Postgres; pg != nil {
+		if pg.DSN == "" {
+			return errors.New("config: Data.Postgres.DSN is required")
+		}
+		for i, t := range pg.Tables {
+			if t.DatasetID == "" || t.Table == "" {
+				return fmt.Errorf("config: Data.Postgres.Tables[%d]: a dataset id and a table are required", i)
+			}
+			if seen[t.DatasetID] {
+				return fmt.Errorf("config: Data.Postgres.Tables[%d]: dataset %q is configured twice", i, t.DatasetID)
+			}
+			seen[t.DatasetID] = true
+		}
+	}
 	if c.Logger == nil {
 		return errors.New("config: Logger is required")
 	}
@@ -108,6 +166,7 @@ func (c Config) Validate() error {
 // Paths inside the data dir.
 func (c Config) keyPath() string     { return filepath.Join(c.DataDir, "node.key") }
 func (c Config) catalogPath() string { return filepath.Join(c.DataDir, "catalog.db") }
+func (c Config) ledgerPath() string  { return filepath.Join(c.DataDir, "exports.db") }
 func (c Config) raftDir() string     { return filepath.Join(c.DataDir, "raft") }
 func (c Config) joinPath() string    { return filepath.Join(c.DataDir, "join.json") }
 func (c Config) memberPath() string  { return filepath.Join(c.DataDir, "member") }

@@ -17,14 +17,16 @@ import (
 // Domain errors. Handlers return them wrapped with a message; toStatus is
 // the one place that turns them into gRPC status codes.
 var (
-	ErrInvalid          = errors.New("invalid argument")
-	ErrNotFound         = errors.New("not found")
-	ErrAlreadyExists    = errors.New("already exists")
-	ErrConflict         = errors.New("version conflict")
-	ErrPermissionDenied = errors.New("permission denied")
-	ErrUnauthenticated  = errors.New("unauthenticated")
-	ErrUnavailable      = errors.New("unavailable")
-	ErrExhausted        = errors.New("resource exhausted")
+	ErrInvalid            = errors.New("invalid argument")
+	ErrNotFound           = errors.New("not found")
+	ErrAlreadyExists      = errors.New("already exists")
+	ErrConflict           = errors.New("version conflict")
+	ErrPermissionDenied   = errors.New("permission denied")
+	ErrUnauthenticated    = errors.New("unauthenticated")
+	ErrUnavailable        = errors.New("unavailable")
+	ErrExhausted          = errors.New("resource exhausted")
+	ErrFailedPrecondition = errors.New("failed precondition")
+	ErrInternal           = errors.New("internal error")
 )
 
 // domainError carries a message meant for the client and a sentinel kind.
@@ -75,6 +77,8 @@ var kindCodes = []struct {
 	{ErrUnauthenticated, codes.Unauthenticated},
 	{ErrUnavailable, codes.Unavailable},
 	{ErrExhausted, codes.ResourceExhausted},
+	{ErrFailedPrecondition, codes.FailedPrecondition},
+	{ErrInternal, codes.Internal},
 	{consensus.ErrNotLeader, codes.Unavailable},
 	{consensus.ErrNoLeader, codes.Unavailable},
 	{consensus.ErrLeadershipLost, codes.Unavailable},

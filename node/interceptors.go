@@ -13,3 +13,8 @@ func statusInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h 
 	resp, err := h(ctx, req)
 	return resp, toStatus(err)
 }
+
+// statusStreamInterceptor is statusInterceptor for streaming calls.
+func statusStreamInterceptor(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	return toStatus(h(srv, ss))
+}

@@ -42,6 +42,8 @@ type Node struct {
 	raft     *consensus.Raft
 	peers    *peerClients
 	health   *health.Server
+	data     *localData
+	queries  *queryLimiter
 
 	api, fabricRPC       *grpc.Server
 	apiLis               net.Listener
@@ -146,6 +148,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.openAccess(); err != nil {
 		return err
 	}
+	if err := n.openData(ctx); err != nil {
+		return fmt.Errorf("local data: %w", err)
+	}
+	n.queries = newQueryLimiter(n.cfg.MaxQueriesPerRequester)
 	n.host, err = fabric.New(fabric.Config{
 		Key:                n.key,
 		ListenAddrs:        n.cfg.FabricAddrs,
@@ -179,7 +185,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 
 	n.health = health.NewServer()
 	n.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	n.fabricRPC = grpc.NewServer(grpc.ChainUnaryInterceptor(statusInterceptor))
+	n.fabricRPC = grpc.NewServer(grpc.ChainUnaryInterceptor(statusInterceptor), grpc.ChainStreamInterceptor(statusStreamInterceptor))
 	yrdv1grpc.RegisterPeerServiceServer(n.fabricRPC, &peerService{n: n})
 	yrdv1grpc.RegisterClusterServiceServer(n.fabricRPC, &fabricCluster{n: n})
 	n.serve(n.fabricRPC, n.host.Listen(fabric.ProtocolRPC))
@@ -203,6 +209,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	yrdv1grpc.RegisterGrantServiceServer(n.api, &grantService{n: n})
 	yrdv1grpc.RegisterPolicyServiceServer(n.api, &policyService{n: n})
 	yrdv1grpc.RegisterAuditServiceServer(n.api, &auditService{n: n})
+	yrdv1grpc.RegisterQueryServiceServer(n.api, &queryService{n: n})
 	healthpb.RegisterHealthServer(n.api, n.health)
 	reflection.Register(n.api)
 	n.serve(n.api, n.apiLis)
@@ -218,6 +225,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.goLoop(n.membershipLoop)
 	n.goLoop(n.anchorLoop)
+	n.goLoop(n.recheckLoop)
 	n.log.Info("node started", "peer_id", n.id, "api", n.apiAddr, "fabric", n.host.AddrStrings())
 	return nil
 }
@@ -261,6 +269,7 @@ func (n *Node) Close() error {
 			errs = append(errs, n.host.Close())
 		}
 		n.wg.Wait()
+		errs = append(errs, n.data.close())
 		if n.auditLog != nil {
 			errs = append(errs, n.auditLog.Close())
 		}
@@ -356,6 +365,8 @@ func (n *Node) observe(cmd *yrdv1.Command, res *yrdv1.CommandResult) {
 		return
 	}
 	switch cmd.Op.(type) {
+	case *yrdv1.Command_PublishDataset, *yrdv1.Command_UpdateDataset, *yrdv1.Command_RetireDataset:
+		n.dataChanged(res.GetDataset().GetId())
 	case *yrdv1.Command_PutMember, *yrdv1.Command_RedeemJoinToken:
 		n.learnAddrs(res.GetMember())
 		n.kickReconcile()

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,8 +59,25 @@ var (
 	keySchemaVersion = []byte("schema_version")
 
 	catalogBuckets = [][]byte{bucketMeta, bucketDatasets, bucketMembers, bucketJoinTokens,
-		bucketGrants, bucketGrantsByDataset, bucketAnchors}
+		bucketGrants, bucketGrantsByDataset, bucketAnchors, bucketPrivacySpent}
+
+	// addedBuckets joined schema version 1 after catalog files and raft
+	// snapshots of it were in use, so a file (above all a snapshot taken by
+	// an older node, which raft restores on start) may lack them. An empty
+	// bucket and a missing one mean the same; OpenCatalog and Restore create
+	// them, and checkSchema does not require them.
+	addedBuckets = [][]byte{bucketPrivacySpent}
 )
+
+// createBuckets creates whichever of names tx lacks.
+func createBuckets(tx *bolt.Tx, names [][]byte) error {
+	for _, name := range names {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("create bucket %q: %w", name, err)
+		}
+	}
+	return nil
+}
 
 // Catalog is the replicated catalog state: datasets, the member registry
 // and join tokens, persisted in bbolt and indexed in memory.
@@ -93,10 +112,8 @@ func OpenCatalog(path string, opts Options) (*Catalog, error) {
 		return nil, fmt.Errorf("store: open catalog %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range catalogBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
+		if err := createBuckets(tx, catalogBuckets); err != nil {
+			return err
 		}
 		meta := tx.Bucket(bucketMeta)
 		if meta.Get(keySchemaVersion) == nil {
@@ -179,7 +196,7 @@ func (c *Catalog) Close() error {
 // checkSchema verifies that tx holds a catalog this code understands.
 func checkSchema(tx *bolt.Tx) error {
 	for _, name := range catalogBuckets {
-		if tx.Bucket(name) == nil {
+		if tx.Bucket(name) == nil && !slices.ContainsFunc(addedBuckets, func(b []byte) bool { return bytes.Equal(b, name) }) {
 			return fmt.Errorf("missing bucket %q", name)
 		}
 	}

@@ -125,7 +125,11 @@ func openRestored(path string, opts Options, minIndex uint64) (db *bolt.DB, st *
 		st, err = loadState(db)
 	}
 	if err == nil {
-		err = db.View(checkTokensAndConsistency)
+		err = db.View(checkRecordsAndConsistency)
+	}
+	if err == nil {
+		// Only now that the file is known to be sound may it be written to.
+		err = db.Update(func(tx *bolt.Tx) error { return createBuckets(tx, addedBuckets) })
 	}
 	if err != nil {
 		_ = db.Close()
@@ -134,18 +138,35 @@ func openRestored(path string, opts Options, minIndex uint64) (db *bolt.DB, st *
 	return db, st, false, nil
 }
 
-// checkTokensAndConsistency reads the join tokens (loadState has read the
-// rest) and runs bbolt's page-level check, which catches a damaged freelist
-// that would otherwise corrupt later writes. Running it after every page
-// has been read here matters: Check runs on its own goroutine, where a
-// fault would not be recovered.
-func checkTokensAndConsistency(tx *bolt.Tx) error {
-	err := tx.Bucket(bucketJoinTokens).ForEach(func(k, v []byte) error {
-		if err := proto.Unmarshal(v, new(yrdv1.JoinToken)); err != nil {
-			return fmt.Errorf("join token %x: %w", k, err)
+// checkRecordsAndConsistency reads and decodes every record loadState did
+// not (join tokens, grants and their index, audit anchors, the policy, the
+// privacy budget ledger) and then runs bbolt's page-level check, which
+// catches a damaged freelist that would otherwise corrupt later writes.
+// Running it after every page has been read here matters: Check runs on its
+// own goroutine, where a fault would not be recovered.
+func checkRecordsAndConsistency(tx *bolt.Tx) error {
+	decodeAll := func(bucket []byte, newMsg func() proto.Message) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			if err := proto.Unmarshal(v, newMsg()); err != nil {
+				return fmt.Errorf("%s %x: %w", bucket, k, err)
+			}
+			return nil
+		})
+	}
+	err := errors.Join(
+		decodeAll(bucketJoinTokens, func() proto.Message { return new(yrdv1.JoinToken) }),
+		decodeAll(bucketGrants, func() proto.Message { return new(yrdv1.Grant) }),
+		decodeAll(bucketAnchors, func() proto.Message { return new(yrdv1.AuditAnchor) }),
+		tx.Bucket(bucketGrantsByDataset).ForEach(func(k, v []byte) error { return nil }),
+		checkPrivacySpent(tx),
+	)
+	if err == nil {
+		if v := tx.Bucket(bucketMeta).Get(keyPolicy); v != nil {
+			if perr := proto.Unmarshal(v, new(yrdv1.PolicyParams)); perr != nil {
+				err = fmt.Errorf("policy: %w", perr)
+			}
 		}
-		return nil
-	})
+	}
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,10 @@ type Options struct {
 	Raft consensus.Config
 	// Logger; default discards.
 	Logger *slog.Logger
+	// Configure, if set, adjusts city i's node config (e.g. its local
+	// data, cfg.Data) once the defaults above are filled in, before the
+	// node is first created; restarts reuse the adjusted config.
+	Configure func(i int, cfg *node.Config)
 }
 
 // FastRaft is raft tuned for loopback clusters: quick elections and small
@@ -98,6 +102,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		cfg.Raft = opts.Raft
 		cfg.Logger = opts.Logger
 		cfg.AnchorInterval = 200 * time.Millisecond
+		if opts.Configure != nil {
+			opts.Configure(i, &cfg)
+		}
 		c.cfgs[i] = cfg
 	}
 	if err := c.startAll(ctx); err != nil {

@@ -211,6 +211,7 @@ func TestDecodeRoundTrip(t *testing.T) {
 	full.Retired = true
 	full.RetiredAt = timestamppb.Now()
 	full.Description = "quotes \" back\\slash <html> & \u2028 emoji 😀 \t tab\nnewline"
+	full.MinGroupSize, full.NoiseEpsilon, full.NoiseSumBound = 25, 0.5, 1e4
 	ds = append(ds, full, &yrdv1.Dataset{})
 	for _, d := range ds {
 		for _, opts := range []protojson.MarshalOptions{

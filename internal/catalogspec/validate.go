@@ -7,6 +7,7 @@ package catalogspec
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -42,6 +43,15 @@ const (
 	maxHolderRunes       = 200
 	maxRegistrationRef   = 128
 	maxPurposes          = 32
+)
+
+const (
+	// MaxMinGroupSize bounds a dataset's own k (min_group_size): a larger
+	// floor would suppress practically every group.
+	MaxMinGroupSize = 1000
+	// MaxNoiseEpsilon bounds a dataset's noise_epsilon: above it the noise
+	// protects next to nothing.
+	MaxNoiseEpsilon = 10.0
 )
 
 // Sectors are the sectors a dataset may belong to. Do not modify.
@@ -125,6 +135,7 @@ func Validate(d *yrdv1.Dataset) error {
 	}
 	c.dataRights(d.GetDataRights())
 	c.purposes(d.GetPermittedPurposes())
+	c.privacy(d)
 	if d.GetCrossBorderEligible() && (d.GetLevel() != yrdv1.ClassificationLevel_LEVEL_GENERAL || !slices.Contains(TrialSectors, d.GetSector())) {
 		c.add("cross_border_eligible", "allowed only for GENERAL datasets in a Lingang cross-border trial sector (%s), but this dataset is %s in sector %s",
 			strings.Join(TrialSectors, ", "), levelName(d.GetLevel()), show(d.GetSector()))
@@ -424,6 +435,23 @@ func (c *checker) purposes(ps []string) {
 			continue
 		}
 		seen[p] = i
+	}
+}
+
+// privacy checks the dataset's own disclosure controls: its k, which may
+// only raise the policy's (the policy engine takes the larger), and the
+// parameters of the noise added to its aggregates.
+func (c *checker) privacy(d *yrdv1.Dataset) {
+	if k := d.GetMinGroupSize(); k > MaxMinGroupSize {
+		c.add("min_group_size", "%d is above %d; 0 means the policy's default, and a dataset may only raise it", k, MaxMinGroupSize)
+	}
+	// NaN fails every comparison, so each range test is written to pass
+	// only numbers inside it.
+	if e := d.GetNoiseEpsilon(); !(e >= 0 && e <= MaxNoiseEpsilon) {
+		c.add("noise_epsilon", "%v is out of range: want 0 (no noise) or a finite number above 0 and at most %v", e, MaxNoiseEpsilon)
+	}
+	if b := d.GetNoiseSumBound(); !(b >= 0 && !math.IsInf(b, 1)) {
+		c.add("noise_sum_bound", "%v is out of range: want a finite number ≥ 0 (0 refuses sums while noise is on)", b)
 	}
 }
 

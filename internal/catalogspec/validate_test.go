@@ -3,6 +3,7 @@ package catalogspec
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -220,6 +221,29 @@ func TestValidateRules(t *testing.T) {
 			d.Level = yrdv1.ClassificationLevel_LEVEL_IMPORTANT
 		}},
 
+		{name: "min_group_size default", ok: true, mutate: func(d *yrdv1.Dataset) { d.MinGroupSize = 0 }},
+		{name: "min_group_size raised", ok: true, mutate: func(d *yrdv1.Dataset) { d.MinGroupSize = 25 }},
+		{name: "min_group_size 1000", ok: true, mutate: func(d *yrdv1.Dataset) { d.MinGroupSize = 1000 }},
+		{name: "min_group_size too large", field: "min_group_size", mutate: func(d *yrdv1.Dataset) { d.MinGroupSize = 1001 }, msg: "1001 is above 1000"},
+		{name: "min_group_size huge", field: "min_group_size", mutate: func(d *yrdv1.Dataset) { d.MinGroupSize = math.MaxUint32 }},
+
+		{name: "noise_epsilon off", ok: true, mutate: func(d *yrdv1.Dataset) { d.NoiseEpsilon = 0 }},
+		{name: "noise_epsilon tiny", ok: true, mutate: func(d *yrdv1.Dataset) { d.NoiseEpsilon = 1e-6 }},
+		{name: "noise_epsilon 1", ok: true, mutate: func(d *yrdv1.Dataset) { d.NoiseEpsilon = 1 }},
+		{name: "noise_epsilon 10", ok: true, mutate: func(d *yrdv1.Dataset) { d.NoiseEpsilon = 10 }},
+		{name: "noise_epsilon above 10", field: "noise_epsilon", mutate: func(d *yrdv1.Dataset) { d.NoiseEpsilon = 10.000001 }, msg: "at most 10"},
+		{name: "noise_epsilon negative", field: "noise_epsilon", mutate: func(d *yrdv1.Dataset) { d.NoiseEpsilon = -0.5 }, msg: "-0.5"},
+		{name: "noise_epsilon NaN", field: "noise_epsilon", mutate: func(d *yrdv1.Dataset) { d.NoiseEpsilon = math.NaN() }, msg: "NaN"},
+		{name: "noise_epsilon infinite", field: "noise_epsilon", mutate: func(d *yrdv1.Dataset) { d.NoiseEpsilon = math.Inf(1) }},
+		{name: "noise_epsilon minus infinite", field: "noise_epsilon", mutate: func(d *yrdv1.Dataset) { d.NoiseEpsilon = math.Inf(-1) }},
+
+		{name: "noise_sum_bound 0", ok: true, mutate: func(d *yrdv1.Dataset) { d.NoiseEpsilon, d.NoiseSumBound = 1, 0 }},
+		{name: "noise_sum_bound set", ok: true, mutate: func(d *yrdv1.Dataset) { d.NoiseEpsilon, d.NoiseSumBound = 1, 500.5 }},
+		{name: "noise_sum_bound large", ok: true, mutate: func(d *yrdv1.Dataset) { d.NoiseSumBound = 1e12 }},
+		{name: "noise_sum_bound negative", field: "noise_sum_bound", mutate: func(d *yrdv1.Dataset) { d.NoiseSumBound = -1 }, msg: "finite number ≥ 0"},
+		{name: "noise_sum_bound NaN", field: "noise_sum_bound", mutate: func(d *yrdv1.Dataset) { d.NoiseSumBound = math.NaN() }},
+		{name: "noise_sum_bound infinite", field: "noise_sum_bound", mutate: func(d *yrdv1.Dataset) { d.NoiseSumBound = math.Inf(1) }},
+
 		{name: "too big", field: "", mutate: func(d *yrdv1.Dataset) {
 			d.Schema.Columns = nCols(512)
 			for _, c := range d.Schema.Columns {
@@ -282,11 +306,12 @@ func TestValidateReportsAll(t *testing.T) {
 	d.Schema.Columns[1].PersonalInfo = 0
 	d.DataRights.Holder = ""
 	d.Level = yrdv1.ClassificationLevel_LEVEL_CORE
+	d.MinGroupSize, d.NoiseEpsilon, d.NoiseSumBound = 5000, 11, -2
 	err := Validate(d)
 	want := []string{
 		"id", "owner_city", "tags[1]", "tags[2]",
 		"schema.columns[1].personal_info", "schema.columns[2].type",
-		"data_rights.holder", "cross_border_eligible",
+		"data_rights.holder", "min_group_size", "noise_epsilon", "noise_sum_bound", "cross_border_eligible",
 	}
 	got := fieldsOf(err)
 	if strings.Join(got, ",") != strings.Join(want, ",") {

@@ -66,7 +66,7 @@ func commands() []command {
 
 func allCommands() []command {
 	cmds := commands()
-	return append(cmds[:len(cmds)-1:len(cmds)-1], append(accessCommands(), cmds[len(cmds)-1])...)
+	return append(cmds[:len(cmds)-1:len(cmds)-1], append(append(accessCommands(), queryCommands()...), cmds[len(cmds)-1])...)
 }
 
 // Main runs one command line and returns the process exit status.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,7 +19,9 @@ import (
 
 	"github.com/yrd-exchange/yrdnode/internal/auth"
 	"github.com/yrd-exchange/yrdnode/internal/cities"
+	"github.com/yrd-exchange/yrdnode/internal/connector"
 	"github.com/yrd-exchange/yrdnode/internal/sample"
+	"github.com/yrd-exchange/yrdnode/internal/synth"
 	"github.com/yrd-exchange/yrdnode/node"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
@@ -30,22 +34,143 @@ type nodeFile struct {
 	City        string   `json:"city"`
 	APIAddr     string   `json:"api_addr"`
 	FabricAddrs []string `json:"fabric_addrs"`
+	// Data says where the raw data of the datasets this city owns lives;
+	// the operator adds it by hand (init writes none).
+	Data *dataFile `json:"data,omitempty"`
+}
+
+// dataFile is node.json's "data" object.
+type dataFile struct {
+	Files    []fileSource `json:"files,omitempty"`
+	Postgres *pgSource    `json:"postgres,omitempty"`
+}
+
+// fileSource is one dataset served from files through DuckDB.
+type fileSource struct {
+	Dataset string `json:"dataset"`
+	// Format is csv, parquet or json; empty means by the first path's
+	// extension.
+	Format string   `json:"format,omitempty"`
+	Paths  []string `json:"paths"`
+}
+
+// pgSource is the city's PostgreSQL database and the tables it serves.
+type pgSource struct {
+	DSN    string    `json:"dsn"`
+	Tables []pgTable `json:"tables"`
+}
+
+type pgTable struct {
+	Dataset string `json:"dataset"`
+	Schema  string `json:"schema,omitempty"`
+	Table   string `json:"table"`
 }
 
 const nodeFileName = "node.json"
 
 func readNodeFile(dataDir string) (nodeFile, error) {
 	var nf nodeFile
-	data, err := os.ReadFile(filepath.Join(dataDir, nodeFileName))
+	path := filepath.Join(dataDir, nodeFileName)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nf, fmt.Errorf("%s has no %s: run 'yrdnode init --data-dir %s --city CITY' first", dataDir, nodeFileName, dataDir)
 	} else if err != nil {
 		return nf, err
 	}
-	if err := json.Unmarshal(data, &nf); err != nil {
-		return nf, fmt.Errorf("%s: %v", filepath.Join(dataDir, nodeFileName), err)
+	if nf, err = decodeNodeFile(data); err != nil {
+		return nf, fmt.Errorf("%s: %v", path, err)
 	}
 	return nf, nil
+}
+
+// decodeNodeFile decodes node.json strictly: an unknown field, such as a
+// misspelt "paths", is an error naming it rather than silently ignored.
+func decodeNodeFile(data []byte) (nodeFile, error) {
+	var nf nodeFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&nf); err != nil {
+		return nodeFile{}, err
+	}
+	if dec.More() {
+		return nodeFile{}, errors.New("unexpected data after the JSON object")
+	}
+	return nf, nil
+}
+
+// dataConfig maps node.json's "data" object into the node's config, naming
+// the field of anything wrong. Relative paths are taken from dataDir;
+// URLs (s3://, https://) are left as they are.
+func dataConfig(df *dataFile, dataDir string) (node.DataConfig, error) {
+	var dc node.DataConfig
+	if df == nil {
+		return dc, nil
+	}
+	if abs, err := filepath.Abs(dataDir); err == nil {
+		dataDir = abs
+	}
+	for i, f := range df.Files {
+		field := fmt.Sprintf("data.files[%d]", i)
+		if f.Dataset == "" {
+			return dc, fmt.Errorf("%s.dataset: required: the catalog id of a dataset this city owns", field)
+		}
+		if len(f.Paths) == 0 {
+			return dc, fmt.Errorf("%s.paths: at least one file or glob pattern is required", field)
+		}
+		src := connector.Source{DatasetID: f.Dataset, Format: strings.ToLower(f.Format)}
+		for j, p := range f.Paths {
+			if p == "" {
+				return dc, fmt.Errorf("%s.paths[%d]: empty path", field, j)
+			}
+			if !filepath.IsAbs(p) && !strings.Contains(p, "://") {
+				p = filepath.Join(dataDir, p)
+			}
+			src.Paths = append(src.Paths, p)
+		}
+		if src.Format == "" {
+			src.Format = formatOf(src.Paths[0])
+			if src.Format == "" {
+				return dc, fmt.Errorf("%s.format: required: csv, parquet or json (%q has no known extension)", field, f.Paths[0])
+			}
+		}
+		switch src.Format {
+		case "csv", "parquet", "json":
+		default:
+			return dc, fmt.Errorf("%s.format: %q is not csv, parquet or json", field, f.Format)
+		}
+		dc.Files = append(dc.Files, src)
+	}
+	if pg := df.Postgres; pg != nil {
+		if pg.DSN == "" {
+			return dc, errors.New("data.postgres.dsn: required: a PostgreSQL URL or keyword/value string")
+		}
+		dc.Postgres = &node.PostgresData{DSN: pg.DSN}
+		for i, t := range pg.Tables {
+			field := fmt.Sprintf("data.postgres.tables[%d]", i)
+			if t.Dataset == "" {
+				return dc, fmt.Errorf("%s.dataset: required: the catalog id of a dataset this city owns", field)
+			}
+			if t.Table == "" {
+				return dc, fmt.Errorf("%s.table: required", field)
+			}
+			dc.Postgres.Tables = append(dc.Postgres.Tables, connector.PGTable{DatasetID: t.Dataset, Schema: t.Schema, Table: t.Table})
+		}
+	}
+	return dc, nil
+}
+
+// formatOf guesses a file's format from its extension.
+func formatOf(path string) string {
+	ext := strings.ToLower(filepath.Ext(strings.TrimSuffix(strings.TrimSuffix(path, ".gz"), ".zst")))
+	switch ext {
+	case ".csv":
+		return "csv"
+	case ".parquet":
+		return "parquet"
+	case ".json", ".jsonl", ".ndjson":
+		return "json"
+	}
+	return ""
 }
 
 func dataDirFlag(fs *flag.FlagSet, env Env) *string {
@@ -92,6 +217,11 @@ func nodeConfig(nf nodeFile, dataDir string, log *slog.Logger, version string) (
 	cfg := node.DefaultConfig()
 	cfg.DataDir, cfg.City, cfg.APIAddr, cfg.FabricAddrs = dataDir, nf.City, nf.APIAddr, nf.FabricAddrs
 	cfg.Logger, cfg.Version = log, version
+	data, err := dataConfig(nf.Data, dataDir)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Data = data
 	return cfg, cfg.Validate()
 }
 
@@ -185,8 +315,12 @@ func runDev(ctx context.Context, env Env, args []string) error {
 	fs := newFlags(env, "dev")
 	dataDir := fs.String("data-dir", "", "keep the delta's state here (default: a temporary dir removed on exit)")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	rows := fs.Int("rows", 20000, "synthetic rows per sample dataset (elderly-population: the residents aged 60+ among that many); files already in --data-dir are kept")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	if *rows < 1 {
+		return usageError{fmt.Sprintf("--rows: %d is not a positive row count", *rows)}
 	}
 	log, err := newLogger(env, *logLevel)
 	if err != nil {
@@ -199,11 +333,16 @@ func runDev(ctx context.Context, env Env, args []string) error {
 		}
 		defer os.RemoveAll(dir)
 	}
+	files, made, err := devData(dir, *rows)
+	if err != nil {
+		return err
+	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	c, err := testnet.Start(startCtx, testnet.Options{
 		Cities: devCities, DataDir: dir, APIAddrs: devAPIAddrs, FabricAddrs: devFabricAddrs,
 		Raft: node.DefaultConfig().Raft, Logger: log,
+		Configure: func(i int, cfg *node.Config) { cfg.Data.Files = files[devCities[i]] },
 	})
 	if err != nil {
 		return err
@@ -242,16 +381,91 @@ func runDev(ctx context.Context, env Env, args []string) error {
 	} else {
 		fmt.Fprintf(env.Stdout, "\n%d sample datasets published.\n", published)
 	}
+	nfiles := 0
+	for _, srcs := range files {
+		nfiles += len(srcs)
+	}
+	if made < nfiles {
+		fmt.Fprintf(env.Stdout, "Synthetic data: %d CSV files in %s (%d generated, %d kept from an earlier run).\n", nfiles, filepath.Join(dir, "CITY-data"), made, nfiles-made)
+	} else {
+		fmt.Fprintf(env.Stdout, "Synthetic data: %d CSV files in %s, %d rows per dataset.\n", nfiles, filepath.Join(dir, "CITY-data"), *rows)
+	}
 	sh := creds["shanghai"]
 	fmt.Fprintf(env.Stdout, "API keys for every role of every city: %s\n\nTry, in another terminal (as Shanghai's analyst):\n\n", credPath)
 	fmt.Fprintf(env.Stdout, "  export YRDNODE_CA=%s YRDNODE_KEY=%s\n", sh.CA, sh.Keys["analyst"])
 	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode dataset list\n")
 	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode policy decide shanghai.civil-affairs.elderly-population --purpose elderly-care-planning\n")
+	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose elderly-care-planning '%s'\n", devFamilyQuery)
+	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose elderly-care-planning --explain '%s'\n", devFamilyQuery)
+	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose population-statistics '%s'   # refused: CORE data\n", devCoreQuery)
 	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode cluster status --node %s --ca %s --key %s\n", devAPIAddrs[2], creds["nanjing"].CA, creds["nanjing"].Keys["operator"])
 	fmt.Fprintf(env.Stdout, "\nCtrl-C stops the delta.\n")
 	<-ctx.Done()
 	fmt.Fprintln(env.Stdout, "stopping")
 	return c.Close()
+}
+
+// The queries dev suggests: a family aggregate over the three cities'
+// elderly populations, and one on CORE data, which every owner refuses.
+const (
+	devFamilyQuery = "SELECT district, count(*), avg(age) FROM family:" + sample.ElderlyPopulationSchemaID + " GROUP BY district"
+	devCoreQuery   = "SELECT count(*) FROM shanghai.public-security.household-registry"
+)
+
+// devSeed seeds every synthetic file of dev, so a city's datasets share
+// one population (person_id joins) and reruns give the same data.
+const devSeed = 20250630
+
+// devData writes, for every sample dataset a dev city owns, a synthetic
+// CSV file at dir/CITY-data/ID.csv (keeping one already there) and returns
+// the sources per city and how many files it generated. CORE datasets get
+// data too: the policy, not a missing file, is what refuses queries on
+// them.
+func devData(dir string, rows int) (map[string][]connector.Source, int, error) {
+	out := map[string][]connector.Source{}
+	made := 0
+	for _, d := range sample.Datasets() {
+		city := d.GetOwnerCity()
+		if !slices.Contains(devCities, city) {
+			continue
+		}
+		n := rows
+		if d.GetStandardSchemaId() == sample.ElderlyPopulationSchemaID {
+			n = synth.ElderlyRowsFor(rows)
+		}
+		path := filepath.Join(dir, city+"-data", d.GetId()+".csv")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if err := writeSynthCSV(path, d, n); err != nil {
+				return nil, 0, fmt.Errorf("generating %s: %w", path, err)
+			}
+			made++
+		} else if err != nil {
+			return nil, 0, err
+		}
+		out[city] = append(out[city], connector.Source{DatasetID: d.GetId(), Format: "csv", Paths: []string{path}})
+	}
+	return out, made, nil
+}
+
+// writeSynthCSV writes the file whole or not at all, so an interrupted
+// run leaves no truncated file for the next one to keep.
+func writeSynthCSV(path string, d *yrdv1.Dataset, rows int) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*.csv")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := synth.WriteCSV(f, d, rows, devSeed); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // devCity is one city's entry in dev's credentials.json.

@@ -33,6 +33,7 @@ type compiler struct {
 	d       *yrdv1.Dataset
 	dec     *yrdv1.Decision
 	key     []byte
+	opts    Options
 	cols    map[string]*yrdv1.Column
 	treat   map[string]yrdv1.ColumnTreatment
 	args    []any
@@ -52,6 +53,35 @@ type compiler struct {
 // parameter in args (positional "?"), so no requester text is spliced
 // into the SQL except result aliases, which must be plain identifiers.
 func Compile(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, pseudonymKey []byte) (string, []any, error) {
+	return CompileWith(d, q, dec, Options{PseudonymKey: pseudonymKey})
+}
+
+// IndividualsColumn names the column that Options.Individuals appends to
+// an aggregate result: the distinct individuals in each group, which the
+// node checks against k on the result and counts for the receipt, then
+// drops before anything leaves.
+const IndividualsColumn = "__yrd_individuals"
+
+// Options are the node's settings for one compiled query, beyond the
+// decision.
+type Options struct {
+	// PseudonymKey keys the hash of pseudonymised columns.
+	PseudonymKey []byte
+	// Individuals appends IndividualsColumn to an aggregate result.
+	Individuals bool
+	// SumBound, when positive, clamps every sum and avg argument to
+	// [-SumBound, SumBound], which bounds one row's effect on the result
+	// (the sensitivity that calibrated noise is scaled to).
+	SumBound float64
+	// PersonKeys compiles, instead of the result, the distinct person keys
+	// (as text) of the rows the query reads: what a cross-border export
+	// ledger counts. It needs a DIRECT identifier column.
+	PersonKeys bool
+}
+
+// CompileWith is Compile with the node's options.
+func CompileWith(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error) {
+	pseudonymKey := o.PseudonymKey
 	if d == nil || q == nil || dec == nil {
 		return "", nil, errors.New("connector: compile: nil dataset, query or decision")
 	}
@@ -67,7 +97,7 @@ func Compile(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, pseudonymKey
 	default:
 		return "", nil, errors.New("connector: query names no dataset")
 	}
-	c := &compiler{d: d, dec: dec, key: pseudonymKey,
+	c := &compiler{d: d, dec: dec, key: pseudonymKey, opts: o,
 		cols: map[string]*yrdv1.Column{}, treat: map[string]yrdv1.ColumnTreatment{}, needCol: map[string]bool{}}
 	for _, col := range d.GetSchema().GetColumns() {
 		if col.GetName() == personAlias || col.GetName() == oneAlias {
@@ -88,7 +118,39 @@ func Compile(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, pseudonymKey
 	default:
 		return "", nil, fmt.Errorf("connector: decision effect %v allows no query", dec.GetEffect())
 	}
+	if o.PersonKeys {
+		return c.personKeys(q)
+	}
 	return c.compile(q)
+}
+
+// personKey is the dataset's DIRECT identifier column, or "".
+func (c *compiler) personKey() string {
+	for _, col := range c.d.GetSchema().GetColumns() {
+		if col.GetIdentifierRole() == yrdv1.IdentifierRole_IDENTIFIER_DIRECT {
+			return col.GetName()
+		}
+	}
+	return ""
+}
+
+// personKeys compiles the distinct person keys of the rows q's filter
+// selects: an upper bound of the individuals whose data is in the result.
+func (c *compiler) personKeys(q *yrdv1.Query) (string, []any, error) {
+	pk := c.personKey()
+	if pk == "" {
+		return "", nil, fmt.Errorf("connector: dataset %s has no DIRECT identifier column to count individuals by", c.d.GetId())
+	}
+	var b strings.Builder
+	b.WriteString("SELECT DISTINCT CAST(" + quoteIdent(pk) + " AS VARCHAR) AS " + quoteIdent(personAlias) + " FROM " + quoteIdent(c.d.GetId()))
+	if w := q.GetWhere(); w != nil {
+		cond, err := c.expr(w, 0)
+		if err != nil {
+			return "", nil, err
+		}
+		b.WriteString(" WHERE " + cond)
+	}
+	return b.String(), c.args, nil
 }
 
 func (c *compiler) bind(v any) string {
@@ -224,13 +286,7 @@ func (c *compiler) compile(q *yrdv1.Query) (string, []any, error) {
 		if c.dec.GetMinGroupSize() == 0 {
 			return "", nil, errors.New("connector: aggregate decision without a minimum group size")
 		}
-		for _, col := range c.d.GetSchema().GetColumns() {
-			if col.GetIdentifierRole() == yrdv1.IdentifierRole_IDENTIFIER_DIRECT {
-				personKey = col.GetName()
-				break
-			}
-		}
-		if personKey == "" {
+		if personKey = c.personKey(); personKey == "" {
 			return "", nil, fmt.Errorf("connector: dataset %s has no DIRECT identifier column to count distinct individuals by", c.d.GetId())
 		}
 	}
@@ -294,12 +350,15 @@ func (c *compiler) compile(q *yrdv1.Query) (string, []any, error) {
 		if o.col != "" {
 			e = quoteIdent(o.col)
 		} else {
-			e = aggregateSQL(o.agg)
+			e = c.aggregateSQL(o.agg)
 		}
 		if o.name != "" {
 			e += " AS " + quoteIdent(o.name)
 		}
 		outer[i] = e
+	}
+	if aggOnly && c.opts.Individuals {
+		outer = append(outer, "count(DISTINCT "+quoteIdent(personAlias)+") AS "+quoteIdent(IndividualsColumn))
 	}
 	b.WriteString(strings.Join(outer, ", "))
 	b.WriteString(" FROM (SELECT ")
@@ -387,8 +446,17 @@ func (c *compiler) checkAggregate(a *yrdv1.AggregateCall) error {
 	return nil
 }
 
-func aggregateSQL(a *yrdv1.AggregateCall) string {
+func (c *compiler) aggregateSQL(a *yrdv1.AggregateCall) string {
 	col := quoteIdent(a.GetColumn())
+	if b := c.opts.SumBound; b > 0 {
+		switch a.GetFunction() {
+		case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
+			// A number from the catalog, not requester text; written in
+			// place because the outer query binds nothing (see compile).
+			bound := strconv.FormatFloat(b, 'g', -1, 64)
+			col = "least(greatest(CAST(" + col + " AS DOUBLE), -" + bound + "), " + bound + ")"
+		}
+	}
 	switch a.GetFunction() {
 	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
 		if a.GetColumn() == "" {

@@ -383,7 +383,12 @@ func pgTableName(t PGTable) string { return pgx.Identifier{t.Schema, t.Table}.Sa
 // the DuckDB views do), so no column the catalog does not describe is
 // ever visible to the query.
 func CompilePostgres(d *yrdv1.Dataset, t PGTable, q *yrdv1.Query, dec *yrdv1.Decision, pseudonymKey []byte) (string, []any, error) {
-	query, args, err := Compile(d, q, dec, pseudonymKey)
+	return CompilePostgresWith(d, t, q, dec, Options{PseudonymKey: pseudonymKey})
+}
+
+// CompilePostgresWith is CompilePostgres with the node's options.
+func CompilePostgresWith(d *yrdv1.Dataset, t PGTable, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error) {
+	query, args, err := CompileWith(d, q, dec, o)
 	if err != nil {
 		return "", nil, err
 	}
@@ -561,6 +566,24 @@ func (p *Postgres) Run(ctx context.Context, id string, q *yrdv1.Query, dec *yrdv
 	return p.Query(ctx, query, args)
 }
 
+// Plan compiles q for dataset id under dec, as Run would, without running
+// it.
+func (p *Postgres) Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error) {
+	if !p.Serving(id) {
+		return "", nil, p.notServed(id)
+	}
+	ds, ok := p.catalog(id)
+	if !ok {
+		return "", nil, fmt.Errorf("connector: dataset %q is not in the catalog", id)
+	}
+	return CompilePostgresWith(ds, p.tables[id], q, dec, o)
+}
+
+// Exec runs SQL made by Plan.
+func (p *Postgres) Exec(ctx context.Context, query string, args []any) (ResultRows, error) {
+	return p.Query(ctx, query, args)
+}
+
 // Query runs PostgreSQL SQL, e.g. made by CompilePostgres. ctx reaches
 // PostgreSQL: cancelling it cancels the running query on the server.
 //
@@ -696,4 +719,14 @@ func pgNormalise(v any) any {
 		return float64(x)
 	}
 	return v
+}
+
+// Configured reports whether the dataset has a table here.
+func (p *Postgres) Configured(id string) bool { _, ok := p.tables[id]; return ok }
+
+// Problems lists why a configured dataset is not served (empty if it is).
+func (p *Postgres) Problems(id string) []Mismatch {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return append([]Mismatch(nil), p.problems[id]...)
 }

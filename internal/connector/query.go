@@ -66,6 +66,46 @@ func (d *DuckDB) Run(ctx context.Context, id string, q *yrdv1.Query, dec *yrdv1.
 	return d.Query(ctx, query, args)
 }
 
+// Plan compiles q for dataset id under dec, as Run would, without running
+// it.
+func (d *DuckDB) Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error) {
+	if !d.Serving(id) {
+		return "", nil, d.notServed(id)
+	}
+	ds, ok := d.catalog(id)
+	if !ok {
+		return "", nil, fmt.Errorf("connector: dataset %q is not in the catalog", id)
+	}
+	return CompileWith(ds, q, dec, o)
+}
+
+// Exec runs SQL made by Plan.
+func (d *DuckDB) Exec(ctx context.Context, query string, args []any) (ResultRows, error) {
+	return d.Query(ctx, query, args)
+}
+
+// Engine is what a node needs of a connector: both DuckDB and Postgres
+// are one.
+type Engine interface {
+	// Serving reports whether the dataset is configured here and its local
+	// data matches the catalog schema.
+	Serving(id string) bool
+	// Configured reports whether the dataset is configured here at all.
+	Configured(id string) bool
+	// Problems lists why a configured dataset is not served.
+	Problems(id string) []Mismatch
+	// CheckDataset re-checks one dataset's local data against the catalog.
+	CheckDataset(ctx context.Context, id string) []Mismatch
+	Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error)
+	Exec(ctx context.Context, query string, args []any) (ResultRows, error)
+	Close() error
+}
+
+var (
+	_ Engine = (*DuckDB)(nil)
+	_ Engine = (*Postgres)(nil)
+)
+
 // Columns returns the result's column names.
 func (r *Rows) Columns() []string { return r.names }
 

@@ -198,3 +198,13 @@ func viewSQL(s Source, ds *yrdv1.Dataset) (string, error) {
 	}
 	return "CREATE OR REPLACE VIEW " + quoteIdent(s.DatasetID) + " AS SELECT " + strings.Join(sel, ", ") + " FROM " + from, nil
 }
+
+// Configured reports whether the dataset has a local source here.
+func (d *DuckDB) Configured(id string) bool { _, ok := d.sources[id]; return ok }
+
+// Problems lists why a configured dataset is not served (empty if it is).
+func (d *DuckDB) Problems(id string) []Mismatch {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return append([]Mismatch(nil), d.problems[id]...)
+}

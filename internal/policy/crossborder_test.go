@@ -75,6 +75,16 @@ func crossBorderCases() []ruleCase {
 			effect: allowAggs, ids: []string{"general.aggregates"}, shown: []string{"distance_km"},
 		},
 		{
+			name: "aggregates abroad keep the dataset's raised k",
+			req: abroad(tripsRows, func(r *Request) {
+				r.Access.ResultForm, r.Access.Columns = aggs, nil
+				r.Access.Aggregates = []*yrdv1.Aggregate{count()}
+				r.Dataset.MinGroupSize = 40
+			}),
+			effect: allowAggs, ids: []string{"general.aggregates"}, minGroup: 40,
+			reason: []string{"at least 40 individuals"},
+		},
+		{
 			name: "aggregate over a personal column",
 			req: abroad(tripsRows, func(r *Request) {
 				r.Access.ResultForm, r.Access.Columns = aggs, nil

@@ -47,14 +47,14 @@
 //	cross-border crossborder.threshold           DENY: this year's exports reached the (sensitive) individuals limit
 //	general      general.hidden-predicate        DENY: rows filtered or ordered on a column not shown RAW
 //	general      general.rows                    ALLOW_ROWS, row_cap = params.row_cap
-//	general      general.aggregates              ALLOW_AGGREGATES, min_group_size = params k
+//	general      general.aggregates              ALLOW_AGGREGATES, min_group_size = max(params k, dataset min_group_size)
 //	general      general.personal.pseudonymise   PERSONAL DIRECT/QUASI identifier in rows: PSEUDONYMISED
 //	general      general.personal.mask           other PERSONAL column in rows: MASKED
 //	general      general.personal.grant          PERSONAL column in rows RAW under a grant with allow_personal
 //	general      general.sensitive.withhold      SENSITIVE column in rows: WITHHELD
 //	important    important.grant                 DENY without an applicable grant; otherwise records the grant relied on
 //	important    important.aggregates-only       DENY: rows requested
-//	important    important.k-anonymity           ALLOW_AGGREGATES, min_group_size = params k
+//	important    important.k-anonymity           ALLOW_AGGREGATES, min_group_size = max(params k, dataset min_group_size)
 //
 // The cross-border group runs only when the requester's home node is
 // outside the mainland; the general or important group runs by level.
@@ -72,6 +72,8 @@
 //   - A purpose is always required (PIPL art. 6), even when the dataset
 //     lists no permitted purposes: ValidateAccess rejects a request without
 //     one. Retired datasets answer no queries.
+//   - k is params.default_min_group_size, raised for one dataset by its
+//     min_group_size (0 means the default); a dataset can never lower it.
 //   - Aggregates over groups of at least k individuals are treated as
 //     anonymised (PIPL art. 4 and 73): group keys and statistics are RAW,
 //     also for PERSONAL and SENSITIVE columns. What protects individuals

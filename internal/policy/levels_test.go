@@ -121,6 +121,28 @@ func generalCases() []ruleCase {
 			req:    with(elderlyAggs, func(r *Request) { r.Access.FilterColumns = []string{"care_level"} }),
 			effect: allowAggs, ids: []string{"general.aggregates"},
 		},
+		{
+			name:   "dataset raises k for its aggregates",
+			req:    with(elderlyAggs, func(r *Request) { r.Dataset.MinGroupSize = 25 }),
+			effect: allowAggs, ids: []string{"general.aggregates"}, minGroup: 25,
+			reason: []string{"aggregates over groups of at least 25 individuals"},
+		},
+		{
+			name:   "dataset k below the default has no effect",
+			req:    with(elderlyAggs, func(r *Request) { r.Dataset.MinGroupSize = 3 }),
+			effect: allowAggs, ids: []string{"general.aggregates"}, minGroup: 10,
+			reason: []string{"aggregates over groups of at least 10 individuals"},
+		},
+		{
+			name:   "dataset k equal to the default",
+			req:    with(elderlyAggs, func(r *Request) { r.Dataset.MinGroupSize = 10 }),
+			effect: allowAggs, ids: []string{"general.aggregates"}, minGroup: 10,
+		},
+		{
+			name:   "dataset k does not touch rows",
+			req:    with(elderlyRows, func(r *Request) { r.Dataset.MinGroupSize = 25 }),
+			effect: allowRows, ids: allPersonal,
+		},
 	}
 }
 
@@ -152,6 +174,27 @@ func importantCases() []ruleCase {
 			columns: map[string]yrdv1.ColumnTreatment{"diagnosis": raw, "cost": raw},
 			grantID: "g-13", reason: []string{`relies on grant "g-13"`, "at least 10 individuals"},
 			level: yrdv1.ClassificationLevel_LEVEL_IMPORTANT,
+		},
+		{
+			name:   "dataset raises k",
+			req:    with(hospitalAggs, func(r *Request) { r.Dataset.MinGroupSize = 50 }),
+			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity"}, grantID: "g-health", minGroup: 50,
+			reason: []string{"important data: aggregates over groups of at least 50 individuals"},
+		},
+		{
+			name:   "dataset k below the default has no effect",
+			req:    with(hospitalAggs, func(r *Request) { r.Dataset.MinGroupSize = 2 }),
+			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity"}, grantID: "g-health", minGroup: 10,
+			reason: []string{"important data: aggregates over groups of at least 10 individuals"},
+		},
+		{
+			name: "dataset k below a raised policy k has no effect",
+			req: with(hospitalAggs, func(r *Request) {
+				r.Params.DefaultMinGroupSize = 30
+				r.Dataset.MinGroupSize = 20
+			}),
+			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity"}, grantID: "g-health", minGroup: 30,
+			reason: []string{"at least 30 individuals"},
 		},
 		{
 			name:   "rows grant covers aggregates",

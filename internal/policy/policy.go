@@ -61,7 +61,10 @@ type Request struct {
 	CrossBorderUsage Usage
 }
 
-// DefaultParams are the delta's initial rule parameters (version 1).
+// DefaultParams are the delta's initial rule parameters (version 1), which
+// apply until the first UpdatePolicy. The raft FSM reads PrivacyBudget from
+// them to decide budget spends, so version 1's values must never change:
+// replicas running different builds would decide the same log differently.
 func DefaultParams() *yrdv1.PolicyParams {
 	return &yrdv1.PolicyParams{
 		Version:                              1,
@@ -70,6 +73,8 @@ func DefaultParams() *yrdv1.PolicyParams {
 		CrossBorderIndividualsLimit:          100000,
 		CrossBorderSensitiveIndividualsLimit: 10000,
 		TrialSectors:                         []string{"connected-vehicles", "fintech", "industrial-internet"},
+		// Total epsilon per requesting organisation and calendar year.
+		PrivacyBudget: 10,
 	}
 }
 
@@ -211,7 +216,7 @@ func (e *decider) generalGroup() {
 	if e.agg {
 		e.fire(RuleGeneralAggregates)
 		e.say("general data: aggregates over groups of at least ")
-		e.uint(uint64(e.p.GetDefaultMinGroupSize()))
+		e.uint(uint64(e.k()))
 		e.say(" individuals")
 		e.allowAggregates(g)
 		return
@@ -270,16 +275,22 @@ func (e *decider) importantGroup() {
 	e.quote(g.GetId())
 	e.fire(RuleImportantKAnonymity)
 	e.say("important data: aggregates over groups of at least ")
-	e.uint(uint64(e.p.GetDefaultMinGroupSize()))
+	e.uint(uint64(e.k()))
 	e.say(" individuals")
 	e.allowAggregates(g)
+}
+
+// k is the group floor for aggregates over the dataset: the policy's
+// default, raised (never lowered) by the dataset's own min_group_size.
+func (e *decider) k() uint32 {
+	return max(e.p.GetDefaultMinGroupSize(), e.d.GetMinGroupSize())
 }
 
 // allowAggregates: a result over groups of at least k individuals counts as
 // anonymised, so whatever it shows is RAW; cross-border personal columns
 // were denied before this point.
 func (e *decider) allowAggregates(g *yrdv1.Grant) {
-	e.effect, e.minGroup = yrdv1.Effect_EFFECT_ALLOW_AGGREGATES, e.p.GetDefaultMinGroupSize()
+	e.effect, e.minGroup = yrdv1.Effect_EFFECT_ALLOW_AGGREGATES, e.k()
 	shown := e.shown()
 	for i := range shown {
 		shown[i].treat = treatRawT

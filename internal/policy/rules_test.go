@@ -21,6 +21,8 @@ type ruleCase struct {
 	reason  []string                         // substrings of the reason
 	grantID string
 	level   yrdv1.ClassificationLevel // if set
+	// k of an allowed aggregate; 0 means the default params' k.
+	minGroup uint32
 }
 
 func (c ruleCase) check(t *testing.T) {
@@ -55,7 +57,11 @@ func (c ruleCase) check(t *testing.T) {
 			t.Errorf("rows: row_cap %d, min_group_size %d", d.GetRowCap(), d.GetMinGroupSize())
 		}
 	case allowAggs:
-		if d.GetMinGroupSize() != DefaultParams().GetDefaultMinGroupSize() || d.GetRowCap() != 0 {
+		k := c.minGroup
+		if k == 0 {
+			k = DefaultParams().GetDefaultMinGroupSize()
+		}
+		if d.GetMinGroupSize() != k || d.GetRowCap() != 0 {
 			t.Errorf("aggregates: row_cap %d, min_group_size %d", d.GetRowCap(), d.GetMinGroupSize())
 		}
 	}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -33,6 +34,61 @@ func ValidateAccess(d *yrdv1.Dataset, a *yrdv1.AccessRequest) error {
 		return errs
 	}
 	return nil
+}
+
+// ValidateParams checks policy parameters proposed to replace the current
+// ones and returns nil or an Errors naming each bad field, e.g.
+// `privacy_budget: NaN is not a finite number ≥ 0`. Version, updated_at and
+// updated_by are not checked: the catalog sets them. Whether each of
+// trial_sectors is a known sector is left to the caller (the list is
+// catalogspec.Sectors, which this package does not depend on).
+func ValidateParams(p *yrdv1.PolicyParams) error {
+	if p == nil {
+		return Errors{{Msg: "params are required"}}
+	}
+	var errs Errors
+	add := func(field string, msg ...string) {
+		errs = append(errs, &FieldError{Field: field, Msg: strings.Join(msg, "")})
+	}
+	if k := p.GetDefaultMinGroupSize(); k < minK {
+		add("default_min_group_size", strconv.FormatUint(uint64(k), 10), " is below ", strconv.Itoa(minK),
+			": a group of one individual is that individual's value")
+	}
+	if p.GetRowCap() == 0 {
+		add("row_cap", "must be positive")
+	}
+	if p.GetCrossBorderIndividualsLimit() == 0 {
+		add("cross_border_individuals_limit", "must be positive")
+	}
+	if p.GetCrossBorderSensitiveIndividualsLimit() == 0 {
+		add("cross_border_sensitive_individuals_limit", "must be positive")
+	}
+	if fe := privacyBudgetError(p.GetPrivacyBudget()); fe != nil {
+		errs = append(errs, fe)
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// ValidatePrivacyBudget checks PolicyParams.privacy_budget: a finite number
+// ≥ 0, where 0 allows no noisy query at all. It returns nil or a
+// *FieldError for field "privacy_budget". The raft FSM applies it to every
+// policy update, so no replica ever stores a budget it cannot compare with.
+func ValidatePrivacyBudget(b float64) error {
+	if fe := privacyBudgetError(b); fe != nil {
+		return fe
+	}
+	return nil
+}
+
+func privacyBudgetError(b float64) *FieldError {
+	if b >= 0 && !math.IsInf(b, 1) { // NaN fails b >= 0
+		return nil
+	}
+	return &FieldError{Field: "privacy_budget",
+		Msg: strconv.FormatFloat(b, 'g', -1, 64) + " is not a finite number ≥ 0 (the total epsilon per organisation and year; 0 allows no noisy query)"}
 }
 
 type vchecker struct {

@@ -2,9 +2,12 @@ package policy
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
@@ -141,5 +144,98 @@ func TestValidateAccessLargeSchema(t *testing.T) {
 	dec := decide(t, r)
 	if got := treatments(dec); dec.GetEffect() != allowRows || got["extra_99"] != raw || got["age"] != pseudo || len(got) != 3 {
 		t.Errorf("decision %v %v", dec.GetEffect(), got)
+	}
+}
+
+// The raft FSM decides budget spends with DefaultParams until the first
+// policy update, so version 1 must stay exactly this.
+func TestDefaultParams(t *testing.T) {
+	want := &yrdv1.PolicyParams{
+		Version:                              1,
+		DefaultMinGroupSize:                  10,
+		RowCap:                               100000,
+		CrossBorderIndividualsLimit:          100000,
+		CrossBorderSensitiveIndividualsLimit: 10000,
+		TrialSectors:                         []string{"connected-vehicles", "fintech", "industrial-internet"},
+		PrivacyBudget:                        10,
+	}
+	if got := DefaultParams(); !proto.Equal(got, want) {
+		t.Errorf("DefaultParams() =\n%v\nwant\n%v", got, want)
+	}
+	if err := ValidateParams(DefaultParams()); err != nil {
+		t.Errorf("the defaults are invalid: %v", err)
+	}
+}
+
+func TestValidateParams(t *testing.T) {
+	cases := []struct {
+		name  string
+		edit  func(*yrdv1.PolicyParams)
+		field string // "" means valid
+		msg   string
+	}{
+		{name: "defaults"},
+		{name: "budget 0 allows no noisy query but is valid", edit: func(p *yrdv1.PolicyParams) { p.PrivacyBudget = 0 }},
+		{name: "fractional budget", edit: func(p *yrdv1.PolicyParams) { p.PrivacyBudget = 0.5 }},
+		{name: "large budget", edit: func(p *yrdv1.PolicyParams) { p.PrivacyBudget = 1e6 }},
+		{name: "negative budget", edit: func(p *yrdv1.PolicyParams) { p.PrivacyBudget = -1 },
+			field: "privacy_budget", msg: "privacy_budget: -1 is not a finite number ≥ 0"},
+		{name: "NaN budget", edit: func(p *yrdv1.PolicyParams) { p.PrivacyBudget = math.NaN() },
+			field: "privacy_budget", msg: "NaN is not a finite number"},
+		{name: "infinite budget", edit: func(p *yrdv1.PolicyParams) { p.PrivacyBudget = math.Inf(1) },
+			field: "privacy_budget", msg: "+Inf is not a finite number"},
+		{name: "minus infinite budget", edit: func(p *yrdv1.PolicyParams) { p.PrivacyBudget = math.Inf(-1) },
+			field: "privacy_budget"},
+		{name: "k of 1", edit: func(p *yrdv1.PolicyParams) { p.DefaultMinGroupSize = 1 },
+			field: "default_min_group_size", msg: "1 is below 2"},
+		{name: "no row cap", edit: func(p *yrdv1.PolicyParams) { p.RowCap = 0 }, field: "row_cap", msg: "must be positive"},
+		{name: "no cross-border limit", edit: func(p *yrdv1.PolicyParams) { p.CrossBorderIndividualsLimit = 0 },
+			field: "cross_border_individuals_limit"},
+		{name: "no sensitive cross-border limit", edit: func(p *yrdv1.PolicyParams) { p.CrossBorderSensitiveIndividualsLimit = 0 },
+			field: "cross_border_sensitive_individuals_limit"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := DefaultParams()
+			if c.edit != nil {
+				c.edit(p)
+			}
+			err := ValidateParams(p)
+			if c.field == "" {
+				if err != nil {
+					t.Fatalf("ValidateParams = %v, want nil", err)
+				}
+				return
+			}
+			var errs Errors
+			if !errors.As(err, &errs) || len(errs) != 1 || errs[0].Field != c.field {
+				t.Fatalf("ValidateParams = %v, want one error on %s", err, c.field)
+			}
+			if !strings.Contains(err.Error(), c.msg) {
+				t.Errorf("error %q does not contain %q", err, c.msg)
+			}
+		})
+	}
+	if err := ValidateParams(nil); err == nil {
+		t.Error("nil params valid")
+	}
+	err := ValidateParams(&yrdv1.PolicyParams{PrivacyBudget: math.NaN()})
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != 5 {
+		t.Errorf("empty params with a NaN budget: %v, want five problems", err)
+	}
+}
+
+func TestValidatePrivacyBudget(t *testing.T) {
+	for _, b := range []float64{0, 1e-9, 10, math.MaxFloat64} {
+		if err := ValidatePrivacyBudget(b); err != nil {
+			t.Errorf("ValidatePrivacyBudget(%v) = %v", b, err)
+		}
+	}
+	for _, b := range []float64{-1e-300, math.NaN(), math.Inf(1), math.Inf(-1)} {
+		var fe *FieldError
+		if err := ValidatePrivacyBudget(b); !errors.As(err, &fe) || fe.Field != "privacy_budget" {
+			t.Errorf("ValidatePrivacyBudget(%v) = %v, want a privacy_budget FieldError", b, err)
+		}
 	}
 }

@@ -1,0 +1,157 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/yrd-exchange/yrdnode/internal/connector"
+	"github.com/yrd-exchange/yrdnode/internal/synth"
+	"github.com/yrd-exchange/yrdnode/node"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+	"github.com/yrd-exchange/yrdnode/testnet"
+)
+
+// dataDelta is a running delta whose cities serve synthetic data for the
+// datasets synth.ForCity gives them, in CSV files generated per test.
+type dataDelta struct {
+	*testnet.Cluster
+	datasets map[string]*yrdv1.Dataset // by id
+	files    map[string]string         // dataset id → CSV path
+}
+
+// startDataDelta starts one node per city, writes rows rows per dataset and
+// publishes the datasets, then waits until every owner serves its data.
+func startDataDelta(t testing.TB, cities []string, rows int, adjust func(*yrdv1.Dataset)) *dataDelta {
+	t.Helper()
+	dir := t.TempDir()
+	dd := &dataDelta{datasets: map[string]*yrdv1.Dataset{}, files: map[string]string{}}
+	perCity := map[string][]connector.Source{}
+	for _, city := range cities {
+		for _, d := range synth.ForCity(city) {
+			if adjust != nil {
+				adjust(d)
+			}
+			path := filepath.Join(dir, d.GetId()+".csv")
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := synth.WriteCSV(f, d, rows, 7); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			dd.datasets[d.GetId()], dd.files[d.GetId()] = d, path
+			perCity[city] = append(perCity[city], connector.Source{DatasetID: d.GetId(), Format: "csv", Paths: []string{path}})
+		}
+	}
+	voters := min(len(cities), 3)
+	dd.Cluster = startCluster(t, testnet.Options{Cities: cities, Voters: voters, DataDir: filepath.Join(dir, "nodes"),
+		Configure: func(i int, cfg *node.Config) { cfg.Data.Files = perCity[cities[i]] }})
+	for _, d := range dd.datasets {
+		conn, err := dd.PublisherConn(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		publish(t, yrdv1grpc.NewCatalogServiceClient(conn), d)
+	}
+	// Publishing triggers each owner's schema check; wait for it.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, d := range dd.datasets {
+		for !dd.Node(dd.Index(d.GetOwnerCity())).Serving(d.GetId()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is not served after publishing", d.GetId())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return dd
+}
+
+// analyst is a connection as an analyst of city's analytics organisation.
+func (dd *dataDelta) analyst(t testing.TB, city string) *grpc.ClientConn {
+	t.Helper()
+	return connAs(t, dd.Cluster, dd.Index(city), city+"-analytics", yrdv1.Role_ROLE_ANALYST)
+}
+
+// result is a whole query response.
+type result struct {
+	header  *yrdv1.ResultHeader
+	rows    []*yrdv1.Row
+	trailer *yrdv1.ResultTrailer
+	batches int
+}
+
+func runQuery(ctx context.Context, conn *grpc.ClientConn, req *yrdv1.QueryRequest) (*result, error) {
+	st, err := yrdv1grpc.NewQueryServiceClient(conn).Query(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	r := &result{}
+	for {
+		msg, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return r, nil
+		}
+		if err != nil {
+			return r, err
+		}
+		switch x := msg.GetPart().(type) {
+		case *yrdv1.QueryResponse_Header:
+			r.header = x.Header
+		case *yrdv1.QueryResponse_Batch:
+			r.rows = append(r.rows, x.Batch.GetRows()...)
+			r.batches++
+		case *yrdv1.QueryResponse_Trailer:
+			r.trailer = x.Trailer
+		}
+	}
+}
+
+// sqlQuery runs sql for purpose and fails the test on error.
+func sqlQuery(t testing.TB, conn *grpc.ClientConn, purpose, sql string) *result {
+	t.Helper()
+	r, err := runQuery(testCtx(t), conn, &yrdv1.QueryRequest{Question: &yrdv1.QueryRequest_Sql{Sql: sql}, Purpose: purpose})
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return r
+}
+
+func cell(v *yrdv1.Value) any {
+	switch x := v.GetKind().(type) {
+	case *yrdv1.Value_StringValue:
+		return x.StringValue
+	case *yrdv1.Value_IntValue:
+		return x.IntValue
+	case *yrdv1.Value_DoubleValue:
+		return x.DoubleValue
+	case *yrdv1.Value_BoolValue:
+		return x.BoolValue
+	case *yrdv1.Value_DateValue:
+		return x.DateValue
+	case *yrdv1.Value_TimestampValue:
+		return x.TimestampValue
+	}
+	return nil
+}
+
+func columnNames(cols []*yrdv1.ResultColumn) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = c.GetName()
+	}
+	return out
+}
+
+var _ = fmt.Sprint

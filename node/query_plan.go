@@ -1,0 +1,165 @@
+package node
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/yrd-exchange/yrdnode/internal/noise"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+)
+
+// accessFor describes what q reads, in the form the policy decides on.
+func accessFor(q *yrdv1.Query, purpose string) *yrdv1.AccessRequest {
+	a := &yrdv1.AccessRequest{DatasetId: q.GetDatasetId(), Purpose: purpose, ResultForm: yrdv1.ResultForm_RESULT_FORM_ROWS,
+		GroupBy: q.GetGroupBy()}
+	seen := map[string]bool{}
+	for _, it := range q.GetSelect() {
+		switch x := it.GetItem().(type) {
+		case *yrdv1.SelectItem_Column:
+			if !seen[x.Column] {
+				seen[x.Column] = true
+				a.Columns = append(a.Columns, x.Column)
+			}
+		case *yrdv1.SelectItem_Aggregate:
+			a.ResultForm = yrdv1.ResultForm_RESULT_FORM_AGGREGATES
+			a.Aggregates = append(a.Aggregates, &yrdv1.Aggregate{Function: aggregateName(x.Aggregate.GetFunction()), Column: x.Aggregate.GetColumn()})
+		}
+	}
+	if len(q.GetGroupBy()) > 0 {
+		a.ResultForm = yrdv1.ResultForm_RESULT_FORM_AGGREGATES
+	}
+	filters := map[string]bool{}
+	walkColumns(q.GetWhere(), func(c string) {
+		if !filters[c] {
+			filters[c] = true
+			a.FilterColumns = append(a.FilterColumns, c)
+		}
+	})
+	for _, o := range q.GetOrderBy() {
+		switch k := o.GetKey().(type) {
+		case *yrdv1.OrderItem_Column:
+			a.OrderBy = append(a.OrderBy, k.Column)
+		case *yrdv1.OrderItem_SelectIndex:
+			// Ordering by an aggregate reads the aggregate, already listed;
+			// ordering by a selected column orders by that column.
+			if i := int(k.SelectIndex); i >= 0 && i < len(q.GetSelect()) {
+				if c := q.GetSelect()[i].GetColumn(); c != "" {
+					a.OrderBy = append(a.OrderBy, c)
+				}
+			}
+		}
+	}
+	return a
+}
+
+func aggregateName(f yrdv1.AggregateFunction) string {
+	switch f {
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
+		return "count"
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT:
+		return "count_distinct"
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:
+		return "sum"
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
+		return "avg"
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN:
+		return "min"
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
+		return "max"
+	}
+	return strings.ToLower(f.String())
+}
+
+// walkColumns calls f for every column a condition reads.
+func walkColumns(e *yrdv1.Expr, f func(string)) {
+	switch x := e.GetNode().(type) {
+	case *yrdv1.Expr_Comparison:
+		f(x.Comparison.GetColumn())
+	case *yrdv1.Expr_And:
+		for _, o := range x.And.GetOperands() {
+			walkColumns(o, f)
+		}
+	case *yrdv1.Expr_Or:
+		for _, o := range x.Or.GetOperands() {
+			walkColumns(o, f)
+		}
+	case *yrdv1.Expr_Not:
+		walkColumns(x.Not, f)
+	case *yrdv1.Expr_In:
+		f(x.In.GetColumn())
+	case *yrdv1.Expr_Between:
+		f(x.Between.GetColumn())
+	case *yrdv1.Expr_IsNull:
+		f(x.IsNull.GetColumn())
+	}
+}
+
+// noiseCol is how one result column of a noisy aggregate query is
+// perturbed: group columns are not, counts and sums are.
+type noiseCol struct {
+	fn    yrdv1.AggregateFunction // UNSPECIFIED for a group column
+	eps   float64
+	bound float64
+}
+
+// planNoise checks that q's aggregates can carry calibrated noise and says
+// how each column gets it. min and max have no bounded sensitivity and
+// avg would need a noisy sum and count; they are refused with the reason.
+func planNoise(ds *yrdv1.Dataset, q *yrdv1.Query) ([]noiseCol, error) {
+	cols := make([]noiseCol, len(q.GetSelect()))
+	var noisy int
+	for i, it := range q.GetSelect() {
+		a := it.GetAggregate()
+		if a == nil {
+			continue
+		}
+		switch a.GetFunction() {
+		case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT:
+		case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:
+			if ds.GetNoiseSumBound() <= 0 {
+				return nil, fmt.Errorf("select item %d: %s carries calibrated noise and sets no noise_sum_bound, so sums over it cannot be released; use count", i+1, ds.GetId())
+			}
+		default:
+			return nil, fmt.Errorf("select item %d: %s(%s) cannot carry calibrated noise on %s (its sensitivity is unbounded); use count or sum",
+				i+1, aggregateName(a.GetFunction()), a.GetColumn(), ds.GetId())
+		}
+		cols[i] = noiseCol{fn: a.GetFunction(), bound: ds.GetNoiseSumBound()}
+		noisy++
+	}
+	for i := range cols {
+		if cols[i].fn != yrdv1.AggregateFunction_AGGREGATE_FUNCTION_UNSPECIFIED {
+			// n noisy columns share the query's epsilon (sequential
+			// composition); GROUP BY groups are disjoint (parallel).
+			cols[i].eps = noise.Split(ds.GetNoiseEpsilon(), noisy)
+		}
+	}
+	return cols, nil
+}
+
+// apply perturbs one value of the column.
+func (c noiseCol) apply(s noise.Sampler, v any, _ int) (any, error) {
+	if c.fn == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_UNSPECIFIED || v == nil {
+		return v, nil
+	}
+	if c.fn == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM {
+		f, ok := v.(float64)
+		if !ok {
+			if n, isInt := int64Of(v); isInt {
+				f, ok = float64(n), true
+			}
+		}
+		if !ok {
+			return nil, errorf(ErrInternal, "noisy sum of unexpected type %T", v)
+		}
+		return s.NoisyFloat(f, noise.SumScale(c.eps, c.bound))
+	}
+	n, ok := int64Of(v)
+	if !ok {
+		return nil, errorf(ErrInternal, "noisy count of unexpected type %T", v)
+	}
+	out, err := s.NoisyInt(n, noise.CountScale(c.eps))
+	if out < 0 {
+		out = 0 // a count is never negative; clamping is post-processing
+	}
+	return out, err
+}

@@ -1,0 +1,321 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/yrd-exchange/yrdnode/internal/merge"
+	"github.com/yrd-exchange/yrdnode/internal/sqlq"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+	"github.com/yrd-exchange/yrdnode/store"
+)
+
+// maxBatchRows bounds a requested batch size.
+const maxBatchRows = 65536
+
+// queryService is the client face of queries: the requester's home node
+// parses the question, sends it to the owner (itself, or another city's
+// node over the fabric), and for a family fans it out and merges.
+type queryService struct {
+	yrdv1grpc.UnimplementedQueryServiceServer
+	n *Node
+}
+
+func (s *queryService) Query(req *yrdv1.QueryRequest, stream yrdv1grpc.QueryService_QueryServer) error {
+	n := s.n
+	p := principal(stream.Context())
+	q, err := parseQuestion(req)
+	if err != nil {
+		return err
+	}
+	if !slugPattern.MatchString(req.GetPurpose()) {
+		return errorf(ErrInvalid, "purpose: %q must be a purpose slug such as elderly-care-planning", req.GetPurpose())
+	}
+	if req.GetBatchRows() > maxBatchRows {
+		return errorf(ErrInvalid, "batch_rows: %d is over %d", req.GetBatchRows(), maxBatchRows)
+	}
+	release, err := n.queries.acquire(p)
+	if err != nil {
+		return err
+	}
+	defer release()
+	ctx, cancel := n.withQueryTimeout(stream.Context())
+	defer cancel()
+	// Linearizable: a grant revoked anywhere a moment ago is seen here.
+	if err := n.readBarrier(ctx, yrdv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE); err != nil {
+		return err
+	}
+	er := execRequest{q: q, purpose: req.GetPurpose(), p: p, explain: req.GetExplain(), batch: int(req.GetBatchRows())}
+	if fam := q.GetFamily(); fam != "" {
+		return n.fanOut(ctx, er, stream.Send)
+	}
+	if err := validID("query.dataset", q.GetDatasetId()); err != nil {
+		return err
+	}
+	ds, ok := n.catalog.GetDataset(q.GetDatasetId())
+	if !ok {
+		return errorf(ErrNotFound, "dataset %q not found", q.GetDatasetId())
+	}
+	return n.runAt(ctx, ds.GetOwnerCity(), er, stream.Send)
+}
+
+func (n *Node) withQueryTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, n.cfg.QueryTimeout)
+}
+
+// parseQuestion returns the structured query of req, parsing SQL text.
+func parseQuestion(req *yrdv1.QueryRequest) (*yrdv1.Query, error) {
+	switch x := req.GetQuestion().(type) {
+	case *yrdv1.QueryRequest_Sql:
+		q, err := sqlq.Parse(x.Sql)
+		if err != nil {
+			return nil, errorf(ErrInvalid, "sql: %v", err)
+		}
+		return q, nil
+	case *yrdv1.QueryRequest_Query:
+		if x.Query.GetSource() == nil {
+			return nil, errorf(ErrInvalid, "query: names no dataset or family")
+		}
+		return x.Query, nil
+	}
+	return nil, errorf(ErrInvalid, "sql or query: one is required")
+}
+
+// runAt runs er on the node of city: here, or forwarded over the fabric.
+func (n *Node) runAt(ctx context.Context, city string, er execRequest, send func(*yrdv1.QueryResponse) error) error {
+	if city == n.cfg.City {
+		self, _ := n.catalog.Member(n.id.String())
+		er.outside = self.GetOutsideMainland()
+		return n.execute(ctx, er, send)
+	}
+	id, err := n.nodeOf(city)
+	if err != nil {
+		return err
+	}
+	conn, err := n.peers.get(id)
+	if err != nil {
+		return errorf(ErrUnavailable, "%s: %v", city, err)
+	}
+	st, err := yrdv1grpc.NewPeerServiceClient(conn).Execute(ctx, &yrdv1.ExecuteRequest{Query: er.q, Purpose: er.purpose,
+		Requester: er.p, Explain: er.explain, BatchRows: uint32(er.batch)})
+	if err != nil {
+		return fromStatus(err)
+	}
+	for {
+		msg, err := st.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fromStatus(err)
+		}
+		if err := send(msg); err != nil {
+			return err
+		}
+	}
+}
+
+// nodeOf finds the member node that serves city.
+func (n *Node) nodeOf(city string) (peer.ID, error) {
+	for _, m := range n.catalog.Members() {
+		if m.GetCity() == city {
+			return peer.Decode(m.GetPeerId())
+		}
+	}
+	return "", errorf(ErrUnavailable, "no node of %s is a member of the delta cluster", city)
+}
+
+// cityPart is one owner's part of a family query.
+type cityPart struct {
+	ds     *yrdv1.Dataset
+	header *yrdv1.ResultHeader
+	rows   []*yrdv1.Row
+	result *yrdv1.CityResult
+}
+
+// fanOut runs a family query on every owner in parallel, merges the parts
+// that came back and reports every city's status; a city that is down,
+// too slow or denying makes the result partial, never silently smaller.
+func (n *Node) fanOut(ctx context.Context, er execRequest, send func(*yrdv1.QueryResponse) error) error {
+	fam := er.q.GetFamily()
+	var targets []*yrdv1.Dataset
+	token := ""
+	for {
+		page, next, err := n.catalog.ListDatasets(store.ListFilter{StandardSchemaID: fam, PageSize: 1000, PageToken: token})
+		if err != nil {
+			return err
+		}
+		targets = append(targets, page...)
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	if len(targets) == 0 {
+		return errorf(ErrNotFound, "family %q: no dataset in the catalog has this standard schema id", fam)
+	}
+	m, err := merge.Plan(er.q)
+	if err != nil {
+		return errorf(ErrInvalid, "%v", err)
+	}
+	// Owners get a little less time than the whole query, so that the
+	// coordinator can still report a slow city instead of failing.
+	partCtx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		partCtx, cancel = context.WithDeadline(ctx, dl.Add(-time.Until(dl)/10))
+		defer cancel()
+	}
+	parts := make([]*cityPart, len(targets))
+	var wg sync.WaitGroup
+	for i, ds := range targets {
+		parts[i] = &cityPart{ds: ds, result: &yrdv1.CityResult{City: ds.GetOwnerCity(), DatasetId: ds.GetId()}}
+		wg.Add(1)
+		go func(part *cityPart) {
+			defer wg.Done()
+			sub := er
+			sub.q = m.Partial(part.ds.GetId())
+			err := n.runAt(partCtx, part.ds.GetOwnerCity(), sub, func(msg *yrdv1.QueryResponse) error {
+				switch x := msg.GetPart().(type) {
+				case *yrdv1.QueryResponse_Header:
+					part.header = x.Header
+				case *yrdv1.QueryResponse_Batch:
+					part.rows = append(part.rows, x.Batch.GetRows()...)
+				case *yrdv1.QueryResponse_Trailer:
+					if cs := x.Trailer.GetCities(); len(cs) == 1 {
+						part.result = cs[0]
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				part.rows = nil
+				part.result.Status, part.result.Reason = cityStatus(partCtx, err), status.Convert(toStatus(err)).Message()
+			}
+		}(parts[i])
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sort.SliceStable(parts, func(i, j int) bool { return parts[i].result.GetCity() < parts[j].result.GetCity() })
+
+	header := &yrdv1.ResultHeader{}
+	trailer := &yrdv1.ResultTrailer{}
+	var cols []*yrdv1.ResultColumn
+	for _, part := range parts {
+		trailer.Cities = append(trailer.Cities, part.result)
+		if part.header != nil {
+			header.Plans = append(header.Plans, part.header.GetPlans()...)
+			if part.header.GetDerivedLevel() > header.DerivedLevel {
+				header.DerivedLevel = part.header.GetDerivedLevel()
+			}
+		}
+		if part.result.GetStatus() != yrdv1.CityStatus_CITY_STATUS_OK {
+			trailer.Partial = true
+			continue
+		}
+		if er.explain {
+			continue
+		}
+		if err := m.Add(part.result.GetCity(), part.header.GetColumns(), part.rows); err != nil {
+			return errorf(ErrInternal, "merging %s's part: %v", part.result.GetCity(), err)
+		}
+	}
+	var rows []*yrdv1.Row
+	if !er.explain && !allFailed(parts) {
+		if cols, rows, err = m.Result(); err != nil {
+			return errorf(ErrInvalid, "merging the cities' parts: %v", err)
+		}
+	}
+	header.Columns = cols
+	if err := send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Header{Header: header}}); err != nil {
+		return err
+	}
+	batch := er.batch
+	if batch <= 0 {
+		batch = defaultBatchRows
+	}
+	for len(rows) > 0 {
+		k := min(batch, len(rows))
+		if err := send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Batch{Batch: &yrdv1.RowBatch{Rows: rows[:k]}}}); err != nil {
+			return err
+		}
+		trailer.Rows += uint64(k)
+		rows = rows[k:]
+	}
+	return send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Trailer{Trailer: trailer}})
+}
+
+func allFailed(parts []*cityPart) bool {
+	for _, p := range parts {
+		if p.result.GetStatus() == yrdv1.CityStatus_CITY_STATUS_OK {
+			return false
+		}
+	}
+	return true
+}
+
+// cityStatus classifies why an owner's part failed.
+func cityStatus(ctx context.Context, err error) yrdv1.CityStatus {
+	if ctx.Err() != nil {
+		return yrdv1.CityStatus_CITY_STATUS_DEADLINE_EXCEEDED
+	}
+	switch status.Code(toStatus(err)) {
+	case codes.PermissionDenied:
+		return yrdv1.CityStatus_CITY_STATUS_DENIED
+	case codes.FailedPrecondition:
+		return yrdv1.CityStatus_CITY_STATUS_NOT_SERVED
+	case codes.Unavailable:
+		return yrdv1.CityStatus_CITY_STATUS_UNAVAILABLE
+	case codes.DeadlineExceeded:
+		return yrdv1.CityStatus_CITY_STATUS_DEADLINE_EXCEEDED
+	}
+	return yrdv1.CityStatus_CITY_STATUS_FAILED
+}
+
+// Execute runs a query for a member's requester on a dataset this node
+// owns. The requester's city is the calling member's, whatever the
+// request says: a node vouches only for its own city's principals.
+func (s *peerService) Execute(req *yrdv1.ExecuteRequest, stream yrdv1grpc.PeerService_ExecuteServer) error {
+	ctx := stream.Context()
+	m, err := s.callerMember(ctx)
+	if err != nil {
+		return err
+	}
+	if m.GetCity() == "" {
+		return errorf(ErrPermissionDenied, "peer %s is not a registered city node", m.GetPeerId())
+	}
+	p := req.GetRequester()
+	if p.GetOrg() == "" || p.GetName() == "" {
+		return errorf(ErrInvalid, "requester: organisation and name are required")
+	}
+	p.City = m.GetCity()
+	if req.GetQuery().GetDatasetId() == "" {
+		return errorf(ErrInvalid, "query: an owner runs queries on one dataset id")
+	}
+	if req.GetBatchRows() > maxBatchRows {
+		return errorf(ErrInvalid, "batch_rows: %d is over %d", req.GetBatchRows(), maxBatchRows)
+	}
+	release, err := s.n.queries.acquire(p)
+	if err != nil {
+		return err
+	}
+	defer release()
+	ctx, cancel := s.n.withQueryTimeout(ctx)
+	defer cancel()
+	return s.n.execute(ctx, execRequest{q: req.GetQuery(), purpose: req.GetPurpose(), p: p, outside: m.GetOutsideMainland(),
+		explain: req.GetExplain(), batch: int(req.GetBatchRows())}, stream.Send)
+}

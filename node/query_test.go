@@ -1,0 +1,196 @@
+package node_test
+
+import (
+	"database/sql"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	_ "github.com/duckdb/duckdb-go/v2"
+	"github.com/yrd-exchange/yrdnode/internal/receipt"
+	"github.com/yrd-exchange/yrdnode/internal/synth"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+)
+
+const elderlyPurpose = "elderly-care-planning"
+
+// TestRowQueryLocalAndForwardedCarriesVerifiableReceipt: a GENERAL row
+// query answered by the owner itself and forwarded from another city gives
+// the same permitted rows, personal columns pseudonymised, with a receipt
+// that verifies offline and matches the rows.
+func TestRowQueryLocalAndForwardedCarriesVerifiableReceipt(t *testing.T) {
+	dd := startDataDelta(t, []string{"shanghai", "hangzhou", "nanjing"}, 500, nil)
+	district := synth.Districts("shanghai")[0]
+	q := "SELECT person_id, district, age FROM shanghai.civil-affairs.elderly-population WHERE district = '" + district + "' ORDER BY district LIMIT 20"
+	var got [][]any
+	for _, city := range []string{"shanghai", "hangzhou"} {
+		r := sqlQuery(t, dd.analyst(t, city), elderlyPurpose, q)
+		if len(r.rows) == 0 || len(r.rows) > 20 {
+			t.Fatalf("from %s: %d rows, want 1..20", city, len(r.rows))
+		}
+		if names := columnNames(r.header.GetColumns()); !slices.Equal(names, []string{"person_id", "district", "age"}) {
+			t.Fatalf("columns %v", names)
+		}
+		if tr := r.header.GetColumns()[0].GetTreatment(); tr == yrdv1.ColumnTreatment_COLUMN_TREATMENT_RAW {
+			t.Errorf("person_id left the node raw")
+		}
+		cs := r.trailer.GetCities()
+		if len(cs) != 1 || cs[0].GetStatus() != yrdv1.CityStatus_CITY_STATUS_OK || r.trailer.GetPartial() {
+			t.Fatalf("trailer %v", r.trailer)
+		}
+		rc := cs[0].GetReceipt()
+		if err := receipt.Verify(rc); err != nil {
+			t.Fatalf("receipt from shanghai does not verify: %v", err)
+		}
+		if err := receipt.CheckRows(rc, r.rows); err != nil {
+			t.Fatalf("receipt does not match the rows: %v", err)
+		}
+		if rc.GetNode() != dd.Node(0).PeerID().String() || rc.GetRequester().GetCity() != city {
+			t.Errorf("receipt signed by %s for %v", rc.GetNode(), rc.GetRequester())
+		}
+		var rows [][]any
+		for _, row := range r.rows {
+			var vals []any
+			for _, v := range row.GetValues() {
+				vals = append(vals, cell(v))
+			}
+			if vals[1] != district {
+				t.Fatalf("row %v passes a filter district = %q", vals, district)
+			}
+			rows = append(rows, vals[1:2])
+		}
+		if got == nil {
+			got = rows
+		} else if !slices.EqualFunc(got, rows, func(a, b []any) bool { return slices.Equal(a, b) }) {
+			t.Errorf("forwarded result differs from the local one")
+		}
+		// Changing one released value breaks the receipt.
+		r.rows[0].Values[1] = &yrdv1.Value{Kind: &yrdv1.Value_StringValue{StringValue: "tampered"}}
+		if err := receipt.CheckRows(rc, r.rows); err == nil {
+			t.Errorf("CheckRows accepted a changed row")
+		}
+	}
+}
+
+// TestFamilyAggregateMergesCitiesExactly: a family group-by over three
+// cities equals the same computation done directly over all raw files,
+// with groups under k suppressed per city as each owner's policy requires.
+func TestFamilyAggregateMergesCitiesExactly(t *testing.T) {
+	dd := startDataDelta(t, []string{"shanghai", "hangzhou", "nanjing"}, 3000, nil)
+	r := sqlQuery(t, dd.analyst(t, "hangzhou"), elderlyPurpose,
+		"SELECT gender, count(*) AS n, avg(age) AS mean_age, sum(age) FROM family:yrd.elderly-population.v1 GROUP BY gender ORDER BY gender")
+	if r.trailer.GetPartial() || len(r.trailer.GetCities()) != 3 {
+		t.Fatalf("trailer: %v", r.trailer)
+	}
+	k := 0
+	for _, p := range r.header.GetPlans() {
+		if p.GetDecision().GetEffect() == yrdv1.Effect_EFFECT_DENY {
+			t.Fatalf("%s denied: %s", p.GetCity(), p.GetDecision().GetReason())
+		}
+		k = int(p.GetDecision().GetMinGroupSize())
+	}
+	for _, c := range r.trailer.GetCities() {
+		if err := receipt.Verify(c.GetReceipt()); err != nil {
+			t.Errorf("%s's receipt: %v", c.GetCity(), err)
+		}
+	}
+	// The same answer straight from the raw files.
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var parts []string
+	for id, path := range dd.files {
+		if strings.HasSuffix(id, ".elderly-population") {
+			parts = append(parts, "SELECT gender, count(*) AS n, count(age) AS na, sum(age) AS s FROM read_csv('"+path+"', header = true) GROUP BY gender HAVING count(DISTINCT person_id) >= "+itoa(k))
+		}
+	}
+	rows, err := db.Query("SELECT gender, sum(n), sum(s) / sum(na), sum(s) FROM (" + strings.Join(parts, " UNION ALL ") + ") GROUP BY gender ORDER BY gender NULLS LAST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	i := 0
+	for rows.Next() {
+		var gender sql.NullString
+		var n int64
+		var mean float64
+		var total int64
+		if err := rows.Scan(&gender, &n, &mean, &total); err != nil {
+			t.Fatal(err)
+		}
+		if i >= len(r.rows) {
+			t.Fatalf("federated result has %d groups, direct more", len(r.rows))
+		}
+		got := r.rows[i].GetValues()
+		if g, _ := cell(got[0]).(string); g != gender.String || cell(got[1]) != n || math.Abs(cell(got[2]).(float64)-mean) > 1e-9 || cell(got[3]) != total {
+			t.Errorf("group %d: federated %v, direct %v %d %.6f %d", i, []any{cell(got[0]), cell(got[1]), cell(got[2]), cell(got[3])}, gender.String, n, mean, total)
+		}
+		i++
+	}
+	if i != len(r.rows) {
+		t.Errorf("federated result has %d groups, direct %d", len(r.rows), i)
+	}
+}
+
+// TestFanOutWithOneCityStoppedIsPartial: five cities, one node down: the
+// result is marked partial and names that city and why.
+func TestFanOutWithOneCityStoppedIsPartial(t *testing.T) {
+	cities := []string{"shanghai", "hangzhou", "nanjing", "suzhou-js", "hefei"}
+	dd := startDataDelta(t, cities, 400, nil)
+	if err := dd.Stop(dd.Index("hefei")); err != nil {
+		t.Fatal(err)
+	}
+	r := sqlQuery(t, dd.analyst(t, "nanjing"), elderlyPurpose, "SELECT district, count(*) FROM family:yrd.elderly-population.v1 GROUP BY district")
+	if !r.trailer.GetPartial() {
+		t.Fatalf("result with hefei stopped is not partial: %v", r.trailer)
+	}
+	for _, c := range r.trailer.GetCities() {
+		switch {
+		case c.GetCity() == "hefei":
+			if c.GetStatus() != yrdv1.CityStatus_CITY_STATUS_UNAVAILABLE || c.GetReason() == "" {
+				t.Errorf("hefei: status %v reason %q, want UNAVAILABLE with a reason", c.GetStatus(), c.GetReason())
+			}
+		case c.GetStatus() != yrdv1.CityStatus_CITY_STATUS_OK:
+			t.Errorf("%s: %v %s", c.GetCity(), c.GetStatus(), c.GetReason())
+		}
+	}
+	if len(r.trailer.GetCities()) != 5 || len(r.rows) == 0 {
+		t.Errorf("%d cities reported, %d rows", len(r.trailer.GetCities()), len(r.rows))
+	}
+}
+
+// TestBadQueriesAreRefusedWithPositionOrName: bad input gets
+// InvalidArgument or NotFound naming the position or the name.
+func TestBadQueriesAreRefusedWithPositionOrName(t *testing.T) {
+	dd := startDataDelta(t, []string{"shanghai", "hangzhou", "nanjing"}, 100, nil)
+	conn := dd.analyst(t, "hangzhou")
+	for _, c := range []struct {
+		name, sql string
+		code      codes.Code
+		want      string
+	}{
+		{"unparseable", "SELECT district, FROM shanghai.civil-affairs.elderly-population", codes.InvalidArgument, "line 1, column"},
+		{"unsupported construct", "SELECT a.district FROM shanghai.civil-affairs.elderly-population a JOIN x ON 1", codes.InvalidArgument, "line 1, column"},
+		{"unknown column", "SELECT shoe_size FROM shanghai.civil-affairs.elderly-population", codes.InvalidArgument, "shoe_size"},
+		{"type mismatch", "SELECT district FROM shanghai.civil-affairs.elderly-population WHERE district = 42", codes.InvalidArgument, "district"},
+		{"unknown dataset", "SELECT district FROM shanghai.civil-affairs.no-such-thing", codes.NotFound, "shanghai.civil-affairs.no-such-thing"},
+		{"unknown family", "SELECT count(*) FROM family:yrd.no-such-family.v1", codes.NotFound, "yrd.no-such-family.v1"},
+		{"unmergeable", "SELECT count(DISTINCT district) FROM family:yrd.elderly-population.v1", codes.InvalidArgument, "select item 1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := runQuery(testCtx(t), conn, &yrdv1.QueryRequest{Question: &yrdv1.QueryRequest_Sql{Sql: c.sql}, Purpose: elderlyPurpose})
+			if status.Code(err) != c.code || !strings.Contains(status.Convert(err).Message(), c.want) {
+				t.Fatalf("%s: %v, want %v mentioning %q", c.sql, err, c.code, c.want)
+			}
+		})
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
