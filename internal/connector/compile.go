@@ -454,7 +454,9 @@ func (c *compiler) aggregateSQL(a *yrdv1.AggregateCall) string {
 			// A number from the catalog, not requester text; written in
 			// place because the outer query binds nothing (see compile).
 			bound := strconv.FormatFloat(b, 'g', -1, 64)
-			col = "least(greatest(CAST(" + col + " AS DOUBLE), -" + bound + "), " + bound + ")"
+			// least and greatest skip NULLs (in DuckDB and PostgreSQL), so
+			// NULL must be kept NULL explicitly, or it would count as the bound.
+			col = "CASE WHEN " + col + " IS NULL THEN NULL ELSE least(greatest(CAST(" + col + " AS DOUBLE), -" + bound + "), " + bound + ") END"
 		}
 	}
 	switch a.GetFunction() {
