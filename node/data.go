@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/yrd-exchange/yrdnode/internal/connector"
@@ -96,8 +97,12 @@ func (n *Node) reportServing(id string) {
 		return
 	}
 	if ms := e.Problems(id); len(ms) > 0 {
+		level := slog.LevelWarn
+		if _, published := n.catalog.GetDataset(id); !published {
+			level = slog.LevelInfo // configured ahead of publishing: normal
+		}
 		for _, m := range ms {
-			n.log.Warn("dataset not served", "dataset", id, "problem", m.String())
+			n.log.Log(n.base, level, "dataset not served", "dataset", id, "problem", m.String())
 		}
 		return
 	}

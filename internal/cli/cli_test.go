@@ -252,10 +252,33 @@ func TestDevRunsTheSampleDelta(t *testing.T) {
 		t.Fatalf("dataset get against dev printed %s (%v)", r.stdout, err)
 	}
 	var statusArgs []string
+	var queries [][]string // query --purpose P 'SQL'
 	for _, line := range strings.Split(out.String(), "\n") {
 		if f := strings.Fields(line); len(f) > 3 && f[3] == "cluster" {
 			statusArgs = f[3:]
 		}
+		if before, rest, ok := strings.Cut(line, " query "); ok && strings.Contains(before, "yrdnode") {
+			flags, sql, _ := strings.Cut(rest, "'")
+			sql, _, _ = strings.Cut(sql, "'")
+			queries = append(queries, append(append([]string{"query"}, strings.Fields(flags)...), sql))
+		}
+	}
+	// The printed queries work as printed: the family aggregate over every
+	// city's generated file, its explanation, and the CORE refusal.
+	if len(queries) != 3 {
+		t.Fatalf("dev printed %d queries:\n%s", len(queries), out.String())
+	}
+	r = run(t, sh, queries[0]...)
+	if r.code != 0 || strings.Count(r.stdout, "\n") < 10 || strings.Count(r.stderr, " ok ") != 3 {
+		t.Fatalf("%q against dev: %+v", queries[0], r)
+	}
+	r = run(t, sh, queries[1]...)
+	if r.code != 0 || strings.Count(r.stdout, "decision: allow_aggregates") != 3 {
+		t.Fatalf("%q against dev: %+v", queries[1], r)
+	}
+	r = run(t, sh, queries[2]...)
+	if r.code != 1 || !strings.Contains(r.stderr, "permission denied") {
+		t.Fatalf("%q against dev: %+v", queries[2], r)
 	}
 	r = run(t, map[string]string{}, statusArgs...)
 	if r.code != 0 || strings.Count(r.stdout, "VOTER") != 3 {

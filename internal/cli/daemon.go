@@ -372,6 +372,11 @@ func runDev(ctx context.Context, env Env, args []string) error {
 		}
 		published++
 	}
+	// Each node checks its files against the catalog once the datasets are
+	// published; wait for that, so the printed queries work at once.
+	if err := waitServed(startCtx, c, files); err != nil {
+		fmt.Fprintf(env.Stderr, "yrdnode dev: warning: %v\n", err)
+	}
 	fmt.Fprintf(env.Stdout, "yrdnode dev: a 3-city delta is running (data in %s)\n\n", dir)
 	for i, city := range devCities {
 		fmt.Fprintf(env.Stdout, "  %-9s api %s  fabric %s  peer %s\n", city, c.Config(i).APIAddr, devFabricAddrs[i], c.Node(i).PeerID())
@@ -445,6 +450,32 @@ func devData(dir string, rows int) (map[string][]connector.Source, int, error) {
 		out[city] = append(out[city], connector.Source{DatasetID: d.GetId(), Format: "csv", Paths: []string{path}})
 	}
 	return out, made, nil
+}
+
+// waitServed waits until every city serves the files configured for it,
+// and names those that do not after a while (the node's log says why).
+func waitServed(ctx context.Context, c *testnet.Cluster, files map[string][]connector.Source) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for {
+		var missing []string
+		for i := range c.Len() {
+			n := c.Node(i)
+			for _, src := range files[c.Config(i).City] {
+				if n == nil || !n.Serving(src.DatasetID) {
+					missing = append(missing, fmt.Sprintf("%s does not serve %s", c.Config(i).City, src.DatasetID))
+				}
+			}
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s (its local data does not match the catalog; see the log)", strings.Join(missing, "; "))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // writeSynthCSV writes the file whole or not at all, so an interrupted
