@@ -249,8 +249,12 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 		DatasetId: id, GrantId: dec.GetGrantId(), Decision: dec.GetEffect(), RuleIds: dec.GetRuleIds(), PolicyVersion: dec.GetPolicyVersion(),
 		Rows: sentRows, Individuals: individuals, QueryFingerprint: qfp, CrossBorder: dec.GetCrossBorder(),
 		Detail: fmt.Sprintf("released %d rows (decision record %d)", sentRows, auditRec.GetSeq())})
-	return send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Trailer{Trailer: &yrdv1.ResultTrailer{Rows: sentRows,
-		Cities: []*yrdv1.CityResult{{City: n.cfg.City, DatasetId: id, Status: yrdv1.CityStatus_CITY_STATUS_OK, Rows: sentRows, Receipt: rc}}}}})
+	// Reaching the cap without a smaller LIMIT of the requester's own means
+	// rows (or groups) may have been cut: say so rather than stay silent.
+	truncated := dec.GetEffect() == yrdv1.Effect_EFFECT_ALLOW_ROWS && sentRows == dec.GetRowCap() &&
+		(r.q.GetLimit() == 0 || r.q.GetLimit() > dec.GetRowCap())
+	return send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Trailer{Trailer: &yrdv1.ResultTrailer{Rows: sentRows, Truncated: truncated,
+		Cities: []*yrdv1.CityResult{{City: n.cfg.City, DatasetId: id, Status: yrdv1.CityStatus_CITY_STATUS_OK, Rows: sentRows, Receipt: rc, Truncated: truncated}}}}})
 }
 
 // recordExport counts the individuals a cross-border result would carry

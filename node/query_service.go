@@ -227,15 +227,27 @@ func (n *Node) fanOut(ctx context.Context, er execRequest, send func(*yrdv1.Quer
 			trailer.Partial = true
 			continue
 		}
+		if part.result.GetTruncated() {
+			// A cut part would merge into silently wrong totals.
+			trailer.Truncated = true
+			if m.Aggregate() {
+				trailer.Partial = true
+			}
+		}
 		if er.explain {
 			continue
 		}
-		if err := m.Add(part.result.GetCity(), part.header.GetColumns(), part.rows); err != nil {
-			return errorf(ErrInternal, "merging %s's part: %v", part.result.GetCity(), err)
+		// Keyed by dataset: one city may own two datasets of a family.
+		if err := m.Add(part.ds.GetId(), part.header.GetColumns(), part.rows); err != nil {
+			// Add keeps nothing of a part it refuses (e.g. a column one
+			// city pseudonymises and another shows raw): report that city.
+			part.result.Status, part.result.Reason = yrdv1.CityStatus_CITY_STATUS_FAILED, "its part cannot be merged with the others: "+err.Error()
+			trailer.Partial = true
 		}
 	}
 	var rows []*yrdv1.Row
 	if !er.explain && !allFailed(parts) {
+		// allFailed sees merge refusals too: their status is set above.
 		if cols, rows, err = m.Result(); err != nil {
 			return errorf(ErrInvalid, "merging the cities' parts: %v", err)
 		}

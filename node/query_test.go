@@ -10,11 +10,13 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	_ "github.com/duckdb/duckdb-go/v2"
 	"github.com/yrd-exchange/yrdnode/internal/receipt"
 	"github.com/yrd-exchange/yrdnode/internal/synth"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
 )
 
 const elderlyPurpose = "elderly-care-planning"
@@ -194,3 +196,29 @@ func TestBadQueriesAreRefusedWithPositionOrName(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestRowCapTruncationIsReported: a row result cut at the policy's row cap
+// says so in the trailer; one that a smaller LIMIT of the requester's own
+// ended does not.
+func TestRowCapTruncationIsReported(t *testing.T) {
+	dd := startDataDelta(t, []string{"shanghai", "hangzhou", "nanjing"}, 400, nil)
+	ps := yrdv1grpc.NewPolicyServiceClient(dd.Conn(0))
+	cur, err := ps.GetPolicy(testCtx(t), &yrdv1.GetPolicyRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := proto.Clone(cur.GetParams()).(*yrdv1.PolicyParams)
+	params.RowCap = 50
+	if _, err := ps.UpdatePolicy(testCtx(t), &yrdv1.UpdatePolicyRequest{Params: params, ExpectedVersion: cur.GetParams().GetVersion()}); err != nil {
+		t.Fatal(err)
+	}
+	conn := dd.analyst(t, "hangzhou")
+	r := sqlQuery(t, conn, elderlyPurpose, "SELECT district FROM shanghai.civil-affairs.elderly-population")
+	if len(r.rows) != 50 || !r.trailer.GetTruncated() || !r.trailer.GetCities()[0].GetTruncated() {
+		t.Fatalf("uncapped query: %d rows, truncated %v/%v; want 50 and truncated", len(r.rows), r.trailer.GetTruncated(), r.trailer.GetCities()[0].GetTruncated())
+	}
+	r = sqlQuery(t, conn, elderlyPurpose, "SELECT district FROM shanghai.civil-affairs.elderly-population LIMIT 10")
+	if len(r.rows) != 10 || r.trailer.GetTruncated() {
+		t.Fatalf("LIMIT 10: %d rows, truncated %v; want 10, not truncated", len(r.rows), r.trailer.GetTruncated())
+	}
+}

@@ -220,6 +220,9 @@ func runQuery(ctx context.Context, env Env, args []string) error {
 	for _, c := range trailer.GetCities() {
 		if c.GetStatus() == yrdv1.CityStatus_CITY_STATUS_OK {
 			ok++
+			if c.GetTruncated() {
+				fmt.Fprintf(env.Stderr, "TRUNCATED: %s's part stopped at the policy's row cap (%d rows); add a LIMIT or narrow the query\n", c.GetCity(), c.GetRows())
+			}
 		} else {
 			fmt.Fprintf(env.Stderr, "PARTIAL RESULT: %s: %s\n", c.GetCity(), oneLineText(cityReason(c)))
 		}

@@ -324,7 +324,9 @@ func (c *compiler) compile(q *yrdv1.Query) (string, []any, error) {
 		if ob.GetDescending() {
 			key += " DESC"
 		}
-		orderSQL = append(orderSQL, key)
+		// Explicit, because PostgreSQL puts NULLs first when descending and
+		// a family's owners must all order alike for a merged top N.
+		orderSQL = append(orderSQL, key+" NULLS LAST")
 	}
 
 	var inner []string

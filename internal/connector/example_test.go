@@ -47,6 +47,6 @@ func ExampleCompile() {
 	fmt.Println(sql)
 	fmt.Println(args...)
 	// Output:
-	// SELECT "district", count(*) AS "people" FROM (SELECT "district" AS "district", "person_id" AS "__yrd_person_key" FROM "shanghai.civil-affairs.elderly-population" WHERE "age" >= ?) AS "t" GROUP BY "district" HAVING count(DISTINCT "__yrd_person_key") >= ? ORDER BY 2 DESC LIMIT ?
+	// SELECT "district", count(*) AS "people" FROM (SELECT "district" AS "district", "person_id" AS "__yrd_person_key" FROM "shanghai.civil-affairs.elderly-population" WHERE "age" >= ?) AS "t" GROUP BY "district" HAVING count(DISTINCT "__yrd_person_key") >= ? ORDER BY 2 DESC NULLS LAST LIMIT ?
 	// 80 10 5
 }

@@ -49,8 +49,11 @@
 // owners' top Ns. An ORDER BY column that is not selected is added as a
 // hidden column (__yrd_order_N, N the 1-based ORDER BY position) so the
 // merged rows can be sorted. The merged rows are the owners' rows in
-// city-name order, each owner's in the order received, then sorted by the
-// ORDER BY keys (a stable sort) and cut to LIMIT.
+// the order of their owners (city names or dataset ids, see
+// [Merge.Add]), each owner's in the order received, then sorted by the
+// ORDER BY keys (a stable sort) and cut to LIMIT. That the owners' top Ns
+// hold the overall top N assumes every owner orders as the merge does
+// (below), NULLs and string collation included.
 //
 // # Order
 //

@@ -118,12 +118,15 @@ func protection(t yrdv1.ColumnTreatment) int {
 }
 
 // Add adds one owner's partial result: the columns and rows it released
-// for the query [Merge.Partial] made. Call it once per owner that
-// answered; an owner that was denied or failed is simply not added. It
-// fails, adding nothing, if city is empty or already added, if the
+// for the query [Merge.Partial] made. Call it once per dataset that
+// answered; one that was denied or failed is simply not added. owner
+// labels the part, in messages and in the order of row query results:
+// the owner city, or the dataset id where a city may own several
+// datasets of the family. It fails, adding nothing, if owner is empty or
+// already added (a part counted twice would be wrong), if the
 // columns do not fit the partial query (count, names of aliased and
 // helper columns, types) or differ in type from the owner added first
-// (whose columns set the types; an owner whose policy pseudonymises a
+// (whose columns set the types; a part whose owner pseudonymises a
 // column another shows raw cannot be merged with it), or if a row does
 // not fit the columns. NULL is a Value with no kind set; nil rows and
 // values are refused.
@@ -131,28 +134,28 @@ func protection(t yrdv1.ColumnTreatment) int {
 // Add keeps the rows (not a copy of the messages), and Result's rows may
 // share Row and Value messages with them: the caller must not change them
 // afterwards. Add is not safe for concurrent use.
-func (m *Merge) Add(city string, cols []*yrdv1.ResultColumn, rows []*yrdv1.Row) error {
-	if city == "" {
-		return errors.New("merge: add: empty city")
+func (m *Merge) Add(owner string, cols []*yrdv1.ResultColumn, rows []*yrdv1.Row) error {
+	if owner == "" {
+		return errors.New("merge: add: empty owner")
 	}
-	if m.seen[city] {
-		return fmt.Errorf("merge: city %s: result added twice", city)
+	if m.seen[owner] {
+		return fmt.Errorf("merge: %s: result added twice", owner)
 	}
 	if err := m.check(cols); err != nil {
-		return fmt.Errorf("merge: city %s: %w", city, err)
+		return fmt.Errorf("merge: %s: %w", owner, err)
 	}
 	if m.cols != nil {
 		if len(cols) != len(m.cols) {
-			return fmt.Errorf("merge: city %s: %d columns, but city %s's result has %d", city, len(cols), m.first, len(m.cols))
+			return fmt.Errorf("merge: %s: %d columns, but %s's result has %d", owner, len(cols), m.first, len(m.cols))
 		}
 		for i, c := range cols {
 			f := m.cols[i]
 			if c.GetType() != f.GetType() {
-				return fmt.Errorf("merge: city %s: column %d (%s) is %s (%v), but city %s's is %s (%v); results of owners whose policies treat a column differently cannot be merged",
-					city, i+1, c.GetName(), c.GetType(), c.GetTreatment(), m.first, f.GetType(), f.GetTreatment())
+				return fmt.Errorf("merge: %s: column %d (%s) is %s (%v), but %s's is %s (%v); results of owners whose policies treat a column differently cannot be merged",
+					owner, i+1, c.GetName(), c.GetType(), c.GetTreatment(), m.first, f.GetType(), f.GetTreatment())
 			}
 			if (m.star || m.expect[i].name != "") && c.GetName() != f.GetName() {
-				return fmt.Errorf("merge: city %s: column %d is named %q, but city %s's is %q", city, i+1, c.GetName(), m.first, f.GetName())
+				return fmt.Errorf("merge: %s: column %d is named %q, but %s's is %q", owner, i+1, c.GetName(), m.first, f.GetName())
 			}
 		}
 	}
@@ -162,18 +165,18 @@ func (m *Merge) Add(city string, cols []*yrdv1.ResultColumn, rows []*yrdv1.Row) 
 	}
 	for r, row := range rows {
 		if row == nil {
-			return fmt.Errorf("merge: city %s: row %d is nil", city, r+1)
+			return fmt.Errorf("merge: %s: row %d is nil", owner, r+1)
 		}
 		vals := row.GetValues()
 		if len(vals) != len(cols) {
-			return fmt.Errorf("merge: city %s: row %d has %d values for %d columns", city, r+1, len(vals), len(cols))
+			return fmt.Errorf("merge: %s: row %d has %d values for %d columns", owner, r+1, len(vals), len(cols))
 		}
 		for i, v := range vals {
 			if v == nil {
-				return fmt.Errorf("merge: city %s: row %d, column %d (%s): nil value (NULL is an empty Value)", city, r+1, i+1, cols[i].GetName())
+				return fmt.Errorf("merge: %s: row %d, column %d (%s): nil value (NULL is an empty Value)", owner, r+1, i+1, cols[i].GetName())
 			}
 			if k := kindOf(v); k != kNull && k != kinds[i] {
-				return fmt.Errorf("merge: city %s: row %d, column %d (%s): a %s value in a %s column", city, r+1, i+1, cols[i].GetName(), kindName(k), cols[i].GetType())
+				return fmt.Errorf("merge: %s: row %d, column %d (%s): a %s value in a %s column", owner, r+1, i+1, cols[i].GetName(), kindName(k), cols[i].GetType())
 			}
 		}
 	}
@@ -183,7 +186,7 @@ func (m *Merge) Add(city string, cols []*yrdv1.ResultColumn, rows []*yrdv1.Row) 
 		for i, c := range cols {
 			m.cols[i] = proto.Clone(c).(*yrdv1.ResultColumn)
 		}
-		m.first = city
+		m.first = owner
 	} else {
 		for i, c := range cols {
 			if protection(c.GetTreatment()) > protection(m.cols[i].GetTreatment()) {
@@ -191,8 +194,8 @@ func (m *Merge) Add(city string, cols []*yrdv1.ResultColumn, rows []*yrdv1.Row) 
 			}
 		}
 	}
-	m.seen[city] = true
-	m.owners = append(m.owners, owner{city: city, rows: slices.Clone(rows)})
+	m.seen[owner] = true
+	m.parts = append(m.parts, part{owner: owner, rows: slices.Clone(rows)})
 	return nil
 }
 
@@ -202,13 +205,14 @@ func kindName(k kind) string {
 
 // Result returns the merged result: its columns (see [Merge.Columns])
 // and rows, merged as the package doc describes, in order and cut to the
-// query's LIMIT. It takes the owners in city-name order, so the result
-// does not depend on the order of the Add calls. With no owner added it
-// returns no columns and no rows, as there are no column types to give.
+// query's LIMIT. It takes the parts in the order of their owner labels,
+// so the result does not depend on the order of the Add calls. With no
+// part added it returns no columns and no rows, as there are no column
+// types to give.
 // It fails only when an integer sum or count overflows BIGINT (the error
 // wraps [ErrOverflow]). Result may be called again, also after more Adds.
 func (m *Merge) Result() ([]*yrdv1.ResultColumn, []*yrdv1.Row, error) {
-	if len(m.owners) == 0 {
+	if len(m.parts) == 0 {
 		return nil, nil, nil
 	}
 	cols := m.final(m.cols)
@@ -216,26 +220,33 @@ func (m *Merge) Result() ([]*yrdv1.ResultColumn, []*yrdv1.Row, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("merge: %w", err) // unreachable: Add checked the columns
 	}
-	owners := slices.SortedFunc(slices.Values(m.owners), func(a, b owner) int { return strings.Compare(a.city, b.city) })
+	parts := slices.SortedFunc(slices.Values(m.parts), func(a, b part) int { return strings.Compare(a.owner, b.owner) })
 	var recs []record
 	if m.aggregate {
-		if recs, err = m.groups(owners); err != nil {
+		if recs, err = m.groups(parts); err != nil {
 			return nil, nil, err
 		}
 	} else {
 		n := 0
-		for _, o := range owners {
-			n += len(o.rows)
+		for _, p := range parts {
+			n += len(p.rows)
 		}
 		recs = make([]record, 0, n)
-		for _, o := range owners {
-			for _, r := range o.rows {
+		for _, p := range parts {
+			for _, r := range p.rows {
 				recs = append(recs, record{row: r, vals: r.GetValues()})
 			}
 		}
 	}
+	// Sort positions, not records: cheaper to swap, and the position is
+	// the last tie-break, which makes the order that of a stable sort.
+	order := make([]int32, len(recs))
+	for i := range order {
+		order[i] = int32(i)
+	}
 	if len(keys) > 0 || m.aggregate {
-		slices.SortStableFunc(recs, func(a, b record) int {
+		slices.SortFunc(order, func(i, j int32) int {
+			a, b := &recs[i], &recs[j]
 			for _, k := range keys {
 				var x, y *yrdv1.Value
 				if k.fromKey {
@@ -247,25 +258,32 @@ func (m *Merge) Result() ([]*yrdv1.ResultColumn, []*yrdv1.Row, error) {
 					return c
 				}
 			}
-			for i := range a.key {
-				if c := compareNullsLast(a.key[i], b.key[i], false); c != 0 {
+			for g := range a.key {
+				if c := compareNullsLast(a.key[g], b.key[g], false); c != 0 {
 					return c
 				}
 			}
-			return 0
+			return int(i - j)
 		})
 	}
-	if m.limit > 0 && uint64(len(recs)) > m.limit {
-		recs = recs[:m.limit]
+	if m.limit > 0 && uint64(len(order)) > m.limit {
+		order = order[:m.limit]
 	}
-	rows := make([]*yrdv1.Row, len(recs))
-	for i, r := range recs {
-		switch {
-		case r.row != nil && len(r.vals) == len(cols):
+	rows := make([]*yrdv1.Row, len(order))
+	var fresh []yrdv1.Row // one allocation for the rows made here
+	for i, p := range order {
+		r := &recs[p]
+		if r.row != nil && len(r.vals) == len(cols) {
 			rows[i] = r.row
-		default:
-			rows[i] = &yrdv1.Row{Values: r.vals[:len(cols):len(cols)]}
+			continue
 		}
+		if len(fresh) == 0 {
+			fresh = make([]yrdv1.Row, len(order)-i)
+		}
+		nr := &fresh[0]
+		fresh = fresh[1:]
+		nr.Values = r.vals[:len(cols):len(cols)]
+		rows[i] = nr
 	}
 	return cols, rows, nil
 }
@@ -288,17 +306,24 @@ type acc struct {
 	best *yrdv1.Value // min, max
 }
 
-// groups merges the owners' partial groups, owners in the order given,
+// groups merges the parts' partial groups, parts in the order given,
 // each's rows as received, and returns one record per group in the order
 // the groups were first seen.
-func (m *Merge) groups(owners []owner) ([]record, error) {
+func (m *Merge) groups(parts []part) ([]record, error) {
 	nk, no := len(m.groupSrc), len(m.outs)
-	index := map[string]int{}
-	var keys []*yrdv1.Value
-	var accs []acc
+	most := 0 // a size hint: one part's rows are distinct groups
+	for _, p := range parts {
+		most = max(most, len(p.rows))
+	}
+	index := make(map[string]int, most)
+	keys := make([]*yrdv1.Value, 0, most*nk)
+	// Each group's accumulators are a slice of a slab; slabs are never
+	// copied as groups are added.
+	groupAccs := make([][]acc, 0, most)
+	var slab []acc
 	var buf []byte
-	for _, o := range owners {
-		for _, row := range o.rows {
+	for _, p := range parts {
+		for _, row := range p.rows {
 			vals := row.GetValues()
 			buf = buf[:0]
 			for _, s := range m.groupSrc {
@@ -311,9 +336,13 @@ func (m *Merge) groups(owners []owner) ([]record, error) {
 				for _, s := range m.groupSrc {
 					keys = append(keys, vals[s])
 				}
-				accs = append(accs, make([]acc, no)...)
+				if len(slab) < no {
+					slab = make([]acc, no*max(most-g, 64))
+				}
+				groupAccs = append(groupAccs, slab[:no:no])
+				slab = slab[no:]
 			}
-			ga := accs[g*no : (g+1)*no]
+			ga := groupAccs[g]
 			for i, out := range m.outs {
 				a := &ga[i]
 				v := vals[out.src]
@@ -347,13 +376,20 @@ func (m *Merge) groups(owners []owner) ([]record, error) {
 	}
 
 	null := &yrdv1.Value{}
+	fresh := 0 // outputs whose values are made here
+	for _, o := range m.outs {
+		if o.kind == outCount || o.kind == outSum || o.kind == outAvg {
+			fresh++
+		}
+	}
+	va := newValues(len(index) * fresh)
 	recs := make([]record, len(index))
 	vals := make([]*yrdv1.Value, len(index)*no)
 	for g := range recs {
 		key := keys[g*nk : (g+1)*nk : (g+1)*nk]
 		out := vals[g*no : (g+1)*no : (g+1)*no]
 		for i, o := range m.outs {
-			a := &accs[g*no+i]
+			a := &groupAccs[g][i]
 			switch o.kind {
 			case outColumn:
 				out[i] = key[o.gpos]
@@ -362,7 +398,7 @@ func (m *Merge) groups(owners []owner) ([]record, error) {
 				if !ok {
 					return nil, m.overflow(i, key)
 				}
-				out[i] = &yrdv1.Value{Kind: &yrdv1.Value_IntValue{IntValue: n}}
+				out[i] = va.int(n)
 			case outSum:
 				switch {
 				case !a.some:
@@ -372,9 +408,9 @@ func (m *Merge) groups(owners []owner) ([]record, error) {
 					if !ok {
 						return nil, m.overflow(i, key)
 					}
-					out[i] = &yrdv1.Value{Kind: &yrdv1.Value_IntValue{IntValue: n}}
+					out[i] = va.int(n)
 				default:
-					out[i] = &yrdv1.Value{Kind: &yrdv1.Value_DoubleValue{DoubleValue: a.fsum}}
+					out[i] = va.double(a.fsum)
 				}
 			case outMin, outMax:
 				out[i] = a.best
@@ -391,7 +427,7 @@ func (m *Merge) groups(owners []owner) ([]record, error) {
 				if m.cols[o.src].GetType() == "BIGINT" {
 					sum = a.isum.float64()
 				}
-				out[i] = &yrdv1.Value{Kind: &yrdv1.Value_DoubleValue{DoubleValue: sum / cnt}}
+				out[i] = va.double(sum / cnt)
 			}
 		}
 		recs[g] = record{vals: out, key: key}
@@ -431,4 +467,47 @@ func valueText(v *yrdv1.Value) string {
 		return "TIMESTAMP '" + x.TimestampValue + "'"
 	}
 	return "NULL"
+}
+
+// values allocates result Values in batches.
+type values struct {
+	vals []yrdv1.Value
+	ints []yrdv1.Value_IntValue
+	dbls []yrdv1.Value_DoubleValue
+}
+
+func newValues(n int) *values {
+	return &values{vals: make([]yrdv1.Value, 0, n)}
+}
+
+func (va *values) next() *yrdv1.Value {
+	if len(va.vals) == cap(va.vals) {
+		va.vals = make([]yrdv1.Value, 0, max(cap(va.vals), 64))
+	}
+	va.vals = va.vals[:len(va.vals)+1]
+	return &va.vals[len(va.vals)-1]
+}
+
+func (va *values) int(n int64) *yrdv1.Value {
+	if len(va.ints) == 0 {
+		va.ints = make([]yrdv1.Value_IntValue, max(cap(va.vals)/2, 64))
+	}
+	k := &va.ints[0]
+	va.ints = va.ints[1:]
+	k.IntValue = n
+	v := va.next()
+	v.Kind = k
+	return v
+}
+
+func (va *values) double(f float64) *yrdv1.Value {
+	if len(va.dbls) == 0 {
+		va.dbls = make([]yrdv1.Value_DoubleValue, max(cap(va.vals)/2, 64))
+	}
+	k := &va.dbls[0]
+	va.dbls = va.dbls[1:]
+	k.DoubleValue = f
+	v := va.next()
+	v.Kind = k
+	return v
 }

@@ -91,16 +91,16 @@ type Merge struct {
 	order     []sortKey
 	limit     uint64
 
-	owners []owner
-	seen   map[string]bool
-	cols   []*yrdv1.ResultColumn // the first owner's partial columns, treatments merged since
-	first  string                // the city whose columns fixed cols
+	parts []part
+	seen  map[string]bool
+	cols  []*yrdv1.ResultColumn // the first part's columns, treatments merged since
+	first string                // the owner whose columns fixed cols
 }
 
-// owner is one owner's released partial result.
-type owner struct {
-	city string
-	rows []*yrdv1.Row
+// part is one owner's released partial result.
+type part struct {
+	owner string
+	rows  []*yrdv1.Row
 }
 
 // Plan checks that q, a query on a dataset family, can be answered

@@ -759,7 +759,10 @@ type CityResult struct {
 	// Rows the owner sent (before any merge).
 	Rows uint64 `protobuf:"varint,5,opt,name=rows,proto3" json:"rows,omitempty"`
 	// The owner's signed receipt, when it ran the query.
-	Receipt       *ResultReceipt `protobuf:"bytes,6,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	Receipt *ResultReceipt `protobuf:"bytes,6,opt,name=receipt,proto3" json:"receipt,omitempty"`
+	// The owner's part stopped at the policy's row cap: there may be more
+	// rows (or, for a grouped query, more groups) than were released.
+	Truncated     bool `protobuf:"varint,7,opt,name=truncated,proto3" json:"truncated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -836,6 +839,13 @@ func (x *CityResult) GetReceipt() *ResultReceipt {
 	return nil
 }
 
+func (x *CityResult) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
 // ResultTrailer closes a result.
 type ResultTrailer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -843,7 +853,9 @@ type ResultTrailer struct {
 	Partial bool          `protobuf:"varint,1,opt,name=partial,proto3" json:"partial,omitempty"`
 	Cities  []*CityResult `protobuf:"bytes,2,rep,name=cities,proto3" json:"cities,omitempty"`
 	// Rows in the result as sent to the client.
-	Rows          uint64 `protobuf:"varint,3,opt,name=rows,proto3" json:"rows,omitempty"`
+	Rows uint64 `protobuf:"varint,3,opt,name=rows,proto3" json:"rows,omitempty"`
+	// Some owner's part stopped at the row cap (see CityResult.truncated).
+	Truncated     bool `protobuf:"varint,4,opt,name=truncated,proto3" json:"truncated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -897,6 +909,13 @@ func (x *ResultTrailer) GetRows() uint64 {
 		return x.Rows
 	}
 	return 0
+}
+
+func (x *ResultTrailer) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
 }
 
 // NoiseApplied describes calibrated noise added to a result.
@@ -1320,7 +1339,7 @@ const file_yrd_v1_query_api_proto_rawDesc = "" +
 	"\x03Row\x12%\n" +
 	"\x06values\x18\x01 \x03(\v2\r.yrd.v1.ValueR\x06values\"+\n" +
 	"\bRowBatch\x12\x1f\n" +
-	"\x04rows\x18\x01 \x03(\v2\v.yrd.v1.RowR\x04rows\"\xc8\x01\n" +
+	"\x04rows\x18\x01 \x03(\v2\v.yrd.v1.RowR\x04rows\"\xe6\x01\n" +
 	"\n" +
 	"CityResult\x12\x12\n" +
 	"\x04city\x18\x01 \x01(\tR\x04city\x12\x1d\n" +
@@ -1329,11 +1348,13 @@ const file_yrd_v1_query_api_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x0e2\x12.yrd.v1.CityStatusR\x06status\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x12\n" +
 	"\x04rows\x18\x05 \x01(\x04R\x04rows\x12/\n" +
-	"\areceipt\x18\x06 \x01(\v2\x15.yrd.v1.ResultReceiptR\areceipt\"i\n" +
+	"\areceipt\x18\x06 \x01(\v2\x15.yrd.v1.ResultReceiptR\areceipt\x12\x1c\n" +
+	"\ttruncated\x18\a \x01(\bR\ttruncated\"\x87\x01\n" +
 	"\rResultTrailer\x12\x18\n" +
 	"\apartial\x18\x01 \x01(\bR\apartial\x12*\n" +
 	"\x06cities\x18\x02 \x03(\v2\x12.yrd.v1.CityResultR\x06cities\x12\x12\n" +
-	"\x04rows\x18\x03 \x01(\x04R\x04rows\"\x8e\x01\n" +
+	"\x04rows\x18\x03 \x01(\x04R\x04rows\x12\x1c\n" +
+	"\ttruncated\x18\x04 \x01(\bR\ttruncated\"\x8e\x01\n" +
 	"\fNoiseApplied\x12\x1c\n" +
 	"\tmechanism\x18\x01 \x01(\tR\tmechanism\x12\x18\n" +
 	"\aepsilon\x18\x02 \x01(\x01R\aepsilon\x12\x1b\n" +
