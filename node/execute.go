@@ -112,7 +112,8 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 		}
 		opts.SumBound = ds.GetNoiseSumBound()
 	}
-	sqlText, args, err := eng.Plan(id, r.q, dec, opts)
+	pdec := planDecision(dec, access)
+	sqlText, args, err := eng.Plan(id, r.q, pdec, opts)
 	if err != nil {
 		return deny(fmt.Sprintf("query on %s cannot be planned: %v", id, strings.TrimPrefix(err.Error(), "connector: ")), ErrInvalid)
 	}
@@ -137,7 +138,7 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 		RowCap: dec.GetRowCap(), DerivedLevel: dec.GetDerivedLevel(), CrossBorder: dec.GetCrossBorder(), AuditSeq: auditRec.GetSeq()}
 
 	if dec.GetCrossBorder() {
-		if err := n.recordExport(ctx, eng, ds, r.q, dec, params, year, sensitive, rec); err != nil {
+		if err := n.recordExport(ctx, eng, ds, r.q, pdec, params, year, sensitive, rec); err != nil {
 			return err
 		}
 	}
@@ -262,6 +263,11 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 // recording nothing) if that would pass the threshold.
 func (n *Node) recordExport(ctx context.Context, eng connector.Engine, ds *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision,
 	params *yrdv1.PolicyParams, year int, sensitive bool, rec *yrdv1.AuditRecord) error {
+	if !connector.HasPersonalInfo(ds) {
+		// No individual's data is in the flow (e.g. enterprises only):
+		// nothing to count against the thresholds.
+		return nil
+	}
 	sqlText, args, err := eng.Plan(ds.GetId(), q, dec, connector.Options{PersonKeys: true})
 	if err != nil {
 		return errorf(ErrInvalid, "cross-border flow of %s: individuals cannot be counted: %v", ds.GetId(), err)

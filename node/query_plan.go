@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/yrd-exchange/yrdnode/internal/noise"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
@@ -50,6 +52,36 @@ func accessFor(q *yrdv1.Query, purpose string) *yrdv1.AccessRequest {
 		}
 	}
 	return a
+}
+
+// planDecision is dec as the planner needs it. The policy judged every
+// column the query filters on (accessFor lists them as filter columns: a
+// direct identifier, a personal column across the border or a column a row
+// result does not show raw is denied), but the decision lists only the
+// columns the result shows, and the planner withholds every column the
+// decision does not mention. A filter column the decision does not mention
+// is therefore added as RAW: the plan compares its raw values inside the
+// owner's query and never selects it into the result. Columns the decision
+// mentions keep their treatment, so an explicitly withheld column stays
+// unusable in a filter too.
+func planDecision(dec *yrdv1.Decision, access *yrdv1.AccessRequest) *yrdv1.Decision {
+	listed := map[string]bool{}
+	for _, c := range dec.GetColumns() {
+		listed[c.GetColumn()] = true
+	}
+	var extra []*yrdv1.ColumnDecision
+	for _, c := range access.GetFilterColumns() {
+		if !listed[c] {
+			listed[c] = true
+			extra = append(extra, &yrdv1.ColumnDecision{Column: c, Treatment: yrdv1.ColumnTreatment_COLUMN_TREATMENT_RAW})
+		}
+	}
+	if len(extra) == 0 {
+		return dec
+	}
+	out := proto.Clone(dec).(*yrdv1.Decision)
+	out.Columns = append(out.Columns, extra...)
+	return out
 }
 
 func aggregateName(f yrdv1.AggregateFunction) string {

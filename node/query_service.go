@@ -328,6 +328,13 @@ func (s *peerService) Execute(req *yrdv1.ExecuteRequest, stream yrdv1grpc.PeerSe
 	defer release()
 	ctx, cancel := s.n.withQueryTimeout(ctx)
 	defer cancel()
+	// The owner decides with its own replica, so it reads linearizably
+	// itself: the home node's barrier does not make this replica current,
+	// and a grant revoked (or a dataset re-graded) a moment ago must be
+	// seen here.
+	if err := s.n.readBarrier(ctx, yrdv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE); err != nil {
+		return err
+	}
 	return s.n.execute(ctx, execRequest{q: req.GetQuery(), purpose: req.GetPurpose(), p: p, outside: m.GetOutsideMainland(),
 		explain: req.GetExplain(), batch: int(req.GetBatchRows())}, stream.Send)
 }

@@ -134,6 +134,21 @@ func (c *compiler) personKey() string {
 	return ""
 }
 
+// HasPersonalInfo reports whether any column of d holds personal
+// information.
+func HasPersonalInfo(d *yrdv1.Dataset) bool {
+	for _, col := range d.GetSchema().GetColumns() {
+		switch col.GetPersonalInfo() {
+		case yrdv1.PersonalInfo_PERSONAL_INFO_PERSONAL, yrdv1.PersonalInfo_PERSONAL_INFO_SENSITIVE:
+			return true
+		}
+		if col.GetIdentifierRole() == yrdv1.IdentifierRole_IDENTIFIER_DIRECT {
+			return true
+		}
+	}
+	return false
+}
+
 // personKeys compiles the distinct person keys of the rows q's filter
 // selects: an upper bound of the individuals whose data is in the result.
 func (c *compiler) personKeys(q *yrdv1.Query) (string, []any, error) {
@@ -286,9 +301,15 @@ func (c *compiler) compile(q *yrdv1.Query) (string, []any, error) {
 		if c.dec.GetMinGroupSize() == 0 {
 			return "", nil, errors.New("connector: aggregate decision without a minimum group size")
 		}
-		if personKey = c.personKey(); personKey == "" {
-			return "", nil, fmt.Errorf("connector: dataset %s has no DIRECT identifier column to count distinct individuals by", c.d.GetId())
+		if personKey = c.personKey(); personKey == "" && HasPersonalInfo(c.d) {
+			return "", nil, fmt.Errorf("connector: dataset %s has personal information but no DIRECT identifier column to count distinct individuals by", c.d.GetId())
 		}
+		// With no personal information at all (e.g. enterprises), there
+		// are no individuals to protect: each row counts as one entity.
+	}
+	groupSize := "count(*)"
+	if personKey != "" {
+		groupSize = "count(DISTINCT " + quoteIdent(personAlias) + ")"
 	}
 
 	// Inner query: the view's rows, filtered on raw values, with every
@@ -360,7 +381,7 @@ func (c *compiler) compile(q *yrdv1.Query) (string, []any, error) {
 		outer[i] = e
 	}
 	if aggOnly && c.opts.Individuals {
-		outer = append(outer, "count(DISTINCT "+quoteIdent(personAlias)+") AS "+quoteIdent(IndividualsColumn))
+		outer = append(outer, groupSize+" AS "+quoteIdent(IndividualsColumn))
 	}
 	b.WriteString(strings.Join(outer, ", "))
 	b.WriteString(" FROM (SELECT ")
@@ -384,7 +405,7 @@ func (c *compiler) compile(q *yrdv1.Query) (string, []any, error) {
 	if aggOnly {
 		// k-anonymity in the plan: a group of fewer than k distinct
 		// individuals is never computed into the result.
-		b.WriteString(" HAVING count(DISTINCT " + quoteIdent(personAlias) + ") >= " + c.bind(int64(c.dec.GetMinGroupSize())))
+		b.WriteString(" HAVING " + groupSize + " >= " + c.bind(int64(c.dec.GetMinGroupSize())))
 	}
 	if len(orderSQL) > 0 {
 		b.WriteString(" ORDER BY ")

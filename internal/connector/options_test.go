@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
@@ -125,5 +126,39 @@ func TestPersonKeysAreTheFilteredIndividuals(t *testing.T) {
 				t.Fatalf("%d person keys, want %d (row cap must not apply: it counts who the query reads)", len(keys), len(want))
 			}
 		})
+	}
+}
+
+// TestGroupSizeWithoutPersonalInformation: a dataset with no personal
+// information (enterprises) is k-suppressed on rows, each row one entity;
+// one with personal information but no DIRECT identifier is refused, since
+// its individuals cannot be counted.
+func TestGroupSizeWithoutPersonalInformation(t *testing.T) {
+	d := elderly(t)
+	ent := clone(d)
+	for _, c := range ent.GetSchema().GetColumns() {
+		c.PersonalInfo, c.IdentifierRole = yrdv1.PersonalInfo_PERSONAL_INFO_NONE, yrdv1.IdentifierRole_IDENTIFIER_NONE
+	}
+	q := onDataset(ent)
+	q.Select = []*yrdv1.SelectItem{col("district"), agg(yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, "", "n")}
+	q.GroupBy = []string{"district"}
+	dec := decision(ent, aggs, nil)
+	dec.MinGroupSize = 300
+	sql, _, err := CompileWith(ent, q, dec, Options{Individuals: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sql, "HAVING count(*) >= ?") || !strings.Contains(sql, "count(*) AS \""+IndividualsColumn+"\"") {
+		t.Errorf("rows are not the entities of k: %s", sql)
+	}
+	noKey := clone(d)
+	for _, c := range noKey.GetSchema().GetColumns() {
+		if c.GetIdentifierRole() == yrdv1.IdentifierRole_IDENTIFIER_DIRECT {
+			c.IdentifierRole = yrdv1.IdentifierRole_IDENTIFIER_QUASI
+		}
+	}
+	q.Source = &yrdv1.Query_DatasetId{DatasetId: noKey.GetId()}
+	if _, _, err := CompileWith(noKey, q, decision(noKey, aggs, nil), Options{}); err == nil || !strings.Contains(err.Error(), "no DIRECT identifier") {
+		t.Errorf("personal dataset without a person key: %v, want a refusal naming the missing DIRECT identifier", err)
 	}
 }

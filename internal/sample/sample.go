@@ -170,7 +170,7 @@ func Datasets() []*yrdv1.Dataset {
 			Level:  yrdv1.ClassificationLevel_LEVEL_GENERAL,
 			Schema: &yrdv1.Schema{Columns: []*yrdv1.Column{
 				col("trip_id", "VARCHAR", none, noID, "Random identifier of the trip."),
-				col("vehicle_id", "VARCHAR", personal, quasi, "Pseudonymous vehicle id, rotated monthly."),
+				col("vehicle_id", "VARCHAR", personal, direct, "Pseudonymous vehicle id, rotated monthly; one vehicle is one individual (its keeper)."),
 				col("start_hour", "TIMESTAMP", personal, quasi, "Trip start, truncated to the hour."),
 				col("start_grid", "VARCHAR", personal, quasi, "1 km grid cell of the trip start."),
 				col("end_grid", "VARCHAR", personal, quasi, "1 km grid cell of the trip end."),
