@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/yrd-exchange/yrdnode/internal/connector"
@@ -179,19 +178,20 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 		batch = defaultBatchRows
 	}
 	digest := receipt.NewDigest()
-	var out []*yrdv1.Row
+	b := newBatchBuilder(cols, batch)
 	var sentRows, individuals uint64
 	var size int64
 	flush := func() error {
-		if len(out) == 0 {
+		if len(b.rows) == 0 {
 			return nil
 		}
-		msg := &yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Batch{Batch: &yrdv1.RowBatch{Rows: out}}}
-		if size += int64(proto.Size(msg)); size > n.cfg.MaxResultBytes {
+		// The size is added up as rows are built (protowire), so the cap
+		// is checked without encoding the batch an extra time.
+		if size += int64(b.size); size > n.cfg.MaxResultBytes {
 			return errorf(ErrExhausted, "the result passed the %d-byte size cap after %d rows; narrow the query", n.cfg.MaxResultBytes, sentRows)
 		}
-		err := send(msg)
-		out = nil
+		err := send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Batch{Batch: &yrdv1.RowBatch{Rows: b.rows}}})
+		b = newBatchBuilder(cols, batch)
 		return err
 	}
 	for rows.Next() {
@@ -206,24 +206,23 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 			individuals += uint64(k)
 			vals = vals[:hidden]
 		}
-		row := &yrdv1.Row{Values: make([]*yrdv1.Value, len(vals))}
-		for i, v := range vals {
-			if noisy {
-				if v, err = noiseCols[i].apply(sampler, v, len(noiseCols)); err != nil {
+		if noisy {
+			for i, v := range vals {
+				if vals[i], err = noiseCols[i].apply(sampler, v, len(noiseCols)); err != nil {
 					return err
 				}
 			}
-			if row.Values[i], err = toValue(v, cols[i].GetType()); err != nil {
-				return errorf(ErrInternal, "column %s: %v", cols[i].GetName(), err)
-			}
+		}
+		row, err := b.add(vals)
+		if err != nil {
+			return err
 		}
 		sentRows++
 		if !aggregate && dec.GetRowCap() > 0 && sentRows > dec.GetRowCap() {
 			return errorf(ErrInternal, "the result passed the row cap of %d; nothing more is sent", dec.GetRowCap())
 		}
 		digest.Add(row)
-		out = append(out, row)
-		if len(out) >= batch {
+		if len(b.rows) >= batch {
 			if err := flush(); err != nil {
 				return err
 			}
