@@ -16,7 +16,8 @@ type Config struct {
 	// ID is this server's raft id; yrdnode uses the node's libp2p peer id,
 	// which is also its raft address.
 	ID string
-	// Dir holds raft.db (log and stable store) and snapshots/.
+	// Dir holds wal/ (the raft log), raft.db (the stable store: term and
+	// vote) and snapshots/.
 	Dir string
 
 	HeartbeatTimeout   time.Duration
@@ -34,8 +35,8 @@ type Config struct {
 	TrailingLogs      uint64
 	// SnapshotsRetained is how many snapshots to keep on disk.
 	SnapshotsRetained int
-	// NoSync skips fsync of the raft log. Only for tests that need speed
-	// over durability; never in production.
+	// NoSync skips fsync of the raft log and stable store. Only for tests
+	// that need speed over durability; never in production.
 	NoSync bool
 
 	Logger *slog.Logger

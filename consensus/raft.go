@@ -23,7 +23,8 @@ type Raft struct {
 	cfg     Config
 	raft    *raft.Raft
 	fsm     *fsm
-	logs    *store.LogStore
+	logs    *store.WAL      // raft's log
+	stable  *store.LogStore // raft's stable store (term, vote)
 	trans   *raft.NetworkTransport
 	catalog *store.Catalog
 
@@ -33,9 +34,11 @@ type Raft struct {
 	closeErr  error
 }
 
-// Open starts raft over layer, with the log in cfg.Dir/raft.db and
-// snapshots in cfg.Dir/snapshots. The catalog must already be open; Open
-// does not take ownership of it. observe may be nil.
+// Open starts raft over layer, with the log in the write-ahead log in
+// cfg.Dir/wal, the stable store (term, vote) in cfg.Dir/raft.db and
+// snapshots in cfg.Dir/snapshots. Entries that an older version kept in
+// raft.db are moved to the WAL first. The catalog must already be open;
+// Open does not take ownership of it. observe may be nil.
 func Open(cfg Config, catalog *store.Catalog, layer raft.StreamLayer, observe Observer) (*Raft, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -43,15 +46,11 @@ func Open(cfg Config, catalog *store.Catalog, layer raft.StreamLayer, observe Ob
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	logs, err := store.OpenLogStore(filepath.Join(cfg.Dir, "raft.db"), store.Options{NoSync: cfg.NoSync})
+	stable, logs, snaps, err := openStorage(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("consensus: open log store: %w", err)
+		return nil, err
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, cfg.SnapshotsRetained, newHCLogger(cfg.Logger))
-	if err != nil {
-		logs.Close()
-		return nil, fmt.Errorf("consensus: open snapshot store: %w", err)
-	}
+	closeStorage := func() { logs.Close(); stable.Close() }
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  layer,
 		MaxPool: 4,
@@ -73,21 +72,92 @@ func Open(cfg Config, catalog *store.Catalog, layer raft.StreamLayer, observe Ob
 	f := newFSM(catalog, observe, cfg.Logger)
 	// Raft reads back entries it has just written: the leader to send them
 	// to each follower, a follower to apply what it appended. A ring of the
-	// latest entries serves those reads from memory instead of a bbolt read
-	// transaction and a decoding copy per entry and reader.
+	// latest entries serves those reads from memory instead of a pread and
+	// a decoding copy per entry and reader; the WAL keeps no cache itself.
 	cached, err := raft.NewLogCache(logCacheSize(cfg.MaxAppendEntries), logs)
 	if err != nil {
 		trans.Close()
-		logs.Close()
+		closeStorage()
 		return nil, fmt.Errorf("consensus: log cache: %w", err)
 	}
-	r, err := raft.NewRaft(rc, f, cached, logs, snaps, trans)
+	r, err := raft.NewRaft(rc, f, cached, stable, snaps, trans)
 	if err != nil {
 		trans.Close()
-		logs.Close()
+		closeStorage()
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
 	}
-	return &Raft{cfg: cfg, raft: r, fsm: f, logs: logs, trans: trans, catalog: catalog}, nil
+	return &Raft{cfg: cfg, raft: r, fsm: f, logs: logs, stable: stable, trans: trans, catalog: catalog}, nil
+}
+
+// openStorage opens raft's stable store (raft.db, bbolt), its log (the
+// WAL in wal/) and its snapshots, and brings an older data directory up to
+// date: log entries still in raft.db move to the WAL.
+func openStorage(cfg Config) (*store.LogStore, *store.WAL, raft.SnapshotStore, error) {
+	// raft.db is opened first: bbolt's file lock keeps a second process
+	// out of the whole directory, WAL included.
+	stable, err := store.OpenLogStore(filepath.Join(cfg.Dir, "raft.db"), store.Options{NoSync: cfg.NoSync})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("consensus: open stable store: %w", err)
+	}
+	logs, err := store.OpenWAL(filepath.Join(cfg.Dir, "wal"), store.WALOptions{NoSync: cfg.NoSync})
+	if err != nil {
+		stable.Close()
+		return nil, nil, nil, fmt.Errorf("consensus: open raft log: %w", err)
+	}
+	fail := func(err error) (*store.LogStore, *store.WAL, raft.SnapshotStore, error) {
+		logs.Close()
+		stable.Close()
+		return nil, nil, nil, err
+	}
+	if rec := logs.Recovery(); rec.Path != "" {
+		cfg.Logger.Warn("raft log: cut the torn tail of an interrupted append",
+			"file", rec.Path, "offset", rec.Offset, "bytes", rec.Dropped, "reason", rec.Reason)
+	}
+	moved, err := store.MigrateLogs(stable, logs)
+	if err != nil {
+		return fail(fmt.Errorf("consensus: move raft log from raft.db to the wal: %w", err))
+	}
+	if moved > 0 {
+		first, _ := logs.FirstIndex()
+		last, _ := logs.LastIndex()
+		cfg.Logger.Info("raft log: moved entries from raft.db to the write-ahead log",
+			"entries", moved, "first", first, "last", last)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, cfg.SnapshotsRetained, newHCLogger(cfg.Logger))
+	if err != nil {
+		return fail(fmt.Errorf("consensus: open snapshot store: %w", err))
+	}
+	if err := dropLogBehindSnapshot(cfg, logs, snaps); err != nil {
+		return fail(err)
+	}
+	return stable, logs, snaps, nil
+}
+
+// dropLogBehindSnapshot empties a log that ends before the newest
+// snapshot. Raft deletes the whole log after installing a snapshot from
+// the leader (the WAL cannot hold a gap); a crash between the two leaves
+// such a log, and the entries raft would append after the snapshot could
+// never follow it. Everything in it is covered by the snapshot.
+func dropLogBehindSnapshot(cfg Config, logs *store.WAL, snaps raft.SnapshotStore) error {
+	metas, err := snaps.List()
+	if err != nil {
+		return fmt.Errorf("consensus: list snapshots: %w", err)
+	}
+	var snapIndex uint64
+	for _, m := range metas {
+		snapIndex = max(snapIndex, m.Index)
+	}
+	first, _ := logs.FirstIndex()
+	last, _ := logs.LastIndex()
+	if last == 0 || last >= snapIndex {
+		return nil
+	}
+	cfg.Logger.Warn("raft log: dropping a log that ends before the newest snapshot",
+		"first", first, "last", last, "snapshot", snapIndex)
+	if err := logs.DeleteRange(first, last); err != nil {
+		return fmt.Errorf("consensus: drop log behind snapshot: %w", err)
+	}
+	return nil
 }
 
 // HasState reports whether this node already belongs to a cluster (it has
@@ -280,11 +350,11 @@ func (r *Raft) TransferLeadership(id string) error {
 // Snapshot forces a snapshot now (used by tests and before backups).
 func (r *Raft) Snapshot() error { return translate(r.raft.Snapshot().Error()) }
 
-// Close shuts raft down and closes the transport and log store. The
+// Close shuts raft down and closes the transport, log and stable store. The
 // catalog stays open; its owner closes it.
 func (r *Raft) Close() error {
 	r.closeOnce.Do(func() {
-		errs := []error{r.raft.Shutdown().Error(), r.trans.Close(), r.logs.Close()}
+		errs := []error{r.raft.Shutdown().Error(), r.trans.Close(), r.logs.Close(), r.stable.Close()}
 		r.closeErr = errors.Join(errs...)
 	})
 	return r.closeErr

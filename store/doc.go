@@ -1,5 +1,6 @@
-// Package store is yrdnode's durable storage: the raft log and stable store
-// (LogStore) and the replicated catalog state (Catalog), both on bbolt.
+// Package store is yrdnode's durable storage: the raft log (WAL, an
+// append-only write-ahead log), raft's stable store (LogStore, bbolt) and the
+// replicated catalog state (Catalog, bbolt).
 //
 // The catalog keeps every dataset in bbolt and mirrors it in an immutable,
 // copy-on-write in-memory index, so reads (GetDataset, ListDatasets, Members)

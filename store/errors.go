@@ -11,7 +11,7 @@ var (
 	ErrInvalidPageToken = errors.New("store: invalid page token")
 
 	// ErrClosed is returned by operations on a closed Catalog, LogStore,
-	// Snapshot or a Tx used after its Update returned.
+	// WAL, Snapshot or a Tx used after its Update returned.
 	ErrClosed = errors.New("store: closed")
 
 	// ErrKeyNotFound is returned by LogStore.Get and GetUint64 for a missing

@@ -26,8 +26,10 @@ const logFillPercent = 1.0
 const logFormatV1 = 1
 
 // LogStore is a raft.LogStore and raft.StableStore backed by one bbolt file.
-// It is safe for concurrent use: raft reads logs from its replication
-// goroutines while the main loop appends and truncates.
+// The node uses it as raft's stable store only; the log is in the WAL, and
+// entries an older version left here are moved there (MigrateLogs). It is
+// safe for concurrent use: raft reads logs from its replication goroutines
+// while the main loop appends and truncates.
 type LogStore struct {
 	db *bolt.DB
 
@@ -192,9 +194,14 @@ func (s *LogStore) DeleteRange(minIdx, maxIdx uint64) error {
 				return err
 			}
 		}
-		if k, _ := c.First(); k != nil {
-			first = binary.BigEndian.Uint64(k)
+		k, _ := c.First()
+		if k == nil {
+			// Empty. Cursor.Last must not be asked: in bbolt 1.5.0 it
+			// loops forever when every leaf of a multi-page bucket was
+			// emptied by deletes in the same transaction.
+			return nil
 		}
+		first = binary.BigEndian.Uint64(k)
 		if k, _ := c.Last(); k != nil {
 			last = binary.BigEndian.Uint64(k)
 		}

@@ -32,7 +32,7 @@ func testLog(i uint64) *raft.Log {
 	return l
 }
 
-func checkLog(t *testing.T, s *LogStore, want *raft.Log) {
+func checkLog(t *testing.T, s raft.LogStore, want *raft.Log) {
 	t.Helper()
 	var got raft.Log
 	if err := s.GetLog(want.Index, &got); err != nil {
@@ -45,7 +45,7 @@ func checkLog(t *testing.T, s *LogStore, want *raft.Log) {
 	}
 }
 
-func checkBounds(t *testing.T, s *LogStore, first, last uint64) {
+func checkBounds(t *testing.T, s raft.LogStore, first, last uint64) {
 	t.Helper()
 	f, _ := s.FirstIndex()
 	l, _ := s.LastIndex()
@@ -334,4 +334,26 @@ func TestLogStoreOpensFileWithAndWithoutPersistedFreelist(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Deleting every entry of a log spanning many pages (as moving the log to
+// the WAL does) must not hang: bbolt's Cursor.Last loops forever on a
+// bucket whose leaves were all emptied in the same transaction.
+func TestLogStoreDeleteEverythingOnManyPages(t *testing.T) {
+	s := openTestLogStore(t, filepath.Join(t.TempDir(), "raft.db"))
+	defer s.Close()
+	storeRange(t, s, 1, 3000)
+	done := make(chan error, 1)
+	go func() { done <- s.DeleteRange(1, 3000) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("DeleteRange of every entry hangs")
+	}
+	checkBounds(t, s, 0, 0)
+	storeRange(t, s, 3001, 3010)
+	checkRange(t, s, 3001, 3010)
 }
