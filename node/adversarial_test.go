@@ -1230,13 +1230,8 @@ func peerResult(st grpc.ServerStreamingClient[yrdv1.QueryResponse]) (*result, er
 		if err != nil {
 			return r, err
 		}
-		switch x := msg.GetPart().(type) {
-		case *yrdv1.QueryResponse_Header:
-			r.header = x.Header
-		case *yrdv1.QueryResponse_Batch:
-			r.rows = append(r.rows, x.Batch.GetRows()...)
-		case *yrdv1.QueryResponse_Trailer:
-			r.trailer = x.Trailer
+		if err := r.add(msg); err != nil {
+			return r, err
 		}
 	}
 }

@@ -63,7 +63,9 @@ type Config struct {
 	// MaxQueriesPerRequester is how many queries one principal may have
 	// running on this node at once; more get ResourceExhausted.
 	MaxQueriesPerRequester int
-	// MaxResultBytes caps the encoded size of one result.
+	// MaxResultBytes caps the encoded size of one result, in the form it is
+	// sent (rows, or packed columns for a columnar request: the same rows
+	// take fewer bytes as columns).
 	MaxResultBytes int64
 
 	Version string

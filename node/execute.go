@@ -34,6 +34,8 @@ type execRequest struct {
 	outside bool
 	explain bool
 	batch   int
+	// columnar: the requester asked for ColumnBatch messages.
+	columnar bool
 }
 
 // execute is the owner's side of every query: decide, plan, run, check
@@ -178,17 +180,60 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 		batch = defaultBatchRows
 	}
 	digest := receipt.NewDigest()
-	b := newBatchBuilder(cols, batch)
+	// A columnar request gets ColumnBatch messages unless a column's type
+	// has none (then rows from the start) or a value does not fit its
+	// column's kind (then rows from that row on): either way the same rows
+	// and the same digest.
+	var cb *columnBuilder
+	var b *batchBuilder
+	var ad *asyncDigest
+	if r.columnar {
+		cb = newColumnBuilder(cols, batch)
+	}
+	if cb == nil {
+		b = newBatchBuilder(cols, batch)
+	} else {
+		ad = startAsyncDigest(digest)
+		defer ad.wait() // on every return, so the goroutine ends
+	}
+	// digestDone waits for the column batches' digest, before rows are
+	// added to it or it is summed.
+	digestDone := func() error {
+		if ad == nil {
+			return nil
+		}
+		if err := ad.wait(); err != nil {
+			return errorf(ErrInternal, "%v", err)
+		}
+		return nil
+	}
 	var sentRows, individuals uint64
 	var size int64
+	// The size is added up as rows are built (protowire), so the cap is
+	// checked without encoding a batch an extra time.
+	capSize := func(add int) error {
+		if size += int64(add); size > n.cfg.MaxResultBytes {
+			return errorf(ErrExhausted, "the result passed the %d-byte size cap after %d rows; narrow the query", n.cfg.MaxResultBytes, sentRows)
+		}
+		return nil
+	}
 	flush := func() error {
+		if cb != nil {
+			if cb.rows == 0 {
+				return nil
+			}
+			cbatch, sz := cb.take()
+			if err := capSize(sz); err != nil {
+				return err
+			}
+			ad.add(cbatch)
+			return send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Columns{Columns: cbatch}})
+		}
 		if len(b.rows) == 0 {
 			return nil
 		}
-		// The size is added up as rows are built (protowire), so the cap
-		// is checked without encoding the batch an extra time.
-		if size += int64(b.size); size > n.cfg.MaxResultBytes {
-			return errorf(ErrExhausted, "the result passed the %d-byte size cap after %d rows; narrow the query", n.cfg.MaxResultBytes, sentRows)
+		if err := capSize(b.size); err != nil {
+			return err
 		}
 		err := send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Batch{Batch: &yrdv1.RowBatch{Rows: b.rows}}})
 		b = newBatchBuilder(cols, batch)
@@ -213,16 +258,27 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 				}
 			}
 		}
-		row, err := b.add(vals)
-		if err != nil {
-			return err
+		if cb != nil && !cb.add(vals) {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := digestDone(); err != nil {
+				return err
+			}
+			cb, b = nil, newBatchBuilder(cols, batch)
+		}
+		if cb == nil {
+			row, err := b.add(vals)
+			if err != nil {
+				return err
+			}
+			digest.Add(row)
 		}
 		sentRows++
 		if !aggregate && dec.GetRowCap() > 0 && sentRows > dec.GetRowCap() {
 			return errorf(ErrInternal, "the result passed the row cap of %d; nothing more is sent", dec.GetRowCap())
 		}
-		digest.Add(row)
-		if len(b.rows) >= batch {
+		if (cb != nil && cb.rows >= batch) || (cb == nil && len(b.rows) >= batch) {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -232,6 +288,9 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 		return queryError(ctx, err)
 	}
 	if err := flush(); err != nil {
+		return err
+	}
+	if err := digestDone(); err != nil {
 		return err
 	}
 	if !aggregate {

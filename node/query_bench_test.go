@@ -40,6 +40,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/connector"
 	"github.com/yrd-exchange/yrdnode/internal/policy"
 	"github.com/yrd-exchange/yrdnode/internal/receipt"
+	"github.com/yrd-exchange/yrdnode/internal/resultcodec"
 	"github.com/yrd-exchange/yrdnode/internal/sample"
 	"github.com/yrd-exchange/yrdnode/internal/sqlq"
 	"github.com/yrd-exchange/yrdnode/internal/synth"
@@ -192,13 +193,23 @@ type streamStats struct {
 	rows    int
 	bytes   int          // protobuf payload of every message (sized only if asked)
 	kept    []*yrdv1.Row // the rows, only if asked
+	// columnBatches counts ColumnBatch messages.
+	columnBatches int
 }
 
 // drainQuery runs sql through the client API and reads the whole stream,
 // counting rows without keeping them unless keep is set, so that the
 // client's memory does not grow with the result.
 func drainQuery(ctx context.Context, conn *grpc.ClientConn, sqlText, purpose string, keep, size bool) (*streamStats, error) {
-	st, err := yrdv1grpc.NewQueryServiceClient(conn).Query(ctx, &yrdv1.QueryRequest{Question: &yrdv1.QueryRequest_Sql{Sql: sqlText}, Purpose: purpose})
+	return drainQueryAs(ctx, conn, sqlText, purpose, keep, size, false)
+}
+
+// drainQueryAs is drainQuery asking for column batches if columnar; the
+// stream is decoded (as any client does) and column batches are counted by
+// their rows field, converted to rows only when kept.
+func drainQueryAs(ctx context.Context, conn *grpc.ClientConn, sqlText, purpose string, keep, size, columnar bool) (*streamStats, error) {
+	st, err := yrdv1grpc.NewQueryServiceClient(conn).Query(ctx, &yrdv1.QueryRequest{Question: &yrdv1.QueryRequest_Sql{Sql: sqlText}, Purpose: purpose,
+		Columnar: columnar})
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +232,16 @@ func drainQuery(ctx context.Context, conn *grpc.ClientConn, sqlText, purpose str
 			s.rows += len(x.Batch.GetRows())
 			if keep {
 				s.kept = append(s.kept, x.Batch.GetRows()...)
+			}
+		case *yrdv1.QueryResponse_Columns:
+			s.rows += int(x.Columns.GetRows())
+			s.columnBatches++
+			if keep {
+				rows, err := resultcodec.ColumnsToRows(x.Columns)
+				if err != nil {
+					return s, err
+				}
+				s.kept = append(s.kept, rows...)
 			}
 		case *yrdv1.QueryResponse_Trailer:
 			s.trailer = x.Trailer
@@ -437,10 +458,13 @@ func raiseRowCap(tb testing.TB, c *testnet.Cluster, i int, rowCap uint64) {
 // stream, and the client's decoding. The query selects every column, one
 // of each wire kind (VARCHAR, TIMESTAMP, BIGINT, DOUBLE).
 //
-// owner: the analyst asks nanjing's node, the owner. forwarded: the
-// analyst asks shanghai's node, which forwards the query to nanjing over
-// the fabric and relays the stream. The client, both nodes and DuckDB
-// share this process's cores. MB/s is the protobuf payload of the stream.
+// owner: the analyst asks nanjing's node, the owner, for packed columns
+// (QueryRequest.columnar; ColumnBatch messages). owner-rows: the same in
+// row form (RowBatch of Value messages), as an old client gets it.
+// forwarded: the analyst asks shanghai's node for columns, which forwards
+// the query to nanjing over the fabric and relays the stream. The client,
+// both nodes and DuckDB share this process's cores. MB/s is the protobuf
+// payload of the stream.
 func BenchmarkRowStream(b *testing.B) {
 	const rows = 2_000_000
 	dir := b.TempDir()
@@ -451,17 +475,23 @@ func BenchmarkRowStream(b *testing.B) {
 	raiseRowCap(b, dd.Cluster, 0, 10*rows)
 	q := "SELECT segment_id, road_name, interval_start, vehicle_count, avg_speed_kmh, occupancy FROM " + trafficID
 
-	for _, path := range []struct{ name, city string }{{"owner", "nanjing"}, {"forwarded", "shanghai"}} {
+	for _, path := range []struct {
+		name, city string
+		columnar   bool
+	}{{"owner", "nanjing", true}, {"owner-rows", "nanjing", false}, {"forwarded", "shanghai", true}} {
 		b.Run(path.name, func(b *testing.B) {
 			conn := dd.analyst(b, path.city)
 			// One untimed run: checks the result and sizes the stream.
 			ctx, cancel := benchCtx()
-			s, err := drainQuery(ctx, conn, q, trafficPurpose, false, true)
+			s, err := drainQueryAs(ctx, conn, q, trafficPurpose, false, true, path.columnar)
 			cancel()
 			if err != nil {
 				b.Fatal(err)
 			}
 			checkComplete(b, s, rows)
+			if (s.columnBatches > 0) != path.columnar {
+				b.Fatalf("columnar %v: %d column batches", path.columnar, s.columnBatches)
+			}
 			for _, c := range s.header.GetColumns() {
 				if c.GetTreatment() != yrdv1.ColumnTreatment_COLUMN_TREATMENT_RAW {
 					b.Fatalf("column %s is %v, not RAW", c.GetName(), c.GetTreatment())
@@ -474,7 +504,7 @@ func BenchmarkRowStream(b *testing.B) {
 			cpu0 := processCPU()
 			for b.Loop() {
 				ctx, cancel := benchCtx()
-				s, err := drainQuery(ctx, conn, q, trafficPurpose, false, false)
+				s, err := drainQueryAs(ctx, conn, q, trafficPurpose, false, false, path.columnar)
 				cancel()
 				if err != nil {
 					b.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/yrd-exchange/yrdnode/internal/connector"
+	"github.com/yrd-exchange/yrdnode/internal/resultcodec"
 	"github.com/yrd-exchange/yrdnode/internal/synth"
 	"github.com/yrd-exchange/yrdnode/node"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
@@ -84,12 +85,40 @@ func (dd *dataDelta) analyst(t testing.TB, city string) *grpc.ClientConn {
 	return connAs(t, dd.Cluster, dd.Index(city), city+"-analytics", yrdv1.Role_ROLE_ANALYST)
 }
 
-// result is a whole query response.
+// result is a whole query response; rows that came as column batches are
+// converted to rows (columnBatches counts them).
 type result struct {
-	header  *yrdv1.ResultHeader
-	rows    []*yrdv1.Row
-	trailer *yrdv1.ResultTrailer
-	batches int
+	header        *yrdv1.ResultHeader
+	rows          []*yrdv1.Row
+	trailer       *yrdv1.ResultTrailer
+	batches       int
+	columnBatches int
+}
+
+// add takes one stream message into r: a header, a trailer, or a batch in
+// either form (a column batch is checked against the header first).
+func (r *result) add(msg *yrdv1.QueryResponse) error {
+	switch x := msg.GetPart().(type) {
+	case *yrdv1.QueryResponse_Header:
+		r.header = x.Header
+	case *yrdv1.QueryResponse_Batch:
+		r.rows = append(r.rows, x.Batch.GetRows()...)
+		r.batches++
+	case *yrdv1.QueryResponse_Columns:
+		if err := resultcodec.Check(x.Columns, r.header.GetColumns()); err != nil {
+			return err
+		}
+		rows, err := resultcodec.ColumnsToRows(x.Columns)
+		if err != nil {
+			return err
+		}
+		r.rows = append(r.rows, rows...)
+		r.batches++
+		r.columnBatches++
+	case *yrdv1.QueryResponse_Trailer:
+		r.trailer = x.Trailer
+	}
+	return nil
 }
 
 func runQuery(ctx context.Context, conn *grpc.ClientConn, req *yrdv1.QueryRequest) (*result, error) {
@@ -106,22 +135,17 @@ func runQuery(ctx context.Context, conn *grpc.ClientConn, req *yrdv1.QueryReques
 		if err != nil {
 			return r, err
 		}
-		switch x := msg.GetPart().(type) {
-		case *yrdv1.QueryResponse_Header:
-			r.header = x.Header
-		case *yrdv1.QueryResponse_Batch:
-			r.rows = append(r.rows, x.Batch.GetRows()...)
-			r.batches++
-		case *yrdv1.QueryResponse_Trailer:
-			r.trailer = x.Trailer
+		if err := r.add(msg); err != nil {
+			return r, err
 		}
 	}
 }
 
-// sqlQuery runs sql for purpose and fails the test on error.
+// sqlQuery runs sql for purpose, asking for columns (runQuery gives the
+// rows either way), and fails the test on error.
 func sqlQuery(t testing.TB, conn *grpc.ClientConn, purpose, sql string) *result {
 	t.Helper()
-	r, err := runQuery(testCtx(t), conn, &yrdv1.QueryRequest{Question: &yrdv1.QueryRequest_Sql{Sql: sql}, Purpose: purpose})
+	r, err := runQuery(testCtx(t), conn, &yrdv1.QueryRequest{Question: &yrdv1.QueryRequest_Sql{Sql: sql}, Purpose: purpose, Columnar: true})
 	if err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/yrd-exchange/yrdnode/internal/merge"
+	"github.com/yrd-exchange/yrdnode/internal/resultcodec"
 	"github.com/yrd-exchange/yrdnode/internal/sqlq"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
@@ -54,7 +55,8 @@ func (s *queryService) Query(req *yrdv1.QueryRequest, stream yrdv1grpc.QueryServ
 	if err := n.readBarrier(ctx, yrdv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE); err != nil {
 		return err
 	}
-	er := execRequest{q: q, purpose: req.GetPurpose(), p: p, explain: req.GetExplain(), batch: int(req.GetBatchRows())}
+	er := execRequest{q: q, purpose: req.GetPurpose(), p: p, explain: req.GetExplain(), batch: int(req.GetBatchRows()),
+		columnar: req.GetColumnar()}
 	if fam := q.GetFamily(); fam != "" {
 		return n.fanOut(ctx, er, stream.Send)
 	}
@@ -109,7 +111,7 @@ func (n *Node) runAt(ctx context.Context, city string, er execRequest, send func
 		return errorf(ErrUnavailable, "%s: %v", city, err)
 	}
 	st, err := yrdv1grpc.NewPeerServiceClient(conn).Execute(ctx, &yrdv1.ExecuteRequest{Query: er.q, Purpose: er.purpose,
-		Requester: er.p, Explain: er.explain, BatchRows: uint32(er.batch)})
+		Requester: er.p, Explain: er.explain, BatchRows: uint32(er.batch), Columnar: er.columnar})
 	if err != nil {
 		return fromStatus(err)
 	}
@@ -187,12 +189,20 @@ func (n *Node) fanOut(ctx context.Context, er execRequest, send func(*yrdv1.Quer
 			defer wg.Done()
 			sub := er
 			sub.q = m.Partial(part.ds.GetId())
+			sub.columnar = false // the merge consumes rows
 			err := n.runAt(partCtx, part.ds.GetOwnerCity(), sub, func(msg *yrdv1.QueryResponse) error {
 				switch x := msg.GetPart().(type) {
 				case *yrdv1.QueryResponse_Header:
 					part.header = x.Header
 				case *yrdv1.QueryResponse_Batch:
 					part.rows = append(part.rows, x.Batch.GetRows()...)
+				case *yrdv1.QueryResponse_Columns:
+					// Not asked for, but a valid answer all the same.
+					rows, err := resultcodec.ColumnsToRows(x.Columns)
+					if err != nil {
+						return errorf(ErrInternal, "%s: %v", part.ds.GetOwnerCity(), err)
+					}
+					part.rows = append(part.rows, rows...)
 				case *yrdv1.QueryResponse_Trailer:
 					if cs := x.Trailer.GetCities(); len(cs) == 1 {
 						part.result = cs[0]
@@ -262,7 +272,15 @@ func (n *Node) fanOut(ctx context.Context, er execRequest, send func(*yrdv1.Quer
 	}
 	for len(rows) > 0 {
 		k := min(batch, len(rows))
-		if err := send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Batch{Batch: &yrdv1.RowBatch{Rows: rows[:k]}}}); err != nil {
+		msg := &yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Batch{Batch: &yrdv1.RowBatch{Rows: rows[:k]}}}
+		if er.columnar {
+			// Merged rows that have no column form (a value not of its
+			// column's kind) go as rows, which a columnar client accepts.
+			if cbatch, err := resultcodec.RowsToColumns(cols, rows[:k]); err == nil {
+				msg.Part = &yrdv1.QueryResponse_Columns{Columns: cbatch}
+			}
+		}
+		if err := send(msg); err != nil {
 			return err
 		}
 		trailer.Rows += uint64(k)
@@ -336,5 +354,5 @@ func (s *peerService) Execute(req *yrdv1.ExecuteRequest, stream yrdv1grpc.PeerSe
 		return err
 	}
 	return s.n.execute(ctx, execRequest{q: req.GetQuery(), purpose: req.GetPurpose(), p: p, outside: m.GetOutsideMainland(),
-		explain: req.GetExplain(), batch: int(req.GetBatchRows())}, stream.Send)
+		explain: req.GetExplain(), batch: int(req.GetBatchRows()), columnar: req.GetColumnar()}, stream.Send)
 }

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/yrd-exchange/yrdnode/internal/receipt"
+	"github.com/yrd-exchange/yrdnode/internal/resultcodec"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -262,4 +264,263 @@ func (b *batchBuilder) add(vals []any) (*yrdv1.Row, error) {
 	b.rows = append(b.rows, row)
 	b.size += 1 + protowire.SizeBytes(rowSize)
 	return row, nil
+}
+
+// columnBuilder builds one ColumnBatch straight from engine values, column
+// by column into typed slices: no message per cell, and, with the client
+// decoding packed arrays rather than a Value per cell, a fraction of the
+// row form's CPU at both ends. It carries exactly the rows batchBuilder
+// would (resultcodec says how), so the receipt digest is the same.
+type columnBuilder struct {
+	cols  []colBuf
+	rows  int
+	capRs int
+}
+
+// colBuf is one column of the batch being built.
+type colBuf struct {
+	kind  resultcodec.Kind
+	nulls []byte // nil until the column's first NULL
+	nullN int    // NULLs in nulls
+	ints  []int64
+	dbls  []float64
+	strs  []string
+	bools []bool
+	dates []int32
+	pay   int // encoded size of the values (packed payload, or the strings' fields)
+}
+
+// newColumnBuilder returns a builder for a result of cols, or nil if some
+// column's type has no column form: such a result goes as rows.
+func newColumnBuilder(cols []*yrdv1.ResultColumn, capRows int) *columnBuilder {
+	b := &columnBuilder{cols: make([]colBuf, len(cols)), capRs: capRows}
+	for j, c := range cols {
+		if b.cols[j].kind = resultcodec.KindOfType(c.GetType()); b.cols[j].kind == resultcodec.Invalid {
+			return nil
+		}
+	}
+	b.reset()
+	return b
+}
+
+// reset starts a new batch with fresh slices (the sent batch keeps its own).
+func (b *columnBuilder) reset() {
+	n := b.capRs
+	for j := range b.cols {
+		c := &b.cols[j]
+		*c = colBuf{kind: c.kind}
+		switch c.kind {
+		case resultcodec.Ints, resultcodec.Timestamps:
+			c.ints = make([]int64, 0, n)
+		case resultcodec.Doubles:
+			c.dbls = make([]float64, 0, n)
+		case resultcodec.Strings:
+			c.strs = make([]string, 0, n)
+		case resultcodec.Bools:
+			c.bools = make([]bool, 0, n)
+		case resultcodec.Dates:
+			c.dates = make([]int32, 0, n)
+		}
+	}
+	b.rows = 0
+}
+
+// add appends one engine row; len(vals) must be len(cols) and the batch
+// must hold fewer than capRows rows. It returns false, having added
+// nothing, if a value is not of its column's kind as batchBuilder would
+// send it (e.g. a sum past BIGINT's range, which the row form sends as a
+// DOUBLE): the rest of the result must then go as rows.
+func (b *columnBuilder) add(vals []any) bool {
+	i := b.rows
+	for j, x := range vals {
+		c := &b.cols[j]
+		if x == nil {
+			if c.nulls == nil {
+				c.nulls = make([]byte, resultcodec.NullBytes(b.capRs))
+			}
+			c.nulls[i>>3] |= 1 << (i & 7)
+			c.nullN++
+			continue
+		}
+		ok := false
+		switch c.kind {
+		case resultcodec.Ints:
+			var n int64
+			if n, ok = x.(int64); !ok {
+				n, ok = int64Of(x)
+			}
+			if ok {
+				c.ints = append(c.ints, n)
+				c.pay += protowire.SizeVarint(protowire.EncodeZigZag(n))
+			}
+		case resultcodec.Doubles:
+			var f float64
+			if f, ok = x.(float64); !ok {
+				if v, err := toValue(x, "DOUBLE"); err == nil {
+					var d *yrdv1.Value_DoubleValue
+					if d, ok = v.GetKind().(*yrdv1.Value_DoubleValue); ok {
+						f = d.DoubleValue
+					}
+				}
+			}
+			if ok {
+				c.dbls = append(c.dbls, f)
+				c.pay += 8
+			}
+		case resultcodec.Strings:
+			var s string
+			switch x := x.(type) {
+			case string:
+				s, ok = x, true
+			case []byte:
+				s, ok = string(x), true
+			}
+			if ok {
+				c.strs = append(c.strs, s)
+				c.pay += 1 + protowire.SizeBytes(len(s))
+			}
+		case resultcodec.Bools:
+			var v bool
+			if v, ok = x.(bool); ok {
+				c.bools = append(c.bools, v)
+				c.pay++
+			}
+		case resultcodec.Dates:
+			if t, isTime := x.(time.Time); isTime {
+				var d int32
+				if d, ok = resultcodec.DateDays(t); ok {
+					c.dates = append(c.dates, d)
+					c.pay += protowire.SizeVarint(protowire.EncodeZigZag(int64(d)))
+				}
+			}
+		case resultcodec.Timestamps:
+			if t, isTime := x.(time.Time); isTime {
+				var us int64
+				if us, ok = resultcodec.TimestampMicros(t); ok {
+					c.ints = append(c.ints, us)
+					c.pay += protowire.SizeVarint(protowire.EncodeZigZag(us))
+				}
+			}
+		}
+		if !ok {
+			b.undo(vals[:j])
+			return false
+		}
+	}
+	b.rows++
+	return true
+}
+
+// undo takes back the current row's values of the columns of vals.
+func (b *columnBuilder) undo(vals []any) {
+	i := b.rows
+	for j, x := range vals {
+		c := &b.cols[j]
+		if x == nil {
+			c.nulls[i>>3] &^= 1 << (i & 7)
+			c.nullN--
+			continue
+		}
+		switch c.kind {
+		case resultcodec.Ints, resultcodec.Timestamps:
+			c.pay -= protowire.SizeVarint(protowire.EncodeZigZag(c.ints[len(c.ints)-1]))
+			c.ints = c.ints[:len(c.ints)-1]
+		case resultcodec.Doubles:
+			c.pay -= 8
+			c.dbls = c.dbls[:len(c.dbls)-1]
+		case resultcodec.Strings:
+			c.pay -= 1 + protowire.SizeBytes(len(c.strs[len(c.strs)-1]))
+			c.strs = c.strs[:len(c.strs)-1]
+		case resultcodec.Bools:
+			c.pay--
+			c.bools = c.bools[:len(c.bools)-1]
+		case resultcodec.Dates:
+			c.pay -= protowire.SizeVarint(protowire.EncodeZigZag(int64(c.dates[len(c.dates)-1])))
+			c.dates = c.dates[:len(c.dates)-1]
+		}
+	}
+}
+
+// take returns the batch built so far and its encoded size (as
+// proto.Size, from the sizes added up in add), and starts a new batch.
+func (b *columnBuilder) take() (*yrdv1.ColumnBatch, int) {
+	out := &yrdv1.ColumnBatch{Rows: uint32(b.rows), Columns: make([]*yrdv1.ColumnData, len(b.cols))}
+	size := 0
+	if b.rows > 0 {
+		size += 1 + protowire.SizeVarint(uint64(b.rows))
+	}
+	for j := range b.cols {
+		c := &b.cols[j]
+		cd := &yrdv1.ColumnData{}
+		if c.nullN > 0 {
+			cd.Nulls = c.nulls[:resultcodec.NullBytes(b.rows)]
+		}
+		member := c.pay // the values field of the member message
+		if c.kind != resultcodec.Strings && c.pay > 0 {
+			member = 1 + protowire.SizeBytes(c.pay) // packed
+		}
+		switch c.kind {
+		case resultcodec.Ints:
+			cd.Values = &yrdv1.ColumnData_Ints{Ints: &yrdv1.Int64Column{Values: c.ints}}
+		case resultcodec.Timestamps:
+			cd.Values = &yrdv1.ColumnData_Timestamps{Timestamps: &yrdv1.TimestampColumn{Values: c.ints}}
+		case resultcodec.Doubles:
+			cd.Values = &yrdv1.ColumnData_Doubles{Doubles: &yrdv1.DoubleColumn{Values: c.dbls}}
+		case resultcodec.Strings:
+			cd.Values = &yrdv1.ColumnData_Strings{Strings: &yrdv1.StringColumn{Values: c.strs}}
+		case resultcodec.Bools:
+			cd.Values = &yrdv1.ColumnData_Bools{Bools: &yrdv1.BoolColumn{Values: c.bools}}
+		case resultcodec.Dates:
+			cd.Values = &yrdv1.ColumnData_Dates{Dates: &yrdv1.DateColumn{Values: c.dates}}
+		}
+		colSize := 1 + protowire.SizeBytes(member)
+		if len(cd.Nulls) > 0 {
+			colSize += 1 + protowire.SizeBytes(len(cd.Nulls))
+		}
+		size += 1 + protowire.SizeBytes(colSize)
+		out.Columns[j] = cd
+	}
+	b.reset()
+	return out, size
+}
+
+// asyncDigest adds column batches to a receipt digest on a goroutine of its
+// own, so that hashing (formatting each date and timestamp as its row-form
+// text, then SHA-256) overlaps reading and sending the next batch instead
+// of adding to the one goroutine that streams the result. A batch must not
+// change once handed over; sending it only reads it.
+type asyncDigest struct {
+	d      *receipt.Digest
+	ch     chan *yrdv1.ColumnBatch
+	done   chan error
+	closed bool
+	err    error
+}
+
+func startAsyncDigest(d *receipt.Digest) *asyncDigest {
+	a := &asyncDigest{d: d, ch: make(chan *yrdv1.ColumnBatch, 4), done: make(chan error, 1)}
+	go func() {
+		var err error
+		for b := range a.ch {
+			if err == nil {
+				err = a.d.AddColumns(b)
+			}
+		}
+		a.done <- err
+	}()
+	return a
+}
+
+// add queues b to be hashed after the batches before it.
+func (a *asyncDigest) add(b *yrdv1.ColumnBatch) { a.ch <- b }
+
+// wait returns once every queued batch is hashed; the digest may then be
+// used again. Calling it again returns the same result.
+func (a *asyncDigest) wait() error {
+	if !a.closed {
+		a.closed = true
+		close(a.ch)
+		a.err = <-a.done
+	}
+	return a.err
 }

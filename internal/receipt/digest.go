@@ -9,6 +9,7 @@ import (
 	"hash"
 	"math"
 
+	"github.com/yrd-exchange/yrdnode/internal/resultcodec"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -44,6 +45,21 @@ type Digest struct {
 	h    hash.Hash
 	buf  []byte // encoded bytes not yet written to h
 	rows uint64
+	cur  []column // AddColumns' per-column cursors, reused
+	text []byte   // AddColumns' scratch for a date or timestamp's text
+}
+
+// column is one column of a batch being hashed by AddColumns: its kind
+// tag, NULL bitmap, values (one slice set) and the next value's index.
+type column struct {
+	kind  byte
+	nulls []byte
+	ints  []int64
+	dbls  []float64
+	strs  []string
+	bools []bool
+	dates []int32
+	next  int
 }
 
 // NewDigest returns an empty Digest.
@@ -103,9 +119,94 @@ func (d *Digest) Add(row *yrdv1.Row) {
 	d.rows++
 }
 
+// AddColumns hashes the rows of a column batch, in order, to exactly the
+// bytes Add would hash for the same rows in row form (ColumnBatch in
+// proto/yrd/v1/query_api.proto says which Value each column member stands
+// for; a date or timestamp hashes as its row-form text, which
+// internal/resultcodec.AppendDate and AppendTimestamp make). A malformed
+// batch (resultcodec.Validate) is an error and hashes nothing.
+func (d *Digest) AddColumns(b *yrdv1.ColumnBatch) error {
+	if err := resultcodec.Validate(b); err != nil {
+		return fmt.Errorf("receipt: digest: %w", err)
+	}
+	if d.h == nil {
+		d.init()
+	}
+	cs := b.GetColumns()
+	cur := d.cur[:0]
+	for _, c := range cs {
+		col := column{nulls: c.GetNulls()}
+		switch x := c.GetValues().(type) {
+		case *yrdv1.ColumnData_Ints:
+			col.kind, col.ints = kindInt, x.Ints.GetValues()
+		case *yrdv1.ColumnData_Doubles:
+			col.kind, col.dbls = kindDouble, x.Doubles.GetValues()
+		case *yrdv1.ColumnData_Strings:
+			col.kind, col.strs = kindString, x.Strings.GetValues()
+		case *yrdv1.ColumnData_Bools:
+			col.kind, col.bools = kindBool, x.Bools.GetValues()
+		case *yrdv1.ColumnData_Dates:
+			col.kind, col.dates = kindDate, x.Dates.GetValues()
+		case *yrdv1.ColumnData_Timestamps:
+			col.kind, col.ints = kindTimestamp, x.Timestamps.GetValues()
+		}
+		cur = append(cur, col)
+	}
+	d.cur = cur
+	rows := int(b.GetRows())
+	for i := range rows {
+		if len(d.buf) >= flushAt {
+			d.flush()
+		}
+		d.buf = binary.AppendUvarint(d.buf, uint64(len(cur)))
+		for j := range cur {
+			c := &cur[j]
+			if len(d.buf) >= flushAt {
+				d.flush()
+			}
+			if len(c.nulls) > 0 && c.nulls[i>>3]&(1<<(i&7)) != 0 {
+				d.buf = append(d.buf, kindNull, 0)
+				continue
+			}
+			k := c.next
+			c.next++
+			switch c.kind {
+			case kindInt:
+				d.buf = append(d.buf, kindInt, 8)
+				d.buf = binary.BigEndian.AppendUint64(d.buf, uint64(c.ints[k]))
+			case kindDouble:
+				d.buf = append(d.buf, kindDouble, 8)
+				d.buf = binary.BigEndian.AppendUint64(d.buf, math.Float64bits(c.dbls[k]))
+			case kindString:
+				d.addString(kindString, c.strs[k])
+			case kindBool:
+				var v byte
+				if c.bools[k] {
+					v = 1
+				}
+				d.buf = append(d.buf, kindBool, 1, v)
+			case kindDate:
+				d.text = resultcodec.AppendDate(d.text[:0], c.dates[k])
+				d.addBytes(kindDate, d.text)
+			case kindTimestamp:
+				d.text = resultcodec.AppendTimestamp(d.text[:0], c.ints[k])
+				d.addBytes(kindTimestamp, d.text)
+			}
+		}
+		d.rows++
+	}
+	clear(cur) // drop the batch's slices
+	return nil
+}
+
+// addBytes is addString for a value held as bytes.
+func (d *Digest) addBytes(kind byte, s []byte) { appendValue(d, kind, s) }
+
 // addString appends a length-prefixed string value, hashing as it goes so
 // that a long string never grows the buffer.
-func (d *Digest) addString(kind byte, s string) {
+func (d *Digest) addString(kind byte, s string) { appendValue(d, kind, s) }
+
+func appendValue[S string | []byte](d *Digest, kind byte, s S) {
 	d.buf = append(d.buf, kind)
 	d.buf = binary.AppendUvarint(d.buf, uint64(len(s)))
 	for len(s) > 0 {
@@ -146,6 +247,17 @@ func CheckRows(r *yrdv1.ResultReceipt, rows []*yrdv1.Row) error {
 	d := NewDigest()
 	for _, row := range rows {
 		d.Add(row)
+	}
+	return CheckDigest(r, d)
+}
+
+// CheckColumns is CheckRows for rows that came as column batches.
+func CheckColumns(r *yrdv1.ResultReceipt, batches []*yrdv1.ColumnBatch) error {
+	d := NewDigest()
+	for _, b := range batches {
+		if err := d.AddColumns(b); err != nil {
+			return err
+		}
 	}
 	return CheckDigest(r, d)
 }

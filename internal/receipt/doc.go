@@ -39,6 +39,15 @@
 // differ; protobuf carries a double's bits unchanged, so sender and receiver
 // agree.
 //
+// Rows that travel as column batches (yrdv1.ColumnBatch) hash as the same
+// rows would in row form (Digest.AddColumns): a column's members stand for
+// Value kinds as ColumnBatch's documentation says, NULL rows hash as null,
+// and a DATE (days since the epoch) or TIMESTAMP (microseconds since the
+// epoch) hashes as its row-form text, made by internal/resultcodec
+// (AppendDate: YYYY-MM-DD; AppendTimestamp: time.RFC3339Nano in UTC). So a
+// receipt does not depend on the form the rows were sent in, and a stream
+// may mix both.
+//
 // # Query fingerprint
 //
 // Fingerprint names a query by the SHA-256 of its deterministic protobuf

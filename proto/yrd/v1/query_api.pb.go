@@ -106,7 +106,13 @@ type QueryRequest struct {
 	// per-city plans) and a trailer, and no data is read.
 	Explain bool `protobuf:"varint,4,opt,name=explain,proto3" json:"explain,omitempty"`
 	// Rows per streamed batch; 0 means the node's default.
-	BatchRows     uint32 `protobuf:"varint,5,opt,name=batch_rows,json=batchRows,proto3" json:"batch_rows,omitempty"`
+	BatchRows uint32 `protobuf:"varint,5,opt,name=batch_rows,json=batchRows,proto3" json:"batch_rows,omitempty"`
+	// Ask for the data as ColumnBatch messages (packed columns) instead of
+	// RowBatch messages. It is a preference, not a guarantee: a client that
+	// sets it must accept both forms in one stream (a node that does not know
+	// the field, or a part it relays as rows, sends RowBatch). A client that
+	// leaves it unset only ever gets RowBatch.
+	Columnar      bool `protobuf:"varint,6,opt,name=columnar,proto3" json:"columnar,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -187,6 +193,13 @@ func (x *QueryRequest) GetBatchRows() uint32 {
 	return 0
 }
 
+func (x *QueryRequest) GetColumnar() bool {
+	if x != nil {
+		return x.Columnar
+	}
+	return false
+}
+
 type isQueryRequest_Question interface {
 	isQueryRequest_Question()
 }
@@ -206,7 +219,7 @@ func (*QueryRequest_Sql) isQueryRequest_Question() {}
 func (*QueryRequest_Query) isQueryRequest_Question() {}
 
 // QueryResponse is one message of a query's stream: a header first, then
-// row batches, then a trailer.
+// data batches (RowBatch or, when asked for, ColumnBatch), then a trailer.
 type QueryResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Part:
@@ -214,6 +227,7 @@ type QueryResponse struct {
 	//	*QueryResponse_Header
 	//	*QueryResponse_Batch
 	//	*QueryResponse_Trailer
+	//	*QueryResponse_Columns
 	Part          isQueryResponse_Part `protobuf_oneof:"part"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -283,6 +297,15 @@ func (x *QueryResponse) GetTrailer() *ResultTrailer {
 	return nil
 }
 
+func (x *QueryResponse) GetColumns() *ColumnBatch {
+	if x != nil {
+		if x, ok := x.Part.(*QueryResponse_Columns); ok {
+			return x.Columns
+		}
+	}
+	return nil
+}
+
 type isQueryResponse_Part interface {
 	isQueryResponse_Part()
 }
@@ -299,11 +322,19 @@ type QueryResponse_Trailer struct {
 	Trailer *ResultTrailer `protobuf:"bytes,3,opt,name=trailer,proto3,oneof"`
 }
 
+type QueryResponse_Columns struct {
+	// The same rows as a RowBatch would carry, column by column; sent
+	// only to a request with columnar set.
+	Columns *ColumnBatch `protobuf:"bytes,4,opt,name=columns,proto3,oneof"`
+}
+
 func (*QueryResponse_Header) isQueryResponse_Part() {}
 
 func (*QueryResponse_Batch) isQueryResponse_Part() {}
 
 func (*QueryResponse_Trailer) isQueryResponse_Part() {}
+
+func (*QueryResponse_Columns) isQueryResponse_Part() {}
 
 // ResultColumn describes one column of a result.
 type ResultColumn struct {
@@ -749,6 +780,519 @@ func (x *RowBatch) GetRows() []*Row {
 	return nil
 }
 
+// ColumnBatch is a batch of result rows stored column by column, for
+// clients that ask for it (QueryRequest.columnar). It carries exactly the
+// rows a RowBatch would: row i of the batch is, for each column in result
+// order, the column's value for row i or NULL. A receipt's result_digest is
+// over those rows, whichever form carried them (internal/receipt.Digest
+// AddColumns hashes a ColumnBatch to the same bytes as its rows).
+type ColumnBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Number of rows in the batch.
+	Rows uint32 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	// One entry per result column, in the ResultHeader's column order.
+	Columns       []*ColumnData `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ColumnBatch) Reset() {
+	*x = ColumnBatch{}
+	mi := &file_yrd_v1_query_api_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ColumnBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ColumnBatch) ProtoMessage() {}
+
+func (x *ColumnBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_query_api_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ColumnBatch.ProtoReflect.Descriptor instead.
+func (*ColumnBatch) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ColumnBatch) GetRows() uint32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *ColumnBatch) GetColumns() []*ColumnData {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+// ColumnData is one column of a ColumnBatch: which of its rows are NULL and
+// the values of the others, in row order. The values of NULL rows are
+// omitted, so the value list has exactly as many entries as the column has
+// non-NULL rows. Exactly one member of the values oneof is set, also when
+// every row is NULL; which one says how each value travels and which Value
+// kind it stands for:
+//
+//	ints        BIGINT     Value.int_value
+//	doubles     DOUBLE     Value.double_value
+//	strings     VARCHAR    Value.string_value
+//	bools       BOOLEAN    Value.bool_value
+//	dates       DATE       Value.date_value: days since 1970-01-01 (the
+//	                       date YYYY-MM-DD of that day in the proleptic
+//	                       Gregorian calendar)
+//	timestamps  TIMESTAMP  Value.timestamp_value: microseconds since
+//	                       1970-01-01T00:00:00Z (the RFC 3339 UTC text Go's
+//	                       time.RFC3339Nano layout makes of that instant,
+//	                       e.g. 2024-03-01T08:15:00.5Z)
+type ColumnData struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// NULL bitmap: bit i%8 (least significant first) of byte i/8 is set when
+	// row i is NULL. Empty when no row is NULL; otherwise exactly
+	// ceil(rows/8) bytes with the bits past the last row clear.
+	Nulls []byte `protobuf:"bytes,1,opt,name=nulls,proto3" json:"nulls,omitempty"`
+	// The non-NULL values, in row order.
+	//
+	// Types that are valid to be assigned to Values:
+	//
+	//	*ColumnData_Ints
+	//	*ColumnData_Doubles
+	//	*ColumnData_Strings
+	//	*ColumnData_Bools
+	//	*ColumnData_Dates
+	//	*ColumnData_Timestamps
+	Values        isColumnData_Values `protobuf_oneof:"values"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ColumnData) Reset() {
+	*x = ColumnData{}
+	mi := &file_yrd_v1_query_api_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ColumnData) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ColumnData) ProtoMessage() {}
+
+func (x *ColumnData) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_query_api_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ColumnData.ProtoReflect.Descriptor instead.
+func (*ColumnData) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ColumnData) GetNulls() []byte {
+	if x != nil {
+		return x.Nulls
+	}
+	return nil
+}
+
+func (x *ColumnData) GetValues() isColumnData_Values {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *ColumnData) GetInts() *Int64Column {
+	if x != nil {
+		if x, ok := x.Values.(*ColumnData_Ints); ok {
+			return x.Ints
+		}
+	}
+	return nil
+}
+
+func (x *ColumnData) GetDoubles() *DoubleColumn {
+	if x != nil {
+		if x, ok := x.Values.(*ColumnData_Doubles); ok {
+			return x.Doubles
+		}
+	}
+	return nil
+}
+
+func (x *ColumnData) GetStrings() *StringColumn {
+	if x != nil {
+		if x, ok := x.Values.(*ColumnData_Strings); ok {
+			return x.Strings
+		}
+	}
+	return nil
+}
+
+func (x *ColumnData) GetBools() *BoolColumn {
+	if x != nil {
+		if x, ok := x.Values.(*ColumnData_Bools); ok {
+			return x.Bools
+		}
+	}
+	return nil
+}
+
+func (x *ColumnData) GetDates() *DateColumn {
+	if x != nil {
+		if x, ok := x.Values.(*ColumnData_Dates); ok {
+			return x.Dates
+		}
+	}
+	return nil
+}
+
+func (x *ColumnData) GetTimestamps() *TimestampColumn {
+	if x != nil {
+		if x, ok := x.Values.(*ColumnData_Timestamps); ok {
+			return x.Timestamps
+		}
+	}
+	return nil
+}
+
+type isColumnData_Values interface {
+	isColumnData_Values()
+}
+
+type ColumnData_Ints struct {
+	Ints *Int64Column `protobuf:"bytes,2,opt,name=ints,proto3,oneof"`
+}
+
+type ColumnData_Doubles struct {
+	Doubles *DoubleColumn `protobuf:"bytes,3,opt,name=doubles,proto3,oneof"`
+}
+
+type ColumnData_Strings struct {
+	Strings *StringColumn `protobuf:"bytes,4,opt,name=strings,proto3,oneof"`
+}
+
+type ColumnData_Bools struct {
+	Bools *BoolColumn `protobuf:"bytes,5,opt,name=bools,proto3,oneof"`
+}
+
+type ColumnData_Dates struct {
+	Dates *DateColumn `protobuf:"bytes,6,opt,name=dates,proto3,oneof"`
+}
+
+type ColumnData_Timestamps struct {
+	Timestamps *TimestampColumn `protobuf:"bytes,7,opt,name=timestamps,proto3,oneof"`
+}
+
+func (*ColumnData_Ints) isColumnData_Values() {}
+
+func (*ColumnData_Doubles) isColumnData_Values() {}
+
+func (*ColumnData_Strings) isColumnData_Values() {}
+
+func (*ColumnData_Bools) isColumnData_Values() {}
+
+func (*ColumnData_Dates) isColumnData_Values() {}
+
+func (*ColumnData_Timestamps) isColumnData_Values() {}
+
+// Int64Column is a BIGINT column's non-NULL values.
+type Int64Column struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Packed, zigzag-encoded.
+	Values        []int64 `protobuf:"zigzag64,1,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Int64Column) Reset() {
+	*x = Int64Column{}
+	mi := &file_yrd_v1_query_api_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Int64Column) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Int64Column) ProtoMessage() {}
+
+func (x *Int64Column) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_query_api_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Int64Column.ProtoReflect.Descriptor instead.
+func (*Int64Column) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Int64Column) GetValues() []int64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// DoubleColumn is a DOUBLE column's non-NULL values.
+type DoubleColumn struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Packed IEEE 754 doubles (bits unchanged).
+	Values        []float64 `protobuf:"fixed64,1,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DoubleColumn) Reset() {
+	*x = DoubleColumn{}
+	mi := &file_yrd_v1_query_api_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DoubleColumn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DoubleColumn) ProtoMessage() {}
+
+func (x *DoubleColumn) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_query_api_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DoubleColumn.ProtoReflect.Descriptor instead.
+func (*DoubleColumn) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DoubleColumn) GetValues() []float64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// StringColumn is a VARCHAR column's non-NULL values.
+type StringColumn struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// UTF-8.
+	Values        []string `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StringColumn) Reset() {
+	*x = StringColumn{}
+	mi := &file_yrd_v1_query_api_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StringColumn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StringColumn) ProtoMessage() {}
+
+func (x *StringColumn) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_query_api_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StringColumn.ProtoReflect.Descriptor instead.
+func (*StringColumn) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *StringColumn) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// BoolColumn is a BOOLEAN column's non-NULL values.
+type BoolColumn struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Packed.
+	Values        []bool `protobuf:"varint,1,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BoolColumn) Reset() {
+	*x = BoolColumn{}
+	mi := &file_yrd_v1_query_api_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BoolColumn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BoolColumn) ProtoMessage() {}
+
+func (x *BoolColumn) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_query_api_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BoolColumn.ProtoReflect.Descriptor instead.
+func (*BoolColumn) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *BoolColumn) GetValues() []bool {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// DateColumn is a DATE column's non-NULL values.
+type DateColumn struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Packed days since 1970-01-01 (negative before it).
+	Values        []int32 `protobuf:"zigzag32,1,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DateColumn) Reset() {
+	*x = DateColumn{}
+	mi := &file_yrd_v1_query_api_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DateColumn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DateColumn) ProtoMessage() {}
+
+func (x *DateColumn) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_query_api_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DateColumn.ProtoReflect.Descriptor instead.
+func (*DateColumn) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DateColumn) GetValues() []int32 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// TimestampColumn is a TIMESTAMP column's non-NULL values.
+type TimestampColumn struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Packed microseconds since 1970-01-01T00:00:00Z (negative before it).
+	Values        []int64 `protobuf:"zigzag64,1,rep,packed,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TimestampColumn) Reset() {
+	*x = TimestampColumn{}
+	mi := &file_yrd_v1_query_api_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TimestampColumn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TimestampColumn) ProtoMessage() {}
+
+func (x *TimestampColumn) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_query_api_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TimestampColumn.ProtoReflect.Descriptor instead.
+func (*TimestampColumn) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *TimestampColumn) GetValues() []int64 {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
 // CityResult is one owner's part of a result.
 type CityResult struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -769,7 +1313,7 @@ type CityResult struct {
 
 func (x *CityResult) Reset() {
 	*x = CityResult{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[8]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -781,7 +1325,7 @@ func (x *CityResult) String() string {
 func (*CityResult) ProtoMessage() {}
 
 func (x *CityResult) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[8]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -794,7 +1338,7 @@ func (x *CityResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CityResult.ProtoReflect.Descriptor instead.
 func (*CityResult) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{8}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CityResult) GetCity() string {
@@ -862,7 +1406,7 @@ type ResultTrailer struct {
 
 func (x *ResultTrailer) Reset() {
 	*x = ResultTrailer{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[9]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +1418,7 @@ func (x *ResultTrailer) String() string {
 func (*ResultTrailer) ProtoMessage() {}
 
 func (x *ResultTrailer) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[9]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1431,7 @@ func (x *ResultTrailer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultTrailer.ProtoReflect.Descriptor instead.
 func (*ResultTrailer) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{9}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ResultTrailer) GetPartial() bool {
@@ -934,7 +1478,7 @@ type NoiseApplied struct {
 
 func (x *NoiseApplied) Reset() {
 	*x = NoiseApplied{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[10]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -946,7 +1490,7 @@ func (x *NoiseApplied) String() string {
 func (*NoiseApplied) ProtoMessage() {}
 
 func (x *NoiseApplied) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[10]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1503,7 @@ func (x *NoiseApplied) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoiseApplied.ProtoReflect.Descriptor instead.
 func (*NoiseApplied) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{10}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NoiseApplied) GetMechanism() string {
@@ -1029,7 +1573,7 @@ type ResultReceipt struct {
 
 func (x *ResultReceipt) Reset() {
 	*x = ResultReceipt{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[11]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1585,7 @@ func (x *ResultReceipt) String() string {
 func (*ResultReceipt) ProtoMessage() {}
 
 func (x *ResultReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[11]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1598,7 @@ func (x *ResultReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultReceipt.ProtoReflect.Descriptor instead.
 func (*ResultReceipt) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{11}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ResultReceipt) GetNode() string {
@@ -1218,18 +1762,21 @@ func (x *ResultReceipt) GetSignature() []byte {
 type ExecuteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Its source is a dataset id the owner owns.
-	Query         *Query     `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
-	Purpose       string     `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
-	Requester     *Principal `protobuf:"bytes,3,opt,name=requester,proto3" json:"requester,omitempty"`
-	Explain       bool       `protobuf:"varint,4,opt,name=explain,proto3" json:"explain,omitempty"`
-	BatchRows     uint32     `protobuf:"varint,5,opt,name=batch_rows,json=batchRows,proto3" json:"batch_rows,omitempty"`
+	Query     *Query     `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	Purpose   string     `protobuf:"bytes,2,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	Requester *Principal `protobuf:"bytes,3,opt,name=requester,proto3" json:"requester,omitempty"`
+	Explain   bool       `protobuf:"varint,4,opt,name=explain,proto3" json:"explain,omitempty"`
+	BatchRows uint32     `protobuf:"varint,5,opt,name=batch_rows,json=batchRows,proto3" json:"batch_rows,omitempty"`
+	// The requester asked for ColumnBatch messages (QueryRequest.columnar);
+	// the owner may still send RowBatch messages.
+	Columnar      bool `protobuf:"varint,6,opt,name=columnar,proto3" json:"columnar,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[12]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1788,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[12]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1801,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{12}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExecuteRequest) GetQuery() *Query {
@@ -1292,24 +1839,33 @@ func (x *ExecuteRequest) GetBatchRows() uint32 {
 	return 0
 }
 
+func (x *ExecuteRequest) GetColumnar() bool {
+	if x != nil {
+		return x.Columnar
+	}
+	return false
+}
+
 var File_yrd_v1_query_api_proto protoreflect.FileDescriptor
 
 const file_yrd_v1_query_api_proto_rawDesc = "" +
 	"\n" +
-	"\x16yrd/v1/query_api.proto\x12\x06yrd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13yrd/v1/access.proto\x1a\x14yrd/v1/catalog.proto\x1a\x12yrd/v1/query.proto\"\xa8\x01\n" +
+	"\x16yrd/v1/query_api.proto\x12\x06yrd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13yrd/v1/access.proto\x1a\x14yrd/v1/catalog.proto\x1a\x12yrd/v1/query.proto\"\xc4\x01\n" +
 	"\fQueryRequest\x12\x12\n" +
 	"\x03sql\x18\x01 \x01(\tH\x00R\x03sql\x12%\n" +
 	"\x05query\x18\x02 \x01(\v2\r.yrd.v1.QueryH\x00R\x05query\x12\x18\n" +
 	"\apurpose\x18\x03 \x01(\tR\apurpose\x12\x18\n" +
 	"\aexplain\x18\x04 \x01(\bR\aexplain\x12\x1d\n" +
 	"\n" +
-	"batch_rows\x18\x05 \x01(\rR\tbatchRowsB\n" +
+	"batch_rows\x18\x05 \x01(\rR\tbatchRows\x12\x1a\n" +
+	"\bcolumnar\x18\x06 \x01(\bR\bcolumnarB\n" +
 	"\n" +
-	"\bquestion\"\xa4\x01\n" +
+	"\bquestion\"\xd5\x01\n" +
 	"\rQueryResponse\x12.\n" +
 	"\x06header\x18\x01 \x01(\v2\x14.yrd.v1.ResultHeaderH\x00R\x06header\x12(\n" +
 	"\x05batch\x18\x02 \x01(\v2\x10.yrd.v1.RowBatchH\x00R\x05batch\x121\n" +
-	"\atrailer\x18\x03 \x01(\v2\x15.yrd.v1.ResultTrailerH\x00R\atrailerB\x06\n" +
+	"\atrailer\x18\x03 \x01(\v2\x15.yrd.v1.ResultTrailerH\x00R\atrailer\x12/\n" +
+	"\acolumns\x18\x04 \x01(\v2\x13.yrd.v1.ColumnBatchH\x00R\acolumnsB\x06\n" +
 	"\x04part\"m\n" +
 	"\fResultColumn\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -1339,7 +1895,36 @@ const file_yrd_v1_query_api_proto_rawDesc = "" +
 	"\x03Row\x12%\n" +
 	"\x06values\x18\x01 \x03(\v2\r.yrd.v1.ValueR\x06values\"+\n" +
 	"\bRowBatch\x12\x1f\n" +
-	"\x04rows\x18\x01 \x03(\v2\v.yrd.v1.RowR\x04rows\"\xe6\x01\n" +
+	"\x04rows\x18\x01 \x03(\v2\v.yrd.v1.RowR\x04rows\"O\n" +
+	"\vColumnBatch\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\rR\x04rows\x12,\n" +
+	"\acolumns\x18\x02 \x03(\v2\x12.yrd.v1.ColumnDataR\acolumns\"\xce\x02\n" +
+	"\n" +
+	"ColumnData\x12\x14\n" +
+	"\x05nulls\x18\x01 \x01(\fR\x05nulls\x12)\n" +
+	"\x04ints\x18\x02 \x01(\v2\x13.yrd.v1.Int64ColumnH\x00R\x04ints\x120\n" +
+	"\adoubles\x18\x03 \x01(\v2\x14.yrd.v1.DoubleColumnH\x00R\adoubles\x120\n" +
+	"\astrings\x18\x04 \x01(\v2\x14.yrd.v1.StringColumnH\x00R\astrings\x12*\n" +
+	"\x05bools\x18\x05 \x01(\v2\x12.yrd.v1.BoolColumnH\x00R\x05bools\x12*\n" +
+	"\x05dates\x18\x06 \x01(\v2\x12.yrd.v1.DateColumnH\x00R\x05dates\x129\n" +
+	"\n" +
+	"timestamps\x18\a \x01(\v2\x17.yrd.v1.TimestampColumnH\x00R\n" +
+	"timestampsB\b\n" +
+	"\x06values\"%\n" +
+	"\vInt64Column\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\x12R\x06values\"&\n" +
+	"\fDoubleColumn\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\x01R\x06values\"&\n" +
+	"\fStringColumn\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"$\n" +
+	"\n" +
+	"BoolColumn\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\bR\x06values\"$\n" +
+	"\n" +
+	"DateColumn\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\x11R\x06values\")\n" +
+	"\x0fTimestampColumn\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\x12R\x06values\"\xe6\x01\n" +
 	"\n" +
 	"CityResult\x12\x12\n" +
 	"\x04city\x18\x01 \x01(\tR\x04city\x12\x1d\n" +
@@ -1384,14 +1969,15 @@ const file_yrd_v1_query_api_proto_rawDesc = "" +
 	"\fcross_border\x18\x13 \x01(\bR\vcrossBorder\x127\n" +
 	"\tissued_at\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAt\x12\x1b\n" +
 	"\taudit_seq\x18\x15 \x01(\x04R\bauditSeq\x12\x1c\n" +
-	"\tsignature\x18\x16 \x01(\fR\tsignature\"\xb9\x01\n" +
+	"\tsignature\x18\x16 \x01(\fR\tsignature\"\xd5\x01\n" +
 	"\x0eExecuteRequest\x12#\n" +
 	"\x05query\x18\x01 \x01(\v2\r.yrd.v1.QueryR\x05query\x12\x18\n" +
 	"\apurpose\x18\x02 \x01(\tR\apurpose\x12/\n" +
 	"\trequester\x18\x03 \x01(\v2\x11.yrd.v1.PrincipalR\trequester\x12\x18\n" +
 	"\aexplain\x18\x04 \x01(\bR\aexplain\x12\x1d\n" +
 	"\n" +
-	"batch_rows\x18\x05 \x01(\rR\tbatchRows*\xc9\x01\n" +
+	"batch_rows\x18\x05 \x01(\rR\tbatchRows\x12\x1a\n" +
+	"\bcolumnar\x18\x06 \x01(\bR\bcolumnar*\xc9\x01\n" +
 	"\n" +
 	"CityStatus\x12\x1b\n" +
 	"\x17CITY_STATUS_UNSPECIFIED\x10\x00\x12\x12\n" +
@@ -1415,7 +2001,7 @@ func file_yrd_v1_query_api_proto_rawDescGZIP() []byte {
 }
 
 var file_yrd_v1_query_api_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_yrd_v1_query_api_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_yrd_v1_query_api_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_yrd_v1_query_api_proto_goTypes = []any{
 	(CityStatus)(0),               // 0: yrd.v1.CityStatus
 	(*QueryRequest)(nil),          // 1: yrd.v1.QueryRequest
@@ -1426,46 +2012,62 @@ var file_yrd_v1_query_api_proto_goTypes = []any{
 	(*Value)(nil),                 // 6: yrd.v1.Value
 	(*Row)(nil),                   // 7: yrd.v1.Row
 	(*RowBatch)(nil),              // 8: yrd.v1.RowBatch
-	(*CityResult)(nil),            // 9: yrd.v1.CityResult
-	(*ResultTrailer)(nil),         // 10: yrd.v1.ResultTrailer
-	(*NoiseApplied)(nil),          // 11: yrd.v1.NoiseApplied
-	(*ResultReceipt)(nil),         // 12: yrd.v1.ResultReceipt
-	(*ExecuteRequest)(nil),        // 13: yrd.v1.ExecuteRequest
-	(*Query)(nil),                 // 14: yrd.v1.Query
-	(ColumnTreatment)(0),          // 15: yrd.v1.ColumnTreatment
-	(ClassificationLevel)(0),      // 16: yrd.v1.ClassificationLevel
-	(*Decision)(nil),              // 17: yrd.v1.Decision
-	(*Principal)(nil),             // 18: yrd.v1.Principal
-	(Effect)(0),                   // 19: yrd.v1.Effect
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(*ColumnBatch)(nil),           // 9: yrd.v1.ColumnBatch
+	(*ColumnData)(nil),            // 10: yrd.v1.ColumnData
+	(*Int64Column)(nil),           // 11: yrd.v1.Int64Column
+	(*DoubleColumn)(nil),          // 12: yrd.v1.DoubleColumn
+	(*StringColumn)(nil),          // 13: yrd.v1.StringColumn
+	(*BoolColumn)(nil),            // 14: yrd.v1.BoolColumn
+	(*DateColumn)(nil),            // 15: yrd.v1.DateColumn
+	(*TimestampColumn)(nil),       // 16: yrd.v1.TimestampColumn
+	(*CityResult)(nil),            // 17: yrd.v1.CityResult
+	(*ResultTrailer)(nil),         // 18: yrd.v1.ResultTrailer
+	(*NoiseApplied)(nil),          // 19: yrd.v1.NoiseApplied
+	(*ResultReceipt)(nil),         // 20: yrd.v1.ResultReceipt
+	(*ExecuteRequest)(nil),        // 21: yrd.v1.ExecuteRequest
+	(*Query)(nil),                 // 22: yrd.v1.Query
+	(ColumnTreatment)(0),          // 23: yrd.v1.ColumnTreatment
+	(ClassificationLevel)(0),      // 24: yrd.v1.ClassificationLevel
+	(*Decision)(nil),              // 25: yrd.v1.Decision
+	(*Principal)(nil),             // 26: yrd.v1.Principal
+	(Effect)(0),                   // 27: yrd.v1.Effect
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 }
 var file_yrd_v1_query_api_proto_depIdxs = []int32{
-	14, // 0: yrd.v1.QueryRequest.query:type_name -> yrd.v1.Query
+	22, // 0: yrd.v1.QueryRequest.query:type_name -> yrd.v1.Query
 	4,  // 1: yrd.v1.QueryResponse.header:type_name -> yrd.v1.ResultHeader
 	8,  // 2: yrd.v1.QueryResponse.batch:type_name -> yrd.v1.RowBatch
-	10, // 3: yrd.v1.QueryResponse.trailer:type_name -> yrd.v1.ResultTrailer
-	15, // 4: yrd.v1.ResultColumn.treatment:type_name -> yrd.v1.ColumnTreatment
-	3,  // 5: yrd.v1.ResultHeader.columns:type_name -> yrd.v1.ResultColumn
-	16, // 6: yrd.v1.ResultHeader.derived_level:type_name -> yrd.v1.ClassificationLevel
-	5,  // 7: yrd.v1.ResultHeader.plans:type_name -> yrd.v1.CityPlan
-	17, // 8: yrd.v1.CityPlan.decision:type_name -> yrd.v1.Decision
-	6,  // 9: yrd.v1.Row.values:type_name -> yrd.v1.Value
-	7,  // 10: yrd.v1.RowBatch.rows:type_name -> yrd.v1.Row
-	0,  // 11: yrd.v1.CityResult.status:type_name -> yrd.v1.CityStatus
-	12, // 12: yrd.v1.CityResult.receipt:type_name -> yrd.v1.ResultReceipt
-	9,  // 13: yrd.v1.ResultTrailer.cities:type_name -> yrd.v1.CityResult
-	18, // 14: yrd.v1.ResultReceipt.requester:type_name -> yrd.v1.Principal
-	19, // 15: yrd.v1.ResultReceipt.effect:type_name -> yrd.v1.Effect
-	11, // 16: yrd.v1.ResultReceipt.noise:type_name -> yrd.v1.NoiseApplied
-	16, // 17: yrd.v1.ResultReceipt.derived_level:type_name -> yrd.v1.ClassificationLevel
-	20, // 18: yrd.v1.ResultReceipt.issued_at:type_name -> google.protobuf.Timestamp
-	14, // 19: yrd.v1.ExecuteRequest.query:type_name -> yrd.v1.Query
-	18, // 20: yrd.v1.ExecuteRequest.requester:type_name -> yrd.v1.Principal
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	18, // 3: yrd.v1.QueryResponse.trailer:type_name -> yrd.v1.ResultTrailer
+	9,  // 4: yrd.v1.QueryResponse.columns:type_name -> yrd.v1.ColumnBatch
+	23, // 5: yrd.v1.ResultColumn.treatment:type_name -> yrd.v1.ColumnTreatment
+	3,  // 6: yrd.v1.ResultHeader.columns:type_name -> yrd.v1.ResultColumn
+	24, // 7: yrd.v1.ResultHeader.derived_level:type_name -> yrd.v1.ClassificationLevel
+	5,  // 8: yrd.v1.ResultHeader.plans:type_name -> yrd.v1.CityPlan
+	25, // 9: yrd.v1.CityPlan.decision:type_name -> yrd.v1.Decision
+	6,  // 10: yrd.v1.Row.values:type_name -> yrd.v1.Value
+	7,  // 11: yrd.v1.RowBatch.rows:type_name -> yrd.v1.Row
+	10, // 12: yrd.v1.ColumnBatch.columns:type_name -> yrd.v1.ColumnData
+	11, // 13: yrd.v1.ColumnData.ints:type_name -> yrd.v1.Int64Column
+	12, // 14: yrd.v1.ColumnData.doubles:type_name -> yrd.v1.DoubleColumn
+	13, // 15: yrd.v1.ColumnData.strings:type_name -> yrd.v1.StringColumn
+	14, // 16: yrd.v1.ColumnData.bools:type_name -> yrd.v1.BoolColumn
+	15, // 17: yrd.v1.ColumnData.dates:type_name -> yrd.v1.DateColumn
+	16, // 18: yrd.v1.ColumnData.timestamps:type_name -> yrd.v1.TimestampColumn
+	0,  // 19: yrd.v1.CityResult.status:type_name -> yrd.v1.CityStatus
+	20, // 20: yrd.v1.CityResult.receipt:type_name -> yrd.v1.ResultReceipt
+	17, // 21: yrd.v1.ResultTrailer.cities:type_name -> yrd.v1.CityResult
+	26, // 22: yrd.v1.ResultReceipt.requester:type_name -> yrd.v1.Principal
+	27, // 23: yrd.v1.ResultReceipt.effect:type_name -> yrd.v1.Effect
+	19, // 24: yrd.v1.ResultReceipt.noise:type_name -> yrd.v1.NoiseApplied
+	24, // 25: yrd.v1.ResultReceipt.derived_level:type_name -> yrd.v1.ClassificationLevel
+	28, // 26: yrd.v1.ResultReceipt.issued_at:type_name -> google.protobuf.Timestamp
+	22, // 27: yrd.v1.ExecuteRequest.query:type_name -> yrd.v1.Query
+	26, // 28: yrd.v1.ExecuteRequest.requester:type_name -> yrd.v1.Principal
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_yrd_v1_query_api_proto_init() }
@@ -1484,6 +2086,7 @@ func file_yrd_v1_query_api_proto_init() {
 		(*QueryResponse_Header)(nil),
 		(*QueryResponse_Batch)(nil),
 		(*QueryResponse_Trailer)(nil),
+		(*QueryResponse_Columns)(nil),
 	}
 	file_yrd_v1_query_api_proto_msgTypes[5].OneofWrappers = []any{
 		(*Value_StringValue)(nil),
@@ -1493,13 +2096,21 @@ func file_yrd_v1_query_api_proto_init() {
 		(*Value_DateValue)(nil),
 		(*Value_TimestampValue)(nil),
 	}
+	file_yrd_v1_query_api_proto_msgTypes[9].OneofWrappers = []any{
+		(*ColumnData_Ints)(nil),
+		(*ColumnData_Doubles)(nil),
+		(*ColumnData_Strings)(nil),
+		(*ColumnData_Bools)(nil),
+		(*ColumnData_Dates)(nil),
+		(*ColumnData_Timestamps)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_yrd_v1_query_api_proto_rawDesc), len(file_yrd_v1_query_api_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
