@@ -114,22 +114,7 @@ func startAdvDelta(t *testing.T, o advOptions) *dataDelta {
 				o.configure(i, cfg)
 			}
 		}})
-	for _, d := range dd.datasets {
-		conn, err := dd.PublisherConn(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		publish(t, yrdv1grpc.NewCatalogServiceClient(conn), d)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for _, d := range dd.datasets {
-		for !dd.Node(dd.Index(d.GetOwnerCity())).Serving(d.GetId()) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s is not served after publishing", d.GetId())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	dd.publishAndWait(t, 30*time.Second)
 	return dd
 }
 

@@ -167,22 +167,7 @@ func startParquetDelta(tb testing.TB, dir string, cities []string, files []parqu
 	}
 	dd.Cluster = startCluster(tb, testnet.Options{Cities: cities, Voters: min(len(cities), 3), DataDir: filepath.Join(dir, "nodes"),
 		Raft: defaultRaft(), Configure: func(i int, cfg *node.Config) { cfg.Data.Files = perCity[cities[i]] }})
-	for _, d := range dd.datasets {
-		conn, err := dd.PublisherConn(d)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		publish(tb, yrdv1grpc.NewCatalogServiceClient(conn), d)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for _, d := range dd.datasets {
-		for !dd.Node(dd.Index(d.GetOwnerCity())).Serving(d.GetId()) {
-			if time.Now().After(deadline) {
-				tb.Fatalf("%s is not served after publishing", d.GetId())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	dd.publishAndWait(tb, 60*time.Second)
 	return dd
 }
 

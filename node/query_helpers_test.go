@@ -59,6 +59,14 @@ func startDataDelta(t testing.TB, cities []string, rows int, adjust func(*yrdv1.
 	voters := min(len(cities), 3)
 	dd.Cluster = startCluster(t, testnet.Options{Cities: cities, Voters: voters, DataDir: filepath.Join(dir, "nodes"),
 		Configure: func(i int, cfg *node.Config) { cfg.Data.Files = perCity[cities[i]] }})
+	dd.publishAndWait(t, 30*time.Second)
+	return dd
+}
+
+// publishAndWait publishes every dataset of dd and waits until its owner
+// serves it: publishing triggers the owner's schema check.
+func (dd *dataDelta) publishAndWait(t testing.TB, within time.Duration) {
+	t.Helper()
 	for _, d := range dd.datasets {
 		conn, err := dd.PublisherConn(d)
 		if err != nil {
@@ -66,8 +74,7 @@ func startDataDelta(t testing.TB, cities []string, rows int, adjust func(*yrdv1.
 		}
 		publish(t, yrdv1grpc.NewCatalogServiceClient(conn), d)
 	}
-	// Publishing triggers each owner's schema check; wait for it.
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(within)
 	for _, d := range dd.datasets {
 		for !dd.Node(dd.Index(d.GetOwnerCity())).Serving(d.GetId()) {
 			if time.Now().After(deadline) {
@@ -76,7 +83,6 @@ func startDataDelta(t testing.TB, cities []string, rows int, adjust func(*yrdv1.
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	return dd
 }
 
 // analyst is a connection as an analyst of city's analytics organisation.

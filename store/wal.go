@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/yrd-exchange/yrdnode/internal/fsutil"
 )
 
 // DefaultWALSegmentSize is the size past which the WAL starts a new segment
@@ -174,7 +176,7 @@ func OpenWAL(dir string, opts WALOptions) (*WAL, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("store: wal: %w", err)
 		}
-		if err := fsyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		if err := fsutil.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 			return nil, fmt.Errorf("store: wal: %w", err)
 		}
 	}
@@ -418,49 +420,13 @@ func (w *WAL) writeFirst(first uint64) error {
 	b := binary.BigEndian.AppendUint64(make([]byte, 0, 12), first)
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	w.syncs.Add(2)
-	return writeFileAtomic(filepath.Join(w.dir, walFirstName), b)
+	return fsutil.WriteFileAtomic(filepath.Join(w.dir, walFirstName), b, 0o600)
 }
 
 func (w *WAL) syncDir() error {
 	w.syncs.Add(1)
-	if err := fsyncDir(w.dir); err != nil {
+	if err := fsutil.SyncDir(w.dir); err != nil {
 		return fmt.Errorf("store: wal: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to path.tmp, syncs it, renames it over path
-// and syncs the directory: a crash leaves the old content or the new.
-// (The same as internal/fsutil, which this package may not import.)
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if err = errors.Join(err, f.Close()); err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return fsyncDir(filepath.Dir(path))
-}
-
-// fsyncDir makes the creations, renames and removals in dir durable.
-func fsyncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
 }
