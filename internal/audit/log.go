@@ -47,7 +47,8 @@ type Options struct {
 	Clock func() time.Time
 }
 
-// Log is a node's append-only, hash-chained, signed audit log. It is safe
+// Log is a node's append-only, hash-chained, signed audit log: the last
+// record of every group commit is signed (see the package doc). It is safe
 // for concurrent use.
 type Log struct {
 	r        reader
@@ -81,9 +82,10 @@ type request struct {
 	done chan error
 }
 
-// Open opens or creates the audit log at path. key signs every record and
-// node is written into each; the existing head, if any, must verify under
-// key, so a node never extends a log it cannot vouch for.
+// Open opens or creates the audit log at path. key signs the last record of
+// every group commit and node is written into each record; the existing
+// head, if any, must be signed and verify under key, so a node never
+// extends a log it cannot vouch for.
 func Open(path string, key ed25519.PrivateKey, node string, opts Options) (*Log, error) {
 	if len(key) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("audit: private key is %d bytes, want %d", len(key), ed25519.PrivateKeySize)
@@ -132,7 +134,11 @@ func Open(path string, key ed25519.PrivateKey, node string, opts Options) (*Log,
 }
 
 // loadHead reads the last record and checks it before the chain continues
-// from it. Only the head is checked here; the full check is Verify.
+// from it. Only the head is checked here; the full check is Verify. The
+// head must carry a valid signature of its own: the next group commit's
+// signature covers it through the chain, so extending an unsigned head
+// would vouch for records (say, ones added to the file while the node was
+// down) that this key never signed.
 func (l *Log) loadHead() error {
 	h := &headState{hash: zeroHash}
 	err := l.r.db.View(func(tx *bolt.Tx) error {
@@ -146,6 +152,9 @@ func (l *Log) loadHead() error {
 		}
 		if p := checkRecord(rec, l.pub); p != "" {
 			return fmt.Errorf("record %d: %s", rec.Seq, p)
+		}
+		if len(rec.Signature) == 0 {
+			return fmt.Errorf("record %d: unsigned, so no signature covers it", rec.Seq)
 		}
 		h.seq, h.hash = rec.Seq, rec.Hash
 		return nil
@@ -168,8 +177,10 @@ func (l *Log) Head() (seq uint64, hash []byte) {
 func (l *Log) PublicKey() ed25519.PublicKey { return l.pub }
 
 // Append adds rec to the log and returns the stored record, with seq, time
-// (unless set), node, prev_hash, hash and signature filled in. It returns
-// only once the record is durable. rec itself is not modified.
+// (unless set), node, prev_hash and hash filled in, and the signature if
+// the record was the last of its group commit (the others are covered by
+// that signature through the chain). It returns only once the record is
+// durable. rec itself is not modified.
 //
 // If ctx ends first Append returns ctx's error; the record may still be
 // written. Any error means the caller must treat the action as unaudited.
@@ -325,6 +336,8 @@ func (l *Log) collect(batch []*request) []*request {
 }
 
 // commit writes batch in one transaction and answers every request in it.
+// Every record is chained; only the batch's last record is signed, which
+// costs one ed25519 signature per commit instead of one per record.
 func (l *Log) commit(batch []*request) {
 	if err := l.stickyErr(); err != nil {
 		for _, r := range batch {
@@ -339,26 +352,35 @@ func (l *Log) commit(batch []*request) {
 		b := tx.Bucket(bucketRecords)
 		// Keys only ever grow, so full pages are never split again.
 		b.FillPercent = 1.0
+		// Each record is put once the next one is sealed, so the batch's
+		// last record is known when it is put: that one is signed.
+		var last *yrdv1.AuditRecord
 		for _, r := range batch {
 			if r.rec == nil { // a Flush barrier
 				written = append(written, r)
 				continue
 			}
-			v, err := l.seal(r.rec, seq+1, prev)
-			if err != nil {
+			if err := l.seal(r.rec, seq+1, prev); err != nil {
 				// A record that cannot be encoded (e.g. invalid UTF-8)
 				// fails alone; it takes no seq.
 				r.done <- err
 				continue
 			}
-			if err := b.Put(seqKey(seq+1), v); err != nil {
-				return err
+			if last != nil {
+				if err := put(b, last); err != nil {
+					return err
+				}
 			}
+			last = r.rec
 			// Copy: the caller owns r.rec once answered and may scribble on it.
 			seq, prev = seq+1, bytes.Clone(r.rec.Hash)
 			written = append(written, r)
 		}
-		return nil
+		if last == nil {
+			return nil
+		}
+		last.Signature = ed25519.Sign(l.key, last.Hash)
+		return put(b, last)
 	})
 	if err != nil {
 		err = fmt.Errorf("%w: write: %w", ErrFailed, err)
@@ -379,9 +401,9 @@ func (l *Log) commit(batch []*request) {
 	}
 }
 
-// seal fills in the chain fields of rec as record seq after prev and
-// returns its stored encoding.
-func (l *Log) seal(rec *yrdv1.AuditRecord, seq uint64, prev []byte) ([]byte, error) {
+// seal fills in the chain fields of rec as record seq after prev, leaving
+// it unsigned: commit signs the last record of a batch.
+func (l *Log) seal(rec *yrdv1.AuditRecord, seq uint64, prev []byte) error {
 	rec.Seq = seq
 	rec.Node = l.node
 	if rec.Time == nil {
@@ -391,11 +413,19 @@ func (l *Log) seal(rec *yrdv1.AuditRecord, seq uint64, prev []byte) ([]byte, err
 	rec.Hash, rec.Signature = nil, nil
 	h, err := RecordHash(rec)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rec.Hash = h
-	rec.Signature = ed25519.Sign(l.key, h)
-	return canonical.Marshal(rec)
+	return nil
+}
+
+// put stores a sealed record under its seq.
+func put(b *bolt.Bucket, rec *yrdv1.AuditRecord) error {
+	v, err := canonical.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("audit: encode record %d: %w", rec.Seq, err)
+	}
+	return b.Put(seqKey(rec.Seq), v)
 }
 
 // Get returns record seq, or ErrNotFound.

@@ -17,10 +17,14 @@ import (
 // Report is the outcome of a verification.
 type Report struct {
 	OK bool
-	// Records is how many records verified before the first problem.
+	// Records is how many records verified before the first problem. A
+	// record counts once a valid signature covers it: its own, or that of
+	// a later record it is chained to. So unsigned records just before a
+	// problem do not count, and Records can be below FirstBad-1.
 	Records uint64
-	// FirstBad is the seq of the first bad record, or the seq where a gap
-	// or a cut tail was detected; 0 when the problem is not a record's
+	// FirstBad is the seq of the first bad record, the seq where a gap or
+	// a cut tail was detected, or the first of the unsigned records that
+	// end the log; 0 when the problem is not a record's
 	// (a bad anchor, a wrong argument).
 	FirstBad uint64
 	// Problem says what is wrong, in words for an auditor.
@@ -34,7 +38,12 @@ func (r Report) String() string {
 	return fmt.Sprintf("FAILED after %d good records: %s", r.Records, r.Problem)
 }
 
-// checkRecord checks one record's hash and signature; "" means good.
+// badSignature is checkRecord's problem for a signature that does not verify.
+const badSignature = "signature invalid"
+
+// checkRecord checks one record's hash and, if it has one, its signature;
+// "" means good. A record without a signature passes here: Verify then
+// requires a later signed record to cover it.
 func checkRecord(rec *yrdv1.AuditRecord, pub ed25519.PublicKey) string {
 	if len(rec.Hash) != HashSize {
 		return fmt.Sprintf("hash is %d bytes, want %d", len(rec.Hash), HashSize)
@@ -46,24 +55,33 @@ func checkRecord(rec *yrdv1.AuditRecord, pub ed25519.PublicKey) string {
 	if !bytes.Equal(h, rec.Hash) {
 		return "hash does not match its content"
 	}
-	if !ed25519.Verify(pub, rec.Hash, rec.Signature) {
-		return "signature invalid"
+	if len(rec.Signature) > 0 && !ed25519.Verify(pub, rec.Hash, rec.Signature) {
+		return badSignature
 	}
 	return ""
 }
 
 // verifyChunk is how many records Verify checks at once: their hashes and
-// signatures in parallel (an ed25519 verification dominates the cost), then
-// the chain links in order.
+// signatures in parallel (an ed25519 verification, where there is one,
+// dominates the cost), then the chain links in order.
 const verifyChunk = 512
 
 // Verify checks a log, given as its records in seq order, against the
 // node's public key and the node's anchors, and stops at the first problem.
 // Each record must follow the one before (no gap, no reordering), hash to
-// its stored hash, carry a valid signature, and link to its predecessor's
-// hash; a record an anchor covers must have the anchored hash, and the log
-// must reach the highest anchor (else its tail was cut). Anchors that do
-// not verify under pub are not used, and fail the report.
+// its stored hash and link to its predecessor's hash; a record an anchor
+// covers must have the anchored hash, and the log must reach the highest
+// anchor (else its tail was cut).
+//
+// A record that carries a signature must carry a valid one. A record
+// without one (all but the last of a group commit) is accepted only if a
+// later record carries a valid signature: that signature covers its hash,
+// which covers its predecessor's, and so on back. So the log must end with
+// a signed record; unsigned records at its end are reported, naming the
+// first. A log in which every record is signed (as the node wrote them
+// before signatures were per commit) verifies the same way.
+//
+// Anchors that do not verify under pub are not used, and fail the report.
 //
 // records may yield errors; a *RecordError names the bad seq. Only an
 // iterator that sees the stored bytes can tell that they are exactly the
@@ -120,7 +138,12 @@ type verifier struct {
 	node       string
 	expected   uint64
 	prev       []byte
-	records    uint64
+	records    uint64 // records covered by a valid signature
+	// pending is how many good unsigned records follow the last signed
+	// one, the first of them being record uncovered; a signed record
+	// covers them.
+	pending   uint64
+	uncovered uint64
 }
 
 func (v *verifier) fail(seq uint64, format string, args ...any) Report {
@@ -140,6 +163,10 @@ func (v *verifier) run(chunk []*yrdv1.AuditRecord) (Report, bool) {
 			return v.fail(v.expected, "record %d out of order: it comes after record %d", rec.Seq, v.expected-1), true
 		}
 		// Content first: a changed byte is a changed record, whatever field.
+		if problems[i] == badSignature && v.pending > 0 {
+			return v.fail(rec.Seq, "record %d: %s; it is the only signature over %s",
+				rec.Seq, problems[i], span(v.uncovered, rec.Seq-1)), true
+		}
 		if problems[i] != "" {
 			return v.fail(rec.Seq, "record %d: %s", rec.Seq, problems[i]), true
 		}
@@ -167,7 +194,15 @@ func (v *verifier) run(chunk []*yrdv1.AuditRecord) (Report, bool) {
 				return v.fail(rec.Seq, "record %d: hash differs from the anchored head (%s)", rec.Seq, anchorName(a)), true
 			}
 		}
-		v.records++
+		if len(rec.Signature) == 0 {
+			if v.pending == 0 {
+				v.uncovered = rec.Seq
+			}
+			v.pending++
+		} else {
+			v.records += v.pending + 1
+			v.pending = 0
+		}
 		v.expected++
 		v.prev = rec.Hash
 	}
@@ -212,7 +247,17 @@ func (v *verifier) finish() Report {
 		}
 	}
 	if top != nil {
-		return v.fail(last+1, "log ends at %d but %s covers %d (tail cut)", last, anchorName(top), top.Seq)
+		// A cut inside a group commit also leaves unsigned records at the
+		// end; the cut is the cause, so it is what is named.
+		unsigned := ""
+		if v.pending > 0 {
+			unsigned = fmt.Sprintf("; no signature covers %s before it", span(v.uncovered, last))
+		}
+		return v.fail(last+1, "log ends at %d but %s covers %d (tail cut)%s", last, anchorName(top), top.Seq, unsigned)
+	}
+	if v.pending > 0 {
+		return v.fail(v.uncovered, "%s: unsigned, and no signed record follows: the log must end with a signed record (its tail was cut inside a group commit, or records were added without the key)",
+			span(v.uncovered, last))
 	}
 	if v.badAnchors != "" {
 		return v.fail(0, "%s", v.badAnchors)

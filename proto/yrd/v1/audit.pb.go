@@ -103,8 +103,10 @@ func (AuditAction) EnumDescriptor() ([]byte, []int) {
 }
 
 // AuditRecord is one entry of a node's append-only audit log. Each record
-// carries the hash of the one before it and the node's ed25519 signature,
-// so a changed, removed, reordered or truncated record is detectable.
+// carries the hash of the one before it, and the last record of each group
+// commit the node's ed25519 signature, which covers the records before it
+// through the chain; so a changed, removed, reordered or truncated record
+// is detectable.
 type AuditRecord struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Seq   uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
@@ -125,9 +127,14 @@ type AuditRecord struct {
 	CrossBorder      bool   `protobuf:"varint,14,opt,name=cross_border,json=crossBorder,proto3" json:"cross_border,omitempty"`
 	// Free text: the decision's reason, the admin command, the change made.
 	Detail string `protobuf:"bytes,15,opt,name=detail,proto3" json:"detail,omitempty"`
-	// SHA-256 of the previous record's hash and this record's content.
-	PrevHash      []byte `protobuf:"bytes,16,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
-	Hash          []byte `protobuf:"bytes,17,opt,name=hash,proto3" json:"hash,omitempty"`
+	// The previous record's hash; 32 zero bytes for record 1.
+	PrevHash []byte `protobuf:"bytes,16,opt,name=prev_hash,json=prevHash,proto3" json:"prev_hash,omitempty"`
+	// SHA-256 of prev_hash and this record's content (hash and signature
+	// left out).
+	Hash []byte `protobuf:"bytes,17,opt,name=hash,proto3" json:"hash,omitempty"`
+	// The node's ed25519 signature over hash, on the last record of each
+	// group commit; empty on the others, which a later record's signature
+	// covers through the chain. (Logs written before may sign every record.)
 	Signature     []byte `protobuf:"bytes,18,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
