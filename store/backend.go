@@ -42,8 +42,12 @@ const (
 
 func (o Options) boltOptions(mmapSize int) *bolt.Options {
 	return &bolt.Options{
-		Timeout:         openTimeout,
-		NoSync:          o.NoSync,
+		Timeout: openTimeout,
+		NoSync:  o.NoSync,
+		// Growing the file fsyncs it even with NoSync; for an unsynced
+		// file that flushes every dirty page at once and stalls the
+		// writer (the FSM) for tens of ms. Without fsyncs, skip that one.
+		NoGrowSync:      o.NoSync,
 		InitialMmapSize: mmapSize,
 		FreelistType:    bolt.FreelistMapType,
 	}

@@ -78,6 +78,12 @@ func New(cfg Config) (*Host, error) {
 	}
 	if cfg.EnableAutoNAT {
 		opts = append(opts, libp2p.EnableNATService())
+	} else {
+		// Without this libp2p runs the AutoNAT client, which asks peers to
+		// dial back our addresses to learn whether we are reachable. A city
+		// node's addresses are configured, so reachability is a fact, not
+		// something to probe for.
+		opts = append(opts, libp2p.ForceReachabilityPublic())
 	}
 	if !cfg.EnableNATPortMap && !cfg.EnableRelay && !cfg.EnableHolePunching && !cfg.EnableAutoNAT {
 		// Without NAT traversal our addresses are exactly the listen

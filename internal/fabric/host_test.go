@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/host/autonat"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 )
 
@@ -431,5 +433,26 @@ func TestConnectionOfRevokedPeerIsClosedOnRegistration(t *testing.T) {
 	}
 	if n := len(b.p2p.Network().ConnsToPeer(a.ID())); n != 0 {
 		t.Fatalf("%d connections to the revoked peer survived the recheck", n)
+	}
+}
+
+// TestAutoNATClientIsOffByDefault: without EnableAutoNAT the host neither
+// probes its reachability through peers (libp2p's ambient AutoNAT client)
+// nor serves dial-backs; the reachability is a configured fact.
+func TestAutoNATClientIsOffByDefault(t *testing.T) {
+	h, err := New(Config{Key: newKey(t), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Gate: openGate()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	bh, ok := h.p2p.(interface{ GetAutoNat() autonat.AutoNAT })
+	if !ok {
+		t.Fatalf("libp2p host %T does not expose its AutoNAT", h.p2p)
+	}
+	if _, static := bh.GetAutoNat().(*autonat.StaticAutoNAT); !static {
+		t.Fatalf("AutoNAT is %T, want the static one (no probing)", bh.GetAutoNat())
+	}
+	if s := h.p2p.Mux().Protocols(); slices.Contains(s, protocol.ID("/libp2p/autonat/1.0.0")) {
+		t.Errorf("the AutoNAT dial-back service is served: %v", s)
 	}
 }
