@@ -82,9 +82,6 @@ type request struct {
 	done chan error
 }
 
-// initialMmapSize is the address space mapped for the log up front.
-const initialMmapSize = 1 << 30
-
 // Open opens or creates the audit log at path. key signs the last record of
 // every group commit and node is written into each record; the existing
 // head, if any, must be signed and verify under key, so a node never
@@ -100,10 +97,6 @@ func Open(path string, key ed25519.PrivateKey, node string, opts Options) (*Log,
 		Timeout:      openTimeout,
 		NoSync:       opts.NoSync,
 		FreelistType: bolt.FreelistMapType,
-		// Address space, not memory: without it bbolt re-maps the file
-		// each time it doubles, and the writer stalls for the remap and
-		// the growth's fsync while appends queue behind it.
-		InitialMmapSize: initialMmapSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("audit: open %s: %w", path, err)
