@@ -29,16 +29,13 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/yrd-exchange/yrdnode/internal/connector"
 	"github.com/yrd-exchange/yrdnode/internal/fabric"
 	"github.com/yrd-exchange/yrdnode/internal/policy"
 	"github.com/yrd-exchange/yrdnode/internal/receipt"
 	"github.com/yrd-exchange/yrdnode/internal/sqlq"
-	"github.com/yrd-exchange/yrdnode/internal/synth"
 	"github.com/yrd-exchange/yrdnode/node"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
-	"github.com/yrd-exchange/yrdnode/testnet"
 )
 
 const (
@@ -57,71 +54,17 @@ const (
 var advK = int64(policy.DefaultParams().GetDefaultMinGroupSize())
 
 // advOptions describe an adversarial delta.
-type advOptions struct {
-	cities []string // default shanghai, hangzhou, nanjing
-	// adjust changes a dataset before its rows are generated and it is
-	// published.
-	adjust func(*yrdv1.Dataset)
-	// outside marks cities whose nodes are trial partners outside the
-	// mainland.
-	outside map[string]bool
-	// configure adjusts city i's node config after its data is set.
-	configure func(i int, cfg *node.Config)
-	// copies lists a dataset's CSV file that many times as its source: a
-	// heavy dataset made of a small file.
-	copies map[string]int
-}
-
-// startAdvDelta is startDataDelta with the options above: advRows rows per
-// dataset, seed 7, every dataset published and served by its owner.
-func startAdvDelta(t *testing.T, o advOptions) *dataDelta {
+// startAdvDelta is startDelta with advRows rows per dataset.
+func startAdvDelta(t *testing.T, o deltaOptions) *dataDelta {
 	t.Helper()
-	if o.cities == nil {
-		o.cities = []string{"shanghai", "hangzhou", "nanjing"}
-	}
-	dir := t.TempDir()
-	dd := &dataDelta{datasets: map[string]*yrdv1.Dataset{}, files: map[string]string{}}
-	perCity := map[string][]connector.Source{}
-	for _, city := range o.cities {
-		for _, d := range synth.ForCity(city) {
-			if o.adjust != nil {
-				o.adjust(d)
-			}
-			path := filepath.Join(dir, d.GetId()+".csv")
-			f, err := os.Create(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := synth.WriteCSV(f, d, advRows, 7); err != nil {
-				t.Fatal(err)
-			}
-			if err := f.Close(); err != nil {
-				t.Fatal(err)
-			}
-			paths := []string{path}
-			if n := o.copies[d.GetId()]; n > 1 {
-				paths = []string{advCopies(t, dir, d.GetId(), path, n)}
-			}
-			dd.datasets[d.GetId()], dd.files[d.GetId()] = d, path
-			perCity[city] = append(perCity[city], connector.Source{DatasetID: d.GetId(), Format: "csv", Paths: paths})
-		}
-	}
-	dd.Cluster = startCluster(t, testnet.Options{Cities: o.cities, Voters: min(len(o.cities), 3), DataDir: filepath.Join(dir, "nodes"),
-		OutsideMainland: o.outside,
-		Configure: func(i int, cfg *node.Config) {
-			cfg.Data.Files = perCity[o.cities[i]]
-			if o.configure != nil {
-				o.configure(i, cfg)
-			}
-		}})
-	dd.publishAndWait(t, 30*time.Second)
-	return dd
+	o.rows = advRows
+	return startDelta(t, o)
 }
 
 // advCopies makes n copies of the rows of the CSV file at path for dataset
 // id, cheaply: a block file of the rows repeated, linked as often as
 // needed; it returns the glob that reads them all.
-func advCopies(t *testing.T, dir, id, path string, n int) string {
+func advCopies(t testing.TB, dir, id, path string, n int) string {
 	t.Helper()
 	const perBlock = 100
 	data, err := os.ReadFile(path)
@@ -394,7 +337,7 @@ func advUpdate(t *testing.T, dd *dataDelta, id string, change func(*yrdv1.Datase
 // once the organisation's yearly budget is spent the next query is
 // ResourceExhausted with nothing returned.
 func TestAdversarialDifferencingOnImportantData(t *testing.T) {
-	dd := startAdvDelta(t, advOptions{})
+	dd := startAdvDelta(t, deltaOptions{})
 	direct := newAdvDirect(t, dd)
 	hv := direct.src(advHealth)
 	analyst := dd.analyst(t, "hangzhou")
@@ -536,7 +479,7 @@ func TestAdversarialDifferencingOnImportantData(t *testing.T) {
 // grant (patient_id), forwarded from another city; nothing is returned and
 // every refusal is on the owner's audit record as a denial.
 func TestAdversarialDirectIdentifierNeverFiltersGroupsOrOrders(t *testing.T) {
-	dd := startAdvDelta(t, advOptions{})
+	dd := startAdvDelta(t, deltaOptions{})
 	direct := newAdvDirect(t, dd)
 	analyst := dd.analyst(t, "hangzhou")
 	advGrant(t, dd, analyst, advHealth, advHealthPurpose)
@@ -588,7 +531,7 @@ func TestAdversarialDirectIdentifierNeverFiltersGroupsOrOrders(t *testing.T) {
 // IMPORTANT data, grouped or not; min/max over a non-personal column is
 // allowed and equals the direct computation over groups of at least k.
 func TestAdversarialMinMaxOfPersonalColumnsRefused(t *testing.T) {
-	dd := startAdvDelta(t, advOptions{})
+	dd := startAdvDelta(t, deltaOptions{})
 	direct := newAdvDirect(t, dd)
 	analyst := dd.analyst(t, "nanjing")
 	advGrant(t, dd, analyst, advHealth, advHealthPurpose)
@@ -635,7 +578,7 @@ func TestAdversarialMinMaxOfPersonalColumnsRefused(t *testing.T) {
 // matching rows.
 func TestAdversarialFilterShrinkingGroupBelowKIsSuppressed(t *testing.T) {
 	const datasetK = 40
-	dd := startAdvDelta(t, advOptions{adjust: func(d *yrdv1.Dataset) {
+	dd := startAdvDelta(t, deltaOptions{adjust: func(d *yrdv1.Dataset) {
 		if d.GetId() == advHZElderly {
 			d.MinGroupSize = datasetK
 		}
@@ -712,7 +655,7 @@ func TestAdversarialFilterShrinkingGroupBelowKIsSuppressed(t *testing.T) {
 // and column (InvalidArgument); a row query, however limited, is refused
 // with rule important.aggregates-only. Nothing is returned when refused.
 func TestAdversarialOrderLimitTricksOnImportantData(t *testing.T) {
-	dd := startAdvDelta(t, advOptions{})
+	dd := startAdvDelta(t, deltaOptions{})
 	direct := newAdvDirect(t, dd)
 	hv := direct.src(advHealth)
 	analyst := dd.analyst(t, "shanghai")
@@ -789,7 +732,7 @@ func TestAdversarialOrderLimitTricksOnImportantData(t *testing.T) {
 // re-graded CORE) that city is reported DENIED and the merged result is
 // exactly the other cities' data.
 func TestAdversarialCoreDataNeverAnswers(t *testing.T) {
-	dd := startAdvDelta(t, advOptions{adjust: func(d *yrdv1.Dataset) {
+	dd := startAdvDelta(t, deltaOptions{adjust: func(d *yrdv1.Dataset) {
 		if d.GetId() == advHZElderly {
 			d.Level = yrdv1.ClassificationLevel_LEVEL_CORE
 		}
@@ -901,7 +844,7 @@ func TestAdversarialCoreDataNeverAnswers(t *testing.T) {
 // cross-border flow, failing closed); here its vehicle_id is the direct
 // identifier, so the ledger counts vehicles.
 func TestAdversarialCrossBorderPartner(t *testing.T) {
-	dd := startAdvDelta(t, advOptions{cities: []string{"shanghai", "hangzhou", "nanjing", "zhoushan"},
+	dd := startAdvDelta(t, deltaOptions{cities: []string{"shanghai", "hangzhou", "nanjing", "zhoushan"},
 		outside: map[string]bool{"zhoushan": true},
 		adjust: func(d *yrdv1.Dataset) {
 			if d.GetId() != advTrips {
@@ -1063,7 +1006,7 @@ func TestAdversarialCrossBorderPartner(t *testing.T) {
 // replica lags the revocation the way a distant city's may: the owner
 // must bring its catalog up to date before it decides.
 func TestAdversarialRevokedGrantStopsTheVeryNextQuery(t *testing.T) {
-	dd := startAdvDelta(t, advOptions{configure: func(_ int, cfg *node.Config) {
+	dd := startAdvDelta(t, deltaOptions{configure: func(_ int, cfg *node.Config) {
 		cfg.Raft.CommitTimeout = time.Second
 		cfg.AnchorInterval = time.Hour
 	}})
@@ -1109,7 +1052,7 @@ func TestAdversarialRevokedGrantStopsTheVeryNextQuery(t *testing.T) {
 // and without any row when the first batch is already too large.
 func TestAdversarialLimitsHold(t *testing.T) {
 	const maxBytes = 16 << 10
-	dd := startAdvDelta(t, advOptions{
+	dd := startAdvDelta(t, deltaOptions{
 		// 30,000 links to one file of 3,000 rows: 90 million rows, some
 		// fifteen seconds of scanning if nothing stops it.
 		copies: map[string]int{advSHElderly: 30000},
@@ -1231,7 +1174,7 @@ func peerResult(st grpc.ServerStreamingClient[yrdv1.QueryResponse]) (*result, er
 // answered as Suzhou's: the receipt and Nanjing's audit record name
 // Suzhou. A dataset the callee does not own is refused.
 func TestAdversarialForgedRequesterCity(t *testing.T) {
-	dd := startAdvDelta(t, advOptions{cities: []string{"shanghai", "hangzhou", "nanjing", "suzhou-js"}})
+	dd := startAdvDelta(t, deltaOptions{cities: []string{"shanghai", "hangzhou", "nanjing", "suzhou-js"}})
 	sh := dd.analyst(t, "shanghai")
 	advGrant(t, dd, sh, advHealth, advHealthPurpose)
 	const aggQ = "SELECT department, count(*) FROM " + advHealth + " GROUP BY department"

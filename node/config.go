@@ -58,6 +58,11 @@ type Config struct {
 	// is node-local: the catalog never says where data lives.
 	Data DataConfig
 
+	// DataRecheckInterval is how often every configured dataset's local
+	// data is checked against the catalog again (also after each catalog
+	// change of the dataset).
+	DataRecheckInterval time.Duration
+
 	// QueryTimeout bounds a query whose client set no deadline.
 	QueryTimeout time.Duration
 	// MaxQueriesPerRequester is how many queries one principal may have
@@ -97,6 +102,7 @@ func DefaultConfig() Config {
 		ForwardTimeout:         10 * time.Second,
 		AnchorInterval:         10 * time.Second,
 		QueryTimeout:           60 * time.Second,
+		DataRecheckInterval:    time.Minute,
 		MaxQueriesPerRequester: 4,
 		MaxResultBytes:         1 << 30,
 		Version:                "dev",
@@ -130,8 +136,8 @@ func (c Config) Validate() error {
 	if c.ForwardTimeout <= 0 {
 		return errors.New("config: ForwardTimeout must be positive")
 	}
-	if c.QueryTimeout <= 0 || c.MaxQueriesPerRequester <= 0 || c.MaxResultBytes <= 0 {
-		return errors.New("config: QueryTimeout, MaxQueriesPerRequester and MaxResultBytes must be positive")
+	if c.QueryTimeout <= 0 || c.MaxQueriesPerRequester <= 0 || c.MaxResultBytes <= 0 || c.DataRecheckInterval <= 0 {
+		return errors.New("config: QueryTimeout, MaxQueriesPerRequester, MaxResultBytes and DataRecheckInterval must be positive")
 	}
 	seen := map[string]bool{}
 	for i, f := range c.Data.Files {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/yrd-exchange/yrdnode/internal/connector"
 	"github.com/yrd-exchange/yrdnode/internal/ledger"
@@ -20,6 +21,8 @@ type localData struct {
 	engines []connector.Engine
 	exports *ledger.Ledger
 
+	configured map[string]bool // every dataset with local data here
+
 	mu      sync.Mutex
 	pending map[string]bool // datasets to re-check after a catalog change
 	kick    chan struct{}
@@ -29,7 +32,7 @@ type localData struct {
 // dataset whose local data does not match the catalog is not served, and
 // the log says why; that does not stop the node.
 func (n *Node) openData(ctx context.Context) error {
-	d := &localData{pending: map[string]bool{}, kick: make(chan struct{}, 1)}
+	d := &localData{pending: map[string]bool{}, configured: map[string]bool{}, kick: make(chan struct{}, 1)}
 	n.data = d
 	secret, err := n.secret("yrd.ledger")
 	if err != nil {
@@ -54,12 +57,15 @@ func (n *Node) openData(ctx context.Context) error {
 		d.engines = append(d.engines, p)
 	}
 	for _, f := range n.cfg.Data.Files {
-		n.reportServing(f.DatasetID)
+		d.configured[f.DatasetID] = true
 	}
 	if pg := n.cfg.Data.Postgres; pg != nil {
 		for _, t := range pg.Tables {
-			n.reportServing(t.DatasetID)
+			d.configured[t.DatasetID] = true
 		}
+	}
+	for id := range d.configured {
+		n.reportServing(id)
 	}
 	return nil
 }
@@ -124,21 +130,34 @@ func (n *Node) dataChanged(id string) {
 	}
 }
 
-// recheckLoop re-checks datasets queued by dataChanged.
+// recheckLoop re-checks datasets queued by dataChanged, and every
+// configured dataset each DataRecheckInterval, so that local files or
+// tables changed under a running node are noticed (served again once
+// fixed, not served once they stop matching).
 func (n *Node) recheckLoop() {
+	t := time.NewTicker(n.cfg.DataRecheckInterval)
+	defer t.Stop()
 	for {
+		var ids map[string]bool
+		periodic := false
 		select {
 		case <-n.base.Done():
 			return
 		case <-n.data.kick:
+			n.data.mu.Lock()
+			ids = n.data.pending
+			n.data.pending = map[string]bool{}
+			n.data.mu.Unlock()
+		case <-t.C:
+			ids, periodic = n.data.configured, true
 		}
-		n.data.mu.Lock()
-		ids := n.data.pending
-		n.data.pending = map[string]bool{}
-		n.data.mu.Unlock()
 		for id := range ids {
+			was := n.Serving(id)
 			n.engineFor(id).CheckDataset(n.base, id)
-			n.reportServing(id)
+			// A periodic check speaks only when something changed.
+			if !periodic || n.Serving(id) != was {
+				n.reportServing(id)
+			}
 		}
 	}
 }

@@ -29,36 +29,71 @@ type dataDelta struct {
 	files    map[string]string         // dataset id → CSV path
 }
 
-// startDataDelta starts one node per city, writes rows rows per dataset and
-// publishes the datasets, then waits until every owner serves its data.
+// deltaOptions shape a data delta.
+type deltaOptions struct {
+	cities []string // default shanghai, hangzhou, nanjing
+	rows   int      // rows per dataset
+	// adjust changes a dataset before its rows are generated and it is
+	// published.
+	adjust func(*yrdv1.Dataset)
+	// outside marks cities whose nodes are trial partners outside the
+	// mainland.
+	outside map[string]bool
+	// configure adjusts city i's node config after its data is set.
+	configure func(i int, cfg *node.Config)
+	// copies lists a dataset's CSV file that many times as its source: a
+	// heavy dataset made of a small file.
+	copies map[string]int
+}
+
+// startDataDelta starts one node per city, writes rows rows per dataset
+// (seed 7) and publishes the datasets, then waits until every owner serves
+// its data.
 func startDataDelta(t testing.TB, cities []string, rows int, adjust func(*yrdv1.Dataset)) *dataDelta {
 	t.Helper()
+	return startDelta(t, deltaOptions{cities: cities, rows: rows, adjust: adjust})
+}
+
+func startDelta(t testing.TB, o deltaOptions) *dataDelta {
+	t.Helper()
+	if o.cities == nil {
+		o.cities = []string{"shanghai", "hangzhou", "nanjing"}
+	}
 	dir := t.TempDir()
 	dd := &dataDelta{datasets: map[string]*yrdv1.Dataset{}, files: map[string]string{}}
 	perCity := map[string][]connector.Source{}
-	for _, city := range cities {
+	for _, city := range o.cities {
 		for _, d := range synth.ForCity(city) {
-			if adjust != nil {
-				adjust(d)
+			if o.adjust != nil {
+				o.adjust(d)
 			}
 			path := filepath.Join(dir, d.GetId()+".csv")
 			f, err := os.Create(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := synth.WriteCSV(f, d, rows, 7); err != nil {
+			if err := synth.WriteCSV(f, d, o.rows, 7); err != nil {
 				t.Fatal(err)
 			}
 			if err := f.Close(); err != nil {
 				t.Fatal(err)
 			}
+			paths := []string{path}
+			if n := o.copies[d.GetId()]; n > 1 {
+				paths = []string{advCopies(t, dir, d.GetId(), path, n)}
+			}
 			dd.datasets[d.GetId()], dd.files[d.GetId()] = d, path
-			perCity[city] = append(perCity[city], connector.Source{DatasetID: d.GetId(), Format: "csv", Paths: []string{path}})
+			perCity[city] = append(perCity[city], connector.Source{DatasetID: d.GetId(), Format: "csv", Paths: paths})
 		}
 	}
-	voters := min(len(cities), 3)
-	dd.Cluster = startCluster(t, testnet.Options{Cities: cities, Voters: voters, DataDir: filepath.Join(dir, "nodes"),
-		Configure: func(i int, cfg *node.Config) { cfg.Data.Files = perCity[cities[i]] }})
+	dd.Cluster = startCluster(t, testnet.Options{Cities: o.cities, Voters: min(len(o.cities), 3), DataDir: filepath.Join(dir, "nodes"),
+		OutsideMainland: o.outside,
+		Configure: func(i int, cfg *node.Config) {
+			cfg.Data.Files = perCity[o.cities[i]]
+			if o.configure != nil {
+				o.configure(i, cfg)
+			}
+		}})
 	dd.publishAndWait(t, 30*time.Second)
 	return dd
 }

@@ -3,10 +3,12 @@ package node_test
 import (
 	"database/sql"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -15,6 +17,7 @@ import (
 	_ "github.com/duckdb/duckdb-go/v2"
 	"github.com/yrd-exchange/yrdnode/internal/receipt"
 	"github.com/yrd-exchange/yrdnode/internal/synth"
+	"github.com/yrd-exchange/yrdnode/node"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
 )
@@ -220,5 +223,46 @@ func TestRowCapTruncationIsReported(t *testing.T) {
 	r = sqlQuery(t, conn, elderlyPurpose, "SELECT district FROM shanghai.civil-affairs.elderly-population LIMIT 10")
 	if len(r.rows) != 10 || r.trailer.GetTruncated() {
 		t.Fatalf("LIMIT 10: %d rows, truncated %v; want 10, not truncated", len(r.rows), r.trailer.GetTruncated())
+	}
+}
+
+// TestLocalDataChangedUnderARunningNodeIsRechecked: when a dataset's file
+// stops matching the catalog schema the owner stops serving it (queries
+// are refused naming the mismatch), and serves it again once fixed.
+func TestLocalDataChangedUnderARunningNodeIsRechecked(t *testing.T) {
+	dd := startDelta(t, deltaOptions{cities: []string{"shanghai", "hangzhou", "nanjing"}, rows: 100,
+		configure: func(_ int, cfg *node.Config) { cfg.DataRecheckInterval = 50 * time.Millisecond }})
+	const id = "shanghai.civil-affairs.elderly-population"
+	path := dd.files[id]
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header, body, _ := strings.Cut(string(good), "\r\n")
+	bad := strings.Replace(header, "district", "area", 1) + "\r\n" + body
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitServing(t, dd.Node(0), id, false)
+	_, err = runQuery(testCtx(t), dd.analyst(t, "hangzhou"), &yrdv1.QueryRequest{
+		Question: &yrdv1.QueryRequest_Sql{Sql: "SELECT district FROM " + id + " LIMIT 1"}, Purpose: elderlyPurpose})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), "district") {
+		t.Fatalf("query on a mismatched file: %v, want FailedPrecondition naming the missing column", err)
+	}
+	if err := os.WriteFile(path, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitServing(t, dd.Node(0), id, true)
+	sqlQuery(t, dd.analyst(t, "hangzhou"), elderlyPurpose, "SELECT district FROM "+id+" LIMIT 1")
+}
+
+func waitServing(t *testing.T, n *node.Node, id string, want bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Serving(id) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: serving is not %v after 10 s", id, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
