@@ -47,10 +47,14 @@ func catalogClient(c *testnet.Cluster, i int) yrdv1grpc.CatalogServiceClient {
 // orgOf is the organisation that publishes test datasets in a city.
 func orgOf(city string) string { return city + "-data" }
 
+var dsTemplate = sample.Datasets()[0]
+
 // dsAt is a valid dataset with a unique id, owned by node's city.
 func dsAt(c *testnet.Cluster, node, i int) *yrdv1.Dataset {
 	city := c.Config(node).City
-	d := sample.Datasets()[0]
+	// One clone of a template, not the whole sample catalog per call: the
+	// write benchmarks call this per write, in the nodes' own process.
+	d := proto.Clone(dsTemplate).(*yrdv1.Dataset)
 	d.Id = fmt.Sprintf("%s.test.dataset-%05d", city, i)
 	d.OwnerCity, d.OwnerOrg = city, orgOf(city)
 	d.Title = fmt.Sprintf("test dataset %d", i)
