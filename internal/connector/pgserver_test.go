@@ -6,18 +6,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/yrd-exchange/yrdnode/internal/pgtest"
 	"github.com/yrd-exchange/yrdnode/internal/synth"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
@@ -25,24 +21,16 @@ import (
 // A real PostgreSQL server for the package's tests, started on first use
 // and stopped by TestMain after every test has run.
 
-type pgTestServer struct {
-	dir   string // owned by the postgres user when the tests run as root
-	data  string
-	pgCtl string
-	cred  *syscall.Credential
-	dsn   string
-}
-
 var (
 	pgOnce   sync.Once
-	pgServer *pgTestServer
+	pgServer *pgtest.Server
 	pgErr    error
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if pgServer != nil {
-		pgServer.stop()
+		pgServer.Stop()
 	}
 	os.Exit(code)
 }
@@ -54,7 +42,7 @@ func pgDSN(t testing.TB) string {
 	t.Helper()
 	pgOnce.Do(func() {
 		start := time.Now()
-		pgServer, pgErr = startPG()
+		pgServer, pgErr = pgtest.Start()
 		if pgErr == nil {
 			fmt.Fprintf(os.Stderr, "postgres test server up in %v\n", time.Since(start).Round(time.Millisecond))
 		}
@@ -62,96 +50,7 @@ func pgDSN(t testing.TB) string {
 	if pgErr != nil {
 		t.Fatalf("PostgreSQL test server: %v", pgErr)
 	}
-	return pgServer.dsn
-}
-
-// pgBinDir finds the directory of initdb, pg_ctl and postgres.
-func pgBinDir() (string, error) {
-	if p, err := exec.LookPath("initdb"); err == nil {
-		if _, err := exec.LookPath("pg_ctl"); err == nil {
-			return filepath.Dir(p), nil
-		}
-	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	for i := len(dirs) - 1; i >= 0; i-- { // newest version first
-		if _, err := os.Stat(filepath.Join(dirs[i], "initdb")); err == nil {
-			return dirs[i], nil
-		}
-	}
-	return "", fmt.Errorf("initdb and pg_ctl not found on PATH or in /usr/lib/postgresql/*/bin: " +
-		"install PostgreSQL (e.g. apt-get install postgresql) to run the PostgreSQL connector tests; CI installs it")
-}
-
-func startPG() (*pgTestServer, error) {
-	bin, err := pgBinDir()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "yrdnode-pg-")
-	if err != nil {
-		return nil, err
-	}
-	s := &pgTestServer{dir: dir, data: filepath.Join(dir, "data"), pgCtl: filepath.Join(bin, "pg_ctl")}
-	ok := false
-	defer func() {
-		if !ok {
-			os.RemoveAll(dir)
-		}
-	}()
-	if os.Geteuid() == 0 {
-		// initdb refuses to run as root: run the server as postgres.
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			return nil, fmt.Errorf("running as root and there is no postgres user to run the server as: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			return nil, err
-		}
-		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	if out, err := s.run(filepath.Join(bin, "initdb"), "-D", s.data, "-A", "trust", "-U", "postgres",
-		"-E", "UTF8", "--no-locale", "--no-sync"); err != nil {
-		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
-	}
-	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c synchronous_commit=off -c full_page_writes=off", port, dir)
-	if out, err := s.run(s.pgCtl, "start", "-w", "-t", "60", "-D", s.data, "-l", filepath.Join(dir, "server.log"), "-o", opts); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-		return nil, fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, log)
-	}
-	s.dsn = fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", port)
-	ok = true
-	return s, nil
-}
-
-func (s *pgTestServer) run(name string, args ...string) ([]byte, error) {
-	cmd := exec.Command(name, args...)
-	cmd.Dir = s.dir
-	if s.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
-	}
-	return cmd.CombinedOutput()
-}
-
-func (s *pgTestServer) stop() {
-	if out, err := s.run(s.pgCtl, "stop", "-D", s.data, "-m", "immediate", "-w"); err != nil {
-		fmt.Fprintf(os.Stderr, "pg_ctl stop: %v\n%s", err, out)
-	}
-	os.RemoveAll(s.dir)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return pgServer.DSN
 }
 
 // pgExec runs statements on the test server as its superuser.
@@ -282,4 +181,14 @@ func drain(t testing.TB, r ResultRows) ([]string, [][]any) {
 		t.Fatal(err)
 	}
 	return r.Columns(), out
+}
+
+// freePort is a loopback port nobody listens on (for a refused dial).
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
