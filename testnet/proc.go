@@ -62,6 +62,13 @@ func freePort() (int, error) {
 // StartProcs initialises and starts one process per city; the first
 // bootstraps, the rest join as voters.
 func StartProcs(ctx context.Context, binary, dataDir string, cities []string) (*ProcCluster, error) {
+	return StartProcsWith(ctx, binary, dataDir, cities, nil)
+}
+
+// StartProcsWith is StartProcs with prepare called for each city between
+// `yrdnode init` and its first start, with the city's data dir (e.g. to add
+// local data to its node.json).
+func StartProcsWith(ctx context.Context, binary, dataDir string, cities []string, prepare func(i int, dir string) error) (*ProcCluster, error) {
 	c := &ProcCluster{Binary: binary, DataDir: dataDir, Cities: cities,
 		API: make([]string, len(cities)), procs: make([]*exec.Cmd, len(cities)),
 		exited: make([]chan struct{}, len(cities)), conns: make([]*grpc.ClientConn, len(cities))}
@@ -79,6 +86,11 @@ func StartProcs(ctx context.Context, binary, dataDir string, cities []string) (*
 			"--api", c.API[i], "--fabric", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", fabricPort)).CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("init %s: %v\n%s", city, err, out)
+		}
+		if prepare != nil {
+			if err := prepare(i, c.dir(i)); err != nil {
+				return nil, fmt.Errorf("prepare %s: %w", city, err)
+			}
 		}
 	}
 	if err := c.Start(0); err != nil {
