@@ -43,6 +43,28 @@ func (w slogWriter) Write(p []byte) (int, error) {
 			break
 		}
 	}
+	if level == slog.LevelWarn && routine(line) {
+		level = slog.LevelInfo
+	}
 	w.l.Log(context.Background(), level, string(line))
 	return len(p), nil
+}
+
+// routineWarnings are raft warnings that describe its normal work: a new or
+// lagging member is sent older entries until its log matches the leader's.
+// Operators should not learn to ignore warnings, so these are info.
+var routineWarnings = [][]byte{
+	[]byte("failed to get previous log"),
+	[]byte("appendEntries rejected, sending older logs"),
+}
+
+func routine(line []byte) bool {
+	for _, w := range routineWarnings {
+		if bytes.Contains(line, w) {
+			return true
+		}
+	}
+	// The first election of a new cluster: there was no leader to lose.
+	return bytes.Contains(line, []byte("heartbeat timeout reached, starting election")) &&
+		(bytes.Contains(line, []byte("last-leader-id= ")) || bytes.HasSuffix(line, []byte("last-leader-id=")))
 }
