@@ -20,8 +20,8 @@ import (
 	"github.com/yrd-exchange/yrdnode/store"
 )
 
-// maxBatchRows bounds a requested batch size.
-const maxBatchRows = 65536
+// maxBatchRows bounds a requested batch size: what a receiver accepts.
+const maxBatchRows = resultcodec.MaxRows
 
 // queryService is the client face of queries: the requester's home node
 // parses the question, sends it to the owner (itself, or another city's

@@ -127,6 +127,9 @@ func IsNull(nulls []byte, i int) bool {
 // NullBytes is the length of a non-empty NULL bitmap for rows rows.
 func NullBytes(rows int) int { return (rows + 7) / 8 }
 
+// MaxRows is the most rows one batch may carry.
+const MaxRows = 65536
+
 // ErrMalformed is wrapped by Validate's errors (and so by ColumnsToRows'
 // and the receipt digest's for a malformed batch).
 var ErrMalformed = errors.New("malformed column batch")
@@ -137,6 +140,14 @@ var ErrMalformed = errors.New("malformed column batch")
 // not know the result's columns; Check does.
 func Validate(b *yrdv1.ColumnBatch) error {
 	rows := int(b.GetRows())
+	// Bounds what a receiver allocates for a batch: an all-NULL column
+	// costs the sender one bit per row, the receiver a row each.
+	if b.GetRows() > MaxRows {
+		return fmt.Errorf("%w: %d rows in one batch, more than %d", ErrMalformed, b.GetRows(), MaxRows)
+	}
+	if rows > 0 && len(b.GetColumns()) == 0 {
+		return fmt.Errorf("%w: %d rows and no columns", ErrMalformed, rows)
+	}
 	for j, c := range b.GetColumns() {
 		if KindOf(c) == Invalid {
 			return fmt.Errorf("%w: column %d has no values", ErrMalformed, j)
