@@ -95,7 +95,7 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 	if eng == nil || !eng.Serving(id) {
 		why := fmt.Sprintf("dataset %q is not served by %s: no local data is configured for it", id, n.cfg.City)
 		if eng != nil {
-			why = fmt.Sprintf("dataset %q is not served by %s: %s", id, n.cfg.City, mismatches(eng.Problems(id)))
+			why = fmt.Sprintf("dataset %q is not served by %s: %s", id, n.cfg.City, connector.JoinMismatches(eng.Problems(id)))
 		}
 		return deny(why, ErrFailedPrecondition)
 	}
@@ -398,14 +398,6 @@ func hasSensitive(ds *yrdv1.Dataset) bool {
 		}
 	}
 	return false
-}
-
-func mismatches(ms []connector.Mismatch) string {
-	parts := make([]string, len(ms))
-	for i, m := range ms {
-		parts[i] = m.String()
-	}
-	return strings.Join(parts, "; ")
 }
 
 // queryError reports an engine failure, as the deadline or cancellation

@@ -17,6 +17,15 @@ type Mismatch struct {
 	Problem   string
 }
 
+// JoinMismatches renders ms as one line, "; "-separated.
+func JoinMismatches(ms []Mismatch) string {
+	parts := make([]string, len(ms))
+	for i, m := range ms {
+		parts[i] = m.String()
+	}
+	return strings.Join(parts, "; ")
+}
+
 func (m Mismatch) String() string {
 	if m.Column == "" {
 		return m.DatasetID + ": " + m.Problem

@@ -215,11 +215,7 @@ func (p *Postgres) notServed(id string) error {
 	if len(ms) == 0 {
 		return nil
 	}
-	parts := make([]string, len(ms))
-	for i, m := range ms {
-		parts[i] = m.String()
-	}
-	return fmt.Errorf("connector: dataset %q is not served: %s", id, strings.Join(parts, "; "))
+	return fmt.Errorf("connector: dataset %q is not served: %s", id, JoinMismatches(ms))
 }
 
 // Check compares every configured dataset's table with its catalog schema

@@ -120,11 +120,7 @@ func (d *DuckDB) notServed(id string) error {
 	if len(ms) == 0 {
 		return nil
 	}
-	parts := make([]string, len(ms))
-	for i, m := range ms {
-		parts[i] = m.String()
-	}
-	return fmt.Errorf("connector: dataset %q is not served: %s", id, strings.Join(parts, "; "))
+	return fmt.Errorf("connector: dataset %q is not served: %s", id, JoinMismatches(ms))
 }
 
 // pathList renders the source's paths as a DuckDB list of string literals.
