@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -156,6 +157,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 type clientFlags struct {
 	node    string
 	output  string
+	outputs []string // what -o accepts; nil means table and json
 	timeout time.Duration
 	ca      string
 	key     string
@@ -183,8 +185,12 @@ func addClientFlags(fs *flag.FlagSet, env Env) *clientFlags {
 }
 
 func (cf *clientFlags) check() error {
-	if cf.output != "table" && cf.output != "json" {
-		return usageError{fmt.Sprintf("-o: %q is not table or json", cf.output)}
+	outputs := cf.outputs
+	if outputs == nil {
+		outputs = []string{"table", "json"}
+	}
+	if !slices.Contains(outputs, cf.output) {
+		return usageError{fmt.Sprintf("-o: %q is not %s", cf.output, strings.Join(outputs, ", "))}
 	}
 	if cf.ca == "" {
 		return usageError{"--ca: required: the node's city CA certificate (ca/ca.pem in its data dir; env YRDNODE_CA)"}

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -69,6 +70,7 @@ const tableBufferRows = 10000
 func runQuery(ctx context.Context, env Env, args []string) error {
 	fs := newFlags(env, "query")
 	cf := addClientFlags(fs, env)
+	cf.outputs = []string{"table", "json", "csv"}
 	cf.timeout = time.Minute
 	fs.Lookup("timeout").DefValue = cf.timeout.String()
 	fs.Lookup("o").Usage = "output: table, json (JSON Lines, one object per row) or csv"
@@ -86,10 +88,8 @@ func runQuery(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch cf.output {
-	case "table", "json", "csv":
-	default:
-		return usageError{fmt.Sprintf("-o: %q is not table, json or csv", cf.output)}
+	if err := cf.check(); err != nil {
+		return err
 	}
 	if *explain && cf.output == "csv" {
 		return usageError{"--explain reads no rows; use -o table or -o json"}
@@ -122,22 +122,16 @@ func runQuery(ctx context.Context, env Env, args []string) error {
 	if strings.TrimSpace(sql) == "" {
 		return usageError{"usage: yrdnode query --purpose P [-o table|json|csv] [--explain] 'SQL'"}
 	}
-	// cf.check knows only the outputs of other commands; csv is checked above.
-	chk := *cf
-	chk.output = "table"
-	if err := chk.check(); err != nil {
-		return err
-	}
-	conn, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
+	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+		return streamQuery(ctx, env, cf, conn, sql, *purpose, *explain, *batchRows, *asRows, *receipts)
+	})
+}
 
-	req := &yrdv1.QueryRequest{Question: &yrdv1.QueryRequest_Sql{Sql: sql}, Purpose: *purpose, Explain: *explain, BatchRows: uint32(*batchRows),
-		Columnar: !*asRows}
+// streamQuery runs one query and prints its result as it arrives.
+func streamQuery(ctx context.Context, env Env, cf *clientFlags, conn *grpc.ClientConn, sql, purpose string, explain bool, batchRows int, asRows bool, receipts string) error {
+
+	req := &yrdv1.QueryRequest{Question: &yrdv1.QueryRequest_Sql{Sql: sql}, Purpose: purpose, Explain: explain, BatchRows: uint32(batchRows),
+		Columnar: !asRows}
 	stream, err := yrdv1grpc.NewQueryServiceClient(conn).Query(ctx, req)
 	if err != nil {
 		return queryErr(cf, sql, err)
@@ -145,7 +139,7 @@ func runQuery(ctx context.Context, env Env, args []string) error {
 	out := bufio.NewWriterSize(env.Stdout, 64<<10)
 	var w rowWriter
 	switch {
-	case *explain:
+	case explain:
 		w = &explainWriter{w: out, json: cf.output == "json"}
 	case cf.output == "json":
 		w = &jsonRows{w: out}
@@ -225,16 +219,16 @@ func runQuery(ctx context.Context, env Env, args []string) error {
 	if err := out.Flush(); err != nil {
 		return err
 	}
-	if *receipts != "" {
+	if receipts != "" {
 		data, err := jsonOut.Marshal(trailer)
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(*receipts, append(data, '\n'), 0o600); err != nil {
+		if err := os.WriteFile(receipts, append(data, '\n'), 0o600); err != nil {
 			return fmt.Errorf("--receipts: %v", err)
 		}
 	}
-	if !*explain {
+	if !explain {
 		querySummary(env.Stderr, header, trailer, rows)
 	}
 	ok := 0
@@ -257,13 +251,13 @@ func runQuery(ctx context.Context, env Env, args []string) error {
 	// A one-dataset query's rows pass from the owner through the home node
 	// unchanged, so they must be exactly the rows its receipt signs for. (A
 	// family's rows are merged from the owners' parts: they need not be.)
-	if cs := trailer.GetCities(); !*explain && len(cs) == 1 && cs[0].GetReceipt() != nil && isDatasetQuery(sql) {
+	if cs := trailer.GetCities(); !explain && len(cs) == 1 && cs[0].GetReceipt() != nil && isDatasetQuery(sql) {
 		if err := receipt.CheckDigest(cs[0].GetReceipt(), digest); err != nil {
 			return fmt.Errorf("the rows received do not match %s's signed receipt: %v", cs[0].GetCity(), err)
 		}
 	}
-	if *receipts != "" {
-		fmt.Fprintf(env.Stderr, "receipts: %s (check with 'yrdnode receipt verify %s')\n", *receipts, *receipts)
+	if receipts != "" {
+		fmt.Fprintf(env.Stderr, "receipts: %s (check with 'yrdnode receipt verify %s')\n", receipts, receipts)
 	}
 	return nil
 }
