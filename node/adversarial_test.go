@@ -10,9 +10,7 @@ package node_test
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -1147,23 +1145,6 @@ func TestAdversarialLimitsHold(t *testing.T) {
 	}
 }
 
-// peerResult collects a PeerService.Execute stream.
-func peerResult(st grpc.ServerStreamingClient[yrdv1.QueryResponse]) (*result, error) {
-	r := &result{}
-	for {
-		msg, err := st.Recv()
-		if errors.Is(err, io.EOF) {
-			return r, nil
-		}
-		if err != nil {
-			return r, err
-		}
-		if err := r.add(msg); err != nil {
-			return r, err
-		}
-	}
-}
-
 // TestAdversarialForgedRequesterCity: a member node that calls an owner's
 // PeerService.Execute over the fabric cannot speak for another city. The
 // test takes Suzhou's node down and uses its identity key, a registered
@@ -1219,7 +1200,7 @@ func TestAdversarialForgedRequesterCity(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return peerResult(st)
+		return collect(st)
 	}
 
 	r, err := execute(advHealth, advHealthPurpose, aggQ)

@@ -167,6 +167,12 @@ func runQuery(ctx context.Context, conn *grpc.ClientConn, req *yrdv1.QueryReques
 	if err != nil {
 		return nil, err
 	}
+	return collect(st)
+}
+
+// collect reads a query stream (QueryService.Query or PeerService.Execute)
+// to its end.
+func collect(st grpc.ServerStreamingClient[yrdv1.QueryResponse]) (*result, error) {
 	r := &result{}
 	for {
 		msg, err := st.Recv()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/yrd-exchange/yrdnode/internal/pgtest"
 	"github.com/yrd-exchange/yrdnode/internal/sample"
 	"github.com/yrd-exchange/yrdnode/internal/synth"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
@@ -629,7 +630,7 @@ func TestOpenPostgresBadConfig(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	port, _ := freePort()
+	port, _ := pgtest.FreePort()
 	if _, err := OpenPostgres(ctx, fmt.Sprintf("host=127.0.0.1 port=%d user=postgres sslmode=disable", port), nil, catalogOf(d)); err == nil {
 		t.Error("unreachable database accepted")
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -181,14 +180,4 @@ func drain(t testing.TB, r ResultRows) ([]string, [][]any) {
 		t.Fatal(err)
 	}
 	return r.Columns(), out
-}
-
-// freePort is a loopback port nobody listens on (for a refused dial).
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -71,7 +71,7 @@ func Start() (*Server, error) {
 		}
 		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,8 @@ func (s *Server) Stop() {
 	os.RemoveAll(s.dir)
 }
 
-func freePort() (int, error) {
+// FreePort is a loopback port nobody listens on at the moment.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
