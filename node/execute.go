@@ -253,7 +253,7 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 		}
 		if noisy {
 			for i, v := range vals {
-				if vals[i], err = noiseCols[i].apply(sampler, v, len(noiseCols)); err != nil {
+				if vals[i], err = noiseCols[i].apply(sampler, v); err != nil {
 					return err
 				}
 			}

@@ -169,7 +169,7 @@ func planNoise(ds *yrdv1.Dataset, q *yrdv1.Query) ([]noiseCol, error) {
 }
 
 // apply perturbs one value of the column.
-func (c noiseCol) apply(s noise.Sampler, v any, _ int) (any, error) {
+func (c noiseCol) apply(s noise.Sampler, v any) (any, error) {
 	if c.fn == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_UNSPECIFIED || v == nil {
 		return v, nil
 	}
