@@ -3,6 +3,7 @@ package consensus
 import (
 	"errors"
 	"math"
+	"strconv"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -198,7 +199,13 @@ func spendPrivacyBudget(tx *store.Tx, cmd *yrdv1.Command, op *yrdv1.SpendPrivacy
 	if err != nil {
 		return nil, err
 	}
-	spent, err := tx.PrivacySpent(city, org, int(year))
+	// A family's budget is kept apart from the organisation-wide totals of
+	// spends recorded before families (op.family empty).
+	family := op.GetFamily()
+	if len(family) > maxBudgetPrincipal {
+		return fail(yrdv1.ErrorCode_ERROR_CODE_INVALID, "family: at most %d bytes", maxBudgetPrincipal), nil
+	}
+	spent, err := tx.PrivacySpent(city, org, int(year), family)
 	if err != nil {
 		return nil, err
 	}
@@ -207,13 +214,20 @@ func spendPrivacyBudget(tx *store.Tx, cmd *yrdv1.Command, op *yrdv1.SpendPrivacy
 	// overflow to +Inf or a NaN budget exhausts rather than passes.
 	if !(total <= budget) {
 		return fail(yrdv1.ErrorCode_ERROR_CODE_EXHAUSTED,
-			"privacy budget exhausted: organisation %s of %s has spent %v of its %d budget and asks for %v more, a total of %v, over the budget of %v (policy version %d)",
-			org, city, spent, year, eps, total, budget, params.GetVersion()), nil
+			"privacy budget exhausted: organisation %s of %s has spent %v of its %d budget%s and asks for %v more, a total of %v, over the budget of %v (policy version %d)",
+			org, city, spent, year, familyClause(family), eps, total, budget, params.GetVersion()), nil
 	}
-	if err := tx.PutPrivacySpent(city, org, int(year), total); err != nil {
+	if err := tx.PutPrivacySpent(city, org, int(year), family, total); err != nil {
 		return nil, err
 	}
 	return &yrdv1.CommandResult{BudgetSpent: total, BudgetRemaining: budget - total}, nil
+}
+
+func familyClause(family string) string {
+	if family == "" {
+		return ""
+	}
+	return " for " + strconv.Quote(family)
 }
 
 func recordAnchor(tx *store.Tx, cmd *yrdv1.Command, op *yrdv1.RecordAnchorCommand) (*yrdv1.CommandResult, error) {

@@ -30,7 +30,7 @@ func budgetApplier(t *testing.T) (*applier, *yrdv1.Dataset) {
 
 func (a *applier) spent(city, org string, year int) float64 {
 	a.t.Helper()
-	f, err := a.c.PrivacySpent(city, org, year)
+	f, err := a.c.PrivacySpent(city, org, year, "")
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -114,6 +114,31 @@ func TestPrivacyBudgetIsPerOrganisationCityAndYear(t *testing.T) {
 			t.Errorf("%s/%s %d: %v, want %v", c.city, c.org, c.year, got, c.want)
 		}
 	}
+}
+
+// TestPrivacyBudgetIsPerFamily: a spend that names a dataset family is
+// kept per organisation, family and year, apart from the older
+// organisation-wide totals and from other families.
+func TestPrivacyBudgetIsPerFamily(t *testing.T) {
+	a, d := budgetApplier(t)
+	owner := d.GetOwnerCity()
+	fam := func(eps float64, family string) *yrdv1.Command {
+		c := spendCmd("hangzhou", "hz-lab", 2026, eps, d.GetId())
+		c.GetSpendPrivacyBudget().Family = family
+		return c
+	}
+	wantSpend(t, a.apply(owner, spendCmd("hangzhou", "hz-lab", 2026, 10, d.GetId())), 10, 0)
+	wantSpend(t, a.apply(owner, fam(4, "yrd.health.v1")), 4, 6)
+	wantSpend(t, a.apply(owner, fam(6, "yrd.health.v1")), 10, 0)
+	res := a.apply(owner, fam(0.5, "yrd.health.v1"))
+	want(t, res, yrdv1.ErrorCode_ERROR_CODE_EXHAUSTED, `for "yrd.health.v1"`)
+	wantSpend(t, a.apply(owner, fam(1, "yrd.other.v1")), 1, 9)
+	for family, wantTotal := range map[string]float64{"": 10, "yrd.health.v1": 10, "yrd.other.v1": 1} {
+		if got, err := a.c.PrivacySpent("hangzhou", "hz-lab", 2026, family); err != nil || got != wantTotal {
+			t.Errorf("family %q: %v, %v; want %v", family, got, err, wantTotal)
+		}
+	}
+	want(t, a.apply(owner, fam(1, strings.Repeat("f", maxBudgetPrincipal+1))), yrdv1.ErrorCode_ERROR_CODE_INVALID, "family:")
 }
 
 func TestPrivacyBudgetIsChargedOnlyByTheDatasetOwner(t *testing.T) {

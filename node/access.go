@@ -9,9 +9,10 @@ import (
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
-// openAccess opens the city CA, the credential store and the audit log. A
-// node with no credentials at all creates one operator API key and writes
-// it beside its data (mode 0600): the operator's way in to create the rest.
+// openAccess opens the city CA, the credential store, the audit log and
+// its summariser of refusals (refusals.go). A node with no credentials at
+// all creates one operator API key and writes it beside its data (mode
+// 0600): the operator's way in to create the rest.
 func (n *Node) openAccess() error {
 	ca, err := auth.LoadOrCreateCA(n.cfg.caDir(), n.cfg.City)
 	if err != nil {
@@ -35,8 +36,11 @@ func (n *Node) openAccess() error {
 	if err != nil {
 		return err
 	}
-	n.auditLog, err = audit.Open(n.cfg.auditPath(), key, n.id.String(), audit.Options{})
-	return err
+	if n.auditLog, err = audit.Open(n.cfg.auditPath(), key, n.id.String(), audit.Options{}); err != nil {
+		return err
+	}
+	n.refusals = audit.NewSummariser(n.auditLog, audit.SummaryOptions{Logger: n.log})
+	return nil
 }
 
 // certHosts names the hosts the API's TLS certificate is valid for: the

@@ -81,10 +81,33 @@ func (s *grantService) decide(ctx context.Context, req *yrdv1.DecideGrantRequest
 	}
 	res, err := s.n.propose(ctx, &yrdv1.Command{Op: &yrdv1.Command_DecideGrant{DecideGrant: &yrdv1.DecideGrantCommand{
 		Id: req.GetId(), To: to, By: principal(ctx), Note: req.GetNote()}}})
+	if errors.Is(err, ErrPermissionDenied) {
+		s.n.auditGrantRefused(ctx, req.GetId(), to, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return &yrdv1.DecideGrantResponse{Grant: res.GetGrant()}, nil
+}
+
+// grantActions are the audit actions of the grant decisions.
+var grantActions = map[yrdv1.GrantState]yrdv1.AuditAction{
+	yrdv1.GrantState_GRANT_STATE_APPROVED: yrdv1.AuditAction_AUDIT_ACTION_GRANT_APPROVE,
+	yrdv1.GrantState_GRANT_STATE_REJECTED: yrdv1.AuditAction_AUDIT_ACTION_GRANT_REJECT,
+	yrdv1.GrantState_GRANT_STATE_REVOKED:  yrdv1.AuditAction_AUDIT_ACTION_GRANT_REVOKE,
+}
+
+// auditGrantRefused records a grant decision the catalog refused. The
+// catalog refuses a decision with PermissionDenied for one reason only:
+// the CDO (the role table admits no one else, and the command's origin is
+// this node, the CDO's home) is not of the organisation and city that own
+// the data (consensus/apply_access.go).
+func (n *Node) auditGrantRefused(ctx context.Context, id string, to yrdv1.GrantState, err error) {
+	rec := &yrdv1.AuditRecord{Action: grantActions[to], GrantId: id, Detail: err.Error()}
+	if g, gerr := n.catalog.GetGrant(id); gerr == nil {
+		rec.DatasetId = g.GetDatasetId()
+	}
+	n.auditRefused(ctx, RuleGrantOtherOrg, rec)
 }
 
 func (s *grantService) ApproveGrant(ctx context.Context, req *yrdv1.DecideGrantRequest) (*yrdv1.DecideGrantResponse, error) {

@@ -326,14 +326,16 @@ func advUpdate(t *testing.T, dd *dataDelta, id string, change func(*yrdv1.Datase
 // identifier (patient_id <> 'X' and its disguises) is refused with rule
 // identifier.direct and returns nothing. A pair of allowed queries whose
 // filters differ by exactly one individual (one visit excluded by its
-// non-identifying visit_id) on a group of exactly k individuals shows
-// nothing: the group is exact in the first answer and absent from the
-// second (k-1 individuals, checked directly on the CSV), every other group
-// identical. With calibrated noise on the dataset, two identical queries
-// give different counts, each receipt states the noise and the budget
-// left, a query that cannot carry noise is refused without charging, and
-// once the organisation's yearly budget is spent the next query is
-// ResourceExhausted with nothing returned.
+// non-identifying visit_id) on a group of more than k individuals, so that
+// both pass the k floor: the second answer holds that group back (rule
+// aggregate.difference, on the receipt, the trailer's summary and the
+// audit record, which never name the group) and releases every other
+// group; asked the other way round, the same. Every answer is noised
+// (IMPORTANT data always is) and spends the organisation's budget for the
+// dataset: two identical queries give different counts, and once the
+// budget is spent the next query is ResourceExhausted with nothing
+// returned. What the attacker learns: that some group was held back,
+// never a count of k-1 or fewer people, and no exact count at all.
 func TestAdversarialDifferencingOnImportantData(t *testing.T) {
 	dd := startAdvDelta(t, deltaOptions{})
 	direct := newAdvDirect(t, dd)
@@ -355,119 +357,97 @@ func TestAdversarialDifferencingOnImportantData(t *testing.T) {
 			codes.PermissionDenied, policy.RuleIdentifierDirect, "patient_id")
 	}
 
-	// A group of exactly k individuals among the patients aged at least
-	// floor, and one of them with exactly one visit in it.
-	found := direct.query(t, `SELECT a, department FROM (
-		SELECT f.a AS a, department, count(DISTINCT patient_id) AS n FROM `+hv+`, range(0, 120) f(a)
-		WHERE age >= f.a AND department IS NOT NULL GROUP BY f.a, department) WHERE n = ? ORDER BY a, department LIMIT 1`, advK)
-	if len(found) == 0 {
-		t.Fatalf("the data has no department with exactly %d patients above an age floor", advK)
-	}
-	floor, dept := found[0][0].(int64), found[0][1].(string)
-	one := direct.query(t, "SELECT patient_id, min(visit_id) FROM "+hv+" WHERE age >= ? AND department = ? GROUP BY patient_id HAVING count(*) = 1 ORDER BY 1 LIMIT 1", floor, dept)
-	if len(one) == 0 {
-		t.Fatalf("no patient of %s aged %d+ has exactly one visit there", dept, floor)
-	}
-	visit := one[0][1].(string)
-	const groupQ = "SELECT department, count(*), count(DISTINCT patient_id) FROM %s WHERE age >= ? %s GROUP BY department"
-	rows1, ind1 := direct.groups(t, fmt.Sprintf(groupQ, hv, ""), floor)
-	rows2, ind2 := direct.groups(t, fmt.Sprintf(groupQ, hv, "AND visit_id <> ?"), floor, visit)
-	if ind1[dept] != advK || ind2[dept] != advK-1 {
-		t.Fatalf("setup: %s has %d then %d individuals, want %d then %d", dept, ind1[dept], ind2[dept], advK, advK-1)
-	}
-	for g := range ind1 {
-		if g != dept && (ind1[g] != ind2[g] || rows1[g] != rows2[g]) {
-			t.Fatalf("setup: the filters differ outside %s", dept)
-		}
-	}
-
-	q1 := fmt.Sprintf("SELECT department, count(*) AS visits FROM %s WHERE age >= %d GROUP BY department ORDER BY department", advHealth, floor)
-	q2 := fmt.Sprintf("SELECT department, count(*) AS visits FROM %s WHERE age >= %d AND visit_id <> '%s' GROUP BY department ORDER BY department", advHealth, floor, visit)
-	r1, rc1 := advOK(t, analyst, advHealthPurpose, q1)
-	r2, rc2 := advOK(t, analyst, advHealthPurpose, q2)
-	got1, got2 := advGroups(t, r1), advGroups(t, r2)
-	if want := atLeast(rows1, ind1, advK); !sameGroups(got1, want) {
-		t.Fatalf("first answer %v, want exactly the groups of at least %d individuals %v", got1, advK, want)
-	}
-	if want := atLeast(rows2, ind2, advK); !sameGroups(got2, want) {
-		t.Fatalf("second answer %v, want exactly the groups of at least %d individuals %v", got2, advK, want)
-	}
-	if _, ok := got1[dept]; !ok {
-		t.Fatalf("%s (exactly k individuals) missing from the first answer", dept)
-	}
-	if n, ok := got2[dept]; ok {
-		t.Fatalf("%s with k-1 = %d individuals released with %d visits: the differencing pair singles out one person", dept, advK-1, n)
-	}
-	for g, n := range got1 {
-		if g != dept && got2[g] != n {
-			t.Fatalf("group %s: %d then %d", g, n, got2[g])
-		}
-	}
-	for i, rc := range []*yrdv1.ResultReceipt{rc1, rc2} {
-		ind := ind1
+	// A department with more than k patients, one of whom has exactly one
+	// visit there: excluding that visit removes exactly one individual.
+	dept, visit := advLoneVisit(t, direct, hv)
+	all := "SELECT department, count(*) AS visits FROM " + advHealth + " GROUP BY department"
+	less := "SELECT department, count(*) AS visits FROM " + advHealth + " WHERE visit_id <> '" + visit + "' GROUP BY department"
+	_, exactInd := direct.groups(t, "SELECT department, count(*), count(DISTINCT patient_id) FROM "+hv+" GROUP BY department")
+	released := atLeast(exactInd, exactInd, advK)
+	spent := 0.0
+	for i, pair := range [][2]string{{all, less}, {less, all}} {
+		// A fresh organisation per order: the difference check is kept per
+		// requesting organisation and dataset.
+		conn := analyst
 		if i == 1 {
-			ind = ind2
+			conn = advAnalyst(t, dd, "hangzhou", "hangzhou-other-lab")
+			advGrant(t, dd, conn, advHealth, advHealthPurpose)
 		}
-		var want uint64
-		for g := range []map[string]int64{got1, got2}[i] {
-			want += uint64(ind[g])
+		r1, _ := advOK(t, conn, advHealthPurpose, pair[0])
+		if got := advGroups(t, r1); len(got) != len(released) {
+			t.Fatalf("order %d: first answer has groups %v, want those of at least %d individuals %v", i, got, advK, released)
 		}
-		if rc.GetMinGroupSize() != uint32(advK) || rc.GetGrantId() != grant || rc.GetEffect() != yrdv1.Effect_EFFECT_ALLOW_AGGREGATES ||
-			rc.GetIndividuals() != want || rc.GetNoise() != nil || rc.GetRequester().GetCity() != "hangzhou" {
-			t.Fatalf("receipt %d: %v; want k %d, grant %s, %d individuals, no noise", i+1, rc, advK, grant, want)
+		r2, rc2 := advOK(t, conn, advHealthPurpose, pair[1])
+		got2 := advGroups(t, r2)
+		if _, ok := got2[dept]; ok || len(got2) != len(released)-1 {
+			t.Fatalf("order %d: the second answer released %v; want every group but %s (%d individuals, one fewer or more than before)", i, got2, dept, exactInd[dept])
 		}
-	}
-
-	// Calibrated noise: epsilon 1 per query from a budget of 10.
-	advUpdate(t, dd, advHealth, func(d *yrdv1.Dataset) { d.NoiseEpsilon = 1 })
-	exactRows, exactInd := direct.groups(t, "SELECT department, count(*), count(DISTINCT patient_id) FROM "+hv+" GROUP BY department")
-	exact := atLeast(exactRows, exactInd, advK)
-	const noisyQ = "SELECT department, count(*) FROM " + advHealth + " GROUP BY department"
-	var noisy []map[string]int64
-	budget := policy.DefaultParams().GetPrivacyBudget()
-	for i := 0; i < 2; i++ {
-		r, rc := advOK(t, analyst, advHealthPurpose, noisyQ)
-		got := advGroups(t, r)
-		if len(got) != len(exact) {
-			t.Fatalf("noisy answer has groups %v, want those of %v", got, exact)
+		sup := r2.trailer.GetCities()[0].GetSuppressed()
+		if len(sup) != 1 || sup[0].GetRuleId() != policy.RuleDifference || sup[0].GetGroups() != 1 || strings.Contains(sup[0].GetReason(), dept) {
+			t.Fatalf("order %d: suppression summary %v; want one group held back by %s, unnamed", i, sup, policy.RuleDifference)
 		}
-		differs := false
-		for g, n := range exact {
-			m, ok := got[g]
-			if !ok {
-				t.Fatalf("noisy answer lacks group %s", g)
+		if !slices.Contains(rc2.GetRuleIds(), policy.RuleDifference) || rc2.GetGrantId() == "" || rc2.GetNoise().GetEpsilon() != policy.DefaultDefaultQueryEpsilon {
+			t.Fatalf("order %d: receipt %v; want rule %s, the grant and noise of epsilon %v", i, rc2, policy.RuleDifference, policy.DefaultDefaultQueryEpsilon)
+		}
+		if i == 0 {
+			spent += 2 * policy.DefaultDefaultQueryEpsilon
+			if left := rc2.GetNoise().GetBudgetRemaining(); left != policy.DefaultParams().GetPrivacyBudget()-spent || rc2.GetNoise().GetBudgetFamily() != advHealth {
+				t.Fatalf("receipt noise %v; want %v left of the budget for %s", rc2.GetNoise(), policy.DefaultParams().GetPrivacyBudget()-spent, advHealth)
 			}
-			differs = differs || m != n
 		}
-		if !differs {
-			t.Fatalf("noisy answer %v equals the exact counts", got)
-		}
-		budget--
-		nz := rc.GetNoise()
-		if nz.GetMechanism() != "discrete-laplace" || nz.GetEpsilon() != 1 || nz.GetBudgetRemaining() != budget {
-			t.Fatalf("noisy query %d: receipt noise %v, want discrete-laplace, epsilon 1, %v left", i+1, nz, budget)
-		}
-		noisy = append(noisy, got)
 	}
-	if sameGroups(noisy[0], noisy[1]) {
-		t.Fatalf("two identical noisy queries gave the same counts %v", noisy[0])
+	held := false
+	for _, rec := range advAudit(t, dd, "nanjing", advHealth) {
+		if rec.GetRows() > 0 && slices.Contains(rec.GetRuleIds(), policy.RuleDifference) && strings.Contains(rec.GetDetail(), "held back 1 groups") {
+			held = true
+		}
 	}
-	// avg cannot carry noise: refused before any budget is spent.
-	advRefused(t, analyst, advHealthPurpose, "SELECT department, avg(age) FROM "+advHealth+" GROUP BY department",
-		codes.InvalidArgument, "avg(age)", "noise")
+	if !held {
+		t.Fatalf("no release record on nanjing's audit trail says a group was held back by %s", policy.RuleDifference)
+	}
 
-	// Epsilon 4: the rest of the budget goes in two queries, the third is refused.
-	advUpdate(t, dd, advHealth, func(d *yrdv1.Dataset) { d.NoiseEpsilon = 4 })
-	for budget >= 4 {
-		_, rc := advOK(t, analyst, advHealthPurpose, noisyQ)
-		budget -= 4
-		if nz := rc.GetNoise(); nz.GetEpsilon() != 4 || nz.GetBudgetRemaining() != budget {
-			t.Fatalf("receipt noise %v, want epsilon 4, %v left", nz, budget)
+	// Noise: two identical queries give different counts; the budget runs
+	// out and the next query returns nothing.
+	advUpdate(t, dd, advHealth, func(d *yrdv1.Dataset) { d.NoiseEpsilon = 1 })
+	const noisyQ = "SELECT department, count(*) FROM " + advHealth + " GROUP BY department"
+	var answers []map[string]int64
+	for budget := policy.DefaultParams().GetPrivacyBudget() - spent; budget >= 1; budget-- {
+		r, rc := advOK(t, analyst, advHealthPurpose, noisyQ)
+		if nz := rc.GetNoise(); nz.GetEpsilon() != 1 || nz.GetBudgetRemaining() != budget-1 || rc.GetGrantId() != grant {
+			t.Fatalf("receipt noise %v, grant %s; want epsilon 1, %v left, grant %s", nz, rc.GetGrantId(), budget-1, grant)
+		}
+		answers = append(answers, advGroups(t, r))
+	}
+	if len(answers) < 2 || sameGroups(answers[0], answers[1]) {
+		t.Fatalf("identical noisy queries gave the same counts %v", answers)
+	}
+	advRefused(t, analyst, advHealthPurpose, noisyQ, codes.ResourceExhausted, "privacy budget exhausted", "hangzhou-analytics", advHealth)
+	advRefused(t, analyst, advHealthPurpose, "SELECT count(*) FROM "+advHealth, codes.ResourceExhausted, "privacy budget exhausted")
+	// Both refusals are on the owner's record under the budget rule.
+	recs := withRule(t, dd.Cluster, dd.Index("nanjing"), node.RuleBudgetExhausted)
+	if len(recs) != 2 {
+		t.Fatalf("budget refusals on Nanjing's record: %v, want 2", recs)
+	}
+	for _, rec := range recs {
+		if rec.GetRequester().GetOrg() != "hangzhou-analytics" || rec.GetDatasetId() != advHealth || rec.GetDecision() != yrdv1.Effect_EFFECT_DENY {
+			t.Fatalf("budget refusal %v", rec)
 		}
 	}
-	advRefused(t, analyst, advHealthPurpose, noisyQ, codes.ResourceExhausted, "privacy budget exhausted", "hangzhou-analytics")
-	// Exhausted stays exhausted: no smaller query sneaks through either.
-	advRefused(t, analyst, advHealthPurpose, "SELECT count(*) FROM "+advHealth, codes.ResourceExhausted, "privacy budget exhausted")
+}
+
+// advLoneVisit finds a department with more than k patients and, in it, a
+// patient with exactly one visit there: the department and that visit.
+func advLoneVisit(t *testing.T, direct *advDirect, hv string) (dept, visit string) {
+	t.Helper()
+	found := direct.query(t, `SELECT department, min(visit_id) FROM (
+		SELECT department, patient_id, min(visit_id) AS visit_id FROM `+hv+` WHERE department IS NOT NULL
+		GROUP BY department, patient_id HAVING count(*) = 1) GROUP BY department
+		HAVING department IN (SELECT department FROM `+hv+` GROUP BY department HAVING count(DISTINCT patient_id) > ?)
+		ORDER BY department LIMIT 1`, advK)
+	if len(found) == 0 {
+		t.Fatalf("the data has no department of more than %d patients with a one-visit patient", advK)
+	}
+	return found[0][0].(string), found[0][1].(string)
 }
 
 // TestAdversarialDirectIdentifierNeverFiltersGroupsOrOrders: filtering,
@@ -527,9 +507,14 @@ func TestAdversarialDirectIdentifierNeverFiltersGroupsOrOrders(t *testing.T) {
 // one person's value, so over a PERSONAL or SENSITIVE column it is refused
 // (rule aggregate.no-minmax-personal, naming the call) on GENERAL and on
 // IMPORTANT data, grouped or not; min/max over a non-personal column is
-// allowed and equals the direct computation over groups of at least k.
+// allowed where the owner releases exact aggregates (min and max carry no
+// noise) and equals the direct computation over groups of at least k.
 func TestAdversarialMinMaxOfPersonalColumnsRefused(t *testing.T) {
-	dd := startAdvDelta(t, deltaOptions{})
+	dd := startAdvDelta(t, deltaOptions{adjust: func(d *yrdv1.Dataset) {
+		if d.GetId() == advSHElderly {
+			d.ExactAggregates = true
+		}
+	}})
 	direct := newAdvDirect(t, dd)
 	analyst := dd.analyst(t, "nanjing")
 	advGrant(t, dd, analyst, advHealth, advHealthPurpose)
@@ -576,7 +561,7 @@ func TestAdversarialMinMaxOfPersonalColumnsRefused(t *testing.T) {
 // matching rows.
 func TestAdversarialFilterShrinkingGroupBelowKIsSuppressed(t *testing.T) {
 	const datasetK = 40
-	dd := startAdvDelta(t, deltaOptions{adjust: func(d *yrdv1.Dataset) {
+	dd := startAdvDelta(t, deltaOptions{noiseOff: true, adjust: func(d *yrdv1.Dataset) {
 		if d.GetId() == advHZElderly {
 			d.MinGroupSize = datasetK
 		}
@@ -635,7 +620,7 @@ func TestAdversarialFilterShrinkingGroupBelowKIsSuppressed(t *testing.T) {
 	}
 	district := direct.query(t, "SELECT min(district) FROM "+direct.src(advSHElderly))[0][0].(string)
 	want := direct.query(t, "SELECT count(*) FROM "+direct.src(advSHElderly)+" WHERE district = ?", district)[0][0].(int64)
-	r, _ := advOK(t, analyst, elderlyPurpose, "SELECT gender, living_alone FROM "+advSHElderly+" WHERE district = '"+district+"'")
+	r, _ := advOK(t, analyst, elderlyPurpose, "SELECT age, living_alone FROM "+advSHElderly+" WHERE district = '"+district+"'")
 	if int64(len(r.rows)) != want {
 		t.Fatalf("rows in %s: %d, want %d", district, len(r.rows), want)
 	}
@@ -653,7 +638,7 @@ func TestAdversarialFilterShrinkingGroupBelowKIsSuppressed(t *testing.T) {
 // and column (InvalidArgument); a row query, however limited, is refused
 // with rule important.aggregates-only. Nothing is returned when refused.
 func TestAdversarialOrderLimitTricksOnImportantData(t *testing.T) {
-	dd := startAdvDelta(t, deltaOptions{})
+	dd := startAdvDelta(t, deltaOptions{noiseOff: true})
 	direct := newAdvDirect(t, dd)
 	hv := direct.src(advHealth)
 	analyst := dd.analyst(t, "shanghai")
@@ -730,7 +715,7 @@ func TestAdversarialOrderLimitTricksOnImportantData(t *testing.T) {
 // re-graded CORE) that city is reported DENIED and the merged result is
 // exactly the other cities' data.
 func TestAdversarialCoreDataNeverAnswers(t *testing.T) {
-	dd := startAdvDelta(t, deltaOptions{adjust: func(d *yrdv1.Dataset) {
+	dd := startAdvDelta(t, deltaOptions{noiseOff: true, adjust: func(d *yrdv1.Dataset) {
 		if d.GetId() == advHZElderly {
 			d.Level = yrdv1.ClassificationLevel_LEVEL_CORE
 		}
@@ -1004,7 +989,7 @@ func TestAdversarialCrossBorderPartner(t *testing.T) {
 // replica lags the revocation the way a distant city's may: the owner
 // must bring its catalog up to date before it decides.
 func TestAdversarialRevokedGrantStopsTheVeryNextQuery(t *testing.T) {
-	dd := startAdvDelta(t, deltaOptions{configure: func(_ int, cfg *node.Config) {
+	dd := startAdvDelta(t, deltaOptions{noiseOff: true, configure: func(_ int, cfg *node.Config) {
 		cfg.Raft.CommitTimeout = time.Second
 		cfg.AnchorInterval = time.Hour
 	}})
@@ -1050,7 +1035,7 @@ func TestAdversarialRevokedGrantStopsTheVeryNextQuery(t *testing.T) {
 // and without any row when the first batch is already too large.
 func TestAdversarialLimitsHold(t *testing.T) {
 	const maxBytes = 16 << 10
-	dd := startAdvDelta(t, deltaOptions{
+	dd := startAdvDelta(t, deltaOptions{noiseOff: true,
 		// 30,000 links to one file of 3,000 rows: 90 million rows, some
 		// fifteen seconds of scanning if nothing stops it.
 		copies: map[string]int{advSHElderly: 30000},
@@ -1100,6 +1085,12 @@ func TestAdversarialLimitsHold(t *testing.T) {
 		}
 	}
 	advRefused(t, analyst, elderlyPurpose, small, codes.ResourceExhausted, "already has 1 queries running")
+	// On the home node's record, which refused it before any decision.
+	if recs := withRule(t, dd.Cluster, dd.Index("shanghai"), node.RuleConcurrentQuery); len(recs) != 1 ||
+		recs[0].GetRequester().GetOrg() != "shanghai-analytics" || recs[0].GetDatasetId() != advHZElderly ||
+		recs[0].GetDecision() != yrdv1.Effect_EFFECT_DENY || recs[0].GetAction() != yrdv1.AuditAction_AUDIT_ACTION_QUERY {
+		t.Fatalf("concurrency refusal records: %v, want one denial of shanghai-analytics on %s", recs, advHZElderly)
+	}
 	// Another principal is not held up by the first one's limit.
 	if err := smallOK(other); err != nil {
 		t.Fatalf("another principal during the heavy query: %v", err)
@@ -1127,7 +1118,7 @@ func TestAdversarialLimitsHold(t *testing.T) {
 	}
 
 	// The size cap, forwarded to Hangzhou's owner node.
-	const rowsQ = "SELECT person_id, district, age, gender FROM " + advHZElderly
+	const rowsQ = "SELECT person_id, district, age, living_alone FROM " + advHZElderly
 	// The header (columns and plan, no data) precedes the first batch,
 	// which is already over the cap: no row and no receipt leave.
 	r, err := advQuery(testCtx(t), analyst, elderlyPurpose, rowsQ)
@@ -1138,6 +1129,17 @@ func TestAdversarialLimitsHold(t *testing.T) {
 	r, err = runQuery(testCtx(t), analyst, &yrdv1.QueryRequest{Question: &yrdv1.QueryRequest_Sql{Sql: rowsQ}, Purpose: elderlyPurpose, BatchRows: 20})
 	if status.Code(err) != codes.ResourceExhausted || r.trailer != nil || len(r.rows) == 0 || len(r.rows) >= int(total) {
 		t.Fatalf("in batches: %v, %d rows, trailer %v; want ResourceExhausted after some rows, no trailer", err, len(r.rows), r.trailer)
+	}
+	// Both cut results are on the owner's record, after its decisions.
+	recs := withRule(t, dd.Cluster, dd.Index("hangzhou"), node.RuleResultSize)
+	if len(recs) != 2 {
+		t.Fatalf("size cap refusals on Hangzhou's record: %v, want 2", recs)
+	}
+	for _, rec := range recs {
+		if rec.GetRequester().GetCity() != "shanghai" || rec.GetRequester().GetOrg() != "shanghai-analytics" || rec.GetDatasetId() != advHZElderly ||
+			rec.GetDecision() != yrdv1.Effect_EFFECT_DENY || !strings.Contains(rec.GetDetail(), "size cap") {
+			t.Fatalf("size cap refusal %v", rec)
+		}
 	}
 	r20, rc := advOK(t, analyst, elderlyPurpose, rowsQ+" LIMIT 20")
 	if len(r20.rows) != 20 || rc.GetRows() != 20 {

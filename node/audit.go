@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/yrd-exchange/yrdnode/internal/audit"
@@ -41,13 +42,6 @@ func (n *Node) audit(ctx context.Context, rec *yrdv1.AuditRecord) (*yrdv1.AuditR
 		return nil, errorf(ErrUnavailable, "the audit record could not be written, so the request is refused: %v", err)
 	}
 	return out, nil
-}
-
-// auditDenied records an authorisation refusal; failures are only logged,
-// since the request is refused either way.
-func (n *Node) auditDenied(ctx context.Context, p *yrdv1.Principal, method, why string) {
-	_, _ = n.audit(ctx, &yrdv1.AuditRecord{Requester: p, Action: yrdv1.AuditAction_AUDIT_ACTION_ADMIN,
-		Decision: yrdv1.Effect_EFFECT_DENY, Detail: method + ": " + why})
 }
 
 // auditedMethods are the client calls whose success is put on record by
@@ -167,18 +161,41 @@ func (n *Node) anchorLoop() {
 	}
 }
 
+// flushAudit makes every record of a call already answered readable: the
+// summariser's pending refusals, then the log's queue.
+func (n *Node) flushAudit(ctx context.Context) error {
+	if err := n.refusals.Flush(ctx); err != nil {
+		return err
+	}
+	return n.auditLog.Flush(ctx)
+}
+
 // auditService serves the node's own audit trail to auditors.
 type auditService struct {
 	yrdv1grpc.UnimplementedAuditServiceServer
 	n *Node
 }
 
+// ruleIDPattern is what a rule id looks like, ours ("auth.bad-key") and the
+// policy's ("general.personal.mask").
+var ruleIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,99}$`)
+
 func auditFilter(req *yrdv1.ListAuditRequest) (audit.Filter, error) {
 	if req.GetLimit() < 0 || req.GetLimit() > audit.MaxLimit {
 		return audit.Filter{}, errorf(ErrInvalid, "limit: %d is outside 0..%d", req.GetLimit(), audit.MaxLimit)
 	}
+	// An unknown value would silently match nothing: say so instead.
+	if _, ok := yrdv1.Effect_name[int32(req.GetDecision())]; !ok {
+		return audit.Filter{}, errorf(ErrInvalid, "decision: unknown outcome %d (want DENY, ALLOW_ROWS or ALLOW_AGGREGATES)", req.GetDecision())
+	}
+	if _, ok := yrdv1.AuditAction_name[int32(req.GetAction())]; !ok {
+		return audit.Filter{}, errorf(ErrInvalid, "action: unknown audit action %d", req.GetAction())
+	}
+	if r := req.GetRuleId(); r != "" && !ruleIDPattern.MatchString(r) {
+		return audit.Filter{}, errorf(ErrInvalid, "rule_id: %q is not a rule id (lower-case letters, digits, '.' and '-', e.g. auth.bad-key)", r)
+	}
 	f := audit.Filter{Requester: req.GetRequester(), DatasetID: req.GetDatasetId(), Decision: req.GetDecision(),
-		Action: req.GetAction(), AfterSeq: req.GetAfterSeq(), Limit: int(req.GetLimit())}
+		Action: req.GetAction(), RuleID: req.GetRuleId(), AfterSeq: req.GetAfterSeq(), Limit: int(req.GetLimit())}
 	if req.GetSince() != nil {
 		f.Since = req.GetSince().AsTime()
 	}
@@ -193,7 +210,7 @@ func (s *auditService) ListAudit(ctx context.Context, req *yrdv1.ListAuditReques
 	if err != nil {
 		return nil, err
 	}
-	if err := s.n.auditLog.Flush(ctx); err != nil {
+	if err := s.n.flushAudit(ctx); err != nil {
 		return nil, err
 	}
 	recs, next, err := s.n.auditLog.List(f)
@@ -208,7 +225,7 @@ func (s *auditService) ExportAudit(req *yrdv1.ListAuditRequest, stream yrdv1grpc
 	if err != nil {
 		return err
 	}
-	if err := s.n.auditLog.Flush(stream.Context()); err != nil {
+	if err := s.n.flushAudit(stream.Context()); err != nil {
 		return err
 	}
 	for rec, err := range s.n.auditLog.Records(f.AfterSeq) {
@@ -226,7 +243,7 @@ func (s *auditService) ExportAudit(req *yrdv1.ListAuditRequest, stream yrdv1grpc
 }
 
 func (s *auditService) VerifyAudit(ctx context.Context, _ *yrdv1.VerifyAuditRequest) (*yrdv1.VerifyAuditResponse, error) {
-	if err := s.n.auditLog.Flush(ctx); err != nil {
+	if err := s.n.flushAudit(ctx); err != nil {
 		return nil, err
 	}
 	anchors, err := s.n.catalog.Anchors(s.n.id.String())

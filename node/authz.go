@@ -97,6 +97,7 @@ func (n *Node) authorize(ctx context.Context, method string) (context.Context, e
 	}
 	p, how, err := n.creds.Authenticate(ctx)
 	if err != nil {
+		n.noteAuthRefusal(ctx, method, err)
 		return nil, errorf(ErrUnauthenticated, "%v", err)
 	}
 	for _, r := range roles {
@@ -105,7 +106,8 @@ func (n *Node) authorize(ctx context.Context, method string) (context.Context, e
 			return context.WithValue(ctx, methodKey{}, how), nil
 		}
 	}
-	n.auditDenied(ctx, p, method, "role "+auth.RoleName(p.GetRole())+" may not call it")
+	n.auditRefused(ctx, RuleRoleMethod, &yrdv1.AuditRecord{Requester: p, Action: yrdv1.AuditAction_AUDIT_ACTION_ADMIN,
+		Detail: method + ": role " + auth.RoleName(p.GetRole()) + " may not call it"})
 	return nil, errorf(ErrPermissionDenied, "%s: role %s may not call it (allowed: %s)", method, auth.RoleName(p.GetRole()), roleList(roles))
 }
 
@@ -151,12 +153,24 @@ func (n *Node) checkOwnership(ctx context.Context, req any) error {
 	}
 	for _, d := range []*yrdv1.Dataset{claimed, existing} {
 		if d != nil && (d.GetOwnerCity() != p.GetCity() || d.GetOwnerOrg() != p.GetOrg()) {
-			n.auditDenied(ctx, p, "dataset "+d.GetId(), "not the publisher's organisation")
+			n.auditRefused(ctx, RuleDatasetOtherOrg, &yrdv1.AuditRecord{Requester: p, Action: publishAction(req), DatasetId: d.GetId(),
+				Detail: "dataset " + d.GetId() + ": not the publisher's organisation"})
 			return errorf(ErrPermissionDenied, "dataset.owner_org: %s publishes only %s/%s datasets, not %s/%s",
 				p.GetName(), p.GetCity(), p.GetOrg(), d.GetOwnerCity(), d.GetOwnerOrg())
 		}
 	}
 	return nil
+}
+
+// publishAction is the audit action of a catalog change request.
+func publishAction(req any) yrdv1.AuditAction {
+	switch req.(type) {
+	case *yrdv1.UpdateDatasetRequest:
+		return yrdv1.AuditAction_AUDIT_ACTION_UPDATE
+	case *yrdv1.RetireDatasetRequest:
+		return yrdv1.AuditAction_AUDIT_ACTION_RETIRE
+	}
+	return yrdv1.AuditAction_AUDIT_ACTION_PUBLISH
 }
 
 type authedStream struct {

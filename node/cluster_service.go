@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -107,11 +108,25 @@ func validJoin(req *yrdv1.JoinRequest) (peer.ID, error) {
 // Join admits a new node: the token is redeemed through raft (single use,
 // checked against its expiry on every replica alike), the joiner enters the
 // registry, and the leader adds it to raft as a non-voter. It asks for a
-// vote itself once caught up.
+// vote itself once caught up. A refusal is on this node's record, where
+// the joiner asked, whichever node decided.
 func (s *clusterService) Join(ctx context.Context, req *yrdv1.JoinRequest) (*yrdv1.JoinResponse, error) {
 	if _, err := validJoin(req); err != nil {
+		if errors.Is(err, ErrPermissionDenied) { // only the signature refuses
+			s.n.noteJoinRefusal(ctx, req, RuleJoinBadSignature, err)
+		}
 		return nil, err
 	}
+	resp, err := s.redeem(ctx, req)
+	if errors.Is(err, ErrPermissionDenied) {
+		s.n.noteJoinRefusal(ctx, req, s.n.joinTokenRule(ctx, req), err)
+	}
+	return resp, err
+}
+
+// redeem redeems a valid join request's token at the leader, forwarding
+// it there from a follower.
+func (s *clusterService) redeem(ctx context.Context, req *yrdv1.JoinRequest) (*yrdv1.JoinResponse, error) {
 	n := s.n
 	if !n.raft.IsLeader() {
 		conn, _, err := n.leaderConn()

@@ -16,6 +16,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/consensus"
 	"github.com/yrd-exchange/yrdnode/internal/cities"
 	"github.com/yrd-exchange/yrdnode/internal/connector"
+	"github.com/yrd-exchange/yrdnode/internal/diffcheck"
 )
 
 // Config configures one city node.
@@ -63,6 +64,11 @@ type Config struct {
 	// change of the dataset).
 	DataRecheckInterval time.Duration
 
+	// DiffCheckWindow is how long the owner remembers the individuals
+	// behind each aggregate group it released, to hold back a later group
+	// that differs from one by fewer than k (internal/diffcheck).
+	DiffCheckWindow time.Duration
+
 	// QueryTimeout bounds a query whose client set no deadline.
 	QueryTimeout time.Duration
 	// MaxQueriesPerRequester is how many queries one principal may have
@@ -103,6 +109,7 @@ func DefaultConfig() Config {
 		AnchorInterval:         10 * time.Second,
 		QueryTimeout:           60 * time.Second,
 		DataRecheckInterval:    time.Minute,
+		DiffCheckWindow:        diffcheck.DefaultWindow,
 		MaxQueriesPerRequester: 4,
 		MaxResultBytes:         1 << 30,
 		Version:                "dev",
@@ -136,8 +143,8 @@ func (c Config) Validate() error {
 	if c.ForwardTimeout <= 0 {
 		return errors.New("config: ForwardTimeout must be positive")
 	}
-	if c.QueryTimeout <= 0 || c.MaxQueriesPerRequester <= 0 || c.MaxResultBytes <= 0 || c.DataRecheckInterval <= 0 {
-		return errors.New("config: QueryTimeout, MaxQueriesPerRequester, MaxResultBytes and DataRecheckInterval must be positive")
+	if c.QueryTimeout <= 0 || c.MaxQueriesPerRequester <= 0 || c.MaxResultBytes <= 0 || c.DataRecheckInterval <= 0 || c.DiffCheckWindow <= 0 {
+		return errors.New("config: QueryTimeout, MaxQueriesPerRequester, MaxResultBytes, DataRecheckInterval and DiffCheckWindow must be positive")
 	}
 	seen := map[string]bool{}
 	for i, f := range c.Data.Files {
@@ -172,13 +179,14 @@ func (c Config) Validate() error {
 }
 
 // Paths inside the data dir.
-func (c Config) keyPath() string     { return filepath.Join(c.DataDir, "node.key") }
-func (c Config) catalogPath() string { return filepath.Join(c.DataDir, "catalog.db") }
-func (c Config) ledgerPath() string  { return filepath.Join(c.DataDir, "exports.db") }
-func (c Config) raftDir() string     { return filepath.Join(c.DataDir, "raft") }
-func (c Config) joinPath() string    { return filepath.Join(c.DataDir, "join.json") }
-func (c Config) memberPath() string  { return filepath.Join(c.DataDir, "member") }
-func (c Config) cleanPath() string   { return filepath.Join(c.DataDir, "catalog.clean") }
+func (c Config) keyPath() string       { return filepath.Join(c.DataDir, "node.key") }
+func (c Config) catalogPath() string   { return filepath.Join(c.DataDir, "catalog.db") }
+func (c Config) ledgerPath() string    { return filepath.Join(c.DataDir, "exports.db") }
+func (c Config) diffCheckPath() string { return filepath.Join(c.DataDir, "diffcheck.db") }
+func (c Config) raftDir() string       { return filepath.Join(c.DataDir, "raft") }
+func (c Config) joinPath() string      { return filepath.Join(c.DataDir, "join.json") }
+func (c Config) memberPath() string    { return filepath.Join(c.DataDir, "member") }
+func (c Config) cleanPath() string     { return filepath.Join(c.DataDir, "catalog.clean") }
 
 func (c Config) caDir() string           { return filepath.Join(c.DataDir, "ca") }
 func (c Config) credsPath() string       { return filepath.Join(c.DataDir, "auth.db") }

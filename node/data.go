@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/yrd-exchange/yrdnode/internal/connector"
+	"github.com/yrd-exchange/yrdnode/internal/diffcheck"
 	"github.com/yrd-exchange/yrdnode/internal/ledger"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
@@ -20,6 +21,7 @@ import (
 type localData struct {
 	engines []connector.Engine
 	exports *ledger.Ledger
+	differ  *diffcheck.Store // fingerprints of released groups
 
 	configured map[string]bool // every dataset with local data here
 
@@ -39,6 +41,9 @@ func (n *Node) openData(ctx context.Context) error {
 		return err
 	}
 	if d.exports, err = ledger.Open(n.cfg.ledgerPath(), secret); err != nil {
+		return err
+	}
+	if d.differ, err = diffcheck.Open(n.cfg.diffCheckPath(), diffcheck.Options{Window: n.cfg.DiffCheckWindow, Logger: n.log}); err != nil {
 		return err
 	}
 	lookup := func(id string) (*yrdv1.Dataset, bool) { return n.catalog.GetDataset(id) }
@@ -80,6 +85,9 @@ func (d *localData) close() error {
 	}
 	if d.exports != nil {
 		errs = append(errs, d.exports.Close())
+	}
+	if d.differ != nil {
+		errs = append(errs, d.differ.Close())
 	}
 	return errors.Join(errs...)
 }

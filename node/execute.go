@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/noise"
 	"github.com/yrd-exchange/yrdnode/internal/policy"
 	"github.com/yrd-exchange/yrdnode/internal/receipt"
+	"github.com/yrd-exchange/yrdnode/internal/resultcodec"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/store"
 )
@@ -104,33 +106,36 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 		return err
 	}
 	aggregate := access.GetResultForm() == yrdv1.ResultForm_RESULT_FORM_AGGREGATES
-	noisy := aggregate && ds.GetNoiseEpsilon() > 0
-	opts := connector.Options{PseudonymKey: key, Individuals: dec.GetEffect() == yrdv1.Effect_EFFECT_ALLOW_AGGREGATES}
-	var noiseCols []noiseCol
-	if noisy {
-		if noiseCols, err = planNoise(ds, r.q); err != nil {
-			return deny(err.Error(), ErrInvalid)
-		}
-		opts.SumBound = ds.GetNoiseSumBound()
-	}
+	opts := connector.Options{PseudonymKey: key, Individuals: aggregate}
 	pdec := planDecision(dec, access)
-	sqlText, args, err := eng.Plan(id, r.q, pdec, opts)
+	var ap *aggregatePlan
+	planned := r.q
+	if aggregate {
+		if ap, err = planAggregates(ds, r.q, dec); err != nil {
+			return deny(fmt.Sprintf("query on %s cannot be planned: %v", id, strings.TrimPrefix(err.Error(), "merge: ")), ErrInvalid)
+		}
+		planned, opts.SumBounds = ap.partial, ap.sumBounds(ds)
+		if opts.Sketch, err = n.sketchOptions(ds, dec); err != nil {
+			return err
+		}
+	}
+	sqlText, args, err := eng.Plan(id, planned, pdec, opts)
 	if err != nil {
 		return deny(fmt.Sprintf("query on %s cannot be planned: %v", id, strings.TrimPrefix(err.Error(), "connector: ")), ErrInvalid)
 	}
 	plan := &yrdv1.CityPlan{City: n.cfg.City, DatasetId: id, Node: n.id.String(), Decision: dec, Plan: sqlText}
+	if ap != nil && ap.noise != nil {
+		if plan.Noise, err = n.noisePlan(r.p, dec, ap, params, year); err != nil {
+			return err
+		}
+	}
 	// Fail closed: no data is read until the decision is on record.
 	auditRec, err := n.audit(ctx, rec)
 	if err != nil {
 		return err
 	}
 	if r.explain {
-		if err := send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Header{Header: &yrdv1.ResultHeader{
-			DerivedLevel: dec.GetDerivedLevel(), Plans: []*yrdv1.CityPlan{plan}}}}); err != nil {
-			return err
-		}
-		return send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Trailer{Trailer: &yrdv1.ResultTrailer{
-			Cities: []*yrdv1.CityResult{{City: n.cfg.City, DatasetId: id, Status: yrdv1.CityStatus_CITY_STATUS_OK, Reason: "explain: no data read"}}}}})
+		return sendExplain(dec, plan, send)
 	}
 
 	rc := &yrdv1.ResultReceipt{Node: n.id.String(), City: n.cfg.City, DatasetId: id, DatasetVersion: ds.GetVersion(),
@@ -143,160 +148,167 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 			return err
 		}
 	}
-	var sampler noise.Sampler
-	if noisy {
-		eps := ds.GetNoiseEpsilon()
-		remaining, err := n.spendBudget(ctx, r.p, ds, year, eps)
+	if eps := dec.GetNoiseEpsilon(); eps > 0 {
+		remaining, err := n.spendBudget(ctx, r.p, ds, dec, year)
 		if err != nil {
+			if errors.Is(err, ErrExhausted) {
+				rec.RuleIds = append(rec.RuleIds, RuleBudgetExhausted)
+			}
 			return deny(err.Error(), errKind(err))
 		}
-		rc.Noise = &yrdv1.NoiseApplied{Mechanism: "discrete-laplace", Epsilon: eps, SumBound: ds.GetNoiseSumBound(), BudgetRemaining: remaining}
+		rc.Noise = &yrdv1.NoiseApplied{Mechanism: noise.Mechanism, Epsilon: eps, BudgetRemaining: remaining, BudgetFamily: dec.GetBudgetFamily()}
 	}
-
-	rows, err := eng.Exec(ctx, sqlText, args)
-	if err != nil {
-		return queryError(ctx, err)
-	}
-	defer rows.Close()
-	names := rows.Columns()
-	hidden := -1
-	if opts.Individuals {
-		hidden = len(names) - 1
-		if hidden < 0 || names[hidden] != connector.IndividualsColumn {
-			return errorf(ErrInternal, "planned result lacks the individuals column")
+	out := released{rc: rc, dec: dec, plan: plan, auditSeq: auditRec.GetSeq()}
+	if aggregate {
+		res, err := n.runAggregates(ctx, r, eng, ds, ap, dec, opts.Sketch, sqlText, args)
+		if err != nil {
+			return err
 		}
-		names = names[:hidden]
+		out.suppressed = res.suppressed
+		if out.rows, err = n.sendRows(r, dec, plan, res.cols, res.rows, send); err != nil {
+			return err
+		}
+		out.individuals = res.individuals
+	} else if out.rows, err = n.streamRows(ctx, r, ds, dec, plan, eng, sqlText, args, send); err != nil {
+		return err
 	}
-	cols := resultColumns(ds, r.q, dec, names, opts.SumBound)
-	if len(cols) != len(names) {
-		return errorf(ErrInternal, "result has %d columns, the plan %d", len(names), len(cols))
+	return n.finishQuery(ctx, r, out, send)
+}
+
+// releaseDetail describes a release for its audit record.
+func releaseDetail(out released) string {
+	d := fmt.Sprintf("released %d rows (decision record %d)", out.rows.n, out.auditSeq)
+	if s := out.suppressed; s != nil {
+		d += fmt.Sprintf("; held back %d groups (%s): %s", s.GetGroups(), s.GetRuleId(), s.GetReason())
+	}
+	return d
+}
+
+// released is what a query sent, for its receipt and trailer.
+type released struct {
+	rc          *yrdv1.ResultReceipt
+	dec         *yrdv1.Decision
+	plan        *yrdv1.CityPlan
+	auditSeq    uint64
+	rows        sentRows
+	individuals uint64
+	suppressed  *yrdv1.Suppression
+}
+
+// sentRows counts the rows sent and digests them for the receipt.
+type sentRows struct {
+	n      uint64
+	digest []byte
+}
+
+// sendExplain answers an explain request: each decision and plan, with
+// the noise and budget it would spend, and no data.
+func sendExplain(dec *yrdv1.Decision, plan *yrdv1.CityPlan, send func(*yrdv1.QueryResponse) error) error {
+	if err := send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Header{Header: &yrdv1.ResultHeader{
+		DerivedLevel: dec.GetDerivedLevel(), Plans: []*yrdv1.CityPlan{plan}}}}); err != nil {
+		return err
+	}
+	return send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Trailer{Trailer: &yrdv1.ResultTrailer{
+		Cities: []*yrdv1.CityResult{{City: plan.GetCity(), DatasetId: plan.GetDatasetId(), Status: yrdv1.CityStatus_CITY_STATUS_OK, Reason: "explain: no data read"}}}}})
+}
+
+// noisePlan says, before anything is spent, how noisy the answer will be
+// and what is left of the budget it draws on.
+func (n *Node) noisePlan(p *yrdv1.Principal, dec *yrdv1.Decision, ap *aggregatePlan, params *yrdv1.PolicyParams, year int) (*yrdv1.NoisePlan, error) {
+	spent, err := n.catalog.PrivacySpent(p.GetCity(), p.GetOrg(), year, dec.GetBudgetFamily())
+	if err != nil {
+		return nil, err
+	}
+	budget := params.GetPrivacyBudget()
+	return &yrdv1.NoisePlan{Mechanism: noise.Mechanism, Epsilon: dec.GetNoiseEpsilon(), BudgetFamily: dec.GetBudgetFamily(),
+		Budget: budget, BudgetRemaining: max(budget-spent, 0), Measurements: ap.measured}, nil
+}
+
+// sendRows sends a computed result: its header, then its rows in batches
+// (column batches when asked for and possible), checking the size cap.
+func (n *Node) sendRows(r execRequest, dec *yrdv1.Decision, plan *yrdv1.CityPlan, cols []*yrdv1.ResultColumn, rows []*yrdv1.Row,
+	send func(*yrdv1.QueryResponse) error) (sentRows, error) {
+	if size := rowsSize(rows); size > n.cfg.MaxResultBytes {
+		return sentRows{}, errorf(errResultSize, "the result is %d bytes, over the %d-byte size cap; narrow the query", size, n.cfg.MaxResultBytes)
 	}
 	if err := send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Header{Header: &yrdv1.ResultHeader{
 		Columns: cols, DerivedLevel: dec.GetDerivedLevel(), Plans: []*yrdv1.CityPlan{plan}}}}); err != nil {
-		return err
+		return sentRows{}, err
 	}
 	batch := r.batch
 	if batch <= 0 {
 		batch = defaultBatchRows
 	}
 	digest := receipt.NewDigest()
-	// A columnar request gets ColumnBatch messages unless a column's type
-	// has none (then rows from the start) or a value does not fit its
-	// column's kind (then rows from that row on): either way the same rows
-	// and the same digest.
-	var cb *columnBuilder
-	var b *batchBuilder
-	var ad *asyncDigest
-	if r.columnar {
-		cb = newColumnBuilder(cols, batch)
-	}
-	if cb == nil {
-		b = newBatchBuilder(cols, batch)
-	} else {
-		ad = startAsyncDigest(digest)
-		defer ad.wait() // on every return, so the goroutine ends
-	}
-	// digestDone waits for the column batches' digest, before rows are
-	// added to it or it is summed.
-	digestDone := func() error {
-		if ad == nil {
-			return nil
-		}
-		if err := ad.wait(); err != nil {
-			return errorf(ErrInternal, "%v", err)
-		}
-		return nil
-	}
-	var sentRows, individuals uint64
-	var size int64
-	// The size is added up as rows are built (protowire), so the cap is
-	// checked without encoding a batch an extra time.
-	capSize := func(add int) error {
-		if size += int64(add); size > n.cfg.MaxResultBytes {
-			return errorf(ErrExhausted, "the result passed the %d-byte size cap after %d rows; narrow the query", n.cfg.MaxResultBytes, sentRows)
-		}
-		return nil
-	}
-	flush := func() error {
-		if cb != nil {
-			if cb.rows == 0 {
-				return nil
-			}
-			cbatch, sz := cb.take()
-			if err := capSize(sz); err != nil {
-				return err
-			}
-			ad.add(cbatch)
-			return send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Columns{Columns: cbatch}})
-		}
-		if len(b.rows) == 0 {
-			return nil
-		}
-		if err := capSize(b.size); err != nil {
-			return err
-		}
-		err := send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Batch{Batch: &yrdv1.RowBatch{Rows: b.rows}}})
-		b = newBatchBuilder(cols, batch)
-		return err
-	}
-	for rows.Next() {
-		vals := rows.Values()
-		if hidden >= 0 {
-			// Checked on the result, not only planned: a group under k
-			// never leaves, whatever the engine did.
-			k, ok := int64Of(vals[hidden])
-			if !ok || k < int64(dec.GetMinGroupSize()) {
-				return errorf(ErrInternal, "a result group has %v individuals, under k = %d; nothing more is sent", vals[hidden], dec.GetMinGroupSize())
-			}
-			individuals += uint64(k)
-			vals = vals[:hidden]
-		}
-		if noisy {
-			for i, v := range vals {
-				if vals[i], err = noiseCols[i].apply(sampler, v); err != nil {
-					return err
-				}
-			}
-		}
-		if cb != nil && !cb.add(vals) {
-			if err := flush(); err != nil {
-				return err
-			}
-			if err := digestDone(); err != nil {
-				return err
-			}
-			cb, b = nil, newBatchBuilder(cols, batch)
-		}
-		if cb == nil {
-			row, err := b.add(vals)
-			if err != nil {
-				return err
-			}
+	for i := 0; i < len(rows); i += batch {
+		part := rows[i:min(i+batch, len(rows))]
+		for _, row := range part {
 			digest.Add(row)
 		}
-		sentRows++
-		if !aggregate && dec.GetRowCap() > 0 && sentRows > dec.GetRowCap() {
-			return errorf(ErrInternal, "the result passed the row cap of %d; nothing more is sent", dec.GetRowCap())
-		}
-		if (cb != nil && cb.rows >= batch) || (cb == nil && len(b.rows) >= batch) {
-			if err := flush(); err != nil {
-				return err
+		msg := &yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Batch{Batch: &yrdv1.RowBatch{Rows: part}}}
+		if r.columnar {
+			if cb, err := resultcodec.RowsToColumns(cols, part); err == nil {
+				msg = &yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Columns{Columns: cb}}
 			}
+		}
+		if err := send(msg); err != nil {
+			return sentRows{}, err
+		}
+	}
+	return sentRows{n: uint64(len(rows)), digest: digest.Sum()}, nil
+}
+
+// streamRows streams a row result from the engine as it is read, checking
+// the row cap and the size cap as it goes.
+func (n *Node) streamRows(ctx context.Context, r execRequest, ds *yrdv1.Dataset, dec *yrdv1.Decision, plan *yrdv1.CityPlan,
+	eng connector.Engine, sqlText string, args []any, send func(*yrdv1.QueryResponse) error) (sentRows, error) {
+	rows, err := eng.Exec(ctx, sqlText, args)
+	if err != nil {
+		return sentRows{}, queryError(ctx, err)
+	}
+	defer rows.Close()
+	names := rows.Columns()
+	cols := resultColumns(ds, r.q, dec, names, 0)
+	if len(cols) != len(names) {
+		return sentRows{}, errorf(ErrInternal, "result has %d columns, the plan %d", len(names), len(cols))
+	}
+	if err := send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Header{Header: &yrdv1.ResultHeader{
+		Columns: cols, DerivedLevel: dec.GetDerivedLevel(), Plans: []*yrdv1.CityPlan{plan}}}}); err != nil {
+		return sentRows{}, err
+	}
+	s := newRowStreamer(n, r, cols, send)
+	defer s.close()
+	for rows.Next() {
+		if err := s.add(rows.Values()); err != nil {
+			return sentRows{}, err
+		}
+		if dec.GetRowCap() > 0 && s.sent > dec.GetRowCap() {
+			return sentRows{}, errorf(ErrInternal, "the result passed the row cap of %d; nothing more is sent", dec.GetRowCap())
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return queryError(ctx, err)
+		return sentRows{}, queryError(ctx, err)
 	}
-	if err := flush(); err != nil {
-		return err
-	}
-	if err := digestDone(); err != nil {
-		return err
-	}
+	return s.finish()
+}
+
+// finishQuery signs the receipt, queues the release record and sends the
+// trailer.
+func (n *Node) finishQuery(ctx context.Context, r execRequest, out released, send func(*yrdv1.QueryResponse) error) error {
+	dec, rc := out.dec, out.rc
+	aggregate := dec.GetEffect() == yrdv1.Effect_EFFECT_ALLOW_AGGREGATES
+	individuals := out.individuals
 	if !aggregate {
-		individuals = sentRows // an upper bound: one row is at most one individual's
+		individuals = out.rows.n // an upper bound: one row is at most one individual's
 	}
-	rc.Rows, rc.Individuals, rc.ResultDigest, rc.IssuedAt = sentRows, individuals, digest.Sum(), timestamppb.New(time.Now())
+	rc.Rows, rc.Individuals, rc.ResultDigest, rc.IssuedAt = out.rows.n, individuals, out.rows.digest, timestamppb.New(time.Now())
+	var suppressed []*yrdv1.Suppression
+	if out.suppressed != nil {
+		// The receipt and the release record say the rule fired; the
+		// trailer says how many groups it held back, never which.
+		rc.RuleIds = append(slices.Clone(rc.GetRuleIds()), out.suppressed.GetRuleId())
+		suppressed = []*yrdv1.Suppression{out.suppressed}
+	}
 	sk, err := n.signingKey()
 	if err != nil {
 		return err
@@ -305,15 +317,15 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 		return err
 	}
 	_ = n.auditLog.Enqueue(context.WithoutCancel(ctx), &yrdv1.AuditRecord{Requester: r.p, Action: yrdv1.AuditAction_AUDIT_ACTION_QUERY,
-		DatasetId: id, GrantId: dec.GetGrantId(), Decision: dec.GetEffect(), RuleIds: dec.GetRuleIds(), PolicyVersion: dec.GetPolicyVersion(),
-		Rows: sentRows, Individuals: individuals, QueryFingerprint: qfp, CrossBorder: dec.GetCrossBorder(),
-		Detail: fmt.Sprintf("released %d rows (decision record %d)", sentRows, auditRec.GetSeq())})
+		DatasetId: rc.GetDatasetId(), GrantId: dec.GetGrantId(), Decision: dec.GetEffect(), RuleIds: rc.GetRuleIds(), PolicyVersion: dec.GetPolicyVersion(),
+		Rows: out.rows.n, Individuals: individuals, QueryFingerprint: rc.GetQueryFingerprint(), CrossBorder: dec.GetCrossBorder(),
+		Detail: releaseDetail(out)})
 	// Reaching the cap without a smaller LIMIT of the requester's own means
-	// rows (or groups) may have been cut: say so rather than stay silent.
-	truncated := dec.GetEffect() == yrdv1.Effect_EFFECT_ALLOW_ROWS && sentRows == dec.GetRowCap() &&
-		(r.q.GetLimit() == 0 || r.q.GetLimit() > dec.GetRowCap())
-	return send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Trailer{Trailer: &yrdv1.ResultTrailer{Rows: sentRows, Truncated: truncated,
-		Cities: []*yrdv1.CityResult{{City: n.cfg.City, DatasetId: id, Status: yrdv1.CityStatus_CITY_STATUS_OK, Rows: sentRows, Receipt: rc, Truncated: truncated}}}}})
+	// rows may have been cut: say so rather than stay silent.
+	truncated := !aggregate && out.rows.n == dec.GetRowCap() && (r.q.GetLimit() == 0 || r.q.GetLimit() > dec.GetRowCap())
+	return send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Trailer{Trailer: &yrdv1.ResultTrailer{Rows: out.rows.n, Truncated: truncated,
+		Cities: []*yrdv1.CityResult{{City: n.cfg.City, DatasetId: rc.GetDatasetId(), Status: yrdv1.CityStatus_CITY_STATUS_OK,
+			Rows: out.rows.n, Receipt: rc, Truncated: truncated, Suppressed: suppressed}}}}})
 }
 
 // recordExport counts the individuals a cross-border result would carry
@@ -380,11 +392,13 @@ func (n *Node) recordExport(ctx context.Context, eng connector.Engine, ds *yrdv1
 	return nil
 }
 
-// spendBudget charges eps to the requesting organisation's privacy budget
-// in the replicated catalog, so every node sees the same balance.
-func (n *Node) spendBudget(ctx context.Context, p *yrdv1.Principal, ds *yrdv1.Dataset, year int, eps float64) (float64, error) {
+// spendBudget charges the decision's epsilon to the requesting
+// organisation's budget for the dataset's family in the replicated
+// catalog, so every node sees the same balance.
+func (n *Node) spendBudget(ctx context.Context, p *yrdv1.Principal, ds *yrdv1.Dataset, dec *yrdv1.Decision, year int) (float64, error) {
 	res, err := n.propose(ctx, &yrdv1.Command{Op: &yrdv1.Command_SpendPrivacyBudget{SpendPrivacyBudget: &yrdv1.SpendPrivacyBudgetCommand{
-		RequesterCity: p.GetCity(), RequesterOrg: p.GetOrg(), Year: int32(year), Epsilon: eps, DatasetId: ds.GetId()}}})
+		RequesterCity: p.GetCity(), RequesterOrg: p.GetOrg(), Year: int32(year), Epsilon: dec.GetNoiseEpsilon(), DatasetId: ds.GetId(),
+		Family: dec.GetBudgetFamily()}}})
 	if err != nil {
 		return 0, err
 	}

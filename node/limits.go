@@ -1,9 +1,13 @@
 package node
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/yrd-exchange/yrdnode/internal/auth"
+	"github.com/yrd-exchange/yrdnode/internal/receipt"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -36,4 +40,37 @@ func (l *queryLimiter) acquire(p *yrdv1.Principal) (release func(), err error) {
 			delete(l.running, who)
 		}
 	}, nil
+}
+
+// acquireQuery takes a query slot for p (acquire), putting a refusal on
+// record: the query never reaches a decision that would record it.
+func (n *Node) acquireQuery(ctx context.Context, p *yrdv1.Principal, q *yrdv1.Query) (release func(), err error) {
+	release, err = n.queries.acquire(p)
+	if err != nil {
+		detail := err.Error()
+		if fam := q.GetFamily(); fam != "" {
+			detail = "family " + fam + ": " + detail
+		}
+		n.auditRefused(ctx, RuleConcurrentQuery, &yrdv1.AuditRecord{Requester: p, Action: yrdv1.AuditAction_AUDIT_ACTION_QUERY,
+			DatasetId: q.GetDatasetId(), QueryFingerprint: receipt.Fingerprint(q), Detail: detail})
+	}
+	return release, err
+}
+
+// errResultSize is the kind of a result refused at the size cap: a
+// ResourceExhausted that execute cannot put on record itself, since the
+// decision is already recorded when the result grows past the cap.
+var errResultSize = fmt.Errorf("%w: over the result size cap", ErrExhausted)
+
+// executeAudited is execute with a result cut at the size cap on record.
+// execute records the decision before it reads any data and the release
+// once the result is complete; a result that passes the cap ends between
+// the two, so nothing else would say the requester was refused.
+func (n *Node) executeAudited(ctx context.Context, r execRequest, send func(*yrdv1.QueryResponse) error) error {
+	err := n.execute(ctx, r, send)
+	if errors.Is(err, errResultSize) {
+		n.auditRefused(ctx, RuleResultSize, &yrdv1.AuditRecord{Requester: r.p, Action: yrdv1.AuditAction_AUDIT_ACTION_QUERY,
+			DatasetId: r.q.GetDatasetId(), QueryFingerprint: receipt.Fingerprint(r.q), Detail: err.Error()})
+	}
+	return err
 }

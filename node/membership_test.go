@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +121,28 @@ func TestJoinTokensAreSingleUseAndExpire(t *testing.T) {
 	}
 	if got := len(c.Node(0).Catalog().Members()); got != 4 {
 		t.Fatalf("registry has %d members, want the 3 founders and the one good joiner", got)
+	}
+	// Each refusal is on the record of the node the joiner asked, whichever
+	// node decided, naming why; the token that never left is nowhere.
+	for i := 0; i < c.Len(); i++ {
+		recs := auditRecords(t, c, i, &yrdv1.ListAuditRequest{Action: yrdv1.AuditAction_AUDIT_ACTION_JOIN})
+		if i != 1 {
+			if len(recs) != 0 {
+				t.Fatalf("%s recorded joins it was not asked for: %v", c.Config(i).City, recs)
+			}
+			continue
+		}
+		var got []string
+		for _, r := range recs {
+			if r.GetDecision() != yrdv1.Effect_EFFECT_DENY || r.GetSource() != "127.0.0.1" || r.GetCount() != 0 {
+				t.Fatalf("join refusal %v, want a denial from 127.0.0.1", r)
+			}
+			got = append(got, r.GetRuleIds()[0]+" "+strings.Fields(r.GetDetail())[2])
+		}
+		want := []string{node.RuleJoinTokenUsed + " wuxi", node.RuleJoinTokenExpired + " changzhou", node.RuleJoinTokenUnknown + " nantong"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("join refusals %v, want %v", got, want)
+		}
 	}
 }
 

@@ -38,6 +38,7 @@ type Node struct {
 	catalog  *store.Catalog
 	creds    *auth.Store
 	auditLog *audit.Log
+	refusals *audit.Summariser // refusals without credentials, summarised
 	host     *fabric.Host
 	raft     *consensus.Raft
 	peers    *peerClients
@@ -156,6 +157,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		Key:                n.key,
 		ListenAddrs:        n.cfg.FabricAddrs,
 		Gate:               fabric.GateFunc(n.admit),
+		Refused:            n.noteFabricRefusal,
 		EnableNATPortMap:   n.cfg.EnableNATPortMap,
 		EnableRelay:        n.cfg.EnableRelay,
 		EnableHolePunching: n.cfg.EnableHolePunching,
@@ -199,7 +201,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.api = grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(tlsCfg)),
+		grpc.Creds(refusingTLS{credentials.NewTLS(tlsCfg), n}),
 		grpc.ChainUnaryInterceptor(n.authUnary),
 		grpc.ChainStreamInterceptor(n.authStream),
 	)
@@ -226,6 +228,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(n.membershipLoop)
 	n.goLoop(n.anchorLoop)
 	n.goLoop(n.recheckLoop)
+	n.goLoop(n.pruneLoop)
 	n.log.Info("node started", "peer_id", n.id, "api", n.apiAddr, "fabric", n.host.AddrStrings())
 	return nil
 }
@@ -270,6 +273,10 @@ func (n *Node) Close() error {
 		}
 		n.wg.Wait()
 		errs = append(errs, n.data.close())
+		if n.refusals != nil {
+			// Before the log: it writes the open minute's summaries there.
+			errs = append(errs, n.refusals.Close())
+		}
 		if n.auditLog != nil {
 			errs = append(errs, n.auditLog.Close())
 		}

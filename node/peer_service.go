@@ -89,7 +89,11 @@ func (s *peerService) Join(ctx context.Context, req *yrdv1.JoinRequest) (*yrdv1.
 	if _, err := s.callerMember(ctx); err != nil {
 		return nil, err
 	}
-	return (&clusterService{n: s.n}).Join(ctx, req)
+	// The member that forwards the join put any refusal on its record.
+	if _, err := validJoin(req); err != nil {
+		return nil, err
+	}
+	return (&clusterService{n: s.n}).redeem(ctx, req)
 }
 
 func (s *peerService) LocalStatus(ctx context.Context, _ *yrdv1.StatusRequest) (*yrdv1.StatusResponse, error) {

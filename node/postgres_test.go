@@ -33,7 +33,7 @@ func TestQueriesOnDataKeptInPostgreSQL(t *testing.T) {
 	t.Cleanup(pg.Stop)
 	const id = "shanghai.civil-affairs.elderly-population"
 	var csvPath string
-	dd := startDelta(t, deltaOptions{rows: 2000, configure: func(i int, cfg *node.Config) {
+	dd := startDelta(t, deltaOptions{rows: 2000, noiseOff: true, configure: func(i int, cfg *node.Config) {
 		if i != 0 {
 			return
 		}

@@ -44,14 +44,18 @@ type deltaOptions struct {
 	// copies lists a dataset's CSV file that many times as its source: a
 	// heavy dataset made of a small file.
 	copies map[string]int
+	// noiseOff sets the policy's per-query epsilon so high that noise
+	// rounds to nothing (testnet.NoiseOff), for tests of exact mechanics.
+	noiseOff bool
 }
 
 // startDataDelta starts one node per city, writes rows rows per dataset
 // (seed 7) and publishes the datasets, then waits until every owner serves
-// its data.
+// its data. Noise is off (testnet.NoiseOff): its callers test exact
+// mechanics, which startDelta's tests of the rules do not assume.
 func startDataDelta(t testing.TB, cities []string, rows int, adjust func(*yrdv1.Dataset)) *dataDelta {
 	t.Helper()
-	return startDelta(t, deltaOptions{cities: cities, rows: rows, adjust: adjust})
+	return startDelta(t, deltaOptions{cities: cities, rows: rows, adjust: adjust, noiseOff: true})
 }
 
 func startDelta(t testing.TB, o deltaOptions) *dataDelta {
@@ -94,6 +98,11 @@ func startDelta(t testing.TB, o deltaOptions) *dataDelta {
 				o.configure(i, cfg)
 			}
 		}})
+	if o.noiseOff {
+		if err := dd.UpdatePolicy(testCtx(t), 0, testnet.NoiseOff); err != nil {
+			t.Fatal(err)
+		}
+	}
 	dd.publishAndWait(t, 30*time.Second)
 	return dd
 }

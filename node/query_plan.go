@@ -1,12 +1,10 @@
 package node
 
 import (
-	"fmt"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/yrd-exchange/yrdnode/internal/noise"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -124,74 +122,4 @@ func walkColumns(e *yrdv1.Expr, f func(string)) {
 	case *yrdv1.Expr_IsNull:
 		f(x.IsNull.GetColumn())
 	}
-}
-
-// noiseCol is how one result column of a noisy aggregate query is
-// perturbed: group columns are not, counts and sums are.
-type noiseCol struct {
-	fn    yrdv1.AggregateFunction // UNSPECIFIED for a group column
-	eps   float64
-	bound float64
-}
-
-// planNoise checks that q's aggregates can carry calibrated noise and says
-// how each column gets it. min and max have no bounded sensitivity and
-// avg would need a noisy sum and count; they are refused with the reason.
-func planNoise(ds *yrdv1.Dataset, q *yrdv1.Query) ([]noiseCol, error) {
-	cols := make([]noiseCol, len(q.GetSelect()))
-	var noisy int
-	for i, it := range q.GetSelect() {
-		a := it.GetAggregate()
-		if a == nil {
-			continue
-		}
-		switch a.GetFunction() {
-		case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT:
-		case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:
-			if ds.GetNoiseSumBound() <= 0 {
-				return nil, fmt.Errorf("select item %d: %s carries calibrated noise and sets no noise_sum_bound, so sums over it cannot be released; use count", i+1, ds.GetId())
-			}
-		default:
-			return nil, fmt.Errorf("select item %d: %s(%s) cannot carry calibrated noise on %s (its sensitivity is unbounded); use count or sum",
-				i+1, aggregateName(a.GetFunction()), a.GetColumn(), ds.GetId())
-		}
-		cols[i] = noiseCol{fn: a.GetFunction(), bound: ds.GetNoiseSumBound()}
-		noisy++
-	}
-	for i := range cols {
-		if cols[i].fn != yrdv1.AggregateFunction_AGGREGATE_FUNCTION_UNSPECIFIED {
-			// n noisy columns share the query's epsilon (sequential
-			// composition); GROUP BY groups are disjoint (parallel).
-			cols[i].eps = noise.Split(ds.GetNoiseEpsilon(), noisy)
-		}
-	}
-	return cols, nil
-}
-
-// apply perturbs one value of the column.
-func (c noiseCol) apply(s noise.Sampler, v any) (any, error) {
-	if c.fn == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_UNSPECIFIED || v == nil {
-		return v, nil
-	}
-	if c.fn == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM {
-		f, ok := v.(float64)
-		if !ok {
-			if n, isInt := int64Of(v); isInt {
-				f, ok = float64(n), true
-			}
-		}
-		if !ok {
-			return nil, errorf(ErrInternal, "noisy sum of unexpected type %T", v)
-		}
-		return s.NoisyFloat(f, noise.SumScale(c.eps, c.bound))
-	}
-	n, ok := int64Of(v)
-	if !ok {
-		return nil, errorf(ErrInternal, "noisy count of unexpected type %T", v)
-	}
-	out, err := s.NoisyInt(n, noise.CountScale(c.eps))
-	if out < 0 {
-		out = 0 // a count is never negative; clamping is post-processing
-	}
-	return out, err
 }

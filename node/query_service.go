@@ -44,7 +44,7 @@ func (s *queryService) Query(req *yrdv1.QueryRequest, stream yrdv1grpc.QueryServ
 	if req.GetBatchRows() > maxBatchRows {
 		return errorf(ErrInvalid, "batch_rows: %d is over %d", req.GetBatchRows(), maxBatchRows)
 	}
-	release, err := n.queries.acquire(p)
+	release, err := n.acquireQuery(stream.Context(), p, q)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (n *Node) runAt(ctx context.Context, city string, er execRequest, send func
 	if city == n.cfg.City {
 		self, _ := n.catalog.Member(n.id.String())
 		er.outside = self.GetOutsideMainland()
-		return n.execute(ctx, er, send)
+		return n.executeAudited(ctx, er, send)
 	}
 	id, err := n.nodeOf(city)
 	if err != nil {
@@ -339,7 +339,7 @@ func (s *peerService) Execute(req *yrdv1.ExecuteRequest, stream yrdv1grpc.PeerSe
 	if req.GetBatchRows() > maxBatchRows {
 		return errorf(ErrInvalid, "batch_rows: %d is over %d", req.GetBatchRows(), maxBatchRows)
 	}
-	release, err := s.n.queries.acquire(p)
+	release, err := s.n.acquireQuery(ctx, p, req.GetQuery())
 	if err != nil {
 		return err
 	}
@@ -353,6 +353,6 @@ func (s *peerService) Execute(req *yrdv1.ExecuteRequest, stream yrdv1grpc.PeerSe
 	if err := s.n.readBarrier(ctx, yrdv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE); err != nil {
 		return err
 	}
-	return s.n.execute(ctx, execRequest{q: req.GetQuery(), purpose: req.GetPurpose(), p: p, outside: m.GetOutsideMainland(),
+	return s.n.executeAudited(ctx, execRequest{q: req.GetQuery(), purpose: req.GetPurpose(), p: p, outside: m.GetOutsideMainland(),
 		explain: req.GetExplain(), batch: int(req.GetBatchRows()), columnar: req.GetColumnar()}, stream.Send)
 }

@@ -129,6 +129,21 @@ func (c *Catalog) GetGrant(id string) (*yrdv1.Grant, error) {
 	return g, err
 }
 
+// JoinToken returns the join token record with the given hash, or
+// ErrNotFound: why a token was refused, for the audit trail.
+func (c *Catalog) JoinToken(hash []byte) (*yrdv1.JoinToken, error) {
+	var jt *yrdv1.JoinToken
+	err := c.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketJoinTokens).Get(hash)
+		if v == nil {
+			return ErrNotFound
+		}
+		jt = new(yrdv1.JoinToken)
+		return proto.Unmarshal(v, jt)
+	})
+	return jt, err
+}
+
 // GrantFilter selects grants; empty fields match anything.
 type GrantFilter struct {
 	DatasetID    string

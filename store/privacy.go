@@ -15,8 +15,11 @@ import (
 // memory, so Restore needs nothing beyond swapping the file.
 //
 // Key: uvarint len(city) | city | uvarint len(org) | org | 4-byte big-endian
-// year. The length prefixes make the key unambiguous whatever bytes city and
-// org hold, and keep one organisation's years together in year order.
+// year, then, for a budget kept per dataset family, uvarint len(family) |
+// family. The length prefixes make the key unambiguous whatever bytes city,
+// org and family hold, and keep one organisation's years together in year
+// order. Keys without a family are the organisation-wide totals of spends
+// recorded before families existed.
 // Value: the total as 8-byte big-endian IEEE 754 bits, finite and ≥ 0.
 var bucketPrivacySpent = []byte("privacy_spent")
 
@@ -24,26 +27,31 @@ var bucketPrivacySpent = []byte("privacy_spent")
 // 32 KiB key limit, so that a put can never fail on the key's size.
 const maxPrivacyKeyPart = 1024
 
-func privacyKey(city, org string, year int) ([]byte, error) {
+func privacyKey(city, org string, year int, family string) ([]byte, error) {
 	switch {
 	case city == "" || org == "":
 		return nil, errors.New("store: privacy budget: city and org are required")
-	case len(city) > maxPrivacyKeyPart || len(org) > maxPrivacyKeyPart:
-		return nil, fmt.Errorf("store: privacy budget: city and org are at most %d bytes", maxPrivacyKeyPart)
+	case len(city) > maxPrivacyKeyPart || len(org) > maxPrivacyKeyPart || len(family) > maxPrivacyKeyPart:
+		return nil, fmt.Errorf("store: privacy budget: city, org and family are at most %d bytes", maxPrivacyKeyPart)
 	case year < 0 || year > math.MaxInt32:
 		return nil, fmt.Errorf("store: privacy budget: year %d out of range", year)
 	}
-	k := make([]byte, 0, 2*binary.MaxVarintLen64+len(city)+len(org)+4)
+	k := make([]byte, 0, 3*binary.MaxVarintLen64+len(city)+len(org)+len(family)+4)
 	k = binary.AppendUvarint(k, uint64(len(city)))
 	k = append(k, city...)
 	k = binary.AppendUvarint(k, uint64(len(org)))
 	k = append(k, org...)
-	return binary.BigEndian.AppendUint32(k, uint32(year)), nil
+	k = binary.BigEndian.AppendUint32(k, uint32(year))
+	if family != "" {
+		k = binary.AppendUvarint(k, uint64(len(family)))
+		k = append(k, family...)
+	}
+	return k, nil
 }
 
 // parsePrivacyKey is privacyKey's inverse; it rejects any key privacyKey
 // would not have produced.
-func parsePrivacyKey(k []byte) (city, org string, year int, err error) {
+func parsePrivacyKey(k []byte) (city, org string, year int, family string, err error) {
 	part := func() (string, bool) {
 		n, w := binary.Uvarint(k)
 		if w <= 0 || n == 0 || n > maxPrivacyKeyPart || n > uint64(len(k)-w) {
@@ -55,10 +63,17 @@ func parsePrivacyKey(k []byte) (city, org string, year int, err error) {
 	}
 	city, ok1 := part()
 	org, ok2 := part()
-	if !ok1 || !ok2 || len(k) != 4 || binary.BigEndian.Uint32(k) > math.MaxInt32 {
-		return "", "", 0, errors.New("malformed key")
+	if !ok1 || !ok2 || len(k) < 4 || binary.BigEndian.Uint32(k) > math.MaxInt32 {
+		return "", "", 0, "", errors.New("malformed key")
 	}
-	return city, org, int(binary.BigEndian.Uint32(k)), nil
+	year = int(binary.BigEndian.Uint32(k))
+	if k = k[4:]; len(k) > 0 {
+		var ok bool
+		if family, ok = part(); !ok || len(k) != 0 {
+			return "", "", 0, "", errors.New("malformed key")
+		}
+	}
+	return city, org, year, family, nil
 }
 
 func decodeSpent(v []byte) (float64, error) {
@@ -91,10 +106,11 @@ func readSpent(b *bolt.Bucket, key []byte) (float64, error) {
 	return f, nil
 }
 
-// PrivacySpent returns the total epsilon org of city has spent in year, as
-// seen by this transaction: 0 if it has spent none.
-func (t *Tx) PrivacySpent(city, org string, year int) (float64, error) {
-	key, err := privacyKey(city, org, year)
+// PrivacySpent returns the total epsilon org of city has spent in year on
+// family ("" for the organisation-wide total of older spends), as seen by
+// this transaction: 0 if it has spent none.
+func (t *Tx) PrivacySpent(city, org string, year int, family string) (float64, error) {
+	key, err := privacyKey(city, org, year, family)
 	if err != nil {
 		return 0, err
 	}
@@ -105,11 +121,11 @@ func (t *Tx) PrivacySpent(city, org string, year int) (float64, error) {
 	return readSpent(b, key)
 }
 
-// PutPrivacySpent records total as what org of city has spent in year. The
-// caller adds up; the store only refuses a total that is negative, NaN or
-// infinite.
-func (t *Tx) PutPrivacySpent(city, org string, year int, total float64) error {
-	key, err := privacyKey(city, org, year)
+// PutPrivacySpent records total as what org of city has spent in year on
+// family. The caller adds up; the store only refuses a total that is
+// negative, NaN or infinite.
+func (t *Tx) PutPrivacySpent(city, org string, year int, family string, total float64) error {
+	key, err := privacyKey(city, org, year, family)
 	if err != nil {
 		return err
 	}
@@ -123,11 +139,12 @@ func (t *Tx) PutPrivacySpent(city, org string, year int, total float64) error {
 	return b.Put(key, binary.BigEndian.AppendUint64(make([]byte, 0, 8), math.Float64bits(total)))
 }
 
-// PrivacySpent returns the total epsilon org of city has spent in year (0
-// if none), as of the last committed Update. It reads bbolt in a read
-// transaction, so it is safe for concurrent use with Update and Restore.
-func (c *Catalog) PrivacySpent(city, org string, year int) (float64, error) {
-	key, err := privacyKey(city, org, year)
+// PrivacySpent returns the total epsilon org of city has spent in year on
+// family (0 if none), as of the last committed Update. It reads bbolt in a
+// read transaction, so it is safe for concurrent use with Update and
+// Restore.
+func (c *Catalog) PrivacySpent(city, org string, year int, family string) (float64, error) {
+	key, err := privacyKey(city, org, year, family)
 	if err != nil {
 		return 0, err
 	}
@@ -149,7 +166,7 @@ func checkPrivacySpent(tx *bolt.Tx) error {
 		return nil
 	}
 	return b.ForEach(func(k, v []byte) error {
-		if _, _, _, err := parsePrivacyKey(k); err != nil {
+		if _, _, _, _, err := parsePrivacyKey(k); err != nil {
 			return fmt.Errorf("%s %x: %w", bucketPrivacySpent, k, err)
 		}
 		if _, err := decodeSpent(v); err != nil {

@@ -14,7 +14,7 @@ import (
 
 func spent(t *testing.T, c *Catalog, city, org string, year int) float64 {
 	t.Helper()
-	f, err := c.PrivacySpent(city, org, year)
+	f, err := c.PrivacySpent(city, org, year, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,17 +27,17 @@ func TestPrivacySpentIsPerOrganisationAndYear(t *testing.T) {
 		t.Fatalf("before any spend: %v", got)
 	}
 	mustUpdate(t, c, 1, func(tx *Tx) error {
-		if err := tx.PutPrivacySpent("hangzhou", "hz-lab", 2026, 1.5); err != nil {
+		if err := tx.PutPrivacySpent("hangzhou", "hz-lab", 2026, "", 1.5); err != nil {
 			return err
 		}
 		// The transaction reads its own write.
-		if f, err := tx.PrivacySpent("hangzhou", "hz-lab", 2026); err != nil || f != 1.5 {
+		if f, err := tx.PrivacySpent("hangzhou", "hz-lab", 2026, ""); err != nil || f != 1.5 {
 			t.Errorf("in the same transaction: %v %v", f, err)
 		}
-		if err := tx.PutPrivacySpent("hangzhou", "hz-lab", 2027, 0.25); err != nil {
+		if err := tx.PutPrivacySpent("hangzhou", "hz-lab", 2027, "", 0.25); err != nil {
 			return err
 		}
-		return tx.PutPrivacySpent("hangzhou", "hz-other", 2026, 3)
+		return tx.PutPrivacySpent("hangzhou", "hz-other", 2026, "", 3)
 	})
 	for _, c2 := range []struct {
 		city, org string
@@ -57,7 +57,7 @@ func TestPrivacySpentIsPerOrganisationAndYear(t *testing.T) {
 	// A failed Update writes nothing.
 	boom := errors.New("boom")
 	err := c.Update(2, func(tx *Tx) error {
-		if err := tx.PutPrivacySpent("hangzhou", "hz-lab", 2026, 9); err != nil {
+		if err := tx.PutPrivacySpent("hangzhou", "hz-lab", 2026, "", 9); err != nil {
 			return err
 		}
 		return boom
@@ -70,10 +70,10 @@ func TestPrivacySpentIsPerOrganisationAndYear(t *testing.T) {
 func TestPrivacyKeysAreUnambiguous(t *testing.T) {
 	c := openAccessCatalog(t)
 	mustUpdate(t, c, 1, func(tx *Tx) error {
-		if err := tx.PutPrivacySpent("ab", "c", 2026, 1); err != nil {
+		if err := tx.PutPrivacySpent("ab", "c", 2026, "", 1); err != nil {
 			return err
 		}
-		return tx.PutPrivacySpent("a", "bc", 2026, 2)
+		return tx.PutPrivacySpent("a", "bc", 2026, "", 2)
 	})
 	if spent(t, c, "ab", "c", 2026) != 1 || spent(t, c, "a", "bc", 2026) != 2 || spent(t, c, "a\x01b", "c", 2026) != 0 {
 		t.Fatal("keys of different (city, org) pairs collide")
@@ -81,16 +81,18 @@ func TestPrivacyKeysAreUnambiguous(t *testing.T) {
 	for _, k := range []struct {
 		city, org string
 		year      int
-	}{{"a", "b", 0}, {"上海", "org\x00x", 2026}, {strings.Repeat("c", maxPrivacyKeyPart), "o", math.MaxInt32}} {
-		key, err := privacyKey(k.city, k.org, k.year)
+		family    string
+	}{{"a", "b", 0, ""}, {"上海", "org\x00x", 2026, ""}, {strings.Repeat("c", maxPrivacyKeyPart), "o", math.MaxInt32, ""},
+		{"a", "b", 2026, "yrd.elderly-population.v1"}, {"a", "b", 0, strings.Repeat("f", maxPrivacyKeyPart)}} {
+		key, err := privacyKey(k.city, k.org, k.year, k.family)
 		if err != nil {
 			t.Fatal(err)
 		}
-		city, org, year, err := parsePrivacyKey(key)
-		if err != nil || city != k.city || org != k.org || year != k.year {
-			t.Errorf("parse(key(%q, %q, %d)) = %q, %q, %d, %v", k.city, k.org, k.year, city, org, year, err)
+		city, org, year, family, err := parsePrivacyKey(key)
+		if err != nil || city != k.city || org != k.org || year != k.year || family != k.family {
+			t.Errorf("parse(key(%q, %q, %d, %q)) = %q, %q, %d, %q, %v", k.city, k.org, k.year, k.family, city, org, year, family, err)
 		}
-		if _, _, _, err := parsePrivacyKey(append(key, 0)); err == nil {
+		if _, _, _, _, err := parsePrivacyKey(append(key, 0)); err == nil {
 			t.Errorf("key with a trailing byte parsed")
 		}
 	}
@@ -99,19 +101,19 @@ func TestPrivacyKeysAreUnambiguous(t *testing.T) {
 func TestPrivacySpentRejectsBadInput(t *testing.T) {
 	c := openAccessCatalog(t)
 	for name, put := range map[string]func(tx *Tx) error{
-		"no city":       func(tx *Tx) error { return tx.PutPrivacySpent("", "o", 2026, 1) },
-		"no org":        func(tx *Tx) error { return tx.PutPrivacySpent("c", "", 2026, 1) },
-		"huge org":      func(tx *Tx) error { return tx.PutPrivacySpent("c", strings.Repeat("o", 40000), 2026, 1) },
-		"negative year": func(tx *Tx) error { return tx.PutPrivacySpent("c", "o", -1, 1) },
-		"NaN":           func(tx *Tx) error { return tx.PutPrivacySpent("c", "o", 2026, math.NaN()) },
-		"infinite":      func(tx *Tx) error { return tx.PutPrivacySpent("c", "o", 2026, math.Inf(1)) },
-		"negative":      func(tx *Tx) error { return tx.PutPrivacySpent("c", "o", 2026, -0.5) },
+		"no city":       func(tx *Tx) error { return tx.PutPrivacySpent("", "o", 2026, "", 1) },
+		"no org":        func(tx *Tx) error { return tx.PutPrivacySpent("c", "", 2026, "", 1) },
+		"huge org":      func(tx *Tx) error { return tx.PutPrivacySpent("c", strings.Repeat("o", 40000), 2026, "", 1) },
+		"negative year": func(tx *Tx) error { return tx.PutPrivacySpent("c", "o", -1, "", 1) },
+		"NaN":           func(tx *Tx) error { return tx.PutPrivacySpent("c", "o", 2026, "", math.NaN()) },
+		"infinite":      func(tx *Tx) error { return tx.PutPrivacySpent("c", "o", 2026, "", math.Inf(1)) },
+		"negative":      func(tx *Tx) error { return tx.PutPrivacySpent("c", "o", 2026, "", -0.5) },
 	} {
 		if err := c.Update(1, put); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := c.PrivacySpent("", "o", 2026); err == nil {
+	if _, err := c.PrivacySpent("", "o", 2026, ""); err == nil {
 		t.Error("read without a city accepted")
 	}
 	if c.AppliedIndex() != 0 {
@@ -124,14 +126,14 @@ func TestPrivacySpentSurvivesSnapshotAndRestore(t *testing.T) {
 	defer src.Close()
 	fill(t, src, 10, 20)
 	mustUpdate(t, src, 11, func(tx *Tx) error {
-		if err := tx.PutPrivacySpent("hangzhou", "hz-lab", 2026, 2.75); err != nil {
+		if err := tx.PutPrivacySpent("hangzhou", "hz-lab", 2026, "", 2.75); err != nil {
 			return err
 		}
-		return tx.PutPrivacySpent("nanjing", "nj-health", 2025, 0.1+0.2)
+		return tx.PutPrivacySpent("nanjing", "nj-health", 2025, "", 0.1+0.2)
 	})
 	snap, index := snapshotBytes(t, src)
 	// Spends after the snapshot are not in it.
-	mustUpdate(t, src, 12, func(tx *Tx) error { return tx.PutPrivacySpent("hangzhou", "hz-lab", 2026, 9) })
+	mustUpdate(t, src, 12, func(tx *Tx) error { return tx.PutPrivacySpent("hangzhou", "hz-lab", 2026, "", 9) })
 
 	dir := t.TempDir()
 	dst := openTestCatalog(t, dir)
@@ -148,7 +150,7 @@ func TestPrivacySpentSurvivesSnapshotAndRestore(t *testing.T) {
 		t.Errorf("nj-health after restore: %v, want exactly %v", got, 0.1+0.2)
 	}
 	// The restored ledger takes writes and survives a reopen.
-	mustUpdate(t, dst, 12, func(tx *Tx) error { return tx.PutPrivacySpent("hangzhou", "hz-lab", 2026, 3) })
+	mustUpdate(t, dst, 12, func(tx *Tx) error { return tx.PutPrivacySpent("hangzhou", "hz-lab", 2026, "", 3) })
 	dst.Close()
 	dst = openTestCatalog(t, dir)
 	defer dst.Close()
@@ -196,7 +198,7 @@ func TestRestoreAndOpenFileWithoutLedger(t *testing.T) {
 	if c.AppliedIndex() != 30 || c.DatasetCount() != 10 || spent(t, c, "hangzhou", "hz-lab", 2026) != 0 {
 		t.Fatalf("after restore: index %d, %d datasets", c.AppliedIndex(), c.DatasetCount())
 	}
-	mustUpdate(t, c, 31, func(tx *Tx) error { return tx.PutPrivacySpent("hangzhou", "hz-lab", 2026, 1) })
+	mustUpdate(t, c, 31, func(tx *Tx) error { return tx.PutPrivacySpent("hangzhou", "hz-lab", 2026, "", 1) })
 	if spent(t, c, "hangzhou", "hz-lab", 2026) != 1 {
 		t.Fatal("spend after restoring an old snapshot lost")
 	}
@@ -207,7 +209,7 @@ func TestRestoreAndOpenFileWithoutLedger(t *testing.T) {
 		t.Fatalf("open of a file without the ledger: %v", err)
 	}
 	defer reopened.Close()
-	mustUpdate(t, reopened, 31, func(tx *Tx) error { return tx.PutPrivacySpent("wuxi", "wx-lab", 2026, 0.5) })
+	mustUpdate(t, reopened, 31, func(tx *Tx) error { return tx.PutPrivacySpent("wuxi", "wx-lab", 2026, "", 0.5) })
 	if spent(t, reopened, "wuxi", "wx-lab", 2026) != 0.5 {
 		t.Fatal("spend in a reopened old file lost")
 	}
@@ -216,15 +218,15 @@ func TestRestoreAndOpenFileWithoutLedger(t *testing.T) {
 func TestRestoreRejectsMalformedLedger(t *testing.T) {
 	for name, put := range map[string]func(b *bolt.Bucket) error{
 		"short value": func(b *bolt.Bucket) error {
-			k, _ := privacyKey("hangzhou", "hz-lab", 2026)
+			k, _ := privacyKey("hangzhou", "hz-lab", 2026, "")
 			return b.Put(k, []byte{1, 2, 3})
 		},
 		"NaN total": func(b *bolt.Bucket) error {
-			k, _ := privacyKey("hangzhou", "hz-lab", 2026)
+			k, _ := privacyKey("hangzhou", "hz-lab", 2026, "")
 			return b.Put(k, u64bytes(math.Float64bits(math.NaN())))
 		},
 		"negative total": func(b *bolt.Bucket) error {
-			k, _ := privacyKey("hangzhou", "hz-lab", 2026)
+			k, _ := privacyKey("hangzhou", "hz-lab", 2026, "")
 			return b.Put(k, u64bytes(math.Float64bits(-1)))
 		},
 		"malformed key": func(b *bolt.Bucket) error { return b.Put([]byte("hangzhou\x00hz-lab"), u64bytes(0)) },

@@ -172,3 +172,27 @@ func (c *Cluster) closeClients() {
 		delete(c.clients, k)
 	}
 }
+
+// UpdatePolicy changes the delta's policy parameters as city i's operator
+// would: it reads the current ones, applies edit and proposes the result
+// for the version it read.
+func (c *Cluster) UpdatePolicy(ctx context.Context, i int, edit func(*yrdv1.PolicyParams)) error {
+	ps := yrdv1grpc.NewPolicyServiceClient(c.Conn(i))
+	cur, err := ps.GetPolicy(ctx, &yrdv1.GetPolicyRequest{})
+	if err != nil {
+		return err
+	}
+	params := cur.GetParams()
+	edit(params)
+	_, err = ps.UpdatePolicy(ctx, &yrdv1.UpdatePolicyRequest{Params: params, ExpectedVersion: cur.GetParams().GetVersion()})
+	return err
+}
+
+// NoiseOff sets the per-query epsilon so high, and the budget with it,
+// that calibrated noise rounds to nothing: what an operator who wants
+// exact answers everywhere would have to do, and what tests of exact
+// mechanics (merging, formats, receipts) do. Sums are still rounded to
+// whole numbers, as every noisy sum is.
+func NoiseOff(p *yrdv1.PolicyParams) {
+	p.MaxQueryEpsilon, p.DefaultQueryEpsilon, p.PrivacyBudget = 1e12, 1e12, 1e300
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -27,6 +28,8 @@ type Filter struct {
 	DatasetID string
 	Decision  yrdv1.Effect
 	Action    yrdv1.AuditAction
+	// RuleID matches a record that has it among its rule ids, exactly.
+	RuleID string
 	// Since and Until bound the record time: Since <= time < Until.
 	Since, Until time.Time
 	// AfterSeq starts the scan after this seq (List's next for paging).
@@ -52,6 +55,9 @@ func (f Filter) Match(rec *yrdv1.AuditRecord) bool {
 		return false
 	}
 	if f.Action != yrdv1.AuditAction_AUDIT_ACTION_UNSPECIFIED && rec.GetAction() != f.Action {
+		return false
+	}
+	if f.RuleID != "" && !slices.Contains(rec.GetRuleIds(), f.RuleID) {
 		return false
 	}
 	if !f.Since.IsZero() || !f.Until.IsZero() {

@@ -68,6 +68,13 @@ func TestListFilters(t *testing.T) {
 		{"dataset", Filter{DatasetID: "ds-3"}, func(r *yrdv1.AuditRecord) bool { return r.DatasetId == "ds-3" }},
 		{"decision", Filter{Decision: yrdv1.Effect_EFFECT_DENY}, func(r *yrdv1.AuditRecord) bool { return r.Decision == yrdv1.Effect_EFFECT_DENY }},
 		{"action", Filter{Action: yrdv1.AuditAction_AUDIT_ACTION_QUERY}, func(r *yrdv1.AuditRecord) bool { return r.Action == yrdv1.AuditAction_AUDIT_ACTION_QUERY }},
+		{"rule id, second of two", Filter{RuleID: "R-012"}, func(r *yrdv1.AuditRecord) bool { return r.RuleIds[1] == "R-012" }},
+		{"rule id, first of two", Filter{RuleID: "R-001"}, func(*yrdv1.AuditRecord) bool { return true }},
+		{"rule id is exact", Filter{RuleID: "R-01"}, func(*yrdv1.AuditRecord) bool { return false }},
+		{"rule id and decision", Filter{RuleID: "R-011", Decision: yrdv1.Effect_EFFECT_DENY},
+			func(r *yrdv1.AuditRecord) bool {
+				return r.RuleIds[1] == "R-011" && r.Decision == yrdv1.Effect_EFFECT_DENY
+			}},
 		{"since until", Filter{Since: at(10), Until: at(20)}, func(r *yrdv1.AuditRecord) bool { return r.Seq >= 10 && r.Seq < 20 }},
 		{"after seq", Filter{AfterSeq: 55}, func(r *yrdv1.AuditRecord) bool { return r.Seq > 55 }},
 		{"combined", Filter{Requester: "Shanghai", Decision: yrdv1.Effect_EFFECT_ALLOW_ROWS, Since: at(5)},

@@ -77,8 +77,9 @@ func TestAPIKeysVerifyUntilRevokedAndSurviveReopen(t *testing.T) {
 		t.Fatalf("verify: %v %v", got, err)
 	}
 	for _, bad := range []string{"", "yrdk_", "yrdk_" + rec.GetId() + "_AAAA", token + "x", strings.Replace(token, "yrdk_", "xxxx_", 1)} {
-		if _, err := s.VerifyKey(bad); !errors.Is(err, ErrUnauthenticated) {
-			t.Fatalf("VerifyKey(%q) = %v, want ErrUnauthenticated", bad, err)
+		_, err := s.VerifyKey(bad)
+		if why, p, _ := RefusalOf(err); !errors.Is(err, ErrUnauthenticated) || why != RefusedBadKey || p != nil {
+			t.Fatalf("VerifyKey(%q) = %v (reason %d, principal %v), want ErrUnauthenticated, a bad key, nobody", bad, err, why, p)
 		}
 	}
 	// The token is not stored anywhere in the file.
@@ -95,8 +96,15 @@ func TestAPIKeysVerifyUntilRevokedAndSurviveReopen(t *testing.T) {
 	if _, err := s2.RevokeKey(rec.GetId()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s2.VerifyKey(token); !errors.Is(err, ErrUnauthenticated) {
-		t.Fatalf("revoked key verified: %v", err)
+	_, revokedErr := s2.VerifyKey(token)
+	if why, p, _ := RefusalOf(revokedErr); !errors.Is(revokedErr, ErrUnauthenticated) || why != RefusedRevokedKey || p.GetName() != "wang.li" {
+		t.Fatalf("revoked key: %v (reason %d, principal %v), want a revoked key of wang.li", revokedErr, why, p)
+	}
+	// The caller cannot tell revoked from unknown; a wrong secret for the
+	// revoked key's id is a bad key, not proof of its owner.
+	_, unknownErr := s2.VerifyKey("yrdk_" + rec.GetId() + "_AAAA")
+	if why, p, _ := RefusalOf(unknownErr); unknownErr.Error() != revokedErr.Error() || why != RefusedBadKey || p != nil {
+		t.Fatalf("wrong secret of a revoked key: %v (reason %d, principal %v)", unknownErr, why, p)
 	}
 	if _, err := s2.RevokeKey("nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("revoking an unknown key: %v", err)

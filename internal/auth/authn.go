@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"google.golang.org/grpc/credentials"
@@ -21,13 +20,13 @@ const (
 // Authenticate finds the caller's principal from an API key in the
 // "authorization: Bearer ..." metadata or, failing that, from a client
 // certificate the TLS layer verified. Anything claimed in a request body is
-// never consulted.
+// never consulted. A refusal is an *AuthError (see RefusalOf).
 func (s *Store) Authenticate(ctx context.Context) (*yrdv1.Principal, string, error) {
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
 		if vals := md.Get("authorization"); len(vals) > 0 {
 			token, ok := strings.CutPrefix(vals[0], "Bearer ")
 			if !ok {
-				return nil, "", fmt.Errorf("%w: authorization metadata must be \"Bearer <api key>\"", ErrUnauthenticated)
+				return nil, "", refuse(RefusedBadKey, nil, "authorization metadata must be \"Bearer <api key>\"")
 			}
 			key, err := s.VerifyKey(strings.TrimSpace(token))
 			if err != nil {
@@ -45,5 +44,5 @@ func (s *Store) Authenticate(ctx context.Context) (*yrdv1.Principal, string, err
 			return rec.GetPrincipal(), MethodCertificate, nil
 		}
 	}
-	return nil, "", fmt.Errorf("%w: no credentials: send an API key as \"authorization: Bearer <key>\" or a client certificate from this city's CA", ErrUnauthenticated)
+	return nil, "", refuse(RefusedNoCredentials, nil, "no credentials: send an API key as \"authorization: Bearer <key>\" or a client certificate from this city's CA")
 }

@@ -133,23 +133,29 @@ func redacted(k *yrdv1.APIKey) *yrdv1.APIKey {
 	return c
 }
 
-// VerifyKey returns the principal of a valid, unrevoked API key token.
+// VerifyKey returns the principal of a valid, unrevoked API key token; a
+// refusal is an *AuthError.
 func (s *Store) VerifyKey(token string) (*yrdv1.APIKey, error) {
 	rest, ok := strings.CutPrefix(token, tokenPrefix)
 	id, secretB64, ok2 := strings.Cut(rest, "_")
 	if !ok || !ok2 {
-		return nil, fmt.Errorf("%w: not an API key (want %s<id>_<secret>)", ErrUnauthenticated, tokenPrefix)
+		return nil, refuse(RefusedBadKey, nil, "not an API key (want %s<id>_<secret>)", tokenPrefix)
 	}
 	secret, err := base64.RawURLEncoding.DecodeString(secretB64)
 	if err != nil {
-		return nil, fmt.Errorf("%w: malformed API key", ErrUnauthenticated)
+		return nil, refuse(RefusedBadKey, nil, "malformed API key")
 	}
 	s.mu.RLock()
 	key := s.keys[id]
 	s.mu.RUnlock()
 	sum := sha256.Sum256(secret)
-	if key == nil || subtle.ConstantTimeCompare(sum[:], key.GetSecretHash()) != 1 || key.GetRevokedAt() != nil {
-		return nil, fmt.Errorf("%w: API key unknown or revoked", ErrUnauthenticated)
+	// One message for both, so a caller cannot probe which keys exist; the
+	// reason (revoked only with the right secret) is for the audit trail.
+	if key == nil || subtle.ConstantTimeCompare(sum[:], key.GetSecretHash()) != 1 {
+		return nil, refuse(RefusedBadKey, nil, "API key unknown or revoked")
+	}
+	if key.GetRevokedAt() != nil {
+		return nil, refuse(RefusedRevokedKey, key.GetPrincipal(), "API key unknown or revoked")
 	}
 	return key, nil
 }
@@ -223,8 +229,11 @@ func (s *Store) VerifyCertificate(c *x509.Certificate) (*yrdv1.Certificate, erro
 	s.mu.RLock()
 	rec := s.certs[serialHex(c)]
 	s.mu.RUnlock()
-	if rec == nil || rec.GetRevokedAt() != nil {
-		return nil, fmt.Errorf("%w: certificate %s unknown or revoked", ErrUnauthenticated, serialHex(c))
+	if rec == nil {
+		return nil, refuse(RefusedBadCertificate, nil, "certificate %s unknown or revoked", serialHex(c))
+	}
+	if rec.GetRevokedAt() != nil {
+		return nil, refuse(RefusedRevokedCertificate, rec.GetPrincipal(), "certificate %s unknown or revoked", serialHex(c))
 	}
 	return rec, nil
 }

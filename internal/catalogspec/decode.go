@@ -203,6 +203,13 @@ var enumAliases = map[protoreflect.FullName]struct {
 		}),
 		choices: "NONE, DIRECT or QUASI",
 	},
+	yrdv1.DateTruncation(0).Descriptor().FullName(): {
+		names: withFullNames(yrdv1.DateTruncation(0).Descriptor(), map[string]string{
+			"MONTH": "DATE_TRUNCATION_MONTH",
+			"YEAR":  "DATE_TRUNCATION_YEAR",
+		}),
+		choices: "MONTH or YEAR",
+	},
 }
 
 func withFullNames(ed protoreflect.EnumDescriptor, short map[string]string) map[string]string {

@@ -275,3 +275,27 @@ func TestDecodeDeepNesting(t *testing.T) {
 		}
 	}
 }
+
+// A column's generalisation and sum bound decode from YAML, with the
+// truncation written short and in any case.
+func TestDecodeGeneralisation(t *testing.T) {
+	d, err := DecodeDataset([]byte(`schema:
+  columns:
+    - {name: age, type: INTEGER, personal_info: PERSONAL, identifier_role: QUASI, generalise: {band_width: 5}, sum_bound: 120}
+    - {name: born, type: DATE, personal_info: PERSONAL, identifier_role: QUASI, generalise: {truncate: month}}
+    - {name: grid, type: VARCHAR, personal_info: PERSONAL, identifier_role: QUASI, generalise: {prefix_length: 3}}
+exact_aggregates: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := d.GetSchema().GetColumns()
+	if cs[0].GetGeneralise().GetBandWidth() != 5 || cs[0].GetSumBound() != 120 ||
+		cs[1].GetGeneralise().GetTruncate() != yrdv1.DateTruncation_DATE_TRUNCATION_MONTH ||
+		cs[2].GetGeneralise().GetPrefixLength() != 3 || !d.GetExactAggregates() {
+		t.Fatalf("decoded %v", d)
+	}
+	if _, err := DecodeDataset([]byte("schema: {columns: [{generalise: {truncate: week}}]}\n")); err == nil || !strings.Contains(err.Error(), "MONTH or YEAR") {
+		t.Fatalf("truncate: week decoded, err %v", err)
+	}
+}

@@ -335,8 +335,74 @@ func (c *checker) schema(s *yrdv1.Schema) {
 		c.columnName(p.name, col.GetName(), i, seen)
 		c.columnType(p.typ, col)
 		c.personalInfo(p.column, col)
+		c.generalisation(p.column, col)
+		c.sumBound(p.column, col)
 		c.text(p.description, col.GetDescription(), false, maxColumnDescRunes, true)
 	}
+}
+
+// generalisation checks that a column's generalisation fits it: only a
+// QUASI identifier is generalised, a band needs a numeric column, a prefix
+// a string and a truncation a date or timestamp.
+func (c *checker) generalisation(p string, col *yrdv1.Column) {
+	g := col.GetGeneralise()
+	if g == nil {
+		return
+	}
+	field := p + ".generalise"
+	if col.GetIdentifierRole() != yrdv1.IdentifierRole_IDENTIFIER_QUASI {
+		c.add(field, "only a QUASI identifier is generalised, and %s is %s", show(col.GetName()),
+			strings.TrimPrefix(col.GetIdentifierRole().String(), "IDENTIFIER_"))
+		return
+	}
+	typ := strings.ToUpper(col.GetType())
+	switch r := g.GetRule().(type) {
+	case *yrdv1.Generalisation_BandWidth:
+		if !(r.BandWidth > 0 && !math.IsInf(r.BandWidth, 1)) {
+			c.add(field+".band_width", "%v is out of range: want a finite width above 0", r.BandWidth)
+		} else if !numericType(typ) {
+			c.add(field+".band_width", "bands need a numeric column, and %s is %s", show(col.GetName()), typ)
+		} else if (typ == "INTEGER" || typ == "BIGINT") && r.BandWidth != math.Trunc(r.BandWidth) {
+			c.add(field+".band_width", "%v: bands of an integer column have a whole width", r.BandWidth)
+		}
+	case *yrdv1.Generalisation_PrefixLength:
+		if r.PrefixLength == 0 || r.PrefixLength > 64 {
+			c.add(field+".prefix_length", "%d is out of range: want 1 to 64 characters", r.PrefixLength)
+		} else if typ != "VARCHAR" {
+			c.add(field+".prefix_length", "a prefix needs a VARCHAR column, and %s is %s", show(col.GetName()), typ)
+		}
+	case *yrdv1.Generalisation_Truncate:
+		switch {
+		case r.Truncate != yrdv1.DateTruncation_DATE_TRUNCATION_MONTH && r.Truncate != yrdv1.DateTruncation_DATE_TRUNCATION_YEAR:
+			c.add(field+".truncate", "unknown value %d, want MONTH or YEAR", int32(r.Truncate))
+		case typ != "DATE" && typ != "TIMESTAMP":
+			c.add(field+".truncate", "truncation needs a DATE or TIMESTAMP column, and %s is %s", show(col.GetName()), typ)
+		}
+	default:
+		c.add(field, "empty: want band_width, prefix_length or truncate")
+	}
+}
+
+// sumBound checks a column's clamp bound for noisy sums.
+func (c *checker) sumBound(p string, col *yrdv1.Column) {
+	b := col.GetSumBound()
+	if b == 0 {
+		return
+	}
+	switch {
+	case !(b > 0 && !math.IsInf(b, 1)):
+		c.add(p+".sum_bound", "%v is out of range: want 0 (the dataset's noise_sum_bound) or a finite number above 0", b)
+	case !numericType(strings.ToUpper(col.GetType())):
+		c.add(p+".sum_bound", "only numeric columns are summed, and %s is %s", show(col.GetName()), col.GetType())
+	}
+}
+
+func numericType(upper string) bool {
+	switch upper {
+	case "INTEGER", "BIGINT", "DOUBLE", "DECIMAL":
+		return true
+	}
+	return false
 }
 
 func (c *checker) columnName(field, name string, i int, seen map[string]int) {

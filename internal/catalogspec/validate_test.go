@@ -70,6 +70,12 @@ func TestValidateValid(t *testing.T) {
 func TestValidateRules(t *testing.T) {
 	long := func(n int, s string) string { return strings.Repeat(s, n) }
 	cols := func(d *yrdv1.Dataset) []*yrdv1.Column { return d.Schema.Columns }
+	prefix := func(n uint32) *yrdv1.Generalisation {
+		return &yrdv1.Generalisation{Rule: &yrdv1.Generalisation_PrefixLength{PrefixLength: n}}
+	}
+	band := func(w float64) *yrdv1.Generalisation {
+		return &yrdv1.Generalisation{Rule: &yrdv1.Generalisation_BandWidth{BandWidth: w}}
+	}
 	list := func(n int, f func(i int) string) []string {
 		l := make([]string, n)
 		for i := range l {
@@ -169,6 +175,27 @@ func TestValidateRules(t *testing.T) {
 		{name: "column type unknown", field: "schema.columns[2].type", mutate: func(d *yrdv1.Dataset) { cols(d)[2].Type = "float" }, msg: `"float", want one of BOOLEAN, INTEGER`},
 		{name: "column type with args", field: "schema.columns[2].type", mutate: func(d *yrdv1.Dataset) { cols(d)[2].Type = "VARCHAR(20)" }},
 		{name: "column type lower", ok: true, mutate: func(d *yrdv1.Dataset) { cols(d)[2].Type = "double" }},
+		{name: "generalise prefix of a quasi-identifier", ok: true, mutate: func(d *yrdv1.Dataset) { cols(d)[1].Generalise = prefix(3) }},
+		{name: "generalise a column that is no quasi-identifier", field: "schema.columns[0].generalise", mutate: func(d *yrdv1.Dataset) { cols(d)[0].Generalise = prefix(3) }, msg: "only a QUASI identifier"},
+		{name: "generalise empty", field: "schema.columns[1].generalise", mutate: func(d *yrdv1.Dataset) { cols(d)[1].Generalise = &yrdv1.Generalisation{} }, msg: "band_width, prefix_length or truncate"},
+		{name: "generalise prefix 0", field: "schema.columns[1].generalise.prefix_length", mutate: func(d *yrdv1.Dataset) { cols(d)[1].Generalise = prefix(0) }},
+		{name: "generalise band of a string", field: "schema.columns[1].generalise.band_width", mutate: func(d *yrdv1.Dataset) { cols(d)[1].Generalise = band(5) }, msg: "numeric column"},
+		{name: "generalise truncate a string", field: "schema.columns[1].generalise.truncate", mutate: func(d *yrdv1.Dataset) {
+			cols(d)[1].Generalise = &yrdv1.Generalisation{Rule: &yrdv1.Generalisation_Truncate{Truncate: yrdv1.DateTruncation_DATE_TRUNCATION_MONTH}}
+		}, msg: "DATE or TIMESTAMP"},
+		{name: "generalise band of an integer", ok: true, mutate: func(d *yrdv1.Dataset) { cols(d)[1].Type = "INTEGER"; cols(d)[1].Generalise = band(5) }},
+		{name: "generalise fractional band of an integer", field: "schema.columns[1].generalise.band_width", mutate: func(d *yrdv1.Dataset) {
+			cols(d)[1].Type = "INTEGER"
+			cols(d)[1].Generalise = band(2.5)
+		}, msg: "whole width"},
+		{name: "generalise NaN band", field: "schema.columns[1].generalise.band_width", mutate: func(d *yrdv1.Dataset) {
+			cols(d)[1].Type = "DOUBLE"
+			cols(d)[1].Generalise = band(math.NaN())
+		}},
+		{name: "sum bound", ok: true, mutate: func(d *yrdv1.Dataset) { cols(d)[2].SumBound = 500 }},
+		{name: "sum bound negative", field: "schema.columns[2].sum_bound", mutate: func(d *yrdv1.Dataset) { cols(d)[2].SumBound = -1 }},
+		{name: "sum bound infinite", field: "schema.columns[2].sum_bound", mutate: func(d *yrdv1.Dataset) { cols(d)[2].SumBound = math.Inf(1) }},
+		{name: "sum bound of a string", field: "schema.columns[0].sum_bound", mutate: func(d *yrdv1.Dataset) { cols(d)[0].SumBound = 5 }, msg: "only numeric columns"},
 		{name: "personal_info unspecified", field: "schema.columns[1].personal_info", mutate: func(d *yrdv1.Dataset) { cols(d)[1].PersonalInfo = 0 }, msg: "publishers must state"},
 		{name: "personal_info unknown", field: "schema.columns[1].personal_info", mutate: func(d *yrdv1.Dataset) { cols(d)[1].PersonalInfo = 9 }},
 		{name: "identifier_role unknown", field: "schema.columns[1].identifier_role", mutate: func(d *yrdv1.Dataset) { cols(d)[1].IdentifierRole = 9 }},

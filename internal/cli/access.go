@@ -488,29 +488,46 @@ func parseTime(s string) (*timestamppb.Timestamp, error) {
 }
 
 type auditListFlags struct {
-	req          *yrdv1.ListAuditRequest
-	decision     *string
-	action       *string
-	since, until *string
+	req               *yrdv1.ListAuditRequest
+	decision, outcome *string
+	action            *string
+	since, until      *string
 }
 
 func addAuditFilter(fs *flag.FlagSet) *auditListFlags {
 	a := &auditListFlags{req: &yrdv1.ListAuditRequest{}}
 	fs.StringVar(&a.req.Requester, "requester", "", "principal name, organisation or city")
 	fs.StringVar(&a.req.DatasetId, "dataset", "", "dataset id")
-	a.decision = fs.String("decision", "", "deny, allow_rows or allow_aggregates")
-	a.action = fs.String("action", "", "publish, regrade, grant_approve, query, admin, ...")
+	fs.StringVar(&a.req.RuleId, "rule", "", "records with this rule id, e.g. auth.bad-key or important.grant")
+	a.outcome = fs.String("outcome", "", "deny, allow_rows or allow_aggregates")
+	a.decision = fs.String("decision", "", "the same as --outcome")
+	a.action = fs.String("action", "", "publish, regrade, grant_approve, query, authenticate, peer_connect, join, admin, ...")
 	a.since = fs.String("since", "", "from this time (RFC 3339)")
 	a.until = fs.String("until", "", "before this time (RFC 3339)")
 	return a
 }
 
+// outcomeFlag is the outcome asked for, by --outcome or --decision, and
+// the flag that named it.
+func (a *auditListFlags) outcomeFlag() (word, flagName string, err error) {
+	switch {
+	case *a.outcome != "" && *a.decision != "" && !strings.EqualFold(*a.outcome, *a.decision):
+		return "", "", usageError{fmt.Sprintf("--outcome %q and --decision %q disagree; give one", *a.outcome, *a.decision)}
+	case *a.outcome != "":
+		return *a.outcome, "--outcome", nil
+	}
+	return *a.decision, "--decision", nil
+}
+
 func (a *auditListFlags) build() (*yrdv1.ListAuditRequest, error) {
-	var err error
-	if *a.decision != "" {
-		v, ok := yrdv1.Effect_value["EFFECT_"+strings.ToUpper(*a.decision)]
-		if !ok {
-			return nil, usageError{fmt.Sprintf("--decision: %q is not deny, allow_rows or allow_aggregates", *a.decision)}
+	word, flagName, err := a.outcomeFlag()
+	if err != nil {
+		return nil, err
+	}
+	if word != "" {
+		v, ok := yrdv1.Effect_value["EFFECT_"+strings.ToUpper(word)]
+		if !ok || v == 0 {
+			return nil, usageError{fmt.Sprintf("%s: %q is not deny, allow_rows or allow_aggregates", flagName, word)}
 		}
 		a.req.Decision = yrdv1.Effect(v)
 	}
@@ -555,15 +572,24 @@ func runAuditList(ctx context.Context, env Env, args []string) error {
 		var rows [][]string
 		for _, r := range resp.GetRecords() {
 			rows = append(rows, []string{strconv.FormatUint(r.GetSeq(), 10), r.GetTime().AsTime().UTC().Format("2006-01-02 15:04:05Z"),
-				strings.ToLower(trimEnum(r.GetAction().String(), "AUDIT_ACTION_")), auth.String(r.GetRequester()), r.GetDatasetId(),
-				strings.ToLower(trimEnum(r.GetDecision().String(), "EFFECT_")), r.GetDetail()})
+				strings.ToLower(trimEnum(r.GetAction().String(), "AUDIT_ACTION_")), auditWho(r), r.GetDatasetId(),
+				strings.ToLower(trimEnum(r.GetDecision().String(), "EFFECT_")), strings.Join(r.GetRuleIds(), ","), r.GetDetail()})
 		}
-		table(env.Stdout, []string{"SEQ", "TIME", "ACTION", "REQUESTER", "DATASET", "DECISION", "DETAIL"}, rows)
+		table(env.Stdout, []string{"SEQ", "TIME", "ACTION", "REQUESTER", "DATASET", "DECISION", "RULES", "DETAIL"}, rows)
 		if resp.GetNextAfterSeq() != 0 {
 			fmt.Fprintf(env.Stdout, "\nmore: --after %d\n", resp.GetNextAfterSeq())
 		}
 		return nil
 	})
+}
+
+// auditWho is a record's requester, or for a refusal of no proven
+// principal where it came from.
+func auditWho(r *yrdv1.AuditRecord) string {
+	if r.GetRequester() == nil && r.GetSource() != "" {
+		return "from " + r.GetSource()
+	}
+	return auth.String(r.GetRequester())
 }
 
 func runAuditVerify(ctx context.Context, env Env, args []string) error {

@@ -241,6 +241,13 @@ func streamQuery(ctx context.Context, env Env, cf *clientFlags, conn *grpc.Clien
 		} else {
 			fmt.Fprintf(env.Stderr, "PARTIAL RESULT: %s: %s\n", c.GetCity(), oneLineText(cityReason(c)))
 		}
+		for _, s := range c.GetSuppressed() {
+			fmt.Fprintf(env.Stderr, "SUPPRESSED: %s held back %d group(s) (rule %s): %s\n", c.GetCity(), s.GetGroups(), s.GetRuleId(), oneLineText(s.GetReason()))
+		}
+		if nz := c.GetReceipt().GetNoise(); nz != nil {
+			fmt.Fprintf(env.Stderr, "NOISE: %s's counts and sums carry %s noise (epsilon %g; %g left of the budget for %s)\n",
+				c.GetCity(), nz.GetMechanism(), nz.GetEpsilon(), nz.GetBudgetRemaining(), nz.GetBudgetFamily())
+		}
 	}
 	if trailer.GetPartial() && len(trailer.GetCities()) == 0 {
 		fmt.Fprintln(env.Stderr, "PARTIAL RESULT: the node says the result is partial but names no city")
@@ -588,10 +595,31 @@ func explainPlan(w io.Writer, p *yrdv1.CityPlan) {
 		}
 		table(w, []string{"  COLUMN", "TREATMENT"}, rows)
 	}
+	explainNoise(w, p.GetNoise())
 	fmt.Fprintln(w, "  plan:")
 	for _, l := range strings.Split(strings.TrimSpace(p.GetPlan()), "\n") {
 		fmt.Fprintf(w, "    %s\n", l)
 	}
+}
+
+// explainNoise shows, before anything is spent, the noise an answer will
+// carry and the budget it draws on.
+func explainNoise(w io.Writer, n *yrdv1.NoisePlan) {
+	if n == nil {
+		return
+	}
+	fmt.Fprintf(w, "  noise:    %s, epsilon %g from %s's budget (%g of %g left this year)\n",
+		n.GetMechanism(), n.GetEpsilon(), n.GetBudgetFamily(), n.GetBudgetRemaining(), n.GetBudget())
+	var rows [][]string
+	for _, m := range n.GetMeasurements() {
+		bound := ""
+		if m.GetSumBound() > 0 {
+			bound = fmt.Sprintf("%g", m.GetSumBound())
+		}
+		rows = append(rows, []string{"  " + m.GetAggregate(), fmt.Sprintf("%g", m.GetEpsilon()), bound,
+			fmt.Sprintf("%.3g", m.GetExpectedError()), fmt.Sprintf("%.3g", m.GetStdDev())})
+	}
+	table(w, []string{"  MEASURES", "EPSILON", "CLAMP", "EXPECTED ERROR", "STD DEV"}, rows)
 }
 
 func effectName(e yrdv1.Effect) string { return strings.ToLower(trimEnum(e.String(), "EFFECT_")) }

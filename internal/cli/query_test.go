@@ -28,8 +28,9 @@ import (
 const testRows = 2000
 
 // startDataCluster runs the dev cities with dev's synthetic CSV files
-// (testRows per dataset) configured through Options.Configure, publishes
-// the sample catalog and waits until every city serves its files.
+// (testRows per dataset) configured through Options.Configure, turns
+// noise off (testnet.NoiseOff), publishes the sample catalog and waits
+// until every city serves its files.
 func startDataCluster(t *testing.T) *testnet.Cluster {
 	t.Helper()
 	dir := t.TempDir()
@@ -48,6 +49,10 @@ func startDataCluster(t *testing.T) *testnet.Cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
+	// These tests compare exact answers across output forms and paths.
+	if err := c.UpdatePolicy(ctx, 0, testnet.NoiseOff); err != nil {
+		t.Fatal(err)
+	}
 	for _, d := range sample.Datasets() {
 		conn, err := c.PublisherConn(d)
 		if err != nil {

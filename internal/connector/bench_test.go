@@ -2,7 +2,10 @@ package connector
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
@@ -10,25 +13,55 @@ import (
 
 const benchRows = 2_000_000
 
-// benchGroupBy runs a k-suppressed group-by over benchRows rows of the
-// elderly dataset read from format files, reporting rows scanned per second.
-func benchGroupBy(b *testing.B, format string) {
-	d := elderly(b)
-	dir := b.TempDir()
-	csv := writeCSV(b, dir, d, benchRows)
-	path := csv
-	if format == "parquet" {
-		path = filepath.Join(dir, "elderly.parquet")
+var (
+	benchOnce sync.Once
+	benchDir  string // the benchmarks' files, shared; removed by TestMain
+	benchErr  error
+)
+
+// benchFiles writes benchRows rows of the elderly dataset once per run, as
+// CSV and as Parquet, and returns the path of format's file.
+func benchFiles(b *testing.B, d *yrdv1.Dataset, format string) string {
+	b.Helper()
+	benchOnce.Do(func() {
+		if benchDir, benchErr = os.MkdirTemp("", "yrdnode-bench-"); benchErr != nil {
+			return
+		}
+		csv := writeCSV(b, benchDir, d, benchRows)
 		tmp, err := OpenDuckDB(context.Background(), []Source{{DatasetID: d.GetId(), Format: "csv", Paths: []string{csv}}}, catalogOf(d))
 		if err != nil {
-			b.Fatal(err)
+			benchErr = err
+			return
 		}
-		lit, _ := quoteString(path)
-		if _, err := tmp.DB().Exec(`COPY (SELECT * FROM ` + quoteIdent(d.GetId()) + `) TO ` + lit + ` (FORMAT parquet)`); err != nil {
-			b.Fatal(err)
-		}
-		tmp.Close()
+		defer tmp.Close()
+		lit, _ := quoteString(filepath.Join(benchDir, "elderly.parquet"))
+		_, benchErr = tmp.DB().Exec(`COPY (SELECT * FROM ` + quoteIdent(d.GetId()) + `) TO ` + lit + ` (FORMAT parquet)`)
+	})
+	if benchErr != nil {
+		b.Fatal(benchErr)
 	}
+	if format == "parquet" {
+		return filepath.Join(benchDir, "elderly.parquet")
+	}
+	return filepath.Join(benchDir, "data-2000000.csv")
+}
+
+// benchPlan is how a benchmark plans its query.
+type benchPlan int
+
+const (
+	planPlain          benchPlan = iota // today's plan
+	planIndividuals                     // today's plan as the node runs it: with the individuals column
+	planSketchFast                      // Plan with Options.Sketch on files verified unique
+	planSketchDistinct                  // the sketch plan with its distinct step
+)
+
+// benchGroupBy runs a k-suppressed group-by over benchRows rows of the
+// elderly dataset read from format files, reporting rows scanned per
+// second. With distinct, the query also counts distinct care levels.
+func benchGroupBy(b *testing.B, format string, plan benchPlan, distinct bool) {
+	d := elderly(b)
+	path := benchFiles(b, d, format)
 	db, err := OpenDuckDB(context.Background(), []Source{{DatasetID: d.GetId(), Format: format, Paths: []string{path}}}, catalogOf(d))
 	if err != nil {
 		b.Fatal(err)
@@ -41,9 +74,28 @@ func benchGroupBy(b *testing.B, format string) {
 	q.Select = []*yrdv1.SelectItem{col("district"), col("care_level"),
 		agg(yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, "", "n"),
 		agg(yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG, "age", "avg_age")}
+	if distinct {
+		q.Select = append(q.Select, agg(yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT, "gender", "genders"))
+	}
 	q.GroupBy = []string{"district", "care_level"}
 	dec := decision(d, yrdv1.Effect_EFFECT_ALLOW_AGGREGATES, nil)
-	sql, args, err := Compile(d, q, dec, nil)
+	// 64 cells: four per unit of k = 10, as the node sizes them.
+	sk := &SketchOptions{Cells: 64, Seed: []byte("benchmark sketch seed, 32 bytes!")}
+	var sql string
+	var args []any
+	switch plan {
+	case planPlain:
+		sql, args, err = Compile(d, q, dec, nil)
+	case planIndividuals:
+		sql, args, err = db.Plan(d.GetId(), q, dec, Options{Individuals: true})
+	case planSketchFast:
+		sql, args, err = db.Plan(d.GetId(), q, dec, Options{Sketch: sk})
+		if err == nil && !strings.Contains(sql, `GROUPING("`+skCell+`"`) {
+			b.Fatal("not the fast path: the person key was not verified unique")
+		}
+	case planSketchDistinct:
+		sql, args, err = CompileWith(d, q, dec, Options{Sketch: sk}) // never verified: the distinct path
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -63,5 +115,31 @@ func benchGroupBy(b *testing.B, format string) {
 	b.ReportMetric(float64(benchRows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
-func BenchmarkGroupByCSV(b *testing.B)     { benchGroupBy(b, "csv") }
-func BenchmarkGroupByParquet(b *testing.B) { benchGroupBy(b, "parquet") }
+func BenchmarkGroupByCSV(b *testing.B)     { benchGroupBy(b, "csv", planPlain, false) }
+func BenchmarkGroupByParquet(b *testing.B) { benchGroupBy(b, "parquet", planPlain, false) }
+
+func BenchmarkGroupByIndividualsParquet(b *testing.B) {
+	benchGroupBy(b, "parquet", planIndividuals, false)
+}
+
+func BenchmarkGroupBySketchFastCSV(b *testing.B) { benchGroupBy(b, "csv", planSketchFast, false) }
+func BenchmarkGroupBySketchFastParquet(b *testing.B) {
+	benchGroupBy(b, "parquet", planSketchFast, false)
+}
+
+func BenchmarkGroupBySketchDistinctCSV(b *testing.B) {
+	benchGroupBy(b, "csv", planSketchDistinct, false)
+}
+func BenchmarkGroupBySketchDistinctParquet(b *testing.B) {
+	benchGroupBy(b, "parquet", planSketchDistinct, false)
+}
+
+// With count(DISTINCT gender): the sketch plan computes it in both
+// grouping sets.
+func BenchmarkGroupByCountDistinctParquet(b *testing.B) { benchGroupBy(b, "parquet", planPlain, true) }
+func BenchmarkGroupByCountDistinctSketchFastParquet(b *testing.B) {
+	benchGroupBy(b, "parquet", planSketchFast, true)
+}
+func BenchmarkGroupByCountDistinctSketchDistinctParquet(b *testing.B) {
+	benchGroupBy(b, "parquet", planSketchDistinct, true)
+}

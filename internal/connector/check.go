@@ -74,7 +74,13 @@ func (d *DuckDB) CheckDataset(ctx context.Context, id string) []Mismatch {
 	}
 	d.mu.Lock()
 	d.problems[id] = ms
+	if len(ms) > 0 {
+		delete(d.unique, id)
+	}
 	d.mu.Unlock()
+	if len(ms) == 0 {
+		d.verifyUnique(ctx, src)
+	}
 	return ms
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -73,11 +74,37 @@ type Options struct {
 	// [-SumBound, SumBound], which bounds one row's effect on the result
 	// (the sensitivity that calibrated noise is scaled to).
 	SumBound float64
+	// SumBounds, per column, overrides SumBound for that column's sums
+	// and averages: each column is clamped to its own declared bound.
+	SumBounds map[string]float64
 	// PersonKeys compiles, instead of the result, the distinct person keys
 	// (as text) of the rows the query reads: what a cross-border export
 	// ledger counts. It needs a DIRECT identifier column.
 	PersonKeys bool
+	// Sketch appends to an aggregate result over a dataset with a DIRECT
+	// identifier the individuals of each group and a linear sketch of
+	// their set (see SketchOptions); elsewhere it is ignored.
+	Sketch *SketchOptions
+
+	// Set by the engines' Plan, never by callers:
+	// personUnique says the engine verified that the person key is unique
+	// per row of the data the query will read, which lets a sketch skip
+	// its distinct step; names are the result names the engine gives the
+	// plain plan's select items, so a sketch plan's columns are named alike.
+	personUnique bool
+	names        []string
+	// dialect is the SQL dialect to write where the engines differ beyond
+	// what toPostgres rewrites (the sketch's hash and lists).
+	dialect dialect
 }
+
+// dialect is an engine's SQL dialect.
+type dialect int
+
+const (
+	dialectDuckDB dialect = iota
+	dialectPostgres
+)
 
 // CompileWith is Compile with the node's options.
 func CompileWith(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error) {
@@ -120,6 +147,11 @@ func CompileWith(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, o Option
 	}
 	if o.PersonKeys {
 		return c.personKeys(q)
+	}
+	if o.Sketch != nil {
+		if err := o.Sketch.validate(); err != nil {
+			return "", nil, err
+		}
 	}
 	return c.compile(q)
 }
@@ -214,6 +246,8 @@ func (c *compiler) treated(col *yrdv1.Column) (string, error) {
 		// The key goes in as hex text: sha256 hashes VARCHAR, and hex
 		// keeps arbitrary key bytes valid UTF-8.
 		return "substr(sha256(" + c.bind(hex.EncodeToString(c.key)) + " || CAST(" + id + " AS VARCHAR)), 1, 16)", nil
+	case yrdv1.ColumnTreatment_COLUMN_TREATMENT_GENERALISED:
+		return generalised(col)
 	}
 	return "", fmt.Errorf("connector: column %q: no usable treatment", col.GetName())
 }
@@ -253,11 +287,6 @@ func (c *compiler) compile(q *yrdv1.Query) (string, []any, error) {
 	// binds no parameters before the inner query's, so binding in the
 	// order the SQL text is written keeps "?" positions right.
 	var aggregates int
-	type outItem struct {
-		col  string // plain column, or ""
-		agg  *yrdv1.AggregateCall
-		name string
-	}
 	outs := make([]outItem, len(items))
 	for i, it := range items {
 		var o outItem
@@ -350,21 +379,23 @@ func (c *compiler) compile(q *yrdv1.Query) (string, []any, error) {
 		orderSQL = append(orderSQL, key+" NULLS LAST")
 	}
 
-	var inner []string
-	for _, name := range c.order {
-		e, err := c.treated(c.cols[name])
-		if err != nil {
-			return "", nil, err
+	limit := q.GetLimit()
+	if !aggOnly {
+		rc := c.dec.GetRowCap()
+		if rc == 0 {
+			return "", nil, errors.New("connector: row decision without a row cap")
 		}
-		inner = append(inner, e+" AS "+quoteIdent(name))
+		if limit == 0 || limit > rc {
+			limit = rc
+		}
 	}
-	if personKey != "" {
-		inner = append(inner, quoteIdent(personKey)+" AS "+quoteIdent(personAlias))
+	if limit > 1<<62 {
+		limit = 1 << 62
 	}
-	if len(inner) == 0 {
-		// count(*) alone reads no column; DuckDB still needs a projection.
-		inner = append(inner, "1 AS "+quoteIdent(oneAlias))
+	if aggOnly && personKey != "" && c.opts.Sketch != nil {
+		return c.sketch(q, outs, groupSQL, orderSQL, personKey, limit)
 	}
+
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	outer := make([]string, len(outs))
@@ -384,18 +415,12 @@ func (c *compiler) compile(q *yrdv1.Query) (string, []any, error) {
 		outer = append(outer, groupSize+" AS "+quoteIdent(IndividualsColumn))
 	}
 	b.WriteString(strings.Join(outer, ", "))
-	b.WriteString(" FROM (SELECT ")
-	b.WriteString(strings.Join(inner, ", "))
-	b.WriteString(" FROM ")
-	b.WriteString(quoteIdent(c.d.GetId()))
-	if w := q.GetWhere(); w != nil {
-		cond, err := c.expr(w, 0)
-		if err != nil {
-			return "", nil, err
-		}
-		b.WriteString(" WHERE ")
-		b.WriteString(cond)
+	inner, err := c.innerQuery(q, personKey, nil)
+	if err != nil {
+		return "", nil, err
 	}
+	b.WriteString(" FROM (")
+	b.WriteString(inner)
 	b.WriteString(") AS ")
 	b.WriteString(quoteIdent("t"))
 	if len(groupSQL) > 0 {
@@ -411,23 +436,49 @@ func (c *compiler) compile(q *yrdv1.Query) (string, []any, error) {
 		b.WriteString(" ORDER BY ")
 		b.WriteString(strings.Join(orderSQL, ", "))
 	}
-	limit := q.GetLimit()
-	if !aggOnly {
-		rc := c.dec.GetRowCap()
-		if rc == 0 {
-			return "", nil, errors.New("connector: row decision without a row cap")
-		}
-		if limit == 0 || limit > rc {
-			limit = rc
-		}
-	}
 	if limit > 0 {
-		if limit > 1<<62 {
-			limit = 1 << 62
-		}
 		b.WriteString(" LIMIT " + c.bind(int64(limit)))
 	}
 	return b.String(), c.args, nil
+}
+
+// innerQuery is the inner query: the view's rows, filtered on raw values,
+// with every column the outer query reads replaced by its treated form,
+// and the raw person key (if personKey is set) as personAlias. extra, if
+// set, appends more items after those, binding in text order.
+func (c *compiler) innerQuery(q *yrdv1.Query, personKey string, extra func() []string) (string, error) {
+	var inner []string
+	for _, name := range c.order {
+		e, err := c.treated(c.cols[name])
+		if err != nil {
+			return "", err
+		}
+		inner = append(inner, e+" AS "+quoteIdent(name))
+	}
+	if personKey != "" {
+		inner = append(inner, quoteIdent(personKey)+" AS "+quoteIdent(personAlias))
+	}
+	if extra != nil {
+		inner = append(inner, extra()...)
+	}
+	if len(inner) == 0 {
+		// count(*) alone reads no column; DuckDB still needs a projection.
+		inner = append(inner, "1 AS "+quoteIdent(oneAlias))
+	}
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	b.WriteString(strings.Join(inner, ", "))
+	b.WriteString(" FROM ")
+	b.WriteString(quoteIdent(c.d.GetId()))
+	if w := q.GetWhere(); w != nil {
+		cond, err := c.expr(w, 0)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(" WHERE ")
+		b.WriteString(cond)
+	}
+	return b.String(), nil
 }
 
 // checkAggregate validates an aggregate call against the schema and the
@@ -471,7 +522,11 @@ func (c *compiler) checkAggregate(a *yrdv1.AggregateCall) error {
 
 func (c *compiler) aggregateSQL(a *yrdv1.AggregateCall) string {
 	col := quoteIdent(a.GetColumn())
-	if b := c.opts.SumBound; b > 0 {
+	b := c.opts.SumBound
+	if cb, ok := c.opts.SumBounds[a.GetColumn()]; ok {
+		b = cb
+	}
+	if b > 0 {
 		switch a.GetFunction() {
 		case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
 			// A number from the catalog, not requester text; written in
@@ -500,4 +555,36 @@ func (c *compiler) aggregateSQL(a *yrdv1.AggregateCall) string {
 		return "max(" + col + ")"
 	}
 	return "NULL" // unreachable: checkAggregate rejected it
+}
+
+// generalised is the SQL that coarsens a quasi-identifier by its catalog
+// generalisation, written so that PostgreSQL reads it alike: the lower
+// bound of a numeric band, a string's prefix, a date or timestamp
+// truncated to its month or year. The numbers come from the catalog, not
+// from requester text, so they are written in place.
+func generalised(col *yrdv1.Column) (string, error) {
+	id := quoteIdent(col.GetName())
+	typ := strings.ToUpper(col.GetType())
+	switch r := col.GetGeneralise().GetRule().(type) {
+	case *yrdv1.Generalisation_BandWidth:
+		w := r.BandWidth
+		if !(w > 0) || math.IsInf(w, 1) || (typ != "INTEGER" && typ != "BIGINT" && typ != "DOUBLE" && typ != "DECIMAL") {
+			break
+		}
+		band := "floor(CAST(" + id + " AS DOUBLE) / " + strconv.FormatFloat(w, 'g', -1, 64) + ") * " + strconv.FormatFloat(w, 'g', -1, 64)
+		if (typ == "INTEGER" || typ == "BIGINT") && w == math.Trunc(w) {
+			return "CAST(" + band + " AS BIGINT)", nil
+		}
+		return "CAST(" + band + " AS DOUBLE)", nil
+	case *yrdv1.Generalisation_PrefixLength:
+		if r.PrefixLength > 0 && typ == "VARCHAR" {
+			return "left(" + id + ", " + strconv.FormatUint(uint64(r.PrefixLength), 10) + ")", nil
+		}
+	case *yrdv1.Generalisation_Truncate:
+		unit := map[yrdv1.DateTruncation]string{yrdv1.DateTruncation_DATE_TRUNCATION_MONTH: "month", yrdv1.DateTruncation_DATE_TRUNCATION_YEAR: "year"}[r.Truncate]
+		if unit != "" && (typ == "DATE" || typ == "TIMESTAMP") {
+			return "CAST(date_trunc('" + unit + "', CAST(" + id + " AS TIMESTAMP)) AS " + typ + ")", nil
+		}
+	}
+	return "", fmt.Errorf("connector: column %q is generalised but has no generalisation that fits its type %s", col.GetName(), typ)
 }

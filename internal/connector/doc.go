@@ -7,4 +7,9 @@
 //
 // Nothing a requester writes is spliced into SQL: identifiers come from
 // the catalog schema and are quoted, every literal is a bound parameter.
+//
+// For the owner's difference checks, Options.Sketch makes an aggregate
+// plan also return, per released group, its distinct individuals and a
+// linear sketch of their set (see SketchOptions), computed in the same
+// scan.
 package connector

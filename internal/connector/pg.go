@@ -44,6 +44,9 @@ type Postgres struct {
 
 	mu       sync.RWMutex
 	problems map[string][]Mismatch // dataset id → why it is not served
+	// unique holds, per dataset, the person key the last check found a
+	// unique index on.
+	unique map[string]string
 
 	// A small pool: pgx.Conn is not safe for concurrent use, and
 	// pgxpool is not available to this module.
@@ -109,7 +112,7 @@ func OpenPostgres(ctx context.Context, dsn string, tables []PGTable, catalog Cat
 		}
 		m[t.DatasetID] = t
 	}
-	p := &Postgres{cfg: cfg, catalog: catalog, tables: m, problems: map[string][]Mismatch{},
+	p := &Postgres{cfg: cfg, catalog: catalog, tables: m, problems: map[string][]Mismatch{}, unique: map[string]string{},
 		sem: make(chan struct{}, pgMaxConns), idle: make(chan *pgx.Conn, pgMaxConns), closed: make(chan struct{})}
 	c, err := p.acquire(ctx)
 	if err != nil {
@@ -241,8 +244,19 @@ func (p *Postgres) CheckDataset(ctx context.Context, id string) []Mismatch {
 		return []Mismatch{{DatasetID: id, Problem: "no local source configured"}}
 	}
 	ms := p.check(ctx, t)
+	var key string
+	if len(ms) == 0 {
+		if ds, ok := p.catalog(id); ok {
+			key, _ = p.pgPersonUnique(ctx, t, ds)
+		}
+	}
 	p.mu.Lock()
 	p.problems[id] = ms
+	if key != "" {
+		p.unique[id] = key
+	} else {
+		delete(p.unique, id)
+	}
 	p.mu.Unlock()
 	return ms
 }
@@ -384,6 +398,7 @@ func CompilePostgres(d *yrdv1.Dataset, t PGTable, q *yrdv1.Query, dec *yrdv1.Dec
 
 // CompilePostgresWith is CompilePostgres with the node's options.
 func CompilePostgresWith(d *yrdv1.Dataset, t PGTable, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error) {
+	o.dialect = dialectPostgres
 	query, args, err := CompileWith(d, q, dec, o)
 	if err != nil {
 		return "", nil, err
@@ -564,6 +579,9 @@ func (p *Postgres) Run(ctx context.Context, id string, q *yrdv1.Query, dec *yrdv
 
 // Plan compiles q for dataset id under dec, as Run would, without running
 // it.
+//
+// With o.Sketch, the plan skips the sketch's distinct step if the last
+// check found a unique index on the person key (see SketchOptions).
 func (p *Postgres) Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error) {
 	if !p.Serving(id) {
 		return "", nil, p.notServed(id)
@@ -571,6 +589,15 @@ func (p *Postgres) Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Option
 	ds, ok := p.catalog(id)
 	if !ok {
 		return "", nil, fmt.Errorf("connector: dataset %q is not in the catalog", id)
+	}
+	// PostgreSQL names an unaliased aggregate by its function, which
+	// the sketch plan does too: no names needed.
+	o.personUnique, o.names = false, nil
+	if o.Sketch != nil && SketchApplies(ds, dec) {
+		p.mu.RLock()
+		key := p.unique[id]
+		p.mu.RUnlock()
+		o.personUnique = key != "" && key == personKeyOf(ds)
 	}
 	return CompilePostgresWith(ds, p.tables[id], q, dec, o)
 }
@@ -607,20 +634,21 @@ func (p *Postgres) Query(ctx context.Context, query string, args []any) (*PGRows
 	for i, fd := range fds {
 		names[i] = fd.Name
 	}
-	return &PGRows{p: p, conn: c, rows: r, names: names}, nil
+	return &PGRows{p: p, conn: c, rows: r, names: names, sketch: findSketch(names)}, nil
 }
 
 // PGRows streams a PostgreSQL result like Rows does a DuckDB one: Next,
 // then Values, until Next is false; then Err. Close it (or drain it) to
 // return the connection.
 type PGRows struct {
-	p     *Postgres
-	conn  *pgx.Conn
-	rows  pgx.Rows
-	names []string
-	vals  []any
-	err   error
-	done  bool
+	p      *Postgres
+	conn   *pgx.Conn
+	rows   pgx.Rows
+	names  []string
+	vals   []any
+	sketch sketchIndexes
+	err    error
+	done   bool
 }
 
 // ResultRows is what both connectors' results offer.
@@ -658,6 +686,11 @@ func (r *PGRows) Next() bool {
 	for i, v := range vals {
 		vals[i] = pgNormalise(v)
 	}
+	if err := r.sketch.convert(vals); err != nil {
+		r.err = err
+		r.finish()
+		return false
+	}
 	r.vals = vals
 	return true
 }
@@ -665,7 +698,8 @@ func (r *PGRows) Next() bool {
 // Values returns the current row as Rows.Values does: nil, bool, int32,
 // int64, float64 (also for DECIMAL, and numeric aggregates such as avg),
 // string, time.Time. Sums over integers are int64 (*big.Int if they do
-// not fit), where DuckDB gives *big.Int.
+// not fit), where DuckDB gives *big.Int. The sketch columns come as
+// []int64 and []uint64, as from Rows.Values.
 func (r *PGRows) Values() []any { return r.vals }
 
 // Err returns the error that ended iteration, if any.

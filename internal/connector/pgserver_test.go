@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	if pgServer != nil {
 		pgServer.Stop()
 	}
+	if benchDir != "" {
+		os.RemoveAll(benchDir)
+	}
 	os.Exit(code)
 }
 

@@ -15,11 +15,12 @@ import (
 // Rows streams a result: Next, then Values, until Next is false; then Err.
 // Close it (or drain it) to release the DuckDB connection.
 type Rows struct {
-	rows  *sql.Rows
-	names []string
-	vals  []any
-	ptrs  []any
-	err   error
+	rows   *sql.Rows
+	names  []string
+	vals   []any
+	ptrs   []any
+	sketch sketchIndexes
+	err    error
 }
 
 // Query runs SQL made by Compile. ctx reaches DuckDB: cancelling it
@@ -41,7 +42,7 @@ func (d *DuckDB) Query(ctx context.Context, query string, args []any) (*Rows, er
 		r.Close()
 		return nil, fmt.Errorf("connector: query: %w", err)
 	}
-	rows := &Rows{rows: r, names: names, vals: make([]any, len(names)), ptrs: make([]any, len(names))}
+	rows := &Rows{rows: r, names: names, vals: make([]any, len(names)), ptrs: make([]any, len(names)), sketch: findSketch(names)}
 	for i := range rows.vals {
 		rows.ptrs[i] = &rows.vals[i]
 	}
@@ -68,6 +69,10 @@ func (d *DuckDB) Run(ctx context.Context, id string, q *yrdv1.Query, dec *yrdv1.
 
 // Plan compiles q for dataset id under dec, as Run would, without running
 // it.
+//
+// With o.Sketch, the plan skips the sketch's distinct step if a check
+// verified the person key unique in the files as they are now, and names
+// the result's columns as the plain plan's (see SketchOptions).
 func (d *DuckDB) Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error) {
 	if !d.Serving(id) {
 		return "", nil, d.notServed(id)
@@ -75,6 +80,20 @@ func (d *DuckDB) Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options)
 	ds, ok := d.catalog(id)
 	if !ok {
 		return "", nil, fmt.Errorf("connector: dataset %q is not in the catalog", id)
+	}
+	o.personUnique, o.names, o.dialect = false, nil, dialectDuckDB
+	if o.Sketch != nil && SketchApplies(ds, dec) {
+		if err := o.Sketch.validate(); err != nil {
+			return "", nil, err
+		}
+		o.personUnique = d.personUnique(id, ds)
+		if needsNames(q) {
+			names, err := d.resultNames(ds, q, dec, o)
+			if err != nil {
+				return "", nil, err
+			}
+			o.names = names
+		}
 	}
 	return CompileWith(ds, q, dec, o)
 }
@@ -98,6 +117,9 @@ type Engine interface {
 	CheckDataset(ctx context.Context, id string) []Mismatch
 	Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error)
 	Exec(ctx context.Context, query string, args []any) (ResultRows, error)
+	// SketchScheme names the hash the engine's sketches use: sketches of
+	// different schemes are never comparable.
+	SketchScheme() string
 	Close() error
 }
 
@@ -121,13 +143,19 @@ func (r *Rows) Next() bool {
 	for i, v := range r.vals {
 		r.vals[i] = normalise(v)
 	}
+	if err := r.sketch.convert(r.vals); err != nil {
+		r.err = err
+		return false
+	}
 	return true
 }
 
 // Values returns the current row: nil (NULL), bool, int32, int64,
 // float64, string, time.Time, or other driver types for types the catalog
 // does not use (sum over integers is a HUGEINT: *big.Int). Decimals come
-// as float64. The slice is reused by Next.
+// as float64. The sketch columns come as []int64 (SketchCellsColumn,
+// SketchCountsColumn) and []uint64 (SketchXorsColumn). The slice is
+// reused by Next.
 func (r *Rows) Values() []any { return r.vals }
 
 // Err returns the error that ended iteration, if any; a cancelled

@@ -34,8 +34,20 @@ type DuckDB struct {
 	catalog Catalog
 	sources map[string]Source
 
+	// scheme is SketchScheme, fixed at open.
+	scheme string
+
 	mu       sync.RWMutex
 	problems map[string][]Mismatch // dataset id → why it is not served
+	// unique holds, per dataset, the proof of the last check that its
+	// person key is unique per row, for the files as they were then.
+	unique map[string]uniqueProof
+	// rechecking marks datasets whose uniqueness a background recheck
+	// (see recheckUnique) is verifying; bg ends them at Close.
+	rechecking map[string]bool
+	bg         context.Context
+	stop       context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // OpenDuckDB opens an in-memory DuckDB and creates a view per source over
@@ -65,7 +77,14 @@ func OpenDuckDB(ctx context.Context, sources []Source, catalog Catalog) (*DuckDB
 		db.Close()
 		return nil, fmt.Errorf("connector: open duckdb: %w", err)
 	}
-	d := &DuckDB{db: db, catalog: catalog, sources: m, problems: map[string][]Mismatch{}}
+	var canary uint64
+	if err := db.QueryRowContext(ctx, "SELECT hash('"+sketchCanary+"')").Scan(&canary); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connector: open duckdb: %w", err)
+	}
+	d := &DuckDB{db: db, catalog: catalog, sources: m, problems: map[string][]Mismatch{}, unique: map[string]uniqueProof{},
+		rechecking: map[string]bool{}, scheme: fmt.Sprintf("duckdb-hash:%016x", canary)}
+	d.bg, d.stop = context.WithCancel(context.Background())
 	d.Check(ctx)
 	return d, nil
 }
@@ -90,8 +109,14 @@ func validateSource(s Source) error {
 	return nil
 }
 
-// Close releases the database.
-func (d *DuckDB) Close() error { return d.db.Close() }
+// Close releases the database, after ending any background recheck.
+func (d *DuckDB) Close() error {
+	d.mu.Lock() // no recheck starts after this
+	d.stop()
+	d.mu.Unlock()
+	d.wg.Wait()
+	return d.db.Close()
+}
 
 // DB exposes the underlying database, for tests and benchmarks that need
 // to prepare files (e.g. COPY … TO parquet).

@@ -18,6 +18,11 @@ type Config struct {
 	ListenAddrs []string
 	// Gate admits peers; see Gate.
 	Gate Gate
+	// Refused, if set, is told of every inbound connection and stream the
+	// Gate refuses, so the node can put the attempt on record. It runs on
+	// libp2p's connection paths, like Gate.Admit: it must be fast and
+	// must not block.
+	Refused func(Refusal)
 
 	// The following let libp2p reach outside the configured peers and are
 	// off by default.

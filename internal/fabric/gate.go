@@ -35,12 +35,25 @@ type GateFunc func(peer.ID) bool
 // Admit calls f(id).
 func (f GateFunc) Admit(id peer.ID) bool { return f(id) }
 
+// Refusal is an inbound connection, or a stream on one, that the Gate
+// refused: what Config.Refused hears of.
+type Refusal struct {
+	// Peer is the refused peer's id, proven by the Noise handshake.
+	Peer peer.ID
+	// Remote is the address the peer came from; nil if unknown.
+	Remote ma.Multiaddr
+	// Stream: a stream refused on a connection opened before the peer
+	// stopped being admitted (it is cut soon after).
+	Stream bool
+}
+
 // gater applies a Gate to libp2p connections. Only peer-level decisions go
 // through the Gate; address-level hooks allow everything, because the
 // address of a member is not a credential, its key is.
 type gater struct {
-	gate Gate
-	log  *slog.Logger
+	gate    Gate
+	refused func(Refusal) // may be nil
+	log     *slog.Logger
 }
 
 var _ connmgr.ConnectionGater = (*gater)(nil)
@@ -65,6 +78,10 @@ func (g *gater) InterceptSecured(dir network.Direction, id peer.ID, addrs networ
 	}
 	g.log.Debug("fabric: refused connection from non-member",
 		"peer", id, "direction", dir.String(), "remote", addrs.RemoteMultiaddr().String())
+	// Outbound, the refusal is this node's own choice, not an attempt.
+	if dir == network.DirInbound && g.refused != nil {
+		g.refused(Refusal{Peer: id, Remote: addrs.RemoteMultiaddr()})
+	}
 	return false
 }
 

@@ -35,6 +35,7 @@ var ErrNotAdmitted = errors.New("fabric: peer is not admitted")
 type Host struct {
 	p2p     host.Host
 	gate    Gate
+	refused func(Refusal) // may be nil
 	log     *slog.Logger
 	notifee *network.NotifyBundle
 
@@ -62,7 +63,7 @@ func New(cfg Config) (*Host, error) {
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-		libp2p.ConnectionGater(&gater{gate: cfg.Gate, log: log}),
+		libp2p.ConnectionGater(&gater{gate: cfg.Gate, refused: cfg.Refused, log: log}),
 		libp2p.DisableMetrics(),
 	}
 	if cfg.EnableRelay {
@@ -98,6 +99,7 @@ func New(cfg Config) (*Host, error) {
 	h := &Host{
 		p2p:       p2p,
 		gate:      cfg.Gate,
+		refused:   cfg.Refused,
 		log:       log,
 		listeners: make(map[protocol.ID]*listener),
 	}

@@ -39,8 +39,11 @@ func newListener(h *Host, proto protocol.ID) *listener {
 func (l *listener) handle(s network.Stream) {
 	// The connection was admitted when it was opened, but the member may have
 	// been removed since; refuse its new streams even before ClosePeer runs.
-	if !l.h.gate.Admit(s.Conn().RemotePeer()) {
+	if id := s.Conn().RemotePeer(); !l.h.gate.Admit(id) {
 		_ = s.Reset()
+		if l.h.refused != nil {
+			l.h.refused(Refusal{Peer: id, Remote: s.Conn().RemoteMultiaddr(), Stream: true})
+		}
 		return
 	}
 	select {

@@ -141,6 +141,9 @@ func (m *Merge) Add(owner string, cols []*yrdv1.ResultColumn, rows []*yrdv1.Row)
 	if m.seen[owner] {
 		return fmt.Errorf("merge: %s: result added twice", owner)
 	}
+	if m.single && len(m.seen) > 0 {
+		return fmt.Errorf("merge: %s: a single-dataset plan takes one part, and %s's is in", owner, m.first)
+	}
 	if err := m.check(cols); err != nil {
 		return fmt.Errorf("merge: %s: %w", owner, err)
 	}

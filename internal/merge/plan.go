@@ -81,7 +81,7 @@ type sortKey struct {
 // one at a time (e.g. as they arrive, from one goroutine or under its own
 // lock) and then asks for the result.
 type Merge struct {
-	family    string
+	single    bool // PlanDataset: one part, count(DISTINCT) allowed
 	aggregate bool
 	star      bool // a row query with SELECT *: the owners' columns decide
 	partial   *yrdv1.Query
@@ -116,7 +116,26 @@ func Plan(q *yrdv1.Query) (*Merge, error) {
 	if !ok || fam.Family == "" {
 		return nil, refuse("the query is not on a dataset family (FROM family:<standard schema id>); only family queries are merged")
 	}
-	m := &Merge{family: fam.Family, limit: q.GetLimit(), seen: map[string]bool{}}
+	return plan(q, false)
+}
+
+// PlanDataset is Plan for an aggregate query on one dataset, which an
+// owner answers from the same decomposed parts as a family query: its
+// noise goes on the parts (counts and sums), and an avg, ORDER BY and
+// LIMIT are computed from the noisy parts, never from exact values. Only
+// one part may be added; with one part count(DISTINCT x) merges too.
+func PlanDataset(q *yrdv1.Query) (*Merge, error) {
+	if q == nil {
+		return nil, refuse("no query")
+	}
+	if _, ok := q.GetSource().(*yrdv1.Query_DatasetId); !ok {
+		return nil, refuse("the query is not on one dataset")
+	}
+	return plan(q, true)
+}
+
+func plan(q *yrdv1.Query, single bool) (*Merge, error) {
+	m := &Merge{single: single, limit: q.GetLimit(), seen: map[string]bool{}}
 
 	var groupBy []string
 	groupPos := map[string]int{}
@@ -131,7 +150,9 @@ func Plan(q *yrdv1.Query) (*Merge, error) {
 	}
 	items := q.GetSelect()
 	for i, it := range items {
-		if a := it.GetAlias(); len(a) >= len(reservedPrefix) && strings.EqualFold(a[:len(reservedPrefix)], reservedPrefix) {
+		// A single-dataset plan takes the parts of a family query as they
+		// are (an owner's part carries the home node's helper aliases).
+		if a := it.GetAlias(); !single && len(a) >= len(reservedPrefix) && strings.EqualFold(a[:len(reservedPrefix)], reservedPrefix) {
 			return nil, refuse("select item %d: alias %q: names beginning with %s are reserved for the merge's helper columns", i+1, a, reservedPrefix)
 		}
 		switch x := it.GetItem().(type) {
@@ -141,6 +162,9 @@ func Plan(q *yrdv1.Query) (*Merge, error) {
 			}
 		case *yrdv1.SelectItem_Aggregate:
 			m.aggregate = true
+			if single && x.Aggregate.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT {
+				break
+			}
 			if err := checkAggregate(i, x.Aggregate); err != nil {
 				return nil, err
 			}
@@ -186,7 +210,8 @@ func Plan(q *yrdv1.Query) (*Merge, error) {
 					o.name = defaultName(a)
 				}
 				switch a.GetFunction() {
-				case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
+				case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT:
+					// count(DISTINCT) only in a single-dataset plan (checkAggregate).
 					o.kind, c.types = outCount, "BIGINT"
 				case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:
 					o.kind, c.types = outSum, "BIGINT|DOUBLE"

@@ -189,3 +189,25 @@ func roundHalfUp(v float64) float64 {
 	}
 	return r
 }
+
+// ExpectedAbs is the expected absolute value of DiscreteLaplace(scale)
+// noise, 2q/(1−q²) for q = exp(−1/scale): what `--explain` calls the
+// expected error of a noisy count or sum. NaN for a scale DiscreteLaplace
+// refuses.
+func ExpectedAbs(scale float64) float64 {
+	if checkScale(scale) != nil {
+		return math.NaN()
+	}
+	q := math.Exp(-1 / scale)
+	return 2 * q / (1 - q*q)
+}
+
+// StdDev is the standard deviation of DiscreteLaplace(scale) noise,
+// sqrt(2q)/(1−q) for q = exp(−1/scale).
+func StdDev(scale float64) float64 {
+	if checkScale(scale) != nil {
+		return math.NaN()
+	}
+	q := math.Exp(-1 / scale)
+	return math.Sqrt(2*q) / (1 - q)
+}

@@ -462,3 +462,32 @@ func BenchmarkDiscreteLaplace(b *testing.B) {
 		}
 	})
 }
+
+// TestExpectedAbsAndStdDevMatchSamples: the closed forms agree with the
+// sampler's own draws (seeded, so the test is deterministic).
+func TestExpectedAbsAndStdDevMatchSamples(t *testing.T) {
+	for _, scale := range []float64{0.5, 2, 20} {
+		var key [32]byte
+		key[0] = byte(scale * 10)
+		s := Sampler{Rand: mrand.NewChaCha8(key)}
+		const n = 200000
+		var sumAbs, sumSq float64
+		for range n {
+			k, err := s.DiscreteLaplace(scale)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sumAbs += math.Abs(float64(k))
+			sumSq += float64(k) * float64(k)
+		}
+		if got, want := sumAbs/n, ExpectedAbs(scale); math.Abs(got-want) > 0.02*want+0.01 {
+			t.Errorf("scale %v: mean |noise| %v, ExpectedAbs %v", scale, got, want)
+		}
+		if got, want := math.Sqrt(sumSq/n), StdDev(scale); math.Abs(got-want) > 0.02*want+0.01 {
+			t.Errorf("scale %v: sample std %v, StdDev %v", scale, got, want)
+		}
+	}
+	if !math.IsNaN(ExpectedAbs(0)) || !math.IsNaN(StdDev(math.Inf(1))) {
+		t.Error("bad scales give numbers")
+	}
+}

@@ -72,7 +72,7 @@ func crossBorderCases() []ruleCase {
 				r.Access.ResultForm, r.Access.Columns = aggs, nil
 				r.Access.Aggregates = []*yrdv1.Aggregate{count(), agg("avg", "distance_km")}
 			}),
-			effect: allowAggs, ids: []string{"general.aggregates"}, shown: []string{"distance_km"},
+			effect: allowAggs, ids: []string{"general.aggregates", "aggregate.noise"}, shown: []string{"distance_km"},
 		},
 		{
 			name: "aggregates abroad keep the dataset's raised k",
@@ -81,7 +81,7 @@ func crossBorderCases() []ruleCase {
 				r.Access.Aggregates = []*yrdv1.Aggregate{count()}
 				r.Dataset.MinGroupSize = 40
 			}),
-			effect: allowAggs, ids: []string{"general.aggregates"}, minGroup: 40,
+			effect: allowAggs, ids: []string{"general.aggregates", "aggregate.noise"}, minGroup: 40,
 			reason: []string{"at least 40 individuals"},
 		},
 		{

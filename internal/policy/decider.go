@@ -26,6 +26,8 @@ type decider struct {
 	rowCap   uint64
 	minGroup uint32
 	grantID  string
+	noiseEps float64
+	family   string
 
 	// The columns the result would show, with their treatments.
 	nShown   int
@@ -139,6 +141,7 @@ func (e *decider) finish() *yrdv1.Decision {
 	}
 	if e.denied {
 		e.effect, e.rowCap, e.minGroup, e.grantID = yrdv1.Effect_EFFECT_DENY, 0, 0, ""
+		e.noiseEps, e.family = 0, ""
 	}
 	shown, ids := e.shown(), e.ids()
 	var (
@@ -168,6 +171,7 @@ func (e *decider) finish() *yrdv1.Decision {
 		d.Columns = nil
 	}
 	d.Effect, d.RowCap, d.MinGroupSize, d.GrantId = e.effect, e.rowCap, e.minGroup, e.grantID
+	d.NoiseEpsilon, d.BudgetFamily = e.noiseEps, e.family
 	d.PolicyVersion = e.p.GetVersion()
 	d.DerivedLevel = e.level
 	d.CrossBorder = e.r != nil && e.r.RequesterOutsideMainland

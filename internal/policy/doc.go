@@ -48,13 +48,26 @@
 //	general      general.hidden-predicate        DENY: rows filtered or ordered on a column not shown RAW
 //	general      general.rows                    ALLOW_ROWS, row_cap = params.row_cap
 //	general      general.aggregates              ALLOW_AGGREGATES, min_group_size = max(params k, dataset min_group_size)
-//	general      general.personal.pseudonymise   PERSONAL DIRECT/QUASI identifier in rows: PSEUDONYMISED
+//	general      general.personal.pseudonymise   PERSONAL DIRECT identifier in rows: PSEUDONYMISED
+//	general      general.quasi.generalise        QUASI identifier with a generalisation in rows: GENERALISED
+//	general      general.quasi.withhold          QUASI identifier without one in rows: WITHHELD
 //	general      general.personal.mask           other PERSONAL column in rows: MASKED
 //	general      general.personal.grant          PERSONAL column in rows RAW under a grant with allow_personal
 //	general      general.sensitive.withhold      SENSITIVE column in rows: WITHHELD
 //	important    important.grant                 DENY without an applicable grant; otherwise records the grant relied on
 //	important    important.aggregates-only       DENY: rows requested
 //	important    important.k-anonymity           ALLOW_AGGREGATES, min_group_size = max(params k, dataset min_group_size)
+//	aggregates   aggregate.sensitive-grant       DENY: a SENSITIVE column aggregated, grouped or filtered without a grant with allow_personal
+//	aggregates   aggregate.noise-unsupported     DENY: min or max in a result that carries noise
+//	aggregates   aggregate.sum-bound             DENY: a noisy sum or avg of a column with no declared bound
+//	aggregates   aggregate.noise                 counts, sums and averages carry noise: noise_epsilon, budget_family
+//	aggregates   aggregate.exact                 the owner chose exact aggregates and no personal column is aggregated
+//
+// The aggregates rules run inside the general and important groups, after
+// their gates and before the rule that allows the result. One more id,
+// aggregate.difference (RuleDifference), is not decided here: the owner
+// records it when it holds back a group whose individuals differ from an
+// earlier answer's by 1 to k-1 (internal/diffcheck).
 //
 // The cross-border group runs only when the requester's home node is
 // outside the mainland; the general or important group runs by level.
@@ -74,11 +87,47 @@
 //     one. Retired datasets answer no queries.
 //   - k is params.default_min_group_size, raised for one dataset by its
 //     min_group_size (0 means the default); a dataset can never lower it.
-//   - Aggregates over groups of at least k individuals are treated as
-//     anonymised (PIPL art. 4 and 73): group keys and statistics are RAW,
-//     also for PERSONAL and SENSITIVE columns. What protects individuals
-//     there is the group floor, the ban on min/max over personal columns
-//     and the ban on grouping by a direct identifier.
+//   - Aggregates over groups of at least k individuals show group keys and
+//     statistics RAW, also for PERSONAL and SENSITIVE columns, but a group
+//     floor alone does not make them anonymous: a series of permitted
+//     answers can be subtracted. What protects individuals there is the
+//     group floor, the ban on min/max over personal columns and on
+//     grouping by a direct identifier, calibrated noise by default (below)
+//     and the owner's difference check (internal/diffcheck).
+//   - A quasi-identifier in rows is generalised by the catalog's rule (a
+//     band, a prefix, a month or year) or withheld: a keyed token per
+//     value could still be grouped, counted and, for a column of few
+//     values such as gender, decoded by its frequencies.
+//
+// # Noise and the guarantee
+//
+// Counts, sums and averages over a dataset with personal information carry
+// discrete Laplace noise (internal/noise) unless the owner set
+// exact_aggregates and the result aggregates no PERSONAL or SENSITIVE
+// column; IMPORTANT data and anything that uses a SENSITIVE column are
+// always noised, and using a SENSITIVE column in an aggregate needs a
+// grant with allow_personal. A noisy query spends QueryEpsilon: the
+// dataset's noise_epsilon or the policy's default_query_epsilon (0.5),
+// never more than max_query_epsilon (1). The epsilon is shared equally by
+// the distinct quantities the result is computed from (count(*),
+// count(x), count(DISTINCT x), sum(x)); an avg is a noisy sum over a
+// noisy count, and ORDER BY and LIMIT over aggregates are applied to the
+// noisy values, so nothing exact leaks through the order. Sums clamp each
+// value to the column's sum_bound (or the dataset's noise_sum_bound).
+//
+// Budget: each noisy query is charged, through the replicated catalog and
+// before any data is read, to the requesting organisation's budget for
+// the dataset's family (Family: its standard_schema_id) and calendar year
+// in China time; privacy_budget (10) bounds it. A family query is charged
+// once per owner that answers. So, for one organisation, everything it
+// learns from noisy answers on one family in one year is
+// privacy_budget-differentially private with respect to any one record:
+// one individual's presence changes the probability of any set of answers
+// by at most a factor e^budget. The guarantee is per record: an
+// individual with several records (hospital visits) or in several cities'
+// datasets of a family is protected with that many times the epsilon.
+// Organisations do not share a budget, and colluding organisations add
+// their epsilons. min, max and exact aggregates carry none of this.
 //   - A row result may not filter or order on a column it masks,
 //     pseudonymises or withholds (general.hidden-predicate): "where
 //     care_level = 6" would reveal, row by row, the value that is withheld.

@@ -12,8 +12,9 @@ var allRules = []string{
 	RulePurposePermitted, RuleLevelCore, RuleIdentifierDirect, RuleNoMinMaxPersonal, RuleGroupColumns,
 	RuleCrossBorderGeneralOnly, RuleCrossBorderEligible, RuleCrossBorderTrialSector, RuleCrossBorderNoPersonal,
 	RuleCrossBorderThreshold, RuleGeneralHiddenPredicate, RuleGeneralRows, RuleGeneralAggregates,
-	RuleGeneralPseudonymise, RuleGeneralMask, RuleGeneralPersonalGrant, RuleGeneralSensitiveWithhold,
-	RuleImportantGrant, RuleImportantAggregatesOnly, RuleImportantKAnonymity,
+	RuleGeneralPseudonymise, RuleGeneralGeneralise, RuleGeneralQuasiWithhold, RuleGeneralMask, RuleGeneralPersonalGrant,
+	RuleGeneralSensitiveWithhold, RuleImportantGrant, RuleImportantAggregatesOnly, RuleImportantKAnonymity,
+	RuleSensitiveGrant, RuleNoiseUnsupported, RuleSumBound, RuleNoise, RuleExact,
 }
 
 // The rule table in doc.go lists every rule id, in evaluation order.

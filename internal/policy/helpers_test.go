@@ -22,10 +22,11 @@ const (
 	allowRows = yrdv1.Effect_EFFECT_ALLOW_ROWS
 	allowAggs = yrdv1.Effect_EFFECT_ALLOW_AGGREGATES
 
-	raw      = yrdv1.ColumnTreatment_COLUMN_TREATMENT_RAW
-	masked   = yrdv1.ColumnTreatment_COLUMN_TREATMENT_MASKED
-	pseudo   = yrdv1.ColumnTreatment_COLUMN_TREATMENT_PSEUDONYMISED
-	withheld = yrdv1.ColumnTreatment_COLUMN_TREATMENT_WITHHELD
+	raw         = yrdv1.ColumnTreatment_COLUMN_TREATMENT_RAW
+	masked      = yrdv1.ColumnTreatment_COLUMN_TREATMENT_MASKED
+	pseudo      = yrdv1.ColumnTreatment_COLUMN_TREATMENT_PSEUDONYMISED
+	generalised = yrdv1.ColumnTreatment_COLUMN_TREATMENT_GENERALISED
+	withheld    = yrdv1.ColumnTreatment_COLUMN_TREATMENT_WITHHELD
 )
 
 func dataset(t testing.TB, id string) *yrdv1.Dataset {

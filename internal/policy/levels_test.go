@@ -16,7 +16,9 @@ func personalGrant(r *Request) {
 func TestGeneralRules(t *testing.T) { run(t, generalCases()) }
 
 func generalCases() []ruleCase {
-	allPersonal := []string{"general.rows", "general.personal.pseudonymise", "general.personal.mask", "general.sensitive.withhold"}
+	allPersonal := []string{"general.rows", "general.personal.pseudonymise", "general.quasi.generalise", "general.personal.mask",
+		"general.sensitive.withhold", "general.quasi.withhold"}
+	noisy := []string{"general.aggregates", "aggregate.noise"}
 	return []ruleCase{
 		{
 			name:   "rows of every column, no grant",
@@ -24,11 +26,13 @@ func generalCases() []ruleCase {
 			effect: allowRows, ids: allPersonal,
 			shown: []string{"person_id", "district", "age", "gender", "living_alone", "care_level"},
 			columns: map[string]yrdv1.ColumnTreatment{
-				"person_id": pseudo, "district": raw, "age": pseudo, "gender": pseudo, "living_alone": masked, "care_level": withheld,
+				"person_id": pseudo, "district": raw, "age": generalised, "gender": withheld, "living_alone": masked, "care_level": withheld,
 			},
 			reason: []string{
 				"general data: rows, at most 100000",
-				`personal identifiers pseudonymised, keyed per dataset and grant: "person_id", "age", "gender"`,
+				`direct identifiers pseudonymised, keyed per dataset and grant: "person_id"`,
+				`quasi-identifiers generalised: "age"`,
+				`quasi-identifiers without a generalisation withheld: "gender"`,
 				`personal columns masked: "living_alone"`,
 				`sensitive columns withheld: "care_level"`,
 			},
@@ -60,7 +64,7 @@ func generalCases() []ruleCase {
 			name:   "applicable grant without allow_personal scopes pseudonyms",
 			req:    with(elderlyRows, func(r *Request) { r.Grants = []*yrdv1.Grant{approved("g-1", elderlyID, "elderly-care-planning", rows)} }),
 			effect: allowRows, ids: allPersonal, grantID: "g-1",
-			columns: map[string]yrdv1.ColumnTreatment{"age": pseudo},
+			columns: map[string]yrdv1.ColumnTreatment{"person_id": pseudo, "age": generalised},
 		},
 		{
 			name: "aggregates-only grant does not unmask rows",
@@ -81,10 +85,16 @@ func generalCases() []ruleCase {
 			effect: allowRows, ids: allPersonal,
 		},
 		{
-			name:   "filter on a pseudonymised column",
+			name:   "filter on a generalised column",
 			req:    with(elderlyRows, func(r *Request) { r.Access.FilterColumns = []string{"district", "age"} }),
 			effect: deny, ids: []string{"general.hidden-predicate"},
-			reason: []string{`does not show raw: "age" (pseudonymised)`},
+			reason: []string{`does not show raw: "age" (generalised)`},
+		},
+		{
+			name:   "filter on a withheld quasi-identifier",
+			req:    with(elderlyRows, func(r *Request) { r.Access.FilterColumns = []string{"gender"} }),
+			effect: deny, ids: []string{"general.hidden-predicate"},
+			reason: []string{`does not show raw: "gender" (withheld)`},
 		},
 		{
 			name:   "order by a sensitive column",
@@ -106,37 +116,89 @@ func generalCases() []ruleCase {
 			effect: allowRows, ids: []string{"general.rows", "general.personal.grant"}, grantID: "g-care",
 		},
 		{
-			name: "aggregates: group keys and statistics are raw",
+			name: "aggregates: group keys and statistics are raw, with noise",
 			req: with(elderlyAggs, func(r *Request) {
+				personalGrant(r)
 				r.Access.GroupBy = []string{"district", "age"}
 				r.Access.Aggregates = append(r.Access.Aggregates, agg("avg", "care_level"))
 			}),
-			effect: allowAggs, ids: []string{"general.aggregates"},
+			effect: allowAggs, ids: noisy, grantID: "g-care",
 			shown:   []string{"district", "age", "care_level"},
 			columns: map[string]yrdv1.ColumnTreatment{"age": raw, "care_level": raw},
-			reason:  []string{"aggregates over groups of at least 10 individuals"},
+			reason:  []string{"aggregates over groups of at least 10 individuals", `epsilon 0.5 from the requester's budget for "yrd.elderly-population.v1"`},
 		},
 		{
-			name:   "aggregate filtered on a sensitive column",
+			name:   "aggregate of a sensitive column without a grant",
+			req:    with(elderlyAggs, func(r *Request) { r.Access.Aggregates = append(r.Access.Aggregates, agg("sum", "care_level")) }),
+			effect: deny, ids: []string{"aggregate.sensitive-grant"},
+			reason: []string{"need a grant that allows personal data"},
+		},
+		{
+			name:   "aggregate filtered on a sensitive column without a grant",
 			req:    with(elderlyAggs, func(r *Request) { r.Access.FilterColumns = []string{"care_level"} }),
-			effect: allowAggs, ids: []string{"general.aggregates"},
+			effect: deny, ids: []string{"aggregate.sensitive-grant"},
+		},
+		{
+			name: "aggregate grouped by a sensitive column under a grant without personal data",
+			req: with(elderlyAggs, func(r *Request) {
+				r.Grants = []*yrdv1.Grant{approved("g-1", elderlyID, "elderly-care-planning", aggs)}
+				r.Access.GroupBy = []string{"care_level"}
+			}),
+			effect: deny, ids: []string{"aggregate.sensitive-grant"}, reason: []string{`grant "g-1" does not`},
+		},
+		{
+			name:   "aggregate filtered on a sensitive column under a personal grant",
+			req:    with(elderlyAggs, func(r *Request) { personalGrant(r); r.Access.FilterColumns = []string{"care_level"} }),
+			effect: allowAggs, ids: noisy, grantID: "g-care",
+		},
+		{
+			name:   "exact aggregates chosen by the owner: counts exact",
+			req:    with(elderlyAggs, func(r *Request) { r.Dataset.ExactAggregates = true }),
+			effect: allowAggs, ids: []string{"general.aggregates", "aggregate.exact"},
+			reason: []string{"exact aggregates"},
+		},
+		{
+			name: "exact aggregates chosen by the owner: a personal column aggregated is still noised",
+			req: with(elderlyAggs, func(r *Request) {
+				r.Dataset.ExactAggregates = true
+				r.Access.Aggregates = append(r.Access.Aggregates, agg("avg", "age"))
+			}),
+			effect: allowAggs, ids: noisy,
+		},
+		{
+			name:   "noise: a dataset epsilon above the policy's bound is capped",
+			req:    with(elderlyAggs, func(r *Request) { r.Dataset.NoiseEpsilon = 4 }),
+			effect: allowAggs, ids: noisy, reason: []string{"epsilon 1 from"},
+		},
+		{
+			name:   "noise: min and max cannot carry it",
+			req:    with(elderlyAggs, func(r *Request) { r.Access.Aggregates = append(r.Access.Aggregates, agg("max", "district")) }),
+			effect: deny, ids: []string{"aggregate.noise-unsupported"}, reason: []string{"max(district)"},
+		},
+		{
+			name: "noise: a sum needs a declared bound",
+			req: with(elderlyAggs, func(r *Request) {
+				r.Dataset.Schema.Columns[2].SumBound = 0
+				r.Access.Aggregates = append(r.Access.Aggregates, agg("sum", "age"))
+			}),
+			effect: deny, ids: []string{"aggregate.sum-bound"}, reason: []string{`"age"`},
 		},
 		{
 			name:   "dataset raises k for its aggregates",
 			req:    with(elderlyAggs, func(r *Request) { r.Dataset.MinGroupSize = 25 }),
-			effect: allowAggs, ids: []string{"general.aggregates"}, minGroup: 25,
+			effect: allowAggs, ids: noisy, minGroup: 25,
 			reason: []string{"aggregates over groups of at least 25 individuals"},
 		},
 		{
 			name:   "dataset k below the default has no effect",
 			req:    with(elderlyAggs, func(r *Request) { r.Dataset.MinGroupSize = 3 }),
-			effect: allowAggs, ids: []string{"general.aggregates"}, minGroup: 10,
+			effect: allowAggs, ids: noisy, minGroup: 10,
 			reason: []string{"aggregates over groups of at least 10 individuals"},
 		},
 		{
 			name:   "dataset k equal to the default",
 			req:    with(elderlyAggs, func(r *Request) { r.Dataset.MinGroupSize = 10 }),
-			effect: allowAggs, ids: []string{"general.aggregates"}, minGroup: 10,
+			effect: allowAggs, ids: noisy, minGroup: 10,
 		},
 		{
 			name:   "dataset k does not touch rows",
@@ -169,7 +231,7 @@ func importantCases() []ruleCase {
 		{
 			name:   "aggregates under a grant among twenty",
 			req:    with(hospitalAggs, func(r *Request) { r.Grants = manyGrants(hospitalID, "public-health-research", 20) }),
-			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity"},
+			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity", "aggregate.noise"},
 			shown:   []string{"department", "diagnosis", "cost"},
 			columns: map[string]yrdv1.ColumnTreatment{"diagnosis": raw, "cost": raw},
 			grantID: "g-13", reason: []string{`relies on grant "g-13"`, "at least 10 individuals"},
@@ -178,13 +240,13 @@ func importantCases() []ruleCase {
 		{
 			name:   "dataset raises k",
 			req:    with(hospitalAggs, func(r *Request) { r.Dataset.MinGroupSize = 50 }),
-			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity"}, grantID: "g-health", minGroup: 50,
+			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity", "aggregate.noise"}, grantID: "g-health", minGroup: 50,
 			reason: []string{"important data: aggregates over groups of at least 50 individuals"},
 		},
 		{
 			name:   "dataset k below the default has no effect",
 			req:    with(hospitalAggs, func(r *Request) { r.Dataset.MinGroupSize = 2 }),
-			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity"}, grantID: "g-health", minGroup: 10,
+			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity", "aggregate.noise"}, grantID: "g-health", minGroup: 10,
 			reason: []string{"important data: aggregates over groups of at least 10 individuals"},
 		},
 		{
@@ -193,13 +255,13 @@ func importantCases() []ruleCase {
 				r.Params.DefaultMinGroupSize = 30
 				r.Dataset.MinGroupSize = 20
 			}),
-			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity"}, grantID: "g-health", minGroup: 30,
+			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity", "aggregate.noise"}, grantID: "g-health", minGroup: 30,
 			reason: []string{"at least 30 individuals"},
 		},
 		{
 			name:   "rows grant covers aggregates",
 			req:    grantIs(func(g *yrdv1.Grant) { g.ResultForm = rows }),
-			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity"}, grantID: "g-health",
+			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity", "aggregate.noise"}, grantID: "g-health",
 		},
 		{
 			name:   "no grant",
@@ -255,7 +317,7 @@ func importantCases() []ruleCase {
 		{
 			name:   "expires one nanosecond after now",
 			req:    grantIs(func(g *yrdv1.Grant) { g.ExpiresAt = ts(now.Add(1)) }),
-			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity"}, grantID: "g-health",
+			effect: allowAggs, ids: []string{"important.grant", "important.k-anonymity", "aggregate.noise"}, grantID: "g-health",
 		},
 		{
 			name:   "no expiry",
@@ -309,6 +371,7 @@ func manyGrants(datasetID, purpose string, n int) []*yrdv1.Grant {
 	var gs []*yrdv1.Grant
 	for i := range n {
 		g := approved("g-"+strconv.Itoa(i), datasetID, purpose, aggs)
+		g.AllowPersonal = true
 		switch i % 5 {
 		case 0:
 			g.RequesterOrg = "hz-other"

@@ -76,11 +76,14 @@ func (c combo) request() *Request {
 		Sector: "connected-vehicles", Level: c.level,
 		Schema: &yrdv1.Schema{Columns: []*yrdv1.Column{
 			{Name: "district", Type: "VARCHAR", PersonalInfo: yrdv1.PersonalInfo_PERSONAL_INFO_NONE, IdentifierRole: yrdv1.IdentifierRole_IDENTIFIER_NONE},
-			{Name: "subject", Type: "INTEGER", PersonalInfo: c.pi, IdentifierRole: c.id},
+			{Name: "subject", Type: "INTEGER", PersonalInfo: c.pi, IdentifierRole: c.id, SumBound: 100},
 		}},
 		DataRights:          &yrdv1.DataRights{Holder: "test", ProcessingUseRight: true},
 		PermittedPurposes:   []string{"research", "marketing"},
 		CrossBorderEligible: c.level == yrdv1.ClassificationLevel_LEVEL_GENERAL,
+	}
+	if c.id == yrdv1.IdentifierRole_IDENTIFIER_QUASI {
+		d.Schema.Columns[1].Generalise = &yrdv1.Generalisation{Rule: &yrdv1.Generalisation_BandWidth{BandWidth: 5}}
 	}
 	a := &yrdv1.AccessRequest{DatasetId: d.Id, Purpose: "research", ResultForm: rows}
 	switch c.shape {
@@ -199,6 +202,26 @@ func oracle(c combo) *yrdv1.Decision {
 		}
 		return want
 	}
+	// Aggregates: a sensitive subject needs a grant allowing personal data;
+	// noise on important data, on sensitive columns and on data with
+	// personal information (the matrix never chooses exact aggregates);
+	// max cannot carry noise.
+	sensitiveUsed := pi == yrdv1.PersonalInfo_PERSONAL_INFO_SENSITIVE && (c.shape == aggGroup || c.shape == aggStat)
+	noisy := c.level == yrdv1.ClassificationLevel_LEVEL_IMPORTANT || personal
+	aggregates := func(rules ...string) *yrdv1.Decision {
+		if sensitiveUsed && (c.outside || c.grant != grantApprovedPersonal) {
+			return denied("aggregate.sensitive-grant")
+		}
+		if noisy && c.shape == aggMax {
+			return denied("aggregate.noise-unsupported")
+		}
+		subject = raw // aggregates over at least k people are anonymised
+		if noisy {
+			rules = append(rules, "aggregate.noise")
+			want.NoiseEpsilon, want.BudgetFamily = 0.5, "shanghai.test.matrix"
+		}
+		return finish(allowAggs, rules...)
+	}
 
 	if c.level == yrdv1.ClassificationLevel_LEVEL_IMPORTANT {
 		var x []string
@@ -211,11 +234,10 @@ func oracle(c combo) *yrdv1.Decision {
 		if len(x) > 0 {
 			return denied(x...)
 		}
-		return finish(allowAggs, "important.grant", "important.k-anonymity")
+		return aggregates("important.grant", "important.k-anonymity")
 	}
 	if c.shape.agg() {
-		subject = raw // aggregates over at least k people are anonymised
-		return finish(allowAggs, "general.aggregates")
+		return aggregates("general.aggregates")
 	}
 	var rule string
 	switch {
@@ -224,8 +246,10 @@ func oracle(c combo) *yrdv1.Decision {
 		subject, rule = withheld, "general.sensitive.withhold"
 	case c.grant == grantApprovedPersonal:
 		subject, rule = raw, "general.personal.grant"
-	case c.id != yrdv1.IdentifierRole_IDENTIFIER_NONE:
+	case c.id == yrdv1.IdentifierRole_IDENTIFIER_DIRECT:
 		subject, rule = pseudo, "general.personal.pseudonymise"
+	case c.id == yrdv1.IdentifierRole_IDENTIFIER_QUASI:
+		subject, rule = generalised, "general.quasi.generalise"
 	default:
 		subject, rule = masked, "general.personal.mask"
 	}

@@ -28,12 +28,23 @@ const (
 	RuleGeneralRows              = "general.rows"
 	RuleGeneralAggregates        = "general.aggregates"
 	RuleGeneralPseudonymise      = "general.personal.pseudonymise"
+	RuleGeneralGeneralise        = "general.quasi.generalise"
+	RuleGeneralQuasiWithhold     = "general.quasi.withhold"
 	RuleGeneralMask              = "general.personal.mask"
 	RuleGeneralPersonalGrant     = "general.personal.grant"
 	RuleGeneralSensitiveWithhold = "general.sensitive.withhold"
 	RuleImportantGrant           = "important.grant"
 	RuleImportantAggregatesOnly  = "important.aggregates-only"
 	RuleImportantKAnonymity      = "important.k-anonymity"
+	RuleSensitiveGrant           = "aggregate.sensitive-grant"
+	RuleNoiseUnsupported         = "aggregate.noise-unsupported"
+	RuleSumBound                 = "aggregate.sum-bound"
+	RuleNoise                    = "aggregate.noise"
+	RuleExact                    = "aggregate.exact"
+	// RuleDifference is not decided here: the owner fires it when it holds
+	// back a group whose individuals differ from an earlier answer's by
+	// fewer than k (internal/diffcheck).
+	RuleDifference = "aggregate.difference"
 )
 
 // Usage is this calendar year's cross-border exports of the dataset's
@@ -214,11 +225,15 @@ func (e *decider) generalGroup() {
 	}
 	personalGrant := g.GetAllowPersonal()
 	if e.agg {
+		if e.sensitiveGrant(g) || e.noiseGate() {
+			return
+		}
 		e.fire(RuleGeneralAggregates)
 		e.say("general data: aggregates over groups of at least ")
 		e.uint(uint64(e.k()))
 		e.say(" individuals")
 		e.allowAggregates(g)
+		e.noise()
 		return
 	}
 	if e.hiddenPredicate(personalGrant) {
@@ -236,7 +251,7 @@ func (e *decider) generalGroup() {
 		fired[rule] = true
 	}
 	// One rule and one sentence per kind of treatment, in a fixed order.
-	for rule := treatPseudonymise; rule <= treatWithhold; rule++ {
+	for rule := treatPseudonymise; rule <= treatQuasiWithhold; rule++ {
 		if !fired[rule] {
 			continue
 		}
@@ -267,7 +282,7 @@ func (e *decider) importantGroup() {
 		e.deny(RuleImportantAggregatesOnly)
 		e.say("important data leaves only as aggregates, not rows")
 	}
-	if e.denied {
+	if e.denied || e.sensitiveGrant(g) || e.noiseGate() {
 		return
 	}
 	e.fire(RuleImportantGrant)
@@ -278,6 +293,7 @@ func (e *decider) importantGroup() {
 	e.uint(uint64(e.k()))
 	e.say(" individuals")
 	e.allowAggregates(g)
+	e.noise()
 }
 
 // k is the group floor for aggregates over the dataset: the policy's

@@ -17,10 +17,11 @@ const (
 	levelImportant = yrdv1.ClassificationLevel_LEVEL_IMPORTANT
 	levelCore      = yrdv1.ClassificationLevel_LEVEL_CORE
 
-	treatRawT      = yrdv1.ColumnTreatment_COLUMN_TREATMENT_RAW
-	treatMaskedT   = yrdv1.ColumnTreatment_COLUMN_TREATMENT_MASKED
-	treatPseudoT   = yrdv1.ColumnTreatment_COLUMN_TREATMENT_PSEUDONYMISED
-	treatWithheldT = yrdv1.ColumnTreatment_COLUMN_TREATMENT_WITHHELD
+	treatRawT         = yrdv1.ColumnTreatment_COLUMN_TREATMENT_RAW
+	treatMaskedT      = yrdv1.ColumnTreatment_COLUMN_TREATMENT_MASKED
+	treatPseudoT      = yrdv1.ColumnTreatment_COLUMN_TREATMENT_PSEUDONYMISED
+	treatWithheldT    = yrdv1.ColumnTreatment_COLUMN_TREATMENT_WITHHELD
+	treatGeneralisedT = yrdv1.ColumnTreatment_COLUMN_TREATMENT_GENERALISED
 )
 
 // personalInfo is the column's tag as the rules read it: unspecified or
@@ -316,6 +317,8 @@ func treatmentWord(t yrdv1.ColumnTreatment) string {
 		return "masked"
 	case treatPseudoT:
 		return "pseudonymised"
+	case treatGeneralisedT:
+		return "generalised"
 	case treatRawT:
 		return "raw"
 	}
@@ -328,9 +331,11 @@ type treatRule int
 const (
 	treatRaw treatRule = iota
 	treatPseudonymise
+	treatGeneralise
 	treatMask
 	treatGrant
 	treatWithhold
+	treatQuasiWithhold
 	treatCrossBorder // already recorded by the cross-border group
 	nTreatRules
 )
@@ -339,6 +344,10 @@ func (t treatRule) id() string {
 	switch t {
 	case treatPseudonymise:
 		return RuleGeneralPseudonymise
+	case treatGeneralise:
+		return RuleGeneralGeneralise
+	case treatQuasiWithhold:
+		return RuleGeneralQuasiWithhold
 	case treatMask:
 		return RuleGeneralMask
 	case treatGrant:
@@ -352,7 +361,11 @@ func (t treatRule) id() string {
 func (t treatRule) sayPrefix(e *decider, g *yrdv1.Grant) {
 	switch t {
 	case treatPseudonymise:
-		e.say("personal identifiers pseudonymised, keyed per dataset and grant: ")
+		e.say("direct identifiers pseudonymised, keyed per dataset and grant: ")
+	case treatGeneralise:
+		e.say("quasi-identifiers generalised: ")
+	case treatQuasiWithhold:
+		e.say("quasi-identifiers without a generalisation withheld: ")
 	case treatMask:
 		e.say("personal columns masked: ")
 	case treatGrant:
@@ -377,8 +390,14 @@ func (e *decider) rowTreatment(ci int32, personalGrant bool) (yrdv1.ColumnTreatm
 		return treatWithheldT, treatWithhold
 	case personalGrant:
 		return treatRawT, treatGrant
-	case identifierRole(c) != idNone:
+	case identifierRole(c) == idDirect:
 		return treatPseudoT, treatPseudonymise
+	case identifierRole(c) == idQuasi && c.GetGeneralise() != nil:
+		return treatGeneralisedT, treatGeneralise
+	case identifierRole(c) == idQuasi:
+		// A keyed token per value would still be counted and decoded by
+		// its frequencies (gender has two values), so no token: withheld.
+		return treatWithheldT, treatQuasiWithhold
 	}
 	return treatMaskedT, treatMask
 }

@@ -173,7 +173,8 @@ func gateCases() []ruleCase {
 		{
 			name:   "any purpose when none are listed",
 			req:    with(elderlyRows, func(r *Request) { r.Dataset.PermittedPurposes = nil; r.Access.Purpose = "anything" }),
-			effect: allowRows, ids: []string{"general.rows", "general.personal.pseudonymise", "general.personal.mask", "general.sensitive.withhold"},
+			effect: allowRows, ids: []string{"general.rows", "general.personal.pseudonymise", "general.quasi.generalise", "general.personal.mask",
+				"general.sensitive.withhold", "general.quasi.withhold"},
 		},
 		{
 			name: "core data, whatever the grant",
@@ -242,7 +243,7 @@ func queryCases() []ruleCase {
 		{
 			name:   "count distinct over a direct identifier is fine",
 			req:    with(elderlyAggs, func(r *Request) { r.Access.Aggregates = []*yrdv1.Aggregate{agg("count_distinct", "person_id")} }),
-			effect: allowAggs, ids: []string{"general.aggregates"},
+			effect: allowAggs, ids: []string{"general.aggregates", "aggregate.noise"},
 			shown:   []string{"district", "person_id"},
 			columns: map[string]yrdv1.ColumnTreatment{"district": raw, "person_id": raw},
 		},
@@ -258,9 +259,12 @@ func queryCases() []ruleCase {
 			effect: deny, ids: []string{"aggregate.no-minmax-personal"}, reason: []string{"min(care_level)"},
 		},
 		{
-			name:   "min over a non-personal column",
-			req:    with(elderlyAggs, func(r *Request) { r.Access.Aggregates = []*yrdv1.Aggregate{agg("min", "district")} }),
-			effect: allowAggs, ids: []string{"general.aggregates"},
+			name: "min over a non-personal column of exact aggregates",
+			req: with(elderlyAggs, func(r *Request) {
+				r.Dataset.ExactAggregates = true
+				r.Access.Aggregates = []*yrdv1.Aggregate{agg("min", "district")}
+			}),
+			effect: allowAggs, ids: []string{"general.aggregates", "aggregate.exact"},
 		},
 		{
 			name:   "shown column neither grouped nor aggregated",
@@ -287,6 +291,8 @@ func hospitalAggs(t testing.TB) *Request {
 		a.FilterColumns = []string{"visit_date"}
 		a.Aggregates = []*yrdv1.Aggregate{count(), agg("avg", "cost")}
 	})
-	r.Grants = []*yrdv1.Grant{approved("g-health", hospitalID, "public-health-research", aggs)}
+	g := approved("g-health", hospitalID, "public-health-research", aggs)
+	g.AllowPersonal = true // diagnosis and cost are sensitive
+	r.Grants = []*yrdv1.Grant{g}
 	return r
 }

@@ -16,7 +16,7 @@ func wide(t testing.TB, n int) *Request {
 	r := elderlyRows(t)
 	for i := range n {
 		r.Dataset.Schema.Columns = append(r.Dataset.Schema.Columns, &yrdv1.Column{
-			Name: "extra_" + strconv.Itoa(i), Type: "INTEGER", PersonalInfo: yrdv1.PersonalInfo_PERSONAL_INFO_PERSONAL,
+			Name: "extra_" + strconv.Itoa(i), Type: "INTEGER", PersonalInfo: yrdv1.PersonalInfo_PERSONAL_INFO_PERSONAL, SumBound: 10,
 		})
 	}
 	return r
@@ -29,13 +29,14 @@ func TestWideDataset(t *testing.T) {
 		t.Fatalf("decision %v with %d columns", d.GetEffect(), len(d.GetColumns()))
 	}
 	got := treatments(d)
-	if got["extra_0"] != masked || got["extra_199"] != masked || got["age"] != pseudo || got["care_level"] != withheld {
+	if got["extra_0"] != masked || got["extra_199"] != masked || got["age"] != generalised || got["care_level"] != withheld {
 		t.Errorf("treatments %v", got)
 	}
 	if !strings.Contains(d.GetReason(), `"extra_198", "extra_199"; sensitive columns withheld: "care_level"`) {
 		t.Errorf("reason lost text past the buffer: ...%s", d.GetReason()[len(d.GetReason())-200:])
 	}
-	if want := []string{"general.rows", "general.personal.pseudonymise", "general.personal.mask", "general.sensitive.withhold"}; !slices.Equal(d.GetRuleIds(), want) {
+	if want := []string{"general.rows", "general.personal.pseudonymise", "general.quasi.generalise", "general.personal.mask",
+		"general.sensitive.withhold", "general.quasi.withhold"}; !slices.Equal(d.GetRuleIds(), want) {
 		t.Errorf("rule ids %q", d.GetRuleIds())
 	}
 

@@ -66,6 +66,18 @@ func ValidateParams(p *yrdv1.PolicyParams) error {
 	if fe := privacyBudgetError(p.GetPrivacyBudget()); fe != nil {
 		errs = append(errs, fe)
 	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"max_query_epsilon", p.GetMaxQueryEpsilon()}, {"default_query_epsilon", p.GetDefaultQueryEpsilon()}} {
+		if !(f.v >= 0 && !math.IsInf(f.v, 1)) {
+			add(f.name, strconv.FormatFloat(f.v, 'g', -1, 64), " is not a finite number ≥ 0 (0 means the default)")
+		}
+	}
+	if d := p.GetDefaultQueryEpsilon(); d > MaxQueryEpsilon(p) {
+		add("default_query_epsilon", strconv.FormatFloat(d, 'g', -1, 64), " is above max_query_epsilon ",
+			strconv.FormatFloat(MaxQueryEpsilon(p), 'g', -1, 64))
+	}
 	if len(errs) > 0 {
 		return errs
 	}

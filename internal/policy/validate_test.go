@@ -142,7 +142,7 @@ func TestValidateAccessLargeSchema(t *testing.T) {
 	a.Columns = a.Columns[:3]
 	r := &Request{Requester: analyst(), Dataset: d, Access: a, Now: now, Params: DefaultParams()}
 	dec := decide(t, r)
-	if got := treatments(dec); dec.GetEffect() != allowRows || got["extra_99"] != raw || got["age"] != pseudo || len(got) != 3 {
+	if got := treatments(dec); dec.GetEffect() != allowRows || got["extra_99"] != raw || got["age"] != generalised || len(got) != 3 {
 		t.Errorf("decision %v %v", dec.GetEffect(), got)
 	}
 }
@@ -193,6 +193,15 @@ func TestValidateParams(t *testing.T) {
 			field: "cross_border_individuals_limit"},
 		{name: "no sensitive cross-border limit", edit: func(p *yrdv1.PolicyParams) { p.CrossBorderSensitiveIndividualsLimit = 0 },
 			field: "cross_border_sensitive_individuals_limit"},
+		{name: "per-query epsilon bound and default", edit: func(p *yrdv1.PolicyParams) { p.MaxQueryEpsilon, p.DefaultQueryEpsilon = 0.3, 0.2 }},
+		{name: "negative per-query bound", edit: func(p *yrdv1.PolicyParams) { p.MaxQueryEpsilon = -1 },
+			field: "max_query_epsilon", msg: "-1 is not a finite number ≥ 0"},
+		{name: "NaN default epsilon", edit: func(p *yrdv1.PolicyParams) { p.DefaultQueryEpsilon = math.NaN() },
+			field: "default_query_epsilon", msg: "NaN is not a finite number"},
+		{name: "default epsilon above the bound", edit: func(p *yrdv1.PolicyParams) { p.MaxQueryEpsilon, p.DefaultQueryEpsilon = 0.2, 0.3 },
+			field: "default_query_epsilon", msg: "0.3 is above max_query_epsilon 0.2"},
+		{name: "default epsilon above the default bound", edit: func(p *yrdv1.PolicyParams) { p.DefaultQueryEpsilon = 2 },
+			field: "default_query_epsilon", msg: "2 is above max_query_epsilon 1"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

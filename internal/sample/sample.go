@@ -28,14 +28,32 @@ func col(name, typ string, pi yrdv1.PersonalInfo, role yrdv1.IdentifierRole, des
 	return &yrdv1.Column{Name: name, Type: typ, PersonalInfo: pi, IdentifierRole: role, Description: desc}
 }
 
+// banded is c shown in rows as bands of width w.
+func banded(c *yrdv1.Column, w float64) *yrdv1.Column {
+	c.Generalise = &yrdv1.Generalisation{Rule: &yrdv1.Generalisation_BandWidth{BandWidth: w}}
+	return c
+}
+
+// truncated is c shown in rows as the start of its month or year.
+func truncated(c *yrdv1.Column, t yrdv1.DateTruncation) *yrdv1.Column {
+	c.Generalise = &yrdv1.Generalisation{Rule: &yrdv1.Generalisation_Truncate{Truncate: t}}
+	return c
+}
+
+// withBound is c with the clamp bound of its noisy sums.
+func withBound(c *yrdv1.Column, b float64) *yrdv1.Column {
+	c.SumBound = b
+	return c
+}
+
 func elderlyColumns() []*yrdv1.Column {
 	return []*yrdv1.Column{
 		col("person_id", "VARCHAR", personal, direct, "Resident identifier assigned by the city's civil affairs system."),
 		col("district", "VARCHAR", none, noID, "District (区/县) of registered residence."),
-		col("age", "INTEGER", personal, quasi, "Age in whole years at the snapshot date."),
+		withBound(banded(col("age", "INTEGER", personal, quasi, "Age in whole years at the snapshot date; rows show 5-year bands."), 5), 120),
 		col("gender", "VARCHAR", personal, quasi, "M or F."),
 		col("living_alone", "BOOLEAN", personal, noID, "Lives without another household member (空巢/独居)."),
-		col("care_level", "INTEGER", sensitive, noID, "Assessed long-term care level, 0 (none) to 6; health-derived."),
+		withBound(col("care_level", "INTEGER", sensitive, noID, "Assessed long-term care level, 0 (none) to 6; health-derived."), 6),
 	}
 }
 
@@ -116,10 +134,10 @@ func Datasets() []*yrdv1.Dataset {
 				col("hospital_code", "VARCHAR", none, noID, "Health commission code of the hospital."),
 				col("department", "VARCHAR", none, noID, "Clinical department."),
 				col("visit_date", "DATE", sensitive, quasi, "Date of the visit."),
-				col("age", "INTEGER", personal, quasi, "Patient age in whole years."),
+				withBound(banded(col("age", "INTEGER", personal, quasi, "Patient age in whole years."), 10), 120),
 				col("gender", "VARCHAR", personal, quasi, "M or F."),
 				col("diagnosis", "VARCHAR", sensitive, noID, "Primary ICD-10 diagnosis code."),
-				col("cost", "DECIMAL", sensitive, noID, "Total cost of the visit in CNY."),
+				withBound(col("cost", "DECIMAL", sensitive, noID, "Total cost of the visit in CNY; noisy sums clamp it at 20,000."), 20000),
 			}},
 			UpdateFrequency: "daily",
 			DataRights: &yrdv1.DataRights{
@@ -171,10 +189,10 @@ func Datasets() []*yrdv1.Dataset {
 			Schema: &yrdv1.Schema{Columns: []*yrdv1.Column{
 				col("trip_id", "VARCHAR", none, noID, "Random identifier of the trip."),
 				col("vehicle_id", "VARCHAR", personal, direct, "Pseudonymous vehicle id, rotated monthly; one vehicle is one individual (its keeper)."),
-				col("start_hour", "TIMESTAMP", personal, quasi, "Trip start, truncated to the hour."),
+				truncated(col("start_hour", "TIMESTAMP", personal, quasi, "Trip start, truncated to the hour; rows show the month."), yrdv1.DateTruncation_DATE_TRUNCATION_MONTH),
 				col("start_grid", "VARCHAR", personal, quasi, "1 km grid cell of the trip start."),
 				col("end_grid", "VARCHAR", personal, quasi, "1 km grid cell of the trip end."),
-				col("distance_km", "DOUBLE", none, noID, "Distance driven."),
+				withBound(col("distance_km", "DOUBLE", none, noID, "Distance driven; noisy sums clamp it at 500."), 500),
 				col("duration_s", "INTEGER", none, noID, "Duration in seconds."),
 				col("autonomous_share", "DOUBLE", none, noID, "Share of the distance driven autonomously, 0–1."),
 			}},
@@ -201,7 +219,7 @@ func Datasets() []*yrdv1.Dataset {
 			Schema: &yrdv1.Schema{Columns: []*yrdv1.Column{
 				col("citizen_id", "VARCHAR", sensitive, direct, "Resident identity card number."),
 				col("name", "VARCHAR", personal, direct, "Full name."),
-				col("birth_date", "DATE", personal, quasi, "Date of birth."),
+				truncated(col("birth_date", "DATE", personal, quasi, "Date of birth."), yrdv1.DateTruncation_DATE_TRUNCATION_YEAR),
 				col("gender", "VARCHAR", personal, quasi, "M or F."),
 				col("address", "VARCHAR", personal, quasi, "Registered household address."),
 				col("district", "VARCHAR", none, noID, "District of registration."),

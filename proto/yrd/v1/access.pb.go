@@ -260,6 +260,8 @@ const (
 	ColumnTreatment_COLUMN_TREATMENT_PSEUDONYMISED ColumnTreatment = 3
 	// Not in the result at all.
 	ColumnTreatment_COLUMN_TREATMENT_WITHHELD ColumnTreatment = 4
+	// Coarsened by the column's generalisation (a band, a prefix, a period).
+	ColumnTreatment_COLUMN_TREATMENT_GENERALISED ColumnTreatment = 5
 )
 
 // Enum value maps for ColumnTreatment.
@@ -270,6 +272,7 @@ var (
 		2: "COLUMN_TREATMENT_MASKED",
 		3: "COLUMN_TREATMENT_PSEUDONYMISED",
 		4: "COLUMN_TREATMENT_WITHHELD",
+		5: "COLUMN_TREATMENT_GENERALISED",
 	}
 	ColumnTreatment_value = map[string]int32{
 		"COLUMN_TREATMENT_UNSPECIFIED":   0,
@@ -277,6 +280,7 @@ var (
 		"COLUMN_TREATMENT_MASKED":        2,
 		"COLUMN_TREATMENT_PSEUDONYMISED": 3,
 		"COLUMN_TREATMENT_WITHHELD":      4,
+		"COLUMN_TREATMENT_GENERALISED":   5,
 	}
 )
 
@@ -396,11 +400,19 @@ type PolicyParams struct {
 	TrialSectors []string               `protobuf:"bytes,6,rep,name=trial_sectors,json=trialSectors,proto3" json:"trial_sectors,omitempty"`
 	UpdatedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	UpdatedBy    *Principal             `protobuf:"bytes,8,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
-	// Per requesting organisation and calendar year, the total privacy loss
-	// (sum of epsilons) its noisy queries may spend across the delta.
+	// Per requesting organisation, dataset family and calendar year, the
+	// total privacy loss (sum of epsilons) its noisy queries may spend
+	// across the delta. (Spends recorded before families existed count per
+	// organisation and year.)
 	PrivacyBudget float64 `protobuf:"fixed64,9,opt,name=privacy_budget,json=privacyBudget,proto3" json:"privacy_budget,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The most epsilon one query may spend on one dataset; a dataset's
+	// noise_epsilon above it is capped. 0 means 1.
+	MaxQueryEpsilon float64 `protobuf:"fixed64,10,opt,name=max_query_epsilon,json=maxQueryEpsilon,proto3" json:"max_query_epsilon,omitempty"`
+	// The epsilon a noisy query spends on a dataset that sets no
+	// noise_epsilon. 0 means 0.5.
+	DefaultQueryEpsilon float64 `protobuf:"fixed64,11,opt,name=default_query_epsilon,json=defaultQueryEpsilon,proto3" json:"default_query_epsilon,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *PolicyParams) Reset() {
@@ -492,6 +504,20 @@ func (x *PolicyParams) GetUpdatedBy() *Principal {
 func (x *PolicyParams) GetPrivacyBudget() float64 {
 	if x != nil {
 		return x.PrivacyBudget
+	}
+	return 0
+}
+
+func (x *PolicyParams) GetMaxQueryEpsilon() float64 {
+	if x != nil {
+		return x.MaxQueryEpsilon
+	}
+	return 0
+}
+
+func (x *PolicyParams) GetDefaultQueryEpsilon() float64 {
+	if x != nil {
+		return x.DefaultQueryEpsilon
 	}
 	return 0
 }
@@ -907,7 +933,13 @@ type Decision struct {
 	DerivedLevel ClassificationLevel `protobuf:"varint,8,opt,name=derived_level,json=derivedLevel,proto3,enum=yrd.v1.ClassificationLevel" json:"derived_level,omitempty"`
 	CrossBorder  bool                `protobuf:"varint,9,opt,name=cross_border,json=crossBorder,proto3" json:"cross_border,omitempty"`
 	// The grant the decision relied on, if any.
-	GrantId       string `protobuf:"bytes,10,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	GrantId string `protobuf:"bytes,10,opt,name=grant_id,json=grantId,proto3" json:"grant_id,omitempty"`
+	// The privacy loss the result's calibrated noise spends; 0 means the
+	// aggregates are exact.
+	NoiseEpsilon float64 `protobuf:"fixed64,11,opt,name=noise_epsilon,json=noiseEpsilon,proto3" json:"noise_epsilon,omitempty"`
+	// The budget it is spent from: the dataset's family (its
+	// standard_schema_id, or the dataset id when it has none).
+	BudgetFamily  string `protobuf:"bytes,12,opt,name=budget_family,json=budgetFamily,proto3" json:"budget_family,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1012,6 +1044,20 @@ func (x *Decision) GetGrantId() string {
 	return ""
 }
 
+func (x *Decision) GetNoiseEpsilon() float64 {
+	if x != nil {
+		return x.NoiseEpsilon
+	}
+	return 0
+}
+
+func (x *Decision) GetBudgetFamily() string {
+	if x != nil {
+		return x.BudgetFamily
+	}
+	return ""
+}
+
 var File_yrd_v1_access_proto protoreflect.FileDescriptor
 
 const file_yrd_v1_access_proto_rawDesc = "" +
@@ -1021,7 +1067,7 @@ const file_yrd_v1_access_proto_rawDesc = "" +
 	"\x04city\x18\x01 \x01(\tR\x04city\x12\x10\n" +
 	"\x03org\x18\x02 \x01(\tR\x03org\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12 \n" +
-	"\x04role\x18\x04 \x01(\x0e2\f.yrd.v1.RoleR\x04role\"\xcc\x03\n" +
+	"\x04role\x18\x04 \x01(\x0e2\f.yrd.v1.RoleR\x04role\"\xac\x04\n" +
 	"\fPolicyParams\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x123\n" +
 	"\x16default_min_group_size\x18\x02 \x01(\rR\x13defaultMinGroupSize\x12\x17\n" +
@@ -1033,7 +1079,10 @@ const file_yrd_v1_access_proto_rawDesc = "" +
 	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x120\n" +
 	"\n" +
 	"updated_by\x18\b \x01(\v2\x11.yrd.v1.PrincipalR\tupdatedBy\x12%\n" +
-	"\x0eprivacy_budget\x18\t \x01(\x01R\rprivacyBudget\"\x91\x06\n" +
+	"\x0eprivacy_budget\x18\t \x01(\x01R\rprivacyBudget\x12*\n" +
+	"\x11max_query_epsilon\x18\n" +
+	" \x01(\x01R\x0fmaxQueryEpsilon\x122\n" +
+	"\x15default_query_epsilon\x18\v \x01(\x01R\x13defaultQueryEpsilon\"\x91\x06\n" +
 	"\x05Grant\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1079,7 +1128,7 @@ const file_yrd_v1_access_proto_rawDesc = "" +
 	"\border_by\x18\a \x03(\tR\aorderBy\x121\n" +
 	"\n" +
 	"aggregates\x18\b \x03(\v2\x11.yrd.v1.AggregateR\n" +
-	"aggregates\"\xfd\x02\n" +
+	"aggregates\"\xc7\x03\n" +
 	"\bDecision\x12&\n" +
 	"\x06effect\x18\x01 \x01(\x0e2\x0e.yrd.v1.EffectR\x06effect\x120\n" +
 	"\acolumns\x18\x02 \x03(\v2\x16.yrd.v1.ColumnDecisionR\acolumns\x12$\n" +
@@ -1091,7 +1140,9 @@ const file_yrd_v1_access_proto_rawDesc = "" +
 	"\rderived_level\x18\b \x01(\x0e2\x1b.yrd.v1.ClassificationLevelR\fderivedLevel\x12!\n" +
 	"\fcross_border\x18\t \x01(\bR\vcrossBorder\x12\x19\n" +
 	"\bgrant_id\x18\n" +
-	" \x01(\tR\agrantId*u\n" +
+	" \x01(\tR\agrantId\x12#\n" +
+	"\rnoise_epsilon\x18\v \x01(\x01R\fnoiseEpsilon\x12#\n" +
+	"\rbudget_family\x18\f \x01(\tR\fbudgetFamily*u\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_OPERATOR\x10\x01\x12\x12\n" +
@@ -1115,13 +1166,14 @@ const file_yrd_v1_access_proto_rawDesc = "" +
 	"\x12EFFECT_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vEFFECT_DENY\x10\x01\x12\x15\n" +
 	"\x11EFFECT_ALLOW_ROWS\x10\x02\x12\x1b\n" +
-	"\x17EFFECT_ALLOW_AGGREGATES\x10\x03*\xad\x01\n" +
+	"\x17EFFECT_ALLOW_AGGREGATES\x10\x03*\xcf\x01\n" +
 	"\x0fColumnTreatment\x12 \n" +
 	"\x1cCOLUMN_TREATMENT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14COLUMN_TREATMENT_RAW\x10\x01\x12\x1b\n" +
 	"\x17COLUMN_TREATMENT_MASKED\x10\x02\x12\"\n" +
 	"\x1eCOLUMN_TREATMENT_PSEUDONYMISED\x10\x03\x12\x1d\n" +
-	"\x19COLUMN_TREATMENT_WITHHELD\x10\x04B4Z2github.com/yrd-exchange/yrdnode/proto/yrd/v1;yrdv1b\x06proto3"
+	"\x19COLUMN_TREATMENT_WITHHELD\x10\x04\x12 \n" +
+	"\x1cCOLUMN_TREATMENT_GENERALISED\x10\x05B4Z2github.com/yrd-exchange/yrdnode/proto/yrd/v1;yrdv1b\x06proto3"
 
 var (
 	file_yrd_v1_access_proto_rawDescOnce sync.Once

@@ -730,15 +730,18 @@ func (x *DecideResponse) GetAuditSeq() uint64 {
 }
 
 type ListAuditRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Requester     string                 `protobuf:"bytes,1,opt,name=requester,proto3" json:"requester,omitempty"`
-	DatasetId     string                 `protobuf:"bytes,2,opt,name=dataset_id,json=datasetId,proto3" json:"dataset_id,omitempty"`
-	Decision      Effect                 `protobuf:"varint,3,opt,name=decision,proto3,enum=yrd.v1.Effect" json:"decision,omitempty"`
-	Action        AuditAction            `protobuf:"varint,4,opt,name=action,proto3,enum=yrd.v1.AuditAction" json:"action,omitempty"`
-	Since         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
-	Until         *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
-	AfterSeq      uint64                 `protobuf:"varint,7,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
-	Limit         int32                  `protobuf:"varint,8,opt,name=limit,proto3" json:"limit,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Requester string                 `protobuf:"bytes,1,opt,name=requester,proto3" json:"requester,omitempty"`
+	DatasetId string                 `protobuf:"bytes,2,opt,name=dataset_id,json=datasetId,proto3" json:"dataset_id,omitempty"`
+	Decision  Effect                 `protobuf:"varint,3,opt,name=decision,proto3,enum=yrd.v1.Effect" json:"decision,omitempty"`
+	Action    AuditAction            `protobuf:"varint,4,opt,name=action,proto3,enum=yrd.v1.AuditAction" json:"action,omitempty"`
+	Since     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=since,proto3" json:"since,omitempty"`
+	Until     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=until,proto3" json:"until,omitempty"`
+	AfterSeq  uint64                 `protobuf:"varint,7,opt,name=after_seq,json=afterSeq,proto3" json:"after_seq,omitempty"`
+	Limit     int32                  `protobuf:"varint,8,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Matches a record with this rule id among its rule_ids (exact match),
+	// e.g. "auth.bad-key" or "important.grant".
+	RuleId        string `protobuf:"bytes,9,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -827,6 +830,13 @@ func (x *ListAuditRequest) GetLimit() int32 {
 		return x.Limit
 	}
 	return 0
+}
+
+func (x *ListAuditRequest) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
 }
 
 type ListAuditResponse struct {
@@ -1039,7 +1049,7 @@ const file_yrd_v1_access_api_proto_rawDesc = "" +
 	"\x06access\x18\x01 \x01(\v2\x15.yrd.v1.AccessRequestR\x06access\"[\n" +
 	"\x0eDecideResponse\x12,\n" +
 	"\bdecision\x18\x01 \x01(\v2\x10.yrd.v1.DecisionR\bdecision\x12\x1b\n" +
-	"\taudit_seq\x18\x02 \x01(\x04R\bauditSeq\"\xbf\x02\n" +
+	"\taudit_seq\x18\x02 \x01(\x04R\bauditSeq\"\xd8\x02\n" +
 	"\x10ListAuditRequest\x12\x1c\n" +
 	"\trequester\x18\x01 \x01(\tR\trequester\x12\x1d\n" +
 	"\n" +
@@ -1049,7 +1059,8 @@ const file_yrd_v1_access_api_proto_rawDesc = "" +
 	"\x05since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
 	"\x05until\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x1b\n" +
 	"\tafter_seq\x18\a \x01(\x04R\bafterSeq\x12\x14\n" +
-	"\x05limit\x18\b \x01(\x05R\x05limit\"h\n" +
+	"\x05limit\x18\b \x01(\x05R\x05limit\x12\x17\n" +
+	"\arule_id\x18\t \x01(\tR\x06ruleId\"h\n" +
 	"\x11ListAuditResponse\x12-\n" +
 	"\arecords\x18\x01 \x03(\v2\x13.yrd.v1.AuditRecordR\arecords\x12$\n" +
 	"\x0enext_after_seq\x18\x02 \x01(\x04R\fnextAfterSeq\"\x14\n" +

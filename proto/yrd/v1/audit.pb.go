@@ -39,6 +39,13 @@ const (
 	AuditAction_AUDIT_ACTION_CROSS_BORDER_FLOW AuditAction = 10
 	AuditAction_AUDIT_ACTION_ADMIN             AuditAction = 11
 	AuditAction_AUDIT_ACTION_POLICY_CHANGE     AuditAction = 12
+	// A client API call refused for its credentials (none, a bad or revoked
+	// API key, a bad or revoked client certificate).
+	AuditAction_AUDIT_ACTION_AUTHENTICATE AuditAction = 13
+	// A fabric connection or stream refused because the peer is no member.
+	AuditAction_AUDIT_ACTION_PEER_CONNECT AuditAction = 14
+	// A ClusterService.Join refused (a used, expired or unknown join token).
+	AuditAction_AUDIT_ACTION_JOIN AuditAction = 15
 )
 
 // Enum value maps for AuditAction.
@@ -57,6 +64,9 @@ var (
 		10: "AUDIT_ACTION_CROSS_BORDER_FLOW",
 		11: "AUDIT_ACTION_ADMIN",
 		12: "AUDIT_ACTION_POLICY_CHANGE",
+		13: "AUDIT_ACTION_AUTHENTICATE",
+		14: "AUDIT_ACTION_PEER_CONNECT",
+		15: "AUDIT_ACTION_JOIN",
 	}
 	AuditAction_value = map[string]int32{
 		"AUDIT_ACTION_UNSPECIFIED":       0,
@@ -72,6 +82,9 @@ var (
 		"AUDIT_ACTION_CROSS_BORDER_FLOW": 10,
 		"AUDIT_ACTION_ADMIN":             11,
 		"AUDIT_ACTION_POLICY_CHANGE":     12,
+		"AUDIT_ACTION_AUTHENTICATE":      13,
+		"AUDIT_ACTION_PEER_CONNECT":      14,
+		"AUDIT_ACTION_JOIN":              15,
 	}
 )
 
@@ -135,7 +148,14 @@ type AuditRecord struct {
 	// The node's ed25519 signature over hash, on the last record of each
 	// group commit; empty on the others, which a later record's signature
 	// covers through the chain. (Logs written before may sign every record.)
-	Signature     []byte `protobuf:"bytes,18,opt,name=signature,proto3" json:"signature,omitempty"`
+	Signature []byte `protobuf:"bytes,18,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Where an unauthenticated refusal came from: the client's IP address on
+	// the client API, the peer id on the fabric. Empty for other records.
+	Source string `protobuf:"bytes,19,opt,name=source,proto3" json:"source,omitempty"`
+	// How many refusals a summary record stands for: refusals of one source
+	// and rule in one minute beyond the first, which has its own record.
+	// 0 on every other record (one event each).
+	Count         uint64 `protobuf:"varint,20,opt,name=count,proto3" json:"count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -296,6 +316,20 @@ func (x *AuditRecord) GetSignature() []byte {
 	return nil
 }
 
+func (x *AuditRecord) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *AuditRecord) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 // AuditAnchor is a node's audit chain head, recorded in the replicated
 // catalog so that every member can later check the node's log against it.
 type AuditAnchor struct {
@@ -378,7 +412,7 @@ var File_yrd_v1_audit_proto protoreflect.FileDescriptor
 
 const file_yrd_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x12yrd/v1/audit.proto\x12\x06yrd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13yrd/v1/access.proto\"\xd6\x04\n" +
+	"\x12yrd/v1/audit.proto\x12\x06yrd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13yrd/v1/access.proto\"\x84\x05\n" +
 	"\vAuditRecord\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
@@ -399,13 +433,15 @@ const file_yrd_v1_audit_proto_rawDesc = "" +
 	"\x06detail\x18\x0f \x01(\tR\x06detail\x12\x1b\n" +
 	"\tprev_hash\x18\x10 \x01(\fR\bprevHash\x12\x12\n" +
 	"\x04hash\x18\x11 \x01(\fR\x04hash\x12\x1c\n" +
-	"\tsignature\x18\x12 \x01(\fR\tsignature\"\x9e\x01\n" +
+	"\tsignature\x18\x12 \x01(\fR\tsignature\x12\x16\n" +
+	"\x06source\x18\x13 \x01(\tR\x06source\x12\x14\n" +
+	"\x05count\x18\x14 \x01(\x04R\x05count\"\x9e\x01\n" +
 	"\vAuditAnchor\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1b\n" +
 	"\thead_hash\x18\x03 \x01(\fR\bheadHash\x12.\n" +
 	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1c\n" +
-	"\tsignature\x18\x05 \x01(\fR\tsignature*\x83\x03\n" +
+	"\tsignature\x18\x05 \x01(\fR\tsignature*\xd8\x03\n" +
 	"\vAuditAction\x12\x1c\n" +
 	"\x18AUDIT_ACTION_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14AUDIT_ACTION_PUBLISH\x10\x01\x12\x17\n" +
@@ -420,7 +456,10 @@ const file_yrd_v1_audit_proto_rawDesc = "" +
 	"\x1eAUDIT_ACTION_CROSS_BORDER_FLOW\x10\n" +
 	"\x12\x16\n" +
 	"\x12AUDIT_ACTION_ADMIN\x10\v\x12\x1e\n" +
-	"\x1aAUDIT_ACTION_POLICY_CHANGE\x10\fB4Z2github.com/yrd-exchange/yrdnode/proto/yrd/v1;yrdv1b\x06proto3"
+	"\x1aAUDIT_ACTION_POLICY_CHANGE\x10\f\x12\x1d\n" +
+	"\x19AUDIT_ACTION_AUTHENTICATE\x10\r\x12\x1d\n" +
+	"\x19AUDIT_ACTION_PEER_CONNECT\x10\x0e\x12\x15\n" +
+	"\x11AUDIT_ACTION_JOIN\x10\x0fB4Z2github.com/yrd-exchange/yrdnode/proto/yrd/v1;yrdv1b\x06proto3"
 
 var (
 	file_yrd_v1_audit_proto_rawDescOnce sync.Once

@@ -185,6 +185,56 @@ func (IdentifierRole) EnumDescriptor() ([]byte, []int) {
 	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{2}
 }
 
+// DateTruncation is the period a generalised date shows.
+type DateTruncation int32
+
+const (
+	DateTruncation_DATE_TRUNCATION_UNSPECIFIED DateTruncation = 0
+	DateTruncation_DATE_TRUNCATION_MONTH       DateTruncation = 1
+	DateTruncation_DATE_TRUNCATION_YEAR        DateTruncation = 2
+)
+
+// Enum value maps for DateTruncation.
+var (
+	DateTruncation_name = map[int32]string{
+		0: "DATE_TRUNCATION_UNSPECIFIED",
+		1: "DATE_TRUNCATION_MONTH",
+		2: "DATE_TRUNCATION_YEAR",
+	}
+	DateTruncation_value = map[string]int32{
+		"DATE_TRUNCATION_UNSPECIFIED": 0,
+		"DATE_TRUNCATION_MONTH":       1,
+		"DATE_TRUNCATION_YEAR":        2,
+	}
+)
+
+func (x DateTruncation) Enum() *DateTruncation {
+	p := new(DateTruncation)
+	*p = x
+	return p
+}
+
+func (x DateTruncation) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DateTruncation) Descriptor() protoreflect.EnumDescriptor {
+	return file_yrd_v1_catalog_proto_enumTypes[3].Descriptor()
+}
+
+func (DateTruncation) Type() protoreflect.EnumType {
+	return &file_yrd_v1_catalog_proto_enumTypes[3]
+}
+
+func (x DateTruncation) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DateTruncation.Descriptor instead.
+func (DateTruncation) EnumDescriptor() ([]byte, []int) {
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{3}
+}
+
 // ReadConsistency chooses between a linearizable read (the default) and a
 // possibly stale read from the local replica.
 type ReadConsistency int32
@@ -220,11 +270,11 @@ func (x ReadConsistency) String() string {
 }
 
 func (ReadConsistency) Descriptor() protoreflect.EnumDescriptor {
-	return file_yrd_v1_catalog_proto_enumTypes[3].Descriptor()
+	return file_yrd_v1_catalog_proto_enumTypes[4].Descriptor()
 }
 
 func (ReadConsistency) Type() protoreflect.EnumType {
-	return &file_yrd_v1_catalog_proto_enumTypes[3]
+	return &file_yrd_v1_catalog_proto_enumTypes[4]
 }
 
 func (x ReadConsistency) Number() protoreflect.EnumNumber {
@@ -233,7 +283,7 @@ func (x ReadConsistency) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReadConsistency.Descriptor instead.
 func (ReadConsistency) EnumDescriptor() ([]byte, []int) {
-	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{3}
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{4}
 }
 
 // Column describes one column of a dataset's schema.
@@ -245,8 +295,17 @@ type Column struct {
 	PersonalInfo   PersonalInfo   `protobuf:"varint,3,opt,name=personal_info,json=personalInfo,proto3,enum=yrd.v1.PersonalInfo" json:"personal_info,omitempty"`
 	IdentifierRole IdentifierRole `protobuf:"varint,4,opt,name=identifier_role,json=identifierRole,proto3,enum=yrd.v1.IdentifierRole" json:"identifier_role,omitempty"`
 	Description    string         `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// How a QUASI identifier appears in row results: coarsened by this
+	// rule. A QUASI identifier without one is withheld from rows (unless a
+	// grant allows personal data), never shown value by value.
+	Generalise *Generalisation `protobuf:"bytes,6,opt,name=generalise,proto3" json:"generalise,omitempty"`
+	// The largest absolute value one row contributes to a noisy sum or avg
+	// of this column: values are clamped to it, which bounds the noise's
+	// sensitivity. 0 means the dataset's noise_sum_bound; with neither,
+	// noisy sums and averages of the column are refused.
+	SumBound      float64 `protobuf:"fixed64,7,opt,name=sum_bound,json=sumBound,proto3" json:"sum_bound,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Column) Reset() {
@@ -314,6 +373,124 @@ func (x *Column) GetDescription() string {
 	return ""
 }
 
+func (x *Column) GetGeneralise() *Generalisation {
+	if x != nil {
+		return x.Generalise
+	}
+	return nil
+}
+
+func (x *Column) GetSumBound() float64 {
+	if x != nil {
+		return x.SumBound
+	}
+	return 0
+}
+
+// Generalisation coarsens a quasi-identifier so that a row shows a band,
+// a prefix or a period instead of the value.
+type Generalisation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Rule:
+	//
+	//	*Generalisation_BandWidth
+	//	*Generalisation_PrefixLength
+	//	*Generalisation_Truncate
+	Rule          isGeneralisation_Rule `protobuf_oneof:"rule"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Generalisation) Reset() {
+	*x = Generalisation{}
+	mi := &file_yrd_v1_catalog_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Generalisation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Generalisation) ProtoMessage() {}
+
+func (x *Generalisation) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_catalog_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Generalisation.ProtoReflect.Descriptor instead.
+func (*Generalisation) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Generalisation) GetRule() isGeneralisation_Rule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+func (x *Generalisation) GetBandWidth() float64 {
+	if x != nil {
+		if x, ok := x.Rule.(*Generalisation_BandWidth); ok {
+			return x.BandWidth
+		}
+	}
+	return 0
+}
+
+func (x *Generalisation) GetPrefixLength() uint32 {
+	if x != nil {
+		if x, ok := x.Rule.(*Generalisation_PrefixLength); ok {
+			return x.PrefixLength
+		}
+	}
+	return 0
+}
+
+func (x *Generalisation) GetTruncate() DateTruncation {
+	if x != nil {
+		if x, ok := x.Rule.(*Generalisation_Truncate); ok {
+			return x.Truncate
+		}
+	}
+	return DateTruncation_DATE_TRUNCATION_UNSPECIFIED
+}
+
+type isGeneralisation_Rule interface {
+	isGeneralisation_Rule()
+}
+
+type Generalisation_BandWidth struct {
+	// Numeric bands of this width (> 0): v shows as floor(v / width) *
+	// width, the lower bound of its band [lower, lower + width).
+	BandWidth float64 `protobuf:"fixed64,1,opt,name=band_width,json=bandWidth,proto3,oneof"`
+}
+
+type Generalisation_PrefixLength struct {
+	// The first prefix_length characters of a string (≥ 1).
+	PrefixLength uint32 `protobuf:"varint,2,opt,name=prefix_length,json=prefixLength,proto3,oneof"`
+}
+
+type Generalisation_Truncate struct {
+	// A date or timestamp truncated to the start of its month or year.
+	Truncate DateTruncation `protobuf:"varint,3,opt,name=truncate,proto3,enum=yrd.v1.DateTruncation,oneof"`
+}
+
+func (*Generalisation_BandWidth) isGeneralisation_Rule() {}
+
+func (*Generalisation_PrefixLength) isGeneralisation_Rule() {}
+
+func (*Generalisation_Truncate) isGeneralisation_Rule() {}
+
 // Schema is the column layout that the owner's local data must match.
 type Schema struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -324,7 +501,7 @@ type Schema struct {
 
 func (x *Schema) Reset() {
 	*x = Schema{}
-	mi := &file_yrd_v1_catalog_proto_msgTypes[1]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -336,7 +513,7 @@ func (x *Schema) String() string {
 func (*Schema) ProtoMessage() {}
 
 func (x *Schema) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_catalog_proto_msgTypes[1]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -349,7 +526,7 @@ func (x *Schema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Schema.ProtoReflect.Descriptor instead.
 func (*Schema) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{1}
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Schema) GetColumns() []*Column {
@@ -374,7 +551,7 @@ type DataRights struct {
 
 func (x *DataRights) Reset() {
 	*x = DataRights{}
-	mi := &file_yrd_v1_catalog_proto_msgTypes[2]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -386,7 +563,7 @@ func (x *DataRights) String() string {
 func (*DataRights) ProtoMessage() {}
 
 func (x *DataRights) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_catalog_proto_msgTypes[2]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -399,7 +576,7 @@ func (x *DataRights) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataRights.ProtoReflect.Descriptor instead.
 func (*DataRights) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{2}
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DataRights) GetHolder() string {
@@ -468,13 +645,18 @@ type Dataset struct {
 	// when noise is on: values are clamped to it, which bounds the noise's
 	// sensitivity. 0 with noise on means sums are refused.
 	NoiseSumBound float64 `protobuf:"fixed64,22,opt,name=noise_sum_bound,json=noiseSumBound,proto3" json:"noise_sum_bound,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The owner releases exact counts, sums and averages of this dataset as
+	// long as a result aggregates no PERSONAL or SENSITIVE column. Without
+	// it, aggregates over a dataset with personal information carry noise.
+	// IMPORTANT data is noised whatever this says.
+	ExactAggregates bool `protobuf:"varint,23,opt,name=exact_aggregates,json=exactAggregates,proto3" json:"exact_aggregates,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Dataset) Reset() {
 	*x = Dataset{}
-	mi := &file_yrd_v1_catalog_proto_msgTypes[3]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -486,7 +668,7 @@ func (x *Dataset) String() string {
 func (*Dataset) ProtoMessage() {}
 
 func (x *Dataset) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_catalog_proto_msgTypes[3]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -499,7 +681,7 @@ func (x *Dataset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dataset.ProtoReflect.Descriptor instead.
 func (*Dataset) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{3}
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Dataset) GetId() string {
@@ -656,6 +838,13 @@ func (x *Dataset) GetNoiseSumBound() float64 {
 	return 0
 }
 
+func (x *Dataset) GetExactAggregates() bool {
+	if x != nil {
+		return x.ExactAggregates
+	}
+	return false
+}
+
 type PublishDatasetRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Dataset       *Dataset               `protobuf:"bytes,1,opt,name=dataset,proto3" json:"dataset,omitempty"`
@@ -665,7 +854,7 @@ type PublishDatasetRequest struct {
 
 func (x *PublishDatasetRequest) Reset() {
 	*x = PublishDatasetRequest{}
-	mi := &file_yrd_v1_catalog_proto_msgTypes[4]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +866,7 @@ func (x *PublishDatasetRequest) String() string {
 func (*PublishDatasetRequest) ProtoMessage() {}
 
 func (x *PublishDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_catalog_proto_msgTypes[4]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,7 +879,7 @@ func (x *PublishDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDatasetRequest.ProtoReflect.Descriptor instead.
 func (*PublishDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{4}
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PublishDatasetRequest) GetDataset() *Dataset {
@@ -709,7 +898,7 @@ type PublishDatasetResponse struct {
 
 func (x *PublishDatasetResponse) Reset() {
 	*x = PublishDatasetResponse{}
-	mi := &file_yrd_v1_catalog_proto_msgTypes[5]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +910,7 @@ func (x *PublishDatasetResponse) String() string {
 func (*PublishDatasetResponse) ProtoMessage() {}
 
 func (x *PublishDatasetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_catalog_proto_msgTypes[5]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +923,7 @@ func (x *PublishDatasetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishDatasetResponse.ProtoReflect.Descriptor instead.
 func (*PublishDatasetResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{5}
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PublishDatasetResponse) GetDataset() *Dataset {
@@ -757,7 +946,7 @@ type UpdateDatasetRequest struct {
 
 func (x *UpdateDatasetRequest) Reset() {
 	*x = UpdateDatasetRequest{}
-	mi := &file_yrd_v1_catalog_proto_msgTypes[6]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +958,7 @@ func (x *UpdateDatasetRequest) String() string {
 func (*UpdateDatasetRequest) ProtoMessage() {}
 
 func (x *UpdateDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_catalog_proto_msgTypes[6]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +971,7 @@ func (x *UpdateDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDatasetRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{6}
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateDatasetRequest) GetDataset() *Dataset {
@@ -808,7 +997,7 @@ type UpdateDatasetResponse struct {
 
 func (x *UpdateDatasetResponse) Reset() {
 	*x = UpdateDatasetResponse{}
-	mi := &file_yrd_v1_catalog_proto_msgTypes[7]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +1009,7 @@ func (x *UpdateDatasetResponse) String() string {
 func (*UpdateDatasetResponse) ProtoMessage() {}
 
 func (x *UpdateDatasetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_catalog_proto_msgTypes[7]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +1022,7 @@ func (x *UpdateDatasetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDatasetResponse.ProtoReflect.Descriptor instead.
 func (*UpdateDatasetResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{7}
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateDatasetResponse) GetDataset() *Dataset {
@@ -854,7 +1043,7 @@ type RetireDatasetRequest struct {
 
 func (x *RetireDatasetRequest) Reset() {
 	*x = RetireDatasetRequest{}
-	mi := &file_yrd_v1_catalog_proto_msgTypes[8]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +1055,7 @@ func (x *RetireDatasetRequest) String() string {
 func (*RetireDatasetRequest) ProtoMessage() {}
 
 func (x *RetireDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_catalog_proto_msgTypes[8]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +1068,7 @@ func (x *RetireDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetireDatasetRequest.ProtoReflect.Descriptor instead.
 func (*RetireDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{8}
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RetireDatasetRequest) GetId() string {
@@ -905,7 +1094,7 @@ type RetireDatasetResponse struct {
 
 func (x *RetireDatasetResponse) Reset() {
 	*x = RetireDatasetResponse{}
-	mi := &file_yrd_v1_catalog_proto_msgTypes[9]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +1106,7 @@ func (x *RetireDatasetResponse) String() string {
 func (*RetireDatasetResponse) ProtoMessage() {}
 
 func (x *RetireDatasetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_catalog_proto_msgTypes[9]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1119,7 @@ func (x *RetireDatasetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetireDatasetResponse.ProtoReflect.Descriptor instead.
 func (*RetireDatasetResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{9}
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RetireDatasetResponse) GetDataset() *Dataset {
@@ -950,7 +1139,7 @@ type GetDatasetRequest struct {
 
 func (x *GetDatasetRequest) Reset() {
 	*x = GetDatasetRequest{}
-	mi := &file_yrd_v1_catalog_proto_msgTypes[10]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -962,7 +1151,7 @@ func (x *GetDatasetRequest) String() string {
 func (*GetDatasetRequest) ProtoMessage() {}
 
 func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_catalog_proto_msgTypes[10]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -975,7 +1164,7 @@ func (x *GetDatasetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDatasetRequest.ProtoReflect.Descriptor instead.
 func (*GetDatasetRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{10}
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetDatasetRequest) GetId() string {
@@ -1001,7 +1190,7 @@ type GetDatasetResponse struct {
 
 func (x *GetDatasetResponse) Reset() {
 	*x = GetDatasetResponse{}
-	mi := &file_yrd_v1_catalog_proto_msgTypes[11]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1013,7 +1202,7 @@ func (x *GetDatasetResponse) String() string {
 func (*GetDatasetResponse) ProtoMessage() {}
 
 func (x *GetDatasetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_catalog_proto_msgTypes[11]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1026,7 +1215,7 @@ func (x *GetDatasetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDatasetResponse.ProtoReflect.Descriptor instead.
 func (*GetDatasetResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{11}
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetDatasetResponse) GetDataset() *Dataset {
@@ -1057,7 +1246,7 @@ type ListDatasetsRequest struct {
 
 func (x *ListDatasetsRequest) Reset() {
 	*x = ListDatasetsRequest{}
-	mi := &file_yrd_v1_catalog_proto_msgTypes[12]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1258,7 @@ func (x *ListDatasetsRequest) String() string {
 func (*ListDatasetsRequest) ProtoMessage() {}
 
 func (x *ListDatasetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_catalog_proto_msgTypes[12]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1271,7 @@ func (x *ListDatasetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDatasetsRequest.ProtoReflect.Descriptor instead.
 func (*ListDatasetsRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{12}
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListDatasetsRequest) GetOwnerCity() string {
@@ -1173,7 +1362,7 @@ type ListDatasetsResponse struct {
 
 func (x *ListDatasetsResponse) Reset() {
 	*x = ListDatasetsResponse{}
-	mi := &file_yrd_v1_catalog_proto_msgTypes[13]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1374,7 @@ func (x *ListDatasetsResponse) String() string {
 func (*ListDatasetsResponse) ProtoMessage() {}
 
 func (x *ListDatasetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_catalog_proto_msgTypes[13]
+	mi := &file_yrd_v1_catalog_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1387,7 @@ func (x *ListDatasetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDatasetsResponse.ProtoReflect.Descriptor instead.
 func (*ListDatasetsResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{13}
+	return file_yrd_v1_catalog_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListDatasetsResponse) GetDatasets() []*Dataset {
@@ -1219,13 +1408,23 @@ var File_yrd_v1_catalog_proto protoreflect.FileDescriptor
 
 const file_yrd_v1_catalog_proto_rawDesc = "" +
 	"\n" +
-	"\x14yrd/v1/catalog.proto\x12\x06yrd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xce\x01\n" +
+	"\x14yrd/v1/catalog.proto\x12\x06yrd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x02\n" +
 	"\x06Column\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x129\n" +
 	"\rpersonal_info\x18\x03 \x01(\x0e2\x14.yrd.v1.PersonalInfoR\fpersonalInfo\x12?\n" +
 	"\x0fidentifier_role\x18\x04 \x01(\x0e2\x16.yrd.v1.IdentifierRoleR\x0eidentifierRole\x12 \n" +
-	"\vdescription\x18\x05 \x01(\tR\vdescription\"2\n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x126\n" +
+	"\n" +
+	"generalise\x18\x06 \x01(\v2\x16.yrd.v1.GeneralisationR\n" +
+	"generalise\x12\x1b\n" +
+	"\tsum_bound\x18\a \x01(\x01R\bsumBound\"\x96\x01\n" +
+	"\x0eGeneralisation\x12\x1f\n" +
+	"\n" +
+	"band_width\x18\x01 \x01(\x01H\x00R\tbandWidth\x12%\n" +
+	"\rprefix_length\x18\x02 \x01(\rH\x00R\fprefixLength\x124\n" +
+	"\btruncate\x18\x03 \x01(\x0e2\x16.yrd.v1.DateTruncationH\x00R\btruncateB\x06\n" +
+	"\x04rule\"2\n" +
 	"\x06Schema\x12(\n" +
 	"\acolumns\x18\x01 \x03(\v2\x0e.yrd.v1.ColumnR\acolumns\"\xb9\x01\n" +
 	"\n" +
@@ -1233,7 +1432,7 @@ const file_yrd_v1_catalog_proto_rawDesc = "" +
 	"\x06holder\x18\x01 \x01(\tR\x06holder\x120\n" +
 	"\x14processing_use_right\x18\x02 \x01(\bR\x12processingUseRight\x126\n" +
 	"\x17product_operation_right\x18\x03 \x01(\bR\x15productOperationRight\x12)\n" +
-	"\x10registration_ref\x18\x04 \x01(\tR\x0fregistrationRef\"\xdd\x06\n" +
+	"\x10registration_ref\x18\x04 \x01(\tR\x0fregistrationRef\"\x88\a\n" +
 	"\aDataset\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1262,7 +1461,8 @@ const file_yrd_v1_catalog_proto_rawDesc = "" +
 	"retired_at\x18\x13 \x01(\v2\x1a.google.protobuf.TimestampR\tretiredAt\x12$\n" +
 	"\x0emin_group_size\x18\x14 \x01(\rR\fminGroupSize\x12#\n" +
 	"\rnoise_epsilon\x18\x15 \x01(\x01R\fnoiseEpsilon\x12&\n" +
-	"\x0fnoise_sum_bound\x18\x16 \x01(\x01R\rnoiseSumBound\"B\n" +
+	"\x0fnoise_sum_bound\x18\x16 \x01(\x01R\rnoiseSumBound\x12)\n" +
+	"\x10exact_aggregates\x18\x17 \x01(\bR\x0fexactAggregates\"B\n" +
 	"\x15PublishDatasetRequest\x12)\n" +
 	"\adataset\x18\x01 \x01(\v2\x0f.yrd.v1.DatasetR\adataset\"C\n" +
 	"\x16PublishDatasetResponse\x12)\n" +
@@ -1315,7 +1515,11 @@ const file_yrd_v1_catalog_proto_rawDesc = "" +
 	"\x1bIDENTIFIER_ROLE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fIDENTIFIER_NONE\x10\x01\x12\x15\n" +
 	"\x11IDENTIFIER_DIRECT\x10\x02\x12\x14\n" +
-	"\x10IDENTIFIER_QUASI\x10\x03*r\n" +
+	"\x10IDENTIFIER_QUASI\x10\x03*f\n" +
+	"\x0eDateTruncation\x12\x1f\n" +
+	"\x1bDATE_TRUNCATION_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15DATE_TRUNCATION_MONTH\x10\x01\x12\x18\n" +
+	"\x14DATE_TRUNCATION_YEAR\x10\x02*r\n" +
 	"\x0fReadConsistency\x12 \n" +
 	"\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dREAD_CONSISTENCY_LINEARIZABLE\x10\x01\x12\x1a\n" +
@@ -1333,54 +1537,58 @@ func file_yrd_v1_catalog_proto_rawDescGZIP() []byte {
 	return file_yrd_v1_catalog_proto_rawDescData
 }
 
-var file_yrd_v1_catalog_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_yrd_v1_catalog_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_yrd_v1_catalog_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_yrd_v1_catalog_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_yrd_v1_catalog_proto_goTypes = []any{
 	(ClassificationLevel)(0),       // 0: yrd.v1.ClassificationLevel
 	(PersonalInfo)(0),              // 1: yrd.v1.PersonalInfo
 	(IdentifierRole)(0),            // 2: yrd.v1.IdentifierRole
-	(ReadConsistency)(0),           // 3: yrd.v1.ReadConsistency
-	(*Column)(nil),                 // 4: yrd.v1.Column
-	(*Schema)(nil),                 // 5: yrd.v1.Schema
-	(*DataRights)(nil),             // 6: yrd.v1.DataRights
-	(*Dataset)(nil),                // 7: yrd.v1.Dataset
-	(*PublishDatasetRequest)(nil),  // 8: yrd.v1.PublishDatasetRequest
-	(*PublishDatasetResponse)(nil), // 9: yrd.v1.PublishDatasetResponse
-	(*UpdateDatasetRequest)(nil),   // 10: yrd.v1.UpdateDatasetRequest
-	(*UpdateDatasetResponse)(nil),  // 11: yrd.v1.UpdateDatasetResponse
-	(*RetireDatasetRequest)(nil),   // 12: yrd.v1.RetireDatasetRequest
-	(*RetireDatasetResponse)(nil),  // 13: yrd.v1.RetireDatasetResponse
-	(*GetDatasetRequest)(nil),      // 14: yrd.v1.GetDatasetRequest
-	(*GetDatasetResponse)(nil),     // 15: yrd.v1.GetDatasetResponse
-	(*ListDatasetsRequest)(nil),    // 16: yrd.v1.ListDatasetsRequest
-	(*ListDatasetsResponse)(nil),   // 17: yrd.v1.ListDatasetsResponse
-	(*timestamppb.Timestamp)(nil),  // 18: google.protobuf.Timestamp
+	(DateTruncation)(0),            // 3: yrd.v1.DateTruncation
+	(ReadConsistency)(0),           // 4: yrd.v1.ReadConsistency
+	(*Column)(nil),                 // 5: yrd.v1.Column
+	(*Generalisation)(nil),         // 6: yrd.v1.Generalisation
+	(*Schema)(nil),                 // 7: yrd.v1.Schema
+	(*DataRights)(nil),             // 8: yrd.v1.DataRights
+	(*Dataset)(nil),                // 9: yrd.v1.Dataset
+	(*PublishDatasetRequest)(nil),  // 10: yrd.v1.PublishDatasetRequest
+	(*PublishDatasetResponse)(nil), // 11: yrd.v1.PublishDatasetResponse
+	(*UpdateDatasetRequest)(nil),   // 12: yrd.v1.UpdateDatasetRequest
+	(*UpdateDatasetResponse)(nil),  // 13: yrd.v1.UpdateDatasetResponse
+	(*RetireDatasetRequest)(nil),   // 14: yrd.v1.RetireDatasetRequest
+	(*RetireDatasetResponse)(nil),  // 15: yrd.v1.RetireDatasetResponse
+	(*GetDatasetRequest)(nil),      // 16: yrd.v1.GetDatasetRequest
+	(*GetDatasetResponse)(nil),     // 17: yrd.v1.GetDatasetResponse
+	(*ListDatasetsRequest)(nil),    // 18: yrd.v1.ListDatasetsRequest
+	(*ListDatasetsResponse)(nil),   // 19: yrd.v1.ListDatasetsResponse
+	(*timestamppb.Timestamp)(nil),  // 20: google.protobuf.Timestamp
 }
 var file_yrd_v1_catalog_proto_depIdxs = []int32{
 	1,  // 0: yrd.v1.Column.personal_info:type_name -> yrd.v1.PersonalInfo
 	2,  // 1: yrd.v1.Column.identifier_role:type_name -> yrd.v1.IdentifierRole
-	4,  // 2: yrd.v1.Schema.columns:type_name -> yrd.v1.Column
-	0,  // 3: yrd.v1.Dataset.level:type_name -> yrd.v1.ClassificationLevel
-	5,  // 4: yrd.v1.Dataset.schema:type_name -> yrd.v1.Schema
-	6,  // 5: yrd.v1.Dataset.data_rights:type_name -> yrd.v1.DataRights
-	18, // 6: yrd.v1.Dataset.created_at:type_name -> google.protobuf.Timestamp
-	18, // 7: yrd.v1.Dataset.updated_at:type_name -> google.protobuf.Timestamp
-	18, // 8: yrd.v1.Dataset.retired_at:type_name -> google.protobuf.Timestamp
-	7,  // 9: yrd.v1.PublishDatasetRequest.dataset:type_name -> yrd.v1.Dataset
-	7,  // 10: yrd.v1.PublishDatasetResponse.dataset:type_name -> yrd.v1.Dataset
-	7,  // 11: yrd.v1.UpdateDatasetRequest.dataset:type_name -> yrd.v1.Dataset
-	7,  // 12: yrd.v1.UpdateDatasetResponse.dataset:type_name -> yrd.v1.Dataset
-	7,  // 13: yrd.v1.RetireDatasetResponse.dataset:type_name -> yrd.v1.Dataset
-	3,  // 14: yrd.v1.GetDatasetRequest.consistency:type_name -> yrd.v1.ReadConsistency
-	7,  // 15: yrd.v1.GetDatasetResponse.dataset:type_name -> yrd.v1.Dataset
-	0,  // 16: yrd.v1.ListDatasetsRequest.level:type_name -> yrd.v1.ClassificationLevel
-	3,  // 17: yrd.v1.ListDatasetsRequest.consistency:type_name -> yrd.v1.ReadConsistency
-	7,  // 18: yrd.v1.ListDatasetsResponse.datasets:type_name -> yrd.v1.Dataset
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	6,  // 2: yrd.v1.Column.generalise:type_name -> yrd.v1.Generalisation
+	3,  // 3: yrd.v1.Generalisation.truncate:type_name -> yrd.v1.DateTruncation
+	5,  // 4: yrd.v1.Schema.columns:type_name -> yrd.v1.Column
+	0,  // 5: yrd.v1.Dataset.level:type_name -> yrd.v1.ClassificationLevel
+	7,  // 6: yrd.v1.Dataset.schema:type_name -> yrd.v1.Schema
+	8,  // 7: yrd.v1.Dataset.data_rights:type_name -> yrd.v1.DataRights
+	20, // 8: yrd.v1.Dataset.created_at:type_name -> google.protobuf.Timestamp
+	20, // 9: yrd.v1.Dataset.updated_at:type_name -> google.protobuf.Timestamp
+	20, // 10: yrd.v1.Dataset.retired_at:type_name -> google.protobuf.Timestamp
+	9,  // 11: yrd.v1.PublishDatasetRequest.dataset:type_name -> yrd.v1.Dataset
+	9,  // 12: yrd.v1.PublishDatasetResponse.dataset:type_name -> yrd.v1.Dataset
+	9,  // 13: yrd.v1.UpdateDatasetRequest.dataset:type_name -> yrd.v1.Dataset
+	9,  // 14: yrd.v1.UpdateDatasetResponse.dataset:type_name -> yrd.v1.Dataset
+	9,  // 15: yrd.v1.RetireDatasetResponse.dataset:type_name -> yrd.v1.Dataset
+	4,  // 16: yrd.v1.GetDatasetRequest.consistency:type_name -> yrd.v1.ReadConsistency
+	9,  // 17: yrd.v1.GetDatasetResponse.dataset:type_name -> yrd.v1.Dataset
+	0,  // 18: yrd.v1.ListDatasetsRequest.level:type_name -> yrd.v1.ClassificationLevel
+	4,  // 19: yrd.v1.ListDatasetsRequest.consistency:type_name -> yrd.v1.ReadConsistency
+	9,  // 20: yrd.v1.ListDatasetsResponse.datasets:type_name -> yrd.v1.Dataset
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_yrd_v1_catalog_proto_init() }
@@ -1388,13 +1596,18 @@ func file_yrd_v1_catalog_proto_init() {
 	if File_yrd_v1_catalog_proto != nil {
 		return
 	}
+	file_yrd_v1_catalog_proto_msgTypes[1].OneofWrappers = []any{
+		(*Generalisation_BandWidth)(nil),
+		(*Generalisation_PrefixLength)(nil),
+		(*Generalisation_Truncate)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_yrd_v1_catalog_proto_rawDesc), len(file_yrd_v1_catalog_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   14,
+			NumEnums:      5,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

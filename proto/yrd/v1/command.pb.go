@@ -594,6 +594,10 @@ type SpendPrivacyBudgetCommand struct {
 	Year          int32                  `protobuf:"varint,3,opt,name=year,proto3" json:"year,omitempty"`
 	Epsilon       float64                `protobuf:"fixed64,4,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
 	DatasetId     string                 `protobuf:"bytes,5,opt,name=dataset_id,json=datasetId,proto3" json:"dataset_id,omitempty"`
+	// The dataset family the budget is kept for (Decision.budget_family).
+	// Empty in spends recorded before families: those count per
+	// organisation and year.
+	Family        string `protobuf:"bytes,6,opt,name=family,proto3" json:"family,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -659,6 +663,13 @@ func (x *SpendPrivacyBudgetCommand) GetEpsilon() float64 {
 func (x *SpendPrivacyBudgetCommand) GetDatasetId() string {
 	if x != nil {
 		return x.DatasetId
+	}
+	return ""
+}
+
+func (x *SpendPrivacyBudgetCommand) GetFamily() string {
+	if x != nil {
+		return x.Family
 	}
 	return ""
 }
@@ -1282,14 +1293,15 @@ const file_yrd_v1_command_proto_rawDesc = "" +
 	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\x12!\n" +
 	"\x02by\x18\x03 \x01(\v2\x11.yrd.v1.PrincipalR\x02by\"B\n" +
 	"\x13RecordAnchorCommand\x12+\n" +
-	"\x06anchor\x18\x01 \x01(\v2\x13.yrd.v1.AuditAnchorR\x06anchor\"\xb4\x01\n" +
+	"\x06anchor\x18\x01 \x01(\v2\x13.yrd.v1.AuditAnchorR\x06anchor\"\xcc\x01\n" +
 	"\x19SpendPrivacyBudgetCommand\x12%\n" +
 	"\x0erequester_city\x18\x01 \x01(\tR\rrequesterCity\x12#\n" +
 	"\rrequester_org\x18\x02 \x01(\tR\frequesterOrg\x12\x12\n" +
 	"\x04year\x18\x03 \x01(\x05R\x04year\x12\x18\n" +
 	"\aepsilon\x18\x04 \x01(\x01R\aepsilon\x12\x1d\n" +
 	"\n" +
-	"dataset_id\x18\x05 \x01(\tR\tdatasetId\"B\n" +
+	"dataset_id\x18\x05 \x01(\tR\tdatasetId\x12\x16\n" +
+	"\x06family\x18\x06 \x01(\tR\x06family\"B\n" +
 	"\x15PublishDatasetCommand\x12)\n" +
 	"\adataset\x18\x01 \x01(\v2\x0f.yrd.v1.DatasetR\adataset\"l\n" +
 	"\x14UpdateDatasetCommand\x12)\n" +

@@ -473,7 +473,10 @@ type CityPlan struct {
 	Decision *Decision `protobuf:"bytes,4,opt,name=decision,proto3" json:"decision,omitempty"`
 	// The owner's backend query, with placeholders for every bound value
 	// (the values themselves are never shown: they may be requester text).
-	Plan          string `protobuf:"bytes,5,opt,name=plan,proto3" json:"plan,omitempty"`
+	Plan string `protobuf:"bytes,5,opt,name=plan,proto3" json:"plan,omitempty"`
+	// The calibrated noise the result would carry and the budget it would
+	// spend; unset for exact results.
+	Noise         *NoisePlan `protobuf:"bytes,6,opt,name=noise,proto3" json:"noise,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -543,6 +546,245 @@ func (x *CityPlan) GetPlan() string {
 	return ""
 }
 
+func (x *CityPlan) GetNoise() *NoisePlan {
+	if x != nil {
+		return x.Noise
+	}
+	return nil
+}
+
+// NoisePlan says, before anything is spent, how noisy an answer will be.
+type NoisePlan struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "discrete-laplace".
+	Mechanism string `protobuf:"bytes,1,opt,name=mechanism,proto3" json:"mechanism,omitempty"`
+	// What the query spends in all.
+	Epsilon      float64 `protobuf:"fixed64,2,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	BudgetFamily string  `protobuf:"bytes,3,opt,name=budget_family,json=budgetFamily,proto3" json:"budget_family,omitempty"`
+	// The requesting organisation's yearly budget for the family, and what
+	// is left of it before this query.
+	Budget          float64             `protobuf:"fixed64,4,opt,name=budget,proto3" json:"budget,omitempty"`
+	BudgetRemaining float64             `protobuf:"fixed64,5,opt,name=budget_remaining,json=budgetRemaining,proto3" json:"budget_remaining,omitempty"`
+	Measurements    []*NoiseMeasurement `protobuf:"bytes,6,rep,name=measurements,proto3" json:"measurements,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *NoisePlan) Reset() {
+	*x = NoisePlan{}
+	mi := &file_yrd_v1_query_api_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NoisePlan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NoisePlan) ProtoMessage() {}
+
+func (x *NoisePlan) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_query_api_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NoisePlan.ProtoReflect.Descriptor instead.
+func (*NoisePlan) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *NoisePlan) GetMechanism() string {
+	if x != nil {
+		return x.Mechanism
+	}
+	return ""
+}
+
+func (x *NoisePlan) GetEpsilon() float64 {
+	if x != nil {
+		return x.Epsilon
+	}
+	return 0
+}
+
+func (x *NoisePlan) GetBudgetFamily() string {
+	if x != nil {
+		return x.BudgetFamily
+	}
+	return ""
+}
+
+func (x *NoisePlan) GetBudget() float64 {
+	if x != nil {
+		return x.Budget
+	}
+	return 0
+}
+
+func (x *NoisePlan) GetBudgetRemaining() float64 {
+	if x != nil {
+		return x.BudgetRemaining
+	}
+	return 0
+}
+
+func (x *NoisePlan) GetMeasurements() []*NoiseMeasurement {
+	if x != nil {
+		return x.Measurements
+	}
+	return nil
+}
+
+// NoiseMeasurement is one noisy quantity a result is computed from.
+type NoiseMeasurement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// count(*), count(x) or sum(x); an avg is a noisy sum over a noisy count.
+	Aggregate string `protobuf:"bytes,1,opt,name=aggregate,proto3" json:"aggregate,omitempty"`
+	// Its share of the query's epsilon.
+	Epsilon float64 `protobuf:"fixed64,2,opt,name=epsilon,proto3" json:"epsilon,omitempty"`
+	// The clamp bound of a sum's values.
+	SumBound float64 `protobuf:"fixed64,3,opt,name=sum_bound,json=sumBound,proto3" json:"sum_bound,omitempty"`
+	// The expected absolute error and the standard deviation of its noise.
+	ExpectedError float64 `protobuf:"fixed64,4,opt,name=expected_error,json=expectedError,proto3" json:"expected_error,omitempty"`
+	StdDev        float64 `protobuf:"fixed64,5,opt,name=std_dev,json=stdDev,proto3" json:"std_dev,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NoiseMeasurement) Reset() {
+	*x = NoiseMeasurement{}
+	mi := &file_yrd_v1_query_api_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NoiseMeasurement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NoiseMeasurement) ProtoMessage() {}
+
+func (x *NoiseMeasurement) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_query_api_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NoiseMeasurement.ProtoReflect.Descriptor instead.
+func (*NoiseMeasurement) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *NoiseMeasurement) GetAggregate() string {
+	if x != nil {
+		return x.Aggregate
+	}
+	return ""
+}
+
+func (x *NoiseMeasurement) GetEpsilon() float64 {
+	if x != nil {
+		return x.Epsilon
+	}
+	return 0
+}
+
+func (x *NoiseMeasurement) GetSumBound() float64 {
+	if x != nil {
+		return x.SumBound
+	}
+	return 0
+}
+
+func (x *NoiseMeasurement) GetExpectedError() float64 {
+	if x != nil {
+		return x.ExpectedError
+	}
+	return 0
+}
+
+func (x *NoiseMeasurement) GetStdDev() float64 {
+	if x != nil {
+		return x.StdDev
+	}
+	return 0
+}
+
+// Suppression says how many groups an owner held back, and by which rule;
+// never which ones.
+type Suppression struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RuleId        string                 `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	Groups        uint64                 `protobuf:"varint,2,opt,name=groups,proto3" json:"groups,omitempty"`
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Suppression) Reset() {
+	*x = Suppression{}
+	mi := &file_yrd_v1_query_api_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Suppression) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Suppression) ProtoMessage() {}
+
+func (x *Suppression) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_query_api_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Suppression.ProtoReflect.Descriptor instead.
+func (*Suppression) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Suppression) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *Suppression) GetGroups() uint64 {
+	if x != nil {
+		return x.Groups
+	}
+	return 0
+}
+
+func (x *Suppression) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // Value is one cell; a Value with nothing set is SQL NULL.
 type Value struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -561,7 +803,7 @@ type Value struct {
 
 func (x *Value) Reset() {
 	*x = Value{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[5]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -573,7 +815,7 @@ func (x *Value) String() string {
 func (*Value) ProtoMessage() {}
 
 func (x *Value) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[5]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -586,7 +828,7 @@ func (x *Value) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Value.ProtoReflect.Descriptor instead.
 func (*Value) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{5}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Value) GetKind() isValue_Kind {
@@ -701,7 +943,7 @@ type Row struct {
 
 func (x *Row) Reset() {
 	*x = Row{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[6]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +955,7 @@ func (x *Row) String() string {
 func (*Row) ProtoMessage() {}
 
 func (x *Row) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[6]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +968,7 @@ func (x *Row) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Row.ProtoReflect.Descriptor instead.
 func (*Row) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{6}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Row) GetValues() []*Value {
@@ -745,7 +987,7 @@ type RowBatch struct {
 
 func (x *RowBatch) Reset() {
 	*x = RowBatch{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[7]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +999,7 @@ func (x *RowBatch) String() string {
 func (*RowBatch) ProtoMessage() {}
 
 func (x *RowBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[7]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +1012,7 @@ func (x *RowBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RowBatch.ProtoReflect.Descriptor instead.
 func (*RowBatch) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{7}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RowBatch) GetRows() []*Row {
@@ -798,7 +1040,7 @@ type ColumnBatch struct {
 
 func (x *ColumnBatch) Reset() {
 	*x = ColumnBatch{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[8]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +1052,7 @@ func (x *ColumnBatch) String() string {
 func (*ColumnBatch) ProtoMessage() {}
 
 func (x *ColumnBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[8]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +1065,7 @@ func (x *ColumnBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnBatch.ProtoReflect.Descriptor instead.
 func (*ColumnBatch) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{8}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ColumnBatch) GetRows() uint32 {
@@ -881,7 +1123,7 @@ type ColumnData struct {
 
 func (x *ColumnData) Reset() {
 	*x = ColumnData{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[9]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -893,7 +1135,7 @@ func (x *ColumnData) String() string {
 func (*ColumnData) ProtoMessage() {}
 
 func (x *ColumnData) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[9]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -906,7 +1148,7 @@ func (x *ColumnData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnData.ProtoReflect.Descriptor instead.
 func (*ColumnData) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{9}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ColumnData) GetNulls() []byte {
@@ -1028,7 +1270,7 @@ type Int64Column struct {
 
 func (x *Int64Column) Reset() {
 	*x = Int64Column{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[10]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1282,7 @@ func (x *Int64Column) String() string {
 func (*Int64Column) ProtoMessage() {}
 
 func (x *Int64Column) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[10]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1295,7 @@ func (x *Int64Column) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Int64Column.ProtoReflect.Descriptor instead.
 func (*Int64Column) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{10}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Int64Column) GetValues() []int64 {
@@ -1074,7 +1316,7 @@ type DoubleColumn struct {
 
 func (x *DoubleColumn) Reset() {
 	*x = DoubleColumn{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[11]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1328,7 @@ func (x *DoubleColumn) String() string {
 func (*DoubleColumn) ProtoMessage() {}
 
 func (x *DoubleColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[11]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1341,7 @@ func (x *DoubleColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DoubleColumn.ProtoReflect.Descriptor instead.
 func (*DoubleColumn) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{11}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DoubleColumn) GetValues() []float64 {
@@ -1120,7 +1362,7 @@ type StringColumn struct {
 
 func (x *StringColumn) Reset() {
 	*x = StringColumn{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[12]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1132,7 +1374,7 @@ func (x *StringColumn) String() string {
 func (*StringColumn) ProtoMessage() {}
 
 func (x *StringColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[12]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1145,7 +1387,7 @@ func (x *StringColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StringColumn.ProtoReflect.Descriptor instead.
 func (*StringColumn) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{12}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StringColumn) GetValues() []string {
@@ -1166,7 +1408,7 @@ type BoolColumn struct {
 
 func (x *BoolColumn) Reset() {
 	*x = BoolColumn{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[13]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1178,7 +1420,7 @@ func (x *BoolColumn) String() string {
 func (*BoolColumn) ProtoMessage() {}
 
 func (x *BoolColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[13]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1191,7 +1433,7 @@ func (x *BoolColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BoolColumn.ProtoReflect.Descriptor instead.
 func (*BoolColumn) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{13}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BoolColumn) GetValues() []bool {
@@ -1212,7 +1454,7 @@ type DateColumn struct {
 
 func (x *DateColumn) Reset() {
 	*x = DateColumn{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[14]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1466,7 @@ func (x *DateColumn) String() string {
 func (*DateColumn) ProtoMessage() {}
 
 func (x *DateColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[14]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1479,7 @@ func (x *DateColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DateColumn.ProtoReflect.Descriptor instead.
 func (*DateColumn) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{14}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DateColumn) GetValues() []int32 {
@@ -1258,7 +1500,7 @@ type TimestampColumn struct {
 
 func (x *TimestampColumn) Reset() {
 	*x = TimestampColumn{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[15]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1512,7 @@ func (x *TimestampColumn) String() string {
 func (*TimestampColumn) ProtoMessage() {}
 
 func (x *TimestampColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[15]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1525,7 @@ func (x *TimestampColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TimestampColumn.ProtoReflect.Descriptor instead.
 func (*TimestampColumn) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{15}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TimestampColumn) GetValues() []int64 {
@@ -1306,14 +1548,16 @@ type CityResult struct {
 	Receipt *ResultReceipt `protobuf:"bytes,6,opt,name=receipt,proto3" json:"receipt,omitempty"`
 	// The owner's part stopped at the policy's row cap: there may be more
 	// rows (or, for a grouped query, more groups) than were released.
-	Truncated     bool `protobuf:"varint,7,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	Truncated bool `protobuf:"varint,7,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// Groups the owner computed but held back, by rule.
+	Suppressed    []*Suppression `protobuf:"bytes,8,rep,name=suppressed,proto3" json:"suppressed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CityResult) Reset() {
 	*x = CityResult{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[16]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1569,7 @@ func (x *CityResult) String() string {
 func (*CityResult) ProtoMessage() {}
 
 func (x *CityResult) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[16]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1582,7 @@ func (x *CityResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CityResult.ProtoReflect.Descriptor instead.
 func (*CityResult) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{16}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CityResult) GetCity() string {
@@ -1390,6 +1634,13 @@ func (x *CityResult) GetTruncated() bool {
 	return false
 }
 
+func (x *CityResult) GetSuppressed() []*Suppression {
+	if x != nil {
+		return x.Suppressed
+	}
+	return nil
+}
+
 // ResultTrailer closes a result.
 type ResultTrailer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1406,7 +1657,7 @@ type ResultTrailer struct {
 
 func (x *ResultTrailer) Reset() {
 	*x = ResultTrailer{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[17]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1669,7 @@ func (x *ResultTrailer) String() string {
 func (*ResultTrailer) ProtoMessage() {}
 
 func (x *ResultTrailer) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[17]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1682,7 @@ func (x *ResultTrailer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultTrailer.ProtoReflect.Descriptor instead.
 func (*ResultTrailer) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{17}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ResultTrailer) GetPartial() bool {
@@ -1472,13 +1723,15 @@ type NoiseApplied struct {
 	SumBound float64 `protobuf:"fixed64,3,opt,name=sum_bound,json=sumBound,proto3" json:"sum_bound,omitempty"`
 	// The requesting organisation's budget left this year after this query.
 	BudgetRemaining float64 `protobuf:"fixed64,4,opt,name=budget_remaining,json=budgetRemaining,proto3" json:"budget_remaining,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The dataset family the budget is kept for.
+	BudgetFamily  string `protobuf:"bytes,5,opt,name=budget_family,json=budgetFamily,proto3" json:"budget_family,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NoiseApplied) Reset() {
 	*x = NoiseApplied{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[18]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +1743,7 @@ func (x *NoiseApplied) String() string {
 func (*NoiseApplied) ProtoMessage() {}
 
 func (x *NoiseApplied) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[18]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +1756,7 @@ func (x *NoiseApplied) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NoiseApplied.ProtoReflect.Descriptor instead.
 func (*NoiseApplied) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{18}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *NoiseApplied) GetMechanism() string {
@@ -1532,6 +1785,13 @@ func (x *NoiseApplied) GetBudgetRemaining() float64 {
 		return x.BudgetRemaining
 	}
 	return 0
+}
+
+func (x *NoiseApplied) GetBudgetFamily() string {
+	if x != nil {
+		return x.BudgetFamily
+	}
+	return ""
 }
 
 // ResultReceipt is the owner's signed statement of what it released and
@@ -1573,7 +1833,7 @@ type ResultReceipt struct {
 
 func (x *ResultReceipt) Reset() {
 	*x = ResultReceipt{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[19]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1585,7 +1845,7 @@ func (x *ResultReceipt) String() string {
 func (*ResultReceipt) ProtoMessage() {}
 
 func (x *ResultReceipt) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[19]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1598,7 +1858,7 @@ func (x *ResultReceipt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResultReceipt.ProtoReflect.Descriptor instead.
 func (*ResultReceipt) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{19}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ResultReceipt) GetNode() string {
@@ -1776,7 +2036,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_yrd_v1_query_api_proto_msgTypes[20]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +2048,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_query_api_proto_msgTypes[20]
+	mi := &file_yrd_v1_query_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +2061,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{20}
+	return file_yrd_v1_query_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ExecuteRequest) GetQuery() *Query {
@@ -1874,14 +2134,32 @@ const file_yrd_v1_query_api_proto_rawDesc = "" +
 	"\fResultHeader\x12.\n" +
 	"\acolumns\x18\x01 \x03(\v2\x14.yrd.v1.ResultColumnR\acolumns\x12@\n" +
 	"\rderived_level\x18\x02 \x01(\x0e2\x1b.yrd.v1.ClassificationLevelR\fderivedLevel\x12&\n" +
-	"\x05plans\x18\x03 \x03(\v2\x10.yrd.v1.CityPlanR\x05plans\"\x93\x01\n" +
+	"\x05plans\x18\x03 \x03(\v2\x10.yrd.v1.CityPlanR\x05plans\"\xbc\x01\n" +
 	"\bCityPlan\x12\x12\n" +
 	"\x04city\x18\x01 \x01(\tR\x04city\x12\x1d\n" +
 	"\n" +
 	"dataset_id\x18\x02 \x01(\tR\tdatasetId\x12\x12\n" +
 	"\x04node\x18\x03 \x01(\tR\x04node\x12,\n" +
 	"\bdecision\x18\x04 \x01(\v2\x10.yrd.v1.DecisionR\bdecision\x12\x12\n" +
-	"\x04plan\x18\x05 \x01(\tR\x04plan\"\xe5\x01\n" +
+	"\x04plan\x18\x05 \x01(\tR\x04plan\x12'\n" +
+	"\x05noise\x18\x06 \x01(\v2\x11.yrd.v1.NoisePlanR\x05noise\"\xe9\x01\n" +
+	"\tNoisePlan\x12\x1c\n" +
+	"\tmechanism\x18\x01 \x01(\tR\tmechanism\x12\x18\n" +
+	"\aepsilon\x18\x02 \x01(\x01R\aepsilon\x12#\n" +
+	"\rbudget_family\x18\x03 \x01(\tR\fbudgetFamily\x12\x16\n" +
+	"\x06budget\x18\x04 \x01(\x01R\x06budget\x12)\n" +
+	"\x10budget_remaining\x18\x05 \x01(\x01R\x0fbudgetRemaining\x12<\n" +
+	"\fmeasurements\x18\x06 \x03(\v2\x18.yrd.v1.NoiseMeasurementR\fmeasurements\"\xa7\x01\n" +
+	"\x10NoiseMeasurement\x12\x1c\n" +
+	"\taggregate\x18\x01 \x01(\tR\taggregate\x12\x18\n" +
+	"\aepsilon\x18\x02 \x01(\x01R\aepsilon\x12\x1b\n" +
+	"\tsum_bound\x18\x03 \x01(\x01R\bsumBound\x12%\n" +
+	"\x0eexpected_error\x18\x04 \x01(\x01R\rexpectedError\x12\x17\n" +
+	"\astd_dev\x18\x05 \x01(\x01R\x06stdDev\"V\n" +
+	"\vSuppression\x12\x17\n" +
+	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x16\n" +
+	"\x06groups\x18\x02 \x01(\x04R\x06groups\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xe5\x01\n" +
 	"\x05Value\x12#\n" +
 	"\fstring_value\x18\x01 \x01(\tH\x00R\vstringValue\x12\x1d\n" +
 	"\tint_value\x18\x02 \x01(\x03H\x00R\bintValue\x12#\n" +
@@ -1924,7 +2202,7 @@ const file_yrd_v1_query_api_proto_rawDesc = "" +
 	"DateColumn\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\x11R\x06values\")\n" +
 	"\x0fTimestampColumn\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\x12R\x06values\"\xe6\x01\n" +
+	"\x06values\x18\x01 \x03(\x12R\x06values\"\x9b\x02\n" +
 	"\n" +
 	"CityResult\x12\x12\n" +
 	"\x04city\x18\x01 \x01(\tR\x04city\x12\x1d\n" +
@@ -1934,17 +2212,21 @@ const file_yrd_v1_query_api_proto_rawDesc = "" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x12\n" +
 	"\x04rows\x18\x05 \x01(\x04R\x04rows\x12/\n" +
 	"\areceipt\x18\x06 \x01(\v2\x15.yrd.v1.ResultReceiptR\areceipt\x12\x1c\n" +
-	"\ttruncated\x18\a \x01(\bR\ttruncated\"\x87\x01\n" +
+	"\ttruncated\x18\a \x01(\bR\ttruncated\x123\n" +
+	"\n" +
+	"suppressed\x18\b \x03(\v2\x13.yrd.v1.SuppressionR\n" +
+	"suppressed\"\x87\x01\n" +
 	"\rResultTrailer\x12\x18\n" +
 	"\apartial\x18\x01 \x01(\bR\apartial\x12*\n" +
 	"\x06cities\x18\x02 \x03(\v2\x12.yrd.v1.CityResultR\x06cities\x12\x12\n" +
 	"\x04rows\x18\x03 \x01(\x04R\x04rows\x12\x1c\n" +
-	"\ttruncated\x18\x04 \x01(\bR\ttruncated\"\x8e\x01\n" +
+	"\ttruncated\x18\x04 \x01(\bR\ttruncated\"\xb3\x01\n" +
 	"\fNoiseApplied\x12\x1c\n" +
 	"\tmechanism\x18\x01 \x01(\tR\tmechanism\x12\x18\n" +
 	"\aepsilon\x18\x02 \x01(\x01R\aepsilon\x12\x1b\n" +
 	"\tsum_bound\x18\x03 \x01(\x01R\bsumBound\x12)\n" +
-	"\x10budget_remaining\x18\x04 \x01(\x01R\x0fbudgetRemaining\"\x9b\x06\n" +
+	"\x10budget_remaining\x18\x04 \x01(\x01R\x0fbudgetRemaining\x12#\n" +
+	"\rbudget_family\x18\x05 \x01(\tR\fbudgetFamily\"\x9b\x06\n" +
 	"\rResultReceipt\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
 	"\x04city\x18\x02 \x01(\tR\x04city\x12\x1d\n" +
@@ -2001,7 +2283,7 @@ func file_yrd_v1_query_api_proto_rawDescGZIP() []byte {
 }
 
 var file_yrd_v1_query_api_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_yrd_v1_query_api_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_yrd_v1_query_api_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_yrd_v1_query_api_proto_goTypes = []any{
 	(CityStatus)(0),               // 0: yrd.v1.CityStatus
 	(*QueryRequest)(nil),          // 1: yrd.v1.QueryRequest
@@ -2009,65 +2291,71 @@ var file_yrd_v1_query_api_proto_goTypes = []any{
 	(*ResultColumn)(nil),          // 3: yrd.v1.ResultColumn
 	(*ResultHeader)(nil),          // 4: yrd.v1.ResultHeader
 	(*CityPlan)(nil),              // 5: yrd.v1.CityPlan
-	(*Value)(nil),                 // 6: yrd.v1.Value
-	(*Row)(nil),                   // 7: yrd.v1.Row
-	(*RowBatch)(nil),              // 8: yrd.v1.RowBatch
-	(*ColumnBatch)(nil),           // 9: yrd.v1.ColumnBatch
-	(*ColumnData)(nil),            // 10: yrd.v1.ColumnData
-	(*Int64Column)(nil),           // 11: yrd.v1.Int64Column
-	(*DoubleColumn)(nil),          // 12: yrd.v1.DoubleColumn
-	(*StringColumn)(nil),          // 13: yrd.v1.StringColumn
-	(*BoolColumn)(nil),            // 14: yrd.v1.BoolColumn
-	(*DateColumn)(nil),            // 15: yrd.v1.DateColumn
-	(*TimestampColumn)(nil),       // 16: yrd.v1.TimestampColumn
-	(*CityResult)(nil),            // 17: yrd.v1.CityResult
-	(*ResultTrailer)(nil),         // 18: yrd.v1.ResultTrailer
-	(*NoiseApplied)(nil),          // 19: yrd.v1.NoiseApplied
-	(*ResultReceipt)(nil),         // 20: yrd.v1.ResultReceipt
-	(*ExecuteRequest)(nil),        // 21: yrd.v1.ExecuteRequest
-	(*Query)(nil),                 // 22: yrd.v1.Query
-	(ColumnTreatment)(0),          // 23: yrd.v1.ColumnTreatment
-	(ClassificationLevel)(0),      // 24: yrd.v1.ClassificationLevel
-	(*Decision)(nil),              // 25: yrd.v1.Decision
-	(*Principal)(nil),             // 26: yrd.v1.Principal
-	(Effect)(0),                   // 27: yrd.v1.Effect
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*NoisePlan)(nil),             // 6: yrd.v1.NoisePlan
+	(*NoiseMeasurement)(nil),      // 7: yrd.v1.NoiseMeasurement
+	(*Suppression)(nil),           // 8: yrd.v1.Suppression
+	(*Value)(nil),                 // 9: yrd.v1.Value
+	(*Row)(nil),                   // 10: yrd.v1.Row
+	(*RowBatch)(nil),              // 11: yrd.v1.RowBatch
+	(*ColumnBatch)(nil),           // 12: yrd.v1.ColumnBatch
+	(*ColumnData)(nil),            // 13: yrd.v1.ColumnData
+	(*Int64Column)(nil),           // 14: yrd.v1.Int64Column
+	(*DoubleColumn)(nil),          // 15: yrd.v1.DoubleColumn
+	(*StringColumn)(nil),          // 16: yrd.v1.StringColumn
+	(*BoolColumn)(nil),            // 17: yrd.v1.BoolColumn
+	(*DateColumn)(nil),            // 18: yrd.v1.DateColumn
+	(*TimestampColumn)(nil),       // 19: yrd.v1.TimestampColumn
+	(*CityResult)(nil),            // 20: yrd.v1.CityResult
+	(*ResultTrailer)(nil),         // 21: yrd.v1.ResultTrailer
+	(*NoiseApplied)(nil),          // 22: yrd.v1.NoiseApplied
+	(*ResultReceipt)(nil),         // 23: yrd.v1.ResultReceipt
+	(*ExecuteRequest)(nil),        // 24: yrd.v1.ExecuteRequest
+	(*Query)(nil),                 // 25: yrd.v1.Query
+	(ColumnTreatment)(0),          // 26: yrd.v1.ColumnTreatment
+	(ClassificationLevel)(0),      // 27: yrd.v1.ClassificationLevel
+	(*Decision)(nil),              // 28: yrd.v1.Decision
+	(*Principal)(nil),             // 29: yrd.v1.Principal
+	(Effect)(0),                   // 30: yrd.v1.Effect
+	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
 }
 var file_yrd_v1_query_api_proto_depIdxs = []int32{
-	22, // 0: yrd.v1.QueryRequest.query:type_name -> yrd.v1.Query
+	25, // 0: yrd.v1.QueryRequest.query:type_name -> yrd.v1.Query
 	4,  // 1: yrd.v1.QueryResponse.header:type_name -> yrd.v1.ResultHeader
-	8,  // 2: yrd.v1.QueryResponse.batch:type_name -> yrd.v1.RowBatch
-	18, // 3: yrd.v1.QueryResponse.trailer:type_name -> yrd.v1.ResultTrailer
-	9,  // 4: yrd.v1.QueryResponse.columns:type_name -> yrd.v1.ColumnBatch
-	23, // 5: yrd.v1.ResultColumn.treatment:type_name -> yrd.v1.ColumnTreatment
+	11, // 2: yrd.v1.QueryResponse.batch:type_name -> yrd.v1.RowBatch
+	21, // 3: yrd.v1.QueryResponse.trailer:type_name -> yrd.v1.ResultTrailer
+	12, // 4: yrd.v1.QueryResponse.columns:type_name -> yrd.v1.ColumnBatch
+	26, // 5: yrd.v1.ResultColumn.treatment:type_name -> yrd.v1.ColumnTreatment
 	3,  // 6: yrd.v1.ResultHeader.columns:type_name -> yrd.v1.ResultColumn
-	24, // 7: yrd.v1.ResultHeader.derived_level:type_name -> yrd.v1.ClassificationLevel
+	27, // 7: yrd.v1.ResultHeader.derived_level:type_name -> yrd.v1.ClassificationLevel
 	5,  // 8: yrd.v1.ResultHeader.plans:type_name -> yrd.v1.CityPlan
-	25, // 9: yrd.v1.CityPlan.decision:type_name -> yrd.v1.Decision
-	6,  // 10: yrd.v1.Row.values:type_name -> yrd.v1.Value
-	7,  // 11: yrd.v1.RowBatch.rows:type_name -> yrd.v1.Row
-	10, // 12: yrd.v1.ColumnBatch.columns:type_name -> yrd.v1.ColumnData
-	11, // 13: yrd.v1.ColumnData.ints:type_name -> yrd.v1.Int64Column
-	12, // 14: yrd.v1.ColumnData.doubles:type_name -> yrd.v1.DoubleColumn
-	13, // 15: yrd.v1.ColumnData.strings:type_name -> yrd.v1.StringColumn
-	14, // 16: yrd.v1.ColumnData.bools:type_name -> yrd.v1.BoolColumn
-	15, // 17: yrd.v1.ColumnData.dates:type_name -> yrd.v1.DateColumn
-	16, // 18: yrd.v1.ColumnData.timestamps:type_name -> yrd.v1.TimestampColumn
-	0,  // 19: yrd.v1.CityResult.status:type_name -> yrd.v1.CityStatus
-	20, // 20: yrd.v1.CityResult.receipt:type_name -> yrd.v1.ResultReceipt
-	17, // 21: yrd.v1.ResultTrailer.cities:type_name -> yrd.v1.CityResult
-	26, // 22: yrd.v1.ResultReceipt.requester:type_name -> yrd.v1.Principal
-	27, // 23: yrd.v1.ResultReceipt.effect:type_name -> yrd.v1.Effect
-	19, // 24: yrd.v1.ResultReceipt.noise:type_name -> yrd.v1.NoiseApplied
-	24, // 25: yrd.v1.ResultReceipt.derived_level:type_name -> yrd.v1.ClassificationLevel
-	28, // 26: yrd.v1.ResultReceipt.issued_at:type_name -> google.protobuf.Timestamp
-	22, // 27: yrd.v1.ExecuteRequest.query:type_name -> yrd.v1.Query
-	26, // 28: yrd.v1.ExecuteRequest.requester:type_name -> yrd.v1.Principal
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	28, // 9: yrd.v1.CityPlan.decision:type_name -> yrd.v1.Decision
+	6,  // 10: yrd.v1.CityPlan.noise:type_name -> yrd.v1.NoisePlan
+	7,  // 11: yrd.v1.NoisePlan.measurements:type_name -> yrd.v1.NoiseMeasurement
+	9,  // 12: yrd.v1.Row.values:type_name -> yrd.v1.Value
+	10, // 13: yrd.v1.RowBatch.rows:type_name -> yrd.v1.Row
+	13, // 14: yrd.v1.ColumnBatch.columns:type_name -> yrd.v1.ColumnData
+	14, // 15: yrd.v1.ColumnData.ints:type_name -> yrd.v1.Int64Column
+	15, // 16: yrd.v1.ColumnData.doubles:type_name -> yrd.v1.DoubleColumn
+	16, // 17: yrd.v1.ColumnData.strings:type_name -> yrd.v1.StringColumn
+	17, // 18: yrd.v1.ColumnData.bools:type_name -> yrd.v1.BoolColumn
+	18, // 19: yrd.v1.ColumnData.dates:type_name -> yrd.v1.DateColumn
+	19, // 20: yrd.v1.ColumnData.timestamps:type_name -> yrd.v1.TimestampColumn
+	0,  // 21: yrd.v1.CityResult.status:type_name -> yrd.v1.CityStatus
+	23, // 22: yrd.v1.CityResult.receipt:type_name -> yrd.v1.ResultReceipt
+	8,  // 23: yrd.v1.CityResult.suppressed:type_name -> yrd.v1.Suppression
+	20, // 24: yrd.v1.ResultTrailer.cities:type_name -> yrd.v1.CityResult
+	29, // 25: yrd.v1.ResultReceipt.requester:type_name -> yrd.v1.Principal
+	30, // 26: yrd.v1.ResultReceipt.effect:type_name -> yrd.v1.Effect
+	22, // 27: yrd.v1.ResultReceipt.noise:type_name -> yrd.v1.NoiseApplied
+	27, // 28: yrd.v1.ResultReceipt.derived_level:type_name -> yrd.v1.ClassificationLevel
+	31, // 29: yrd.v1.ResultReceipt.issued_at:type_name -> google.protobuf.Timestamp
+	25, // 30: yrd.v1.ExecuteRequest.query:type_name -> yrd.v1.Query
+	29, // 31: yrd.v1.ExecuteRequest.requester:type_name -> yrd.v1.Principal
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_yrd_v1_query_api_proto_init() }
@@ -2088,7 +2376,7 @@ func file_yrd_v1_query_api_proto_init() {
 		(*QueryResponse_Trailer)(nil),
 		(*QueryResponse_Columns)(nil),
 	}
-	file_yrd_v1_query_api_proto_msgTypes[5].OneofWrappers = []any{
+	file_yrd_v1_query_api_proto_msgTypes[8].OneofWrappers = []any{
 		(*Value_StringValue)(nil),
 		(*Value_IntValue)(nil),
 		(*Value_DoubleValue)(nil),
@@ -2096,7 +2384,7 @@ func file_yrd_v1_query_api_proto_init() {
 		(*Value_DateValue)(nil),
 		(*Value_TimestampValue)(nil),
 	}
-	file_yrd_v1_query_api_proto_msgTypes[9].OneofWrappers = []any{
+	file_yrd_v1_query_api_proto_msgTypes[12].OneofWrappers = []any{
 		(*ColumnData_Ints)(nil),
 		(*ColumnData_Doubles)(nil),
 		(*ColumnData_Strings)(nil),
@@ -2110,7 +2398,7 @@ func file_yrd_v1_query_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_yrd_v1_query_api_proto_rawDesc), len(file_yrd_v1_query_api_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
