@@ -344,3 +344,50 @@ func TestInferenceExplainShowsNoiseBeforeSpending(t *testing.T) {
 		t.Fatalf("after two explains and one query %v left, want %v", left, budget-policy.DefaultDefaultQueryEpsilon)
 	}
 }
+
+// TestInferenceDifferencingOnImportantDataInPostgreSQL: the differencing
+// pair of TestAdversarialDifferencingOnImportantData (all visits by
+// department, then all but one patient's only visit) against Nanjing's
+// IMPORTANT hospital visits kept in a PostgreSQL table (no unique person
+// key, so the engine's distinct path): the second answer holds the
+// shifted department back, and every answer is noised.
+func TestInferenceDifferencingOnImportantDataInPostgreSQL(t *testing.T) {
+	pg, err := pgtest.Start()
+	if err != nil {
+		t.Fatalf("PostgreSQL test server: %v", err)
+	}
+	t.Cleanup(pg.Stop)
+	var ds *yrdv1.Dataset
+	dd := startAdvDelta(t, deltaOptions{
+		adjust: func(d *yrdv1.Dataset) {
+			if d.GetId() == advHealth {
+				ds = d
+			}
+		},
+		configure: func(i int, cfg *node.Config) {
+			cfg.Data.Files = slices.DeleteFunc(cfg.Data.Files, func(s connector.Source) bool {
+				if s.DatasetID == advHealth {
+					loadTable(t, pg.DSN, ds, "visits", s.Paths[0])
+					cfg.Data.Postgres = &node.PostgresData{DSN: pg.DSN, Tables: []connector.PGTable{{DatasetID: advHealth, Schema: "city_data", Table: "visits"}}}
+					return true
+				}
+				return false
+			})
+		}})
+	direct := newAdvDirect(t, dd)
+	dept, visit := advLoneVisit(t, direct, direct.src(advHealth))
+	analyst := dd.analyst(t, "shanghai")
+	advGrant(t, dd, analyst, advHealth, advHealthPurpose)
+	r1, rc1 := advOK(t, analyst, advHealthPurpose, "SELECT department, count(*) FROM "+advHealth+" GROUP BY department")
+	r2, rc2 := advOK(t, analyst, advHealthPurpose, "SELECT department, count(*) FROM "+advHealth+" WHERE visit_id <> '"+visit+"' GROUP BY department")
+	g1, g2 := advGroups(t, r1), advGroups(t, r2)
+	if _, ok := g1[dept]; !ok || len(g2) != len(g1)-1 {
+		t.Fatalf("first answer %v, second %v; want the second to hold back %s", g1, g2, dept)
+	}
+	if _, ok := g2[dept]; ok || !strings.Contains(r2.header.GetPlans()[0].GetPlan(), `"city_data"."visits"`) {
+		t.Fatalf("%s released from %s", dept, r2.header.GetPlans()[0].GetPlan())
+	}
+	if rc1.GetNoise() == nil || rc2.GetNoise() == nil || !slices.Contains(rc2.GetRuleIds(), policy.RuleDifference) {
+		t.Fatalf("receipts %v / %v; want noise on both and %s on the second", rc1, rc2, policy.RuleDifference)
+	}
+}

@@ -122,16 +122,26 @@ func TestQueriesOnDataKeptInPostgreSQL(t *testing.T) {
 // and loads the CSV into it.
 func loadElderlyTable(t *testing.T, dsn, csvPath string) {
 	t.Helper()
+	loadTable(t, dsn, elderlyDatasetOf(t, "shanghai"), "elderly", csvPath)
+}
+
+// loadTable creates city_data.TABLE with d's columns and copies the CSV
+// file at csvPath into it.
+func loadTable(t *testing.T, dsn string, d *yrdv1.Dataset, table, csvPath string) {
+	t.Helper()
+	pgTypes := map[string]string{"BOOLEAN": "boolean", "INTEGER": "integer", "BIGINT": "bigint", "DOUBLE": "double precision",
+		"DECIMAL": "numeric(18,4)", "VARCHAR": "text", "DATE": "date", "TIMESTAMP": "timestamp"}
+	var cols []string
+	for _, c := range d.GetSchema().GetColumns() {
+		cols = append(cols, pgx.Identifier{c.GetName()}.Sanitize()+" "+pgTypes[c.GetType()])
+	}
 	ctx := context.Background()
 	c, err := pgx.Connect(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	for _, s := range []string{
-		"CREATE SCHEMA city_data",
-		"CREATE TABLE city_data.elderly (person_id text, district text, age integer, gender text, living_alone boolean, care_level integer)",
-	} {
+	for _, s := range []string{"CREATE SCHEMA IF NOT EXISTS city_data", "CREATE TABLE city_data." + table + " (" + strings.Join(cols, ", ") + ")"} {
 		if _, err := c.Exec(ctx, s); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
@@ -140,7 +150,7 @@ func loadElderlyTable(t *testing.T, dsn, csvPath string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.PgConn().CopyFrom(ctx, bytes.NewReader(data), "COPY city_data.elderly FROM STDIN WITH (FORMAT csv, HEADER true)"); err != nil {
+	if _, err := c.PgConn().CopyFrom(ctx, bytes.NewReader(data), "COPY city_data."+table+" FROM STDIN WITH (FORMAT csv, HEADER true)"); err != nil {
 		t.Fatalf("COPY: %v", err)
 	}
 }
