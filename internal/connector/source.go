@@ -44,7 +44,7 @@ type DuckDB struct {
 	unique map[string]uniqueProof
 	// rechecking marks datasets whose uniqueness a background recheck
 	// (see recheckUnique) is verifying; bg ends them at Close.
-	rechecking map[string]bool
+	rechecking map[string]chan struct{}
 	bg         context.Context
 	stop       context.CancelFunc
 	wg         sync.WaitGroup
@@ -83,7 +83,7 @@ func OpenDuckDB(ctx context.Context, sources []Source, catalog Catalog) (*DuckDB
 		return nil, fmt.Errorf("connector: open duckdb: %w", err)
 	}
 	d := &DuckDB{db: db, catalog: catalog, sources: m, problems: map[string][]Mismatch{}, unique: map[string]uniqueProof{},
-		rechecking: map[string]bool{}, scheme: fmt.Sprintf("duckdb-hash:%016x", canary)}
+		rechecking: map[string]chan struct{}{}, scheme: fmt.Sprintf("duckdb-hash:%016x", canary)}
 	d.bg, d.stop = context.WithCancel(context.Background())
 	d.Check(ctx)
 	return d, nil

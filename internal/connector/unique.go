@@ -172,11 +172,12 @@ func (d *DuckDB) personUnique(id string, ds *yrdv1.Dataset) bool {
 // is unique in its files as they are now, unless that is under way.
 func (d *DuckDB) recheckUnique(id string) {
 	d.mu.Lock()
-	if d.rechecking[id] || d.bg.Err() != nil {
+	if d.rechecking[id] != nil || d.bg.Err() != nil {
 		d.mu.Unlock()
 		return
 	}
-	d.rechecking[id] = true
+	done := make(chan struct{})
+	d.rechecking[id] = done
 	d.wg.Add(1)
 	d.mu.Unlock()
 	go func() {
@@ -185,11 +186,25 @@ func (d *DuckDB) recheckUnique(id string) {
 			d.mu.Lock()
 			delete(d.rechecking, id)
 			d.mu.Unlock()
+			close(done)
 		}()
 		if d.Serving(id) {
 			d.verifyUnique(d.bg, d.sources[id])
 		}
 	}()
+}
+
+// recheckDone is closed when dataset id's background recheck, if one is
+// under way, has ended (already closed when none is).
+func (d *DuckDB) recheckDone(id string) <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if ch := d.rechecking[id]; ch != nil {
+		return ch
+	}
+	ch := make(chan struct{})
+	close(ch)
+	return ch
 }
 
 // needsNames reports whether q has an unaliased aggregate, which a sketch
