@@ -99,11 +99,20 @@ func advAnalyst(t *testing.T, dd *dataDelta, city, org string) *grpc.ClientConn 
 // a CDO of the owning organisation approve it; it returns the grant id.
 func advGrant(t *testing.T, dd *dataDelta, requester *grpc.ClientConn, id, purpose string) string {
 	t.Helper()
-	ds := dd.datasets[id]
-	resp, err := yrdv1grpc.NewGrantServiceClient(requester).RequestGrant(testCtx(t), &yrdv1.RequestGrantRequest{DatasetId: id,
-		Purpose: purpose, ResultForm: yrdv1.ResultForm_RESULT_FORM_AGGREGATES, Duration: durationpb.New(24 * time.Hour)})
+	return advGrantOf(t, dd, requester, &yrdv1.RequestGrantRequest{DatasetId: id, Purpose: purpose,
+		ResultForm: yrdv1.ResultForm_RESULT_FORM_AGGREGATES})
+}
+
+// advGrantOf has the requester ask for the grant req describes (for a
+// day) and a CDO of the owning organisation approve it; it returns the
+// grant id.
+func advGrantOf(t *testing.T, dd *dataDelta, requester *grpc.ClientConn, req *yrdv1.RequestGrantRequest) string {
+	t.Helper()
+	ds := dd.datasets[req.GetDatasetId()]
+	req.Duration = durationpb.New(24 * time.Hour)
+	resp, err := yrdv1grpc.NewGrantServiceClient(requester).RequestGrant(testCtx(t), req)
 	if err != nil {
-		t.Fatalf("requesting a grant on %s: %v", id, err)
+		t.Fatalf("requesting a grant on %s: %v", req.GetDatasetId(), err)
 	}
 	cdo := connAs(t, dd.Cluster, dd.Index(ds.GetOwnerCity()), ds.GetOwnerOrg(), yrdv1.Role_ROLE_CDO)
 	if _, err := yrdv1grpc.NewGrantServiceClient(cdo).ApproveGrant(testCtx(t), &yrdv1.DecideGrantRequest{Id: resp.GetGrant().GetId()}); err != nil {

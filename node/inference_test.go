@@ -12,16 +12,13 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/yrd-exchange/yrdnode/internal/connector"
 	"github.com/yrd-exchange/yrdnode/internal/pgtest"
 	"github.com/yrd-exchange/yrdnode/internal/policy"
 	"github.com/yrd-exchange/yrdnode/node"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
-	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
 )
 
 // startInferenceDelta is the adversarial delta with Shanghai's elderly
@@ -241,26 +238,11 @@ func TestInferenceSensitiveAggregatesNeedAGrant(t *testing.T) {
 	} {
 		advRefused(t, conn, elderlyPurpose, sql, codes.PermissionDenied, policy.RuleSensitiveGrant)
 	}
-	personalGrantFor(t, dd, conn, advSHElderly, elderlyPurpose)
+	advGrantOf(t, dd, conn, &yrdv1.RequestGrantRequest{DatasetId: advSHElderly, Purpose: elderlyPurpose,
+		ResultForm: yrdv1.ResultForm_RESULT_FORM_ROWS, AllowPersonal: true})
 	r, rc := advOK(t, conn, elderlyPurpose, "SELECT district, sum(care_level) FROM "+advSHElderly+" GROUP BY district")
 	if len(r.rows) == 0 || rc.GetNoise() == nil || !slices.Contains(rc.GetRuleIds(), policy.RuleNoise) {
 		t.Fatalf("under a personal grant: %d rows, noise %v, rules %v; want noisy sums", len(r.rows), rc.GetNoise(), rc.GetRuleIds())
-	}
-}
-
-// personalGrantFor has the requester ask for a rows grant with
-// allow_personal and the owner's CDO approve it.
-func personalGrantFor(t *testing.T, dd *dataDelta, requester *grpc.ClientConn, id, purpose string) {
-	t.Helper()
-	ds := dd.datasets[id]
-	resp, err := yrdv1grpc.NewGrantServiceClient(requester).RequestGrant(testCtx(t), &yrdv1.RequestGrantRequest{DatasetId: id,
-		Purpose: purpose, ResultForm: yrdv1.ResultForm_RESULT_FORM_ROWS, AllowPersonal: true, Duration: durationpb.New(24 * 3600 * 1e9)})
-	if err != nil {
-		t.Fatalf("requesting a personal grant on %s: %v", id, err)
-	}
-	cdo := connAs(t, dd.Cluster, dd.Index(ds.GetOwnerCity()), ds.GetOwnerOrg(), yrdv1.Role_ROLE_CDO)
-	if _, err := yrdv1grpc.NewGrantServiceClient(cdo).ApproveGrant(testCtx(t), &yrdv1.DecideGrantRequest{Id: resp.GetGrant().GetId()}); err != nil {
-		t.Fatal(err)
 	}
 }
 
