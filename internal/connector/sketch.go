@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -244,7 +245,19 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 	var level string
 	// distinctCount(j) is the outer expression of distinct[j]'s count.
 	var distinctCount func(j int) string
-	if fast {
+	flat := fast && len(distinct) == 0 && decomposable(outs)
+	if flat {
+		// No grouping sets: each group's cells carry partial counts,
+		// minima and maxima, which the outer query combines exactly.
+		inner, err := c.innerQuery(q, "", func() []string {
+			return []string{hashOf(quoteIdent(personKey)) + " AS " + h}
+		})
+		if err != nil {
+			return "", nil, err
+		}
+		level = "SELECT " + cat(groupSQL, []string{cell}, aggs, cellCounts) +
+			" FROM (" + withCell + "(" + inner + ") AS " + t + ") AS " + t + " GROUP BY " + cat(groupSQL, []string{cell})
+	} else if fast {
 		inner, err := c.innerQuery(q, "", func() []string {
 			return []string{hashOf(quoteIdent(personKey)) + " AS " + h}
 		})
@@ -288,6 +301,8 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 			e = distinctCount(j)
 		} else if o.col != "" {
 			e = quoteIdent(o.col)
+		} else if flat {
+			e = combined(o.agg, aggName(i))
 		} else {
 			// The group's total row holds the value.
 			e = "max(" + aggName(i) + ") FILTER (WHERE " + is(totalSet) + ")"
@@ -304,11 +319,14 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 	}
 	cells := " FILTER (WHERE " + is(keySet) + " AND " + persons + " > 0)"
 	groupSize := "sum(" + persons + ") FILTER (WHERE " + is(keySet) + ")"
+	if flat {
+		cells, groupSize = " FILTER (WHERE "+persons+" > 0)", "sum("+persons+")"
+	}
 	outer = append(outer,
 		"CAST("+groupSize+" AS BIGINT) AS "+quoteIdent(IndividualsColumn),
-		listAgg+"("+cell+" ORDER BY "+cell+")"+cells+" AS "+quoteIdent(SketchCellsColumn),
-		listAgg+"("+persons+" ORDER BY "+cell+")"+cells+" AS "+quoteIdent(SketchCountsColumn),
-		listAgg+"("+xor+" ORDER BY "+cell+")"+cells+" AS "+quoteIdent(SketchXorsColumn))
+		listAgg+"("+cell+")"+cells+" AS "+quoteIdent(SketchCellsColumn),
+		listAgg+"("+persons+")"+cells+" AS "+quoteIdent(SketchCountsColumn),
+		listAgg+"("+xor+")"+cells+" AS "+quoteIdent(SketchXorsColumn))
 
 	var b strings.Builder
 	b.WriteString("SELECT " + strings.Join(outer, ", ") + " FROM (" + level + ") AS " + quoteIdent("s"))
@@ -324,6 +342,35 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 		b.WriteString(" LIMIT " + c.bind(int64(limit)))
 	}
 	return b.String(), c.args, nil
+}
+
+// decomposable reports whether every aggregate of outs combines exactly
+// from its values over parts of a group, with the plain plan's type:
+// counts (summed, as BIGINT), minima and maxima. Sums and averages are
+// not: a float sum regrouped may differ in its last bits, and an
+// integer sum's type differs between engines.
+func decomposable(outs []outItem) bool {
+	for _, o := range outs {
+		switch o.agg.GetFunction() {
+		case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_UNSPECIFIED, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT,
+			yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// combined is the outer expression of a decomposable aggregate from its
+// per-cell values in column part.
+func combined(a *yrdv1.AggregateCall, part string) string {
+	switch a.GetFunction() {
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN:
+		return "min(" + part + ")"
+	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
+		return "max(" + part + ")"
+	}
+	return "CAST(sum(" + part + ") AS BIGINT)"
 }
 
 // plainIdentRE is an identifier DuckDB writes unquoted in a column name.
@@ -423,5 +470,32 @@ func (s sketchIndexes) convert(vals []any) error {
 		}
 		vals[i] = out
 	}
+	return s.sortCells(vals)
+}
+
+// sortCells puts the three lists in ascending cell order: the plan does
+// not order them, which an ordered list aggregate would cost several
+// times a tiny query's scan.
+func (s sketchIndexes) sortCells(vals []any) error {
+	if s.cells < 0 || s.counts < 0 || s.xors < 0 {
+		return nil
+	}
+	cells, counts, xors := vals[s.cells].([]int64), vals[s.counts].([]int64), vals[s.xors].([]uint64)
+	if len(counts) != len(cells) || len(xors) != len(cells) {
+		return fmt.Errorf("connector: sketch lists of %d, %d and %d cells", len(cells), len(counts), len(xors))
+	}
+	if slices.IsSorted(cells) {
+		return nil
+	}
+	order := make([]int, len(cells))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(cells[a], cells[b]) })
+	c2, n2, x2 := make([]int64, len(cells)), make([]int64, len(cells)), make([]uint64, len(cells))
+	for i, j := range order {
+		c2[i], n2[i], x2[i] = cells[j], counts[j], xors[j]
+	}
+	vals[s.cells], vals[s.counts], vals[s.xors] = c2, n2, x2
 	return nil
 }

@@ -76,10 +76,10 @@ func (s sketchTarget) run(t *testing.T, sql string, args []any) ([]string, [][]a
 // sketchPath tells a compiled query's sketch path from its SQL.
 func sketchPath(sql string) string {
 	switch {
-	case strings.Contains(sql, `GROUPING("`+skCell+`"`):
-		return "fast"
 	case strings.Contains(sql, `GROUPING("`+personAlias+`"`):
 		return "distinct"
+	case strings.Contains(sql, `"`+skCell+`"`):
+		return "fast" // with grouping sets, or flat (decomposable aggregates)
 	}
 	return "none"
 }
@@ -335,6 +335,13 @@ func elderlyShapes(d *yrdv1.Dataset) []sketchShape {
 			q: q([]*yrdv1.SelectItem{col("district"), agg(fDistinct, "district", "d"), agg(fDistinct, "care_level", "c1"), agg(fCount, "", "n"),
 				agg(fDistinct, "gender", ""), agg(fDistinct, "care_level", "c2")}, []string{"district"}, older, orderBy(false, 0), 0),
 			dec: dec(10, nil), ordered: true},
+		{name: "decomposable (flat fast path), no group, unaliased count",
+			q:   q([]*yrdv1.SelectItem{agg(fCount, "", ""), agg(fMin, "age", "youngest")}, nil, older, nil, 0),
+			dec: dec(10, nil), ordered: true},
+		{name: "decomposable (flat fast path), k drops groups, NULL keys",
+			q: q([]*yrdv1.SelectItem{col("district"), col("care_level"), agg(fCount, "", "n"), agg(fCount, "gender", ""), agg(fMax, "age", "")},
+				[]string{"district", "care_level"}, nil, orderBy(false, 0, 1), 0),
+			dec: dec(100, nil), ordered: true},
 		{name: "no group",
 			q:   q([]*yrdv1.SelectItem{agg(fCount, "", ""), agg(fAvg, "age", "a"), agg(fSum, "age", ""), agg(fDistinct, "care_level", "")}, nil, nil, nil, 0),
 			dec: dec(10, nil), ordered: true},

@@ -45,9 +45,12 @@ type DuckDB struct {
 	// rechecking marks datasets whose uniqueness a background recheck
 	// (see recheckUnique) is verifying; bg ends them at Close.
 	rechecking map[string]chan struct{}
-	bg         context.Context
-	stop       context.CancelFunc
-	wg         sync.WaitGroup
+	// names caches resultNames by the plain plan's text, which alone
+	// decides them; at most maxCachedNames entries.
+	names map[string][]string
+	bg    context.Context
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
 }
 
 // OpenDuckDB opens an in-memory DuckDB and creates a view per source over
@@ -83,7 +86,7 @@ func OpenDuckDB(ctx context.Context, sources []Source, catalog Catalog) (*DuckDB
 		return nil, fmt.Errorf("connector: open duckdb: %w", err)
 	}
 	d := &DuckDB{db: db, catalog: catalog, sources: m, problems: map[string][]Mismatch{}, unique: map[string]uniqueProof{},
-		rechecking: map[string]chan struct{}{}, scheme: fmt.Sprintf("duckdb-hash:%016x", canary)}
+		rechecking: map[string]chan struct{}{}, names: map[string][]string{}, scheme: fmt.Sprintf("duckdb-hash:%016x", canary)}
 	d.bg, d.stop = context.WithCancel(context.Background())
 	d.Check(ctx)
 	return d, nil

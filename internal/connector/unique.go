@@ -75,22 +75,8 @@ func (d *DuckDB) fingerprint(ctx context.Context, src Source) (string, bool) {
 		if err != nil {
 			return "", false
 		}
-		// DuckDB's own expansion, as read_csv and read_parquet do it.
-		rows, err := d.db.QueryContext(ctx, "SELECT file FROM glob("+lit+") ORDER BY file")
-		if err != nil {
-			return "", false
-		}
-		var files []string
-		for rows.Next() {
-			var f string
-			if err := rows.Scan(&f); err != nil {
-				rows.Close()
-				return "", false
-			}
-			files = append(files, f)
-		}
-		rows.Close()
-		if rows.Err() != nil || len(files) == 0 {
+		files, ok := d.expand(ctx, p, lit)
+		if !ok {
 			return "", false
 		}
 		fmt.Fprintf(&b, "%q:\n", p)
@@ -103,6 +89,33 @@ func (d *DuckDB) fingerprint(ctx context.Context, src Source) (string, bool) {
 		}
 	}
 	return b.String(), true
+}
+
+// expand lists the files a source path names. A path without glob
+// characters names itself, which spares a DuckDB query (most of a
+// tiny query's planning time); a pattern is expanded by DuckDB's own
+// glob, as read_csv and read_parquet expand it.
+func (d *DuckDB) expand(ctx context.Context, p, lit string) ([]string, bool) {
+	if !strings.ContainsAny(p, "*?[{") {
+		return []string{p}, true
+	}
+	rows, err := d.db.QueryContext(ctx, "SELECT file FROM glob("+lit+") ORDER BY file")
+	if err != nil {
+		return nil, false
+	}
+	defer rows.Close()
+	var files []string
+	for rows.Next() {
+		var f string
+		if err := rows.Scan(&f); err != nil {
+			return nil, false
+		}
+		files = append(files, f)
+	}
+	if rows.Err() != nil || len(files) == 0 {
+		return nil, false
+	}
+	return files, true
 }
 
 // verifyUnique records whether the served dataset's person key is unique
@@ -228,6 +241,31 @@ func (d *DuckDB) resultNames(ds *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decis
 	if err != nil {
 		return nil, err
 	}
+	d.mu.RLock()
+	names, ok := d.names[query]
+	d.mu.RUnlock()
+	if !ok {
+		if names, err = d.prepareNames(query); err != nil {
+			return nil, err
+		}
+		d.mu.Lock()
+		if len(d.names) >= maxCachedNames {
+			clear(d.names)
+		}
+		d.names[query] = names
+		d.mu.Unlock()
+	}
+	if len(names) != len(q.GetSelect()) {
+		return nil, fmt.Errorf("connector: plan: the plain plan has %d columns for %d select items", len(names), len(q.GetSelect()))
+	}
+	return names, nil
+}
+
+// maxCachedNames bounds DuckDB.names.
+const maxCachedNames = 4096
+
+// prepareNames prepares query and returns its result's column names.
+func (d *DuckDB) prepareNames(query string) ([]string, error) {
 	ctx := context.Background()
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
@@ -264,9 +302,6 @@ func (d *DuckDB) resultNames(ds *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decis
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connector: plan: naming the result: %w", err)
-	}
-	if len(names) != len(q.GetSelect()) {
-		return nil, fmt.Errorf("connector: plan: the plain plan has %d columns for %d select items", len(names), len(q.GetSelect()))
 	}
 	return names, nil
 }
