@@ -164,12 +164,19 @@ func TestCloseDuringAppendsWritesQueuedAndRefusesLate(t *testing.T) {
 	l := openLog(t, path, testKey(1), Options{NoSync: true})
 	release := blockWriter(t, l)
 
-	const n = 16
-	errs := make(chan error, n)
-	for i := range n {
-		go func() { _, err := l.Append(context.Background(), sampleRecord(i)); errs <- err }()
+	// Append until one waits in the queue: the writer takes what is queued
+	// in batches, so the first appends may all be in the batch it stalls
+	// on; once it stalls, the next one stays queued.
+	const most = 64
+	errs := make(chan error, most)
+	n := 0
+	for ; n < most && len(l.reqs) == 0; n++ {
+		go func(i int) { _, err := l.Append(context.Background(), sampleRecord(i)); errs <- err }(n)
+		queued(l, 100*time.Millisecond)
 	}
-	waitFor(t, func() bool { return len(l.reqs) > 0 })
+	if len(l.reqs) == 0 {
+		t.Fatalf("no append stayed queued after %d appends", n)
+	}
 	closed := make(chan error)
 	go func() { closed <- l.Close() }()
 	waitFor(t, func() bool {
@@ -197,6 +204,16 @@ func TestCloseDuringAppendsWritesQueuedAndRefusesLate(t *testing.T) {
 		t.Error("appends queued before Close were dropped")
 	}
 	wantOK(t, VerifyFile(path, pubOf(testKey(1)), nil), ok)
+}
+
+// queued reports whether an append waits in l's queue within d.
+func queued(l *Log, d time.Duration) bool {
+	for deadline := time.Now().Add(d); len(l.reqs) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
 }
 
 func waitFor(t *testing.T, cond func() bool) {
