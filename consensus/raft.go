@@ -16,6 +16,7 @@ import (
 
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/store"
+	"github.com/yrd-exchange/yrdnode/store/wal"
 )
 
 // Raft is one node's replica of the catalog.
@@ -23,7 +24,7 @@ type Raft struct {
 	cfg     Config
 	raft    *raft.Raft
 	fsm     *fsm
-	logs    *store.WAL      // raft's log
+	logs    *wal.Log        // raft's log
 	stable  *store.LogStore // raft's stable store (term, vote)
 	trans   *raft.NetworkTransport
 	catalog *store.Catalog
@@ -92,19 +93,19 @@ func Open(cfg Config, catalog *store.Catalog, layer raft.StreamLayer, observe Ob
 // openStorage opens raft's stable store (raft.db, bbolt), its log (the
 // WAL in wal/) and its snapshots, and brings an older data directory up to
 // date: log entries still in raft.db move to the WAL.
-func openStorage(cfg Config) (*store.LogStore, *store.WAL, raft.SnapshotStore, error) {
+func openStorage(cfg Config) (*store.LogStore, *wal.Log, raft.SnapshotStore, error) {
 	// raft.db is opened first: bbolt's file lock keeps a second process
 	// out of the whole directory, WAL included.
 	stable, err := store.OpenLogStore(filepath.Join(cfg.Dir, "raft.db"), store.Options{NoSync: cfg.NoSync})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("consensus: open stable store: %w", err)
 	}
-	logs, err := store.OpenWAL(filepath.Join(cfg.Dir, "wal"), store.WALOptions{NoSync: cfg.NoSync})
+	logs, err := wal.Open(filepath.Join(cfg.Dir, "wal"), wal.Options{NoSync: cfg.NoSync})
 	if err != nil {
 		stable.Close()
 		return nil, nil, nil, fmt.Errorf("consensus: open raft log: %w", err)
 	}
-	fail := func(err error) (*store.LogStore, *store.WAL, raft.SnapshotStore, error) {
+	fail := func(err error) (*store.LogStore, *wal.Log, raft.SnapshotStore, error) {
 		logs.Close()
 		stable.Close()
 		return nil, nil, nil, err
@@ -138,7 +139,7 @@ func openStorage(cfg Config) (*store.LogStore, *store.WAL, raft.SnapshotStore, e
 // the leader (the WAL cannot hold a gap); a crash between the two leaves
 // such a log, and the entries raft would append after the snapshot could
 // never follow it. Everything in it is covered by the snapshot.
-func dropLogBehindSnapshot(cfg Config, logs *store.WAL, snaps raft.SnapshotStore) error {
+func dropLogBehindSnapshot(cfg Config, logs *wal.Log, snaps raft.SnapshotStore) error {
 	metas, err := snaps.List()
 	if err != nil {
 		return fmt.Errorf("consensus: list snapshots: %w", err)

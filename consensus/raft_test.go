@@ -18,6 +18,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/sample"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/store"
+	"github.com/yrd-exchange/yrdnode/store/wal"
 )
 
 // tcpLayer is a raft.StreamLayer on loopback TCP. A single-node cluster
@@ -204,13 +205,13 @@ func TestOpenMovesTheLogOutOfAnOldRaftDB(t *testing.T) {
 func TestOpenDropsALogThatEndsBeforeTheNewestSnapshot(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(dir)
-	wal, err := store.OpenWAL(filepath.Join(dir, "wal"), store.WALOptions{NoSync: true})
+	logs, err := wal.Open(filepath.Join(dir, "wal"), wal.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer wal.Close()
+	defer logs.Close()
 	for i := uint64(1); i <= 10; i++ {
-		if err := wal.StoreLog(&raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: []byte("x")}); err != nil {
+		if err := logs.StoreLog(&raft.Log{Index: i, Term: 1, Type: raft.LogCommand, Data: []byte("x")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -228,11 +229,11 @@ func TestOpenDropsALogThatEndsBeforeTheNewestSnapshot(t *testing.T) {
 		if err := sink.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if err := dropLogBehindSnapshot(cfg, wal, snaps); err != nil {
+		if err := dropLogBehindSnapshot(cfg, logs, snaps); err != nil {
 			t.Fatal(err)
 		}
-		first, _ := wal.FirstIndex()
-		last, _ := wal.LastIndex()
+		first, _ := logs.FirstIndex()
+		last, _ := logs.LastIndex()
 		want := fmt.Sprintf("%d-%d", 1, 10)
 		if snapIndex > 10 {
 			want = "0-0"

@@ -185,23 +185,6 @@ func BenchmarkLogStoreStoreLogs(b *testing.B) {
 	}
 }
 
-// BenchmarkWALStoreLogs is the WAL's append, fsync on: one write and one
-// fdatasync per batch. fsyncs/op counts the syncs the WAL made.
-func BenchmarkWALStoreLogs(b *testing.B) {
-	for _, n := range []int{1, 64} {
-		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
-			w, err := OpenWAL(filepath.Join(b.TempDir(), "wal"), WALOptions{}) // fsync on
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer w.Close()
-			syncs := w.syncs.Load()
-			benchStoreLogs(b, w, n)
-			b.ReportMetric(float64(w.syncs.Load()-syncs)/float64(b.N), "fsyncs/op")
-		})
-	}
-}
-
 // benchStoreLogs appends batches of n 256-byte commands, as raft does.
 func benchStoreLogs(b *testing.B, s raft.LogStore, n int) {
 	data := make([]byte, 256)

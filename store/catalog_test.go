@@ -278,6 +278,7 @@ func TestNonTestFilesImportOnlyAllowedPackages(t *testing.T) {
 			path, _ := strconv.Unquote(imp.Path.Value)
 			ok := !strings.Contains(strings.Split(path, "/")[0], ".") ||
 				path == "github.com/yrd-exchange/yrdnode/proto/yrd/v1" ||
+				path == "github.com/yrd-exchange/yrdnode/store/wal" || // the raft log, same rules
 				path == "github.com/yrd-exchange/yrdnode/internal/fsutil" // standard library only
 			for _, a := range allowed {
 				ok = ok || path == strings.TrimSuffix(a, "/") || strings.HasPrefix(path, a)

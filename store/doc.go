@@ -1,6 +1,7 @@
-// Package store is yrdnode's durable storage: the raft log (WAL, an
-// append-only write-ahead log), raft's stable store (LogStore, bbolt) and the
-// replicated catalog state (Catalog, bbolt).
+// Package store is yrdnode's durable storage: raft's stable store (LogStore,
+// bbolt) and the replicated catalog state (Catalog, bbolt). The raft log
+// itself is the write-ahead log in the subpackage wal; MigrateLogs moves the
+// entries that versions before it kept in the stable store's file there.
 //
 // The catalog keeps every dataset in bbolt and mirrors it in an immutable,
 // copy-on-write in-memory index, so reads (GetDataset, ListDatasets, Members)

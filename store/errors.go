@@ -11,7 +11,8 @@ var (
 	ErrInvalidPageToken = errors.New("store: invalid page token")
 
 	// ErrClosed is returned by operations on a closed Catalog, LogStore,
-	// WAL, Snapshot or a Tx used after its Update returned.
+	// Snapshot or a Tx used after its Update returned. (The raft log has
+	// its own, wal.ErrClosed.)
 	ErrClosed = errors.New("store: closed")
 
 	// ErrKeyNotFound is returned by LogStore.Get and GetUint64 for a missing

@@ -2,14 +2,14 @@ package store
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/yrd-exchange/yrdnode/store/wal"
 )
 
 var (
@@ -20,10 +20,6 @@ var (
 // logFillPercent is how full bbolt fills a page of the logs bucket before
 // it splits it.
 const logFillPercent = 1.0
-
-// logFormatV1 tags the encoding of a stored raft.Log so the format can
-// evolve without guessing.
-const logFormatV1 = 1
 
 // LogStore is a raft.LogStore and raft.StableStore backed by one bbolt file.
 // The node uses it as raft's stable store only; the log is in the WAL, and
@@ -107,7 +103,7 @@ func (s *LogStore) GetLog(index uint64, log *raft.Log) error {
 		if v == nil {
 			return raft.ErrLogNotFound
 		}
-		if err := decodeLog(v, log); err != nil {
+		if err := wal.DecodeLog(v, log); err != nil {
 			return fmt.Errorf("store: log %d: %w", index, err)
 		}
 		if log.Index != index {
@@ -132,7 +128,7 @@ func (s *LogStore) StoreLogs(logs []*raft.Log) error {
 	// and values to stay valid until commit, so they share one buffer.
 	size := 0
 	for _, l := range logs {
-		size += 8 + maxEncodedLogSize(l)
+		size += 8 + wal.MaxEncodedLogSize(l)
 	}
 	buf := make([]byte, 0, size)
 	kv := make([][2][]byte, len(logs))
@@ -141,7 +137,7 @@ func (s *LogStore) StoreLogs(logs []*raft.Log) error {
 		start := len(buf)
 		buf = binary.BigEndian.AppendUint64(buf, l.Index)
 		mid := len(buf)
-		buf = appendLog(buf, l)
+		buf = wal.AppendLog(buf, l)
 		kv[i] = [2][]byte{buf[start:mid:mid], buf[mid:len(buf):len(buf)]}
 		lo, hi = min(lo, l.Index), max(hi, l.Index)
 	}
@@ -254,119 +250,4 @@ func (s *LogStore) GetUint64(key []byte) (uint64, error) {
 		return 0, fmt.Errorf("store: stable key %q holds %d bytes, not a uint64", key, len(v))
 	}
 	return binary.BigEndian.Uint64(v), nil
-}
-
-// Log encoding, all integers as uvarints:
-//
-//	version(1) index term type len(data) data len(ext) ext hasTime [unixNano]
-//
-// hasTime distinguishes the zero time (entries written before raft set
-// AppendedAt) from the Unix epoch.
-func maxEncodedLogSize(l *raft.Log) int {
-	return 1 + 3*binary.MaxVarintLen64 + 1 + 2*binary.MaxVarintLen64 + len(l.Data) + len(l.Extensions) + 1 + binary.MaxVarintLen64
-}
-
-func appendLog(b []byte, l *raft.Log) []byte {
-	b = append(b, logFormatV1)
-	b = binary.AppendUvarint(b, l.Index)
-	b = binary.AppendUvarint(b, l.Term)
-	b = append(b, byte(l.Type))
-	b = binary.AppendUvarint(b, uint64(len(l.Data)))
-	b = append(b, l.Data...)
-	b = binary.AppendUvarint(b, uint64(len(l.Extensions)))
-	b = append(b, l.Extensions...)
-	if l.AppendedAt.IsZero() {
-		return append(b, 0)
-	}
-	b = append(b, 1)
-	return binary.AppendVarint(b, l.AppendedAt.UnixNano())
-}
-
-var errCorruptLog = errors.New("corrupt log entry")
-
-// decodeLog decodes v into l, copying everything out of v (which points
-// into bbolt's mmap and is only valid during the transaction).
-func decodeLog(v []byte, l *raft.Log) error {
-	if len(v) == 0 || v[0] != logFormatV1 {
-		return errCorruptLog
-	}
-	d := decoder{b: v[1:]}
-	l.Index = d.uvarint()
-	l.Term = d.uvarint()
-	l.Type = raft.LogType(d.byte())
-	data := d.bytes()
-	ext := d.bytes()
-	hasTime := d.byte()
-	var nanos int64
-	if hasTime == 1 {
-		nanos = d.varint()
-	}
-	if d.err || len(d.b) != 0 || hasTime > 1 {
-		return errCorruptLog
-	}
-	// One allocation for both slices; cap-limit Data so appending to it
-	// cannot overwrite Extensions.
-	buf := make([]byte, len(data)+len(ext))
-	copy(buf, data)
-	copy(buf[len(data):], ext)
-	l.Data, l.Extensions = nil, nil
-	if len(data) > 0 {
-		l.Data = buf[:len(data):len(data)]
-	}
-	if len(ext) > 0 {
-		l.Extensions = buf[len(data):]
-	}
-	l.AppendedAt = time.Time{}
-	if hasTime == 1 {
-		l.AppendedAt = time.Unix(0, nanos)
-	}
-	return nil
-}
-
-// decoder reads the log encoding; any short read sets err and yields zero
-// values, checked once at the end.
-type decoder struct {
-	b   []byte
-	err bool
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err = true
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err = true
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) byte() byte {
-	if len(d.b) == 0 {
-		d.err = true
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *decoder) bytes() []byte {
-	n := d.uvarint()
-	if d.err || n > uint64(len(d.b)) {
-		d.err = true
-		return nil
-	}
-	v := d.b[:n]
-	d.b = d.b[n:]
-	return v
 }

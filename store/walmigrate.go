@@ -6,6 +6,8 @@ import (
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/yrd-exchange/yrdnode/store/wal"
 )
 
 // migrateChunk is how many entries MigrateLogs appends per StoreLogs.
@@ -28,7 +30,7 @@ const migrateChunk = 512
 //
 // The copy is synced before src is touched, so a crash at any point leaves
 // the full log in src, or in dst, or both.
-func MigrateLogs(src *LogStore, dst *WAL) (int, error) {
+func MigrateLogs(src *LogStore, dst *wal.Log) (int, error) {
 	last, _ := src.LastIndex()
 	if last == 0 {
 		return 0, nil
@@ -70,7 +72,7 @@ func MigrateLogs(src *LogStore, dst *WAL) (int, error) {
 			for k, v := c.Seek(key[:]); k != nil && len(batch) < cap(batch); k, v = c.Next() {
 				l := new(raft.Log)
 				idx := binary.BigEndian.Uint64(k)
-				if err := decodeLog(v, l); err != nil {
+				if err := wal.DecodeLog(v, l); err != nil {
 					return fmt.Errorf("log %d: %w", idx, err)
 				}
 				if l.Index != idx {

@@ -1,11 +1,53 @@
 package store
 
 import (
+	"errors"
 	"path/filepath"
 	"testing"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/yrd-exchange/yrdnode/store/wal"
 )
+
+func openTestWAL(t testing.TB, dir string, opts wal.Options) *wal.Log {
+	t.Helper()
+	w, err := wal.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func storeRange(t testing.TB, s raft.LogStore, from, to uint64) {
+	t.Helper()
+	var batch []*raft.Log
+	for i := from; i <= to; i++ {
+		batch = append(batch, testLog(i))
+	}
+	if err := s.StoreLogs(batch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func checkRange(t *testing.T, s raft.LogStore, from, to uint64) {
+	t.Helper()
+	checkBounds(t, s, from, to)
+	for i := from; i <= to; i++ {
+		checkLog(t, s, testLog(i))
+	}
+	checkMissing(t, s, from-1, to+1)
+}
+
+func checkMissing(t *testing.T, s raft.LogStore, indexes ...uint64) {
+	t.Helper()
+	for _, i := range indexes {
+		var l raft.Log
+		if err := s.GetLog(i, &l); !errors.Is(err, raft.ErrLogNotFound) {
+			t.Fatalf("GetLog(%d) = %v, want raft.ErrLogNotFound", i, err)
+		}
+	}
+}
 
 // A raft.db from before the WAL: its entries move to the WAL, in order and
 // intact, and leave the bbolt file, whose stable keys stay.
@@ -20,7 +62,7 @@ func TestMigrateLogsMovesEntriesOutOfBbolt(t *testing.T) {
 	if err := src.SetUint64([]byte("CurrentTerm"), 7); err != nil {
 		t.Fatal(err)
 	}
-	dst := openTestWAL(t, filepath.Join(dir, "wal"), WALOptions{})
+	dst := openTestWAL(t, filepath.Join(dir, "wal"), wal.Options{})
 
 	n, err := MigrateLogs(src, dst)
 	if err != nil || n != 1401 {
@@ -37,7 +79,7 @@ func TestMigrateLogsMovesEntriesOutOfBbolt(t *testing.T) {
 		t.Fatalf("second MigrateLogs = %d, %v", n, err)
 	}
 	dst.Close()
-	dst = openTestWAL(t, filepath.Join(dir, "wal"), WALOptions{})
+	dst = openTestWAL(t, filepath.Join(dir, "wal"), wal.Options{})
 	defer dst.Close()
 	checkRange(t, dst, 100, 1500)
 }
@@ -49,7 +91,7 @@ func TestMigrateLogsRedoesAnInterruptedMigration(t *testing.T) {
 	src := openTestLogStore(t, filepath.Join(dir, "raft.db"))
 	defer src.Close()
 	storeRange(t, src, 10, 700)
-	dst := openTestWAL(t, filepath.Join(dir, "wal"), WALOptions{NoSync: true})
+	dst := openTestWAL(t, filepath.Join(dir, "wal"), wal.Options{NoSync: true})
 	defer dst.Close()
 	storeRange(t, dst, 10, 300)
 	if n, err := MigrateLogs(src, dst); n != 691 || err != nil {
@@ -68,7 +110,7 @@ func TestMigrateLogsSkipsEntriesBelowAGap(t *testing.T) {
 	storeRange(t, src, 1, 50)
 	storeRange(t, src, 80, 90)
 	storeRange(t, src, 200, 260)
-	dst := openTestWAL(t, filepath.Join(dir, "wal"), WALOptions{})
+	dst := openTestWAL(t, filepath.Join(dir, "wal"), wal.Options{})
 	defer dst.Close()
 	if n, err := MigrateLogs(src, dst); n != 61 || err != nil {
 		t.Fatalf("MigrateLogs = %d, %v", n, err)

@@ -13,8 +13,9 @@ const module = "github.com/yrd-exchange/yrdnode"
 // forbidden maps a package to what it must never depend on, directly or
 // through anything it imports. Storage and consensus stay free of the
 // network stack and of the daemon wiring, so they can be tested and
-// reasoned about alone.
+// reasoned about alone; the raft log (store/wal) needs not even bbolt.
 var forbidden = map[string][]string{
+	module + "/store/wal":    {"google.golang.org/grpc", "github.com/libp2p/", "go.etcd.io/bbolt", module + "/node", module + "/consensus", module + "/internal/fabric"},
 	module + "/store":        {"google.golang.org/grpc", "github.com/libp2p/", module + "/node", module + "/consensus", module + "/internal/fabric"},
 	module + "/consensus":    {"google.golang.org/grpc", "github.com/libp2p/", module + "/node", module + "/internal/fabric"},
 	module + "/proto/yrd/v1": {"google.golang.org/grpc"},

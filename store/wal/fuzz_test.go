@@ -1,4 +1,4 @@
-package store
+package wal
 
 import (
 	"errors"
@@ -9,11 +9,11 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// walSegmentBytes encodes entries from..to as one segment file's content.
-func walSegmentBytes(t testing.TB, from, to uint64) []byte {
+// segmentBytes encodes entries from..to as one segment file's content.
+func segmentBytes(t testing.TB, from, to uint64) []byte {
 	t.Helper()
 	dir := t.TempDir()
-	w := openTestWAL(t, dir, WALOptions{NoSync: true})
+	w := openTest(t, dir, Options{NoSync: true})
 	storeRange(t, w, from, to)
 	w.Close()
 	b, err := os.ReadFile(filepath.Join(dir, segmentName(from)))
@@ -23,18 +23,18 @@ func walSegmentBytes(t testing.TB, from, to uint64) []byte {
 	return b
 }
 
-// FuzzWALOpen feeds arbitrary bytes to OpenWAL as a segment file: as the
+// FuzzOpen feeds arbitrary bytes to Open as a segment file: as the
 // only segment, as the last one after a good segment, or as one before a
-// good segment. Open must never panic; it either fails with ErrWALCorrupt
+// good segment. Open must never panic; it either fails with ErrCorrupt
 // or yields a consistent log: one run of indexes, every entry in it
 // readable and the right one, the good segments intact, appends working,
 // and a reopen giving the same log.
-func FuzzWALOpen(f *testing.F) {
-	good := walSegmentBytes(f, 1, 3) // entries 1-3
+func FuzzOpen(f *testing.F) {
+	good := segmentBytes(f, 1, 3) // entries 1-3
 	f.Add(byte(0), good)
 	f.Add(byte(0), good[:len(good)-3])
-	f.Add(byte(1), walSegmentBytes(f, 4, 6))
-	f.Add(byte(2), walSegmentBytes(f, 4, 6))
+	f.Add(byte(1), segmentBytes(f, 4, 6))
+	f.Add(byte(2), segmentBytes(f, 4, 6))
 	f.Add(byte(1), []byte{})
 	f.Add(byte(0), []byte{5, 0, 0, 0, 1, 2, 3, 4, 1, 1, 1, 0})
 	f.Add(byte(1), []byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0})
@@ -54,14 +54,14 @@ func FuzzWALOpen(f *testing.F) {
 			write(1, good)
 			fuzzStart = 4
 		case 2:
-			write(4, walSegmentBytes(t, 4, 6))
+			write(4, segmentBytes(t, 4, 6))
 		}
 		write(fuzzStart, data)
 
-		w, err := OpenWAL(dir, WALOptions{NoSync: true})
+		w, err := Open(dir, Options{NoSync: true})
 		if err != nil {
-			if !errors.Is(err, ErrWALCorrupt) {
-				t.Fatalf("open failed with an error that is not ErrWALCorrupt: %v", err)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("open failed with an error that is not ErrCorrupt: %v", err)
 			}
 			return
 		}
@@ -80,7 +80,7 @@ func FuzzWALOpen(f *testing.F) {
 		if (first == 0) != (last == 0) || first > last {
 			t.Fatalf("bounds %d-%d", first, last)
 		}
-		check := func(w *WAL) {
+		check := func(w *Log) {
 			for i := first; i <= last && first != 0; i++ {
 				var l raft.Log
 				if err := w.GetLog(i, &l); err != nil || l.Index != i {
@@ -101,7 +101,7 @@ func FuzzWALOpen(f *testing.F) {
 			t.Fatalf("append after open: %v", err)
 		}
 		w.Close()
-		w, err = OpenWAL(dir, WALOptions{NoSync: true})
+		w, err = Open(dir, Options{NoSync: true})
 		if err != nil {
 			t.Fatalf("reopen: %v", err)
 		}

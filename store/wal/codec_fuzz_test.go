@@ -1,4 +1,4 @@
-package store
+package wal
 
 import (
 	"bytes"
@@ -18,17 +18,17 @@ func FuzzDecodeLog(f *testing.F) {
 			AppendedAt: time.Unix(1700000000, 123)},
 		{Index: 9, Term: 2, Type: raft.LogNoop},
 	} {
-		f.Add(appendLog(nil, l))
+		f.Add(AppendLog(nil, l))
 	}
 	f.Add([]byte{})
 	f.Add([]byte{logFormatV1, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var l raft.Log
-		if err := decodeLog(data, &l); err != nil {
+		if err := DecodeLog(data, &l); err != nil {
 			return
 		}
 		var again raft.Log
-		if err := decodeLog(appendLog(nil, &l), &again); err != nil {
+		if err := DecodeLog(AppendLog(nil, &l), &again); err != nil {
 			t.Fatalf("re-encoding %+v gives bytes the decoder rejects: %v", l, err)
 		}
 		if again.Index != l.Index || again.Term != l.Term || again.Type != l.Type || !bytes.Equal(again.Data, l.Data) ||

@@ -1,4 +1,4 @@
-package store
+package wal
 
 import (
 	"bufio"
@@ -22,78 +22,80 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/fsutil"
 )
 
-// DefaultWALSegmentSize is the size past which the WAL starts a new segment
+// DefaultSegmentSize is the size past which the WAL starts a new segment
 // file. A batch is never split, so a segment may exceed it by one batch.
-const DefaultWALSegmentSize = 64 << 20
+const DefaultSegmentSize = 64 << 20
 
 const (
-	walSegmentExt = ".seg"
-	// walFirstName holds the first index after a prefix delete (8 bytes
+	segmentExt = ".seg"
+	// firstName holds the first index after a prefix delete (8 bytes
 	// big-endian, then their CRC32C), so compacted entries stay deleted
 	// across a restart even when their segment also holds live entries.
-	walFirstName = "first"
-	// walHeaderSize is the record header: uint32 payload length, then the
+	firstName = "first"
+	// headerSize is the record header: uint32 payload length, then the
 	// CRC32C of those 4 length bytes followed by the payload, both
 	// little-endian.
-	walHeaderSize = 8
-	// walMaxRecord bounds one encoded entry. A larger length field read at
+	headerSize = 8
+	// maxRecord bounds one encoded entry. A larger length field read at
 	// open is damage, not an allocation to attempt.
-	walMaxRecord = 256 << 20
-	// walKeepBuf is the largest encode buffer kept between batches.
-	walKeepBuf = 4 << 20
+	maxRecord = 256 << 20
+	// keepBuf is the largest encode buffer kept between batches.
+	keepBuf = 4 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var (
-	// ErrWALCorrupt is wrapped by OpenWAL when the log is damaged in a way
+	// ErrCorrupt is wrapped by Open when the log is damaged in a way
 	// a crash during an append cannot explain: a bad record before the
 	// tail of the last segment, a gap between indexes, or a record whose
 	// checksum holds but whose content is wrong. The message names the file
 	// and offset. The node must not start on such a log.
-	ErrWALCorrupt = errors.New("store: wal corrupt")
-	// ErrWALOutOfOrder is wrapped by StoreLogs when the entries do not
+	ErrCorrupt = errors.New("wal: corrupt")
+	// ErrOutOfOrder is wrapped by StoreLogs when the entries do not
 	// continue the log: the first must be LastIndex()+1 (any index when the
 	// log is empty) and each next one the one before plus 1.
-	ErrWALOutOfOrder = errors.New("store: wal: entries do not follow the log")
-	// ErrWALRange is wrapped by DeleteRange for a range that is neither a
+	ErrOutOfOrder = errors.New("wal: entries do not follow the log")
+	// ErrRange is wrapped by DeleteRange for a range that is neither a
 	// prefix nor a suffix of the log (it would leave a hole).
-	ErrWALRange = errors.New("store: wal: range to delete is inside the log")
-	// ErrWALFailed is wrapped by writes after a write, sync or delete has
+	ErrRange = errors.New("wal: range to delete is inside the log")
+	// ErrFailed is wrapped by writes after a write, sync or delete has
 	// failed: the file may then differ from what the WAL believes, so it
 	// refuses further changes until it is reopened (which recovers from the
 	// files as after a crash). Reads go on working.
-	ErrWALFailed = errors.New("store: wal failed earlier; reopen it")
+	ErrFailed = errors.New("wal: failed earlier; reopen it")
+	// ErrClosed is returned by every method of a closed Log but Close.
+	ErrClosed = errors.New("wal: closed")
 )
 
-// WALOptions configures OpenWAL.
-type WALOptions struct {
+// Options configures Open.
+type Options struct {
 	// NoSync skips the fdatasync after each StoreLogs batch: a crash of the
 	// machine (not just the process) may then lose appended entries. Only
 	// for tests. Deletes, segment creation and Close still sync.
 	NoSync bool
 	// SegmentSize is the size past which a new segment file is started;
-	// 0 means DefaultWALSegmentSize.
+	// 0 means DefaultSegmentSize.
 	SegmentSize int64
 }
 
-// WALRecovery describes what OpenWAL cut from the tail of the last
+// Recovery describes what Open cut from the tail of the last
 // segment: the bytes of an append that a crash interrupted.
-type WALRecovery struct {
+type Recovery struct {
 	Path    string // segment file that was cut; "" if nothing was
 	Offset  int64  // where the first bad record started (the new size)
 	Dropped int64  // bytes removed
 	Reason  string // why the record at Offset was rejected
 }
 
-// WAL is an append-only write-ahead log of raft entries, a raft.LogStore.
+// Log is an append-only write-ahead log of raft entries, a raft.LogStore.
 //
 // Entries live in segment files in one directory, each named after the
 // index of its first record (00000000000000000001.seg). A record is
 //
 //	uint32 length | uint32 CRC32C(length bytes, payload) | payload
 //
-// with the payload in the log encoding of logstore.go. StoreLogs writes a
+// with the payload in the log encoding of codec.go. StoreLogs writes a
 // whole batch with one write and makes it durable with one fdatasync;
 // memory holds, per segment, the offset of every record, so GetLog is one
 // pread. Indexes are dense: StoreLogs only appends the next index, and
@@ -102,9 +104,9 @@ type WALRecovery struct {
 //
 // Crash safety: an entry is durable once the StoreLogs that wrote it has
 // returned nil (with NoSync, once Close returned). After a crash the log
-// holds a prefix of what was appended; OpenWAL cuts a torn or partly
+// holds a prefix of what was appended; Open cuts a torn or partly
 // written tail of the last segment, and refuses to open on any other
-// damage (ErrWALCorrupt). Deletes are ordered so a crash in the middle of
+// damage (ErrCorrupt). Deletes are ordered so a crash in the middle of
 // one leaves a valid log, never a hole.
 //
 // It is safe for concurrent use. Writes (StoreLogs, DeleteRange, Close)
@@ -113,9 +115,9 @@ type WALRecovery struct {
 //
 // The WAL does not lock its directory against a second process; the
 // caller must (consensus opens it only while holding raft.db's lock).
-type WAL struct {
+type Log struct {
 	dir     string
-	opts    WALOptions
+	opts    Options
 	segSize int64
 
 	// wmu serializes writers. Fields below marked (w) are only touched
@@ -127,57 +129,57 @@ type WAL struct {
 	// mu guards the published state that readers use. Writers hold wmu and
 	// take mu only to publish.
 	mu     sync.RWMutex
-	segs   []*walSegment // in index order; every one holds a live entry
-	first  uint64        // 0 when empty
-	last   uint64        // 0 when empty
+	segs   []*segment // in index order; every one holds a live entry
+	first  uint64     // 0 when empty
+	last   uint64     // 0 when empty
 	closed bool
 
-	recovery WALRecovery
+	recovery Recovery
 	syncs    atomic.Uint64 // fsync/fdatasync calls made, for benchmarks
 }
 
-// walSegment is one segment file. offs[i] is the offset of the record for
+// segment is one segment file. offs[i] is the offset of the record for
 // index start+i; the last element is the end of the last record, so a
 // segment holds len(offs)-1 records. Records below WAL.first (compacted,
 // their segment still holding live ones) stay indexed but unreachable.
-type walSegment struct {
+type segment struct {
 	start uint64
 	path  string
 	f     *os.File
 	offs  []int64
 }
 
-func (s *walSegment) count() uint64 { return uint64(len(s.offs) - 1) }
-func (s *walSegment) end() int64    { return s.offs[len(s.offs)-1] }
+func (s *segment) count() uint64 { return uint64(len(s.offs) - 1) }
+func (s *segment) end() int64    { return s.offs[len(s.offs)-1] }
 
 // lastIndex is the index of the segment's last record (start-1 if none).
-func (s *walSegment) lastIndex() uint64 { return s.start + s.count() - 1 }
+func (s *segment) lastIndex() uint64 { return s.start + s.count() - 1 }
 
 var (
-	_ raft.LogStore          = (*WAL)(nil)
-	_ raft.MonotonicLogStore = (*WAL)(nil)
+	_ raft.LogStore          = (*Log)(nil)
+	_ raft.MonotonicLogStore = (*Log)(nil)
 )
 
-func segmentName(start uint64) string { return fmt.Sprintf("%020d%s", start, walSegmentExt) }
+func segmentName(start uint64) string { return fmt.Sprintf("%020d%s", start, segmentExt) }
 
-// OpenWAL opens or creates the WAL in dir and recovers it: it scans every
+// Open opens or creates the WAL in dir and recovers it: it scans every
 // segment, checking each record's length, checksum, encoding and index;
 // cuts a torn tail of the last segment (see Recovery); removes segments
-// that an interrupted delete left behind; and fails with ErrWALCorrupt on
+// that an interrupted delete left behind; and fails with ErrCorrupt on
 // any other damage.
-func OpenWAL(dir string, opts WALOptions) (*WAL, error) {
-	w := &WAL{dir: dir, opts: opts, segSize: opts.SegmentSize}
+func Open(dir string, opts Options) (*Log, error) {
+	w := &Log{dir: dir, opts: opts, segSize: opts.SegmentSize}
 	if w.segSize <= 0 {
-		w.segSize = DefaultWALSegmentSize
+		w.segSize = DefaultSegmentSize
 	}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		// A new directory: its entry in the parent must be durable too, or
 		// the whole log could vanish with it.
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("store: wal: %w", err)
+			return nil, fmt.Errorf("wal: %w", err)
 		}
 		if err := fsutil.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
-			return nil, fmt.Errorf("store: wal: %w", err)
+			return nil, fmt.Errorf("wal: %w", err)
 		}
 	}
 	if err := w.recover(); err != nil {
@@ -188,12 +190,12 @@ func OpenWAL(dir string, opts WALOptions) (*WAL, error) {
 }
 
 // recover rebuilds the in-memory index from the files.
-func (w *WAL) recover() error {
+func (w *Log) recover() error {
 	// A leftover of an interrupted write of the first-index file.
-	if err := os.Remove(filepath.Join(w.dir, walFirstName+".tmp")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("store: wal: %w", err)
+	if err := os.Remove(filepath.Join(w.dir, firstName+".tmp")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("wal: %w", err)
 	}
-	metaFirst, err := readWALFirst(w.dir)
+	metaFirst, err := readFirst(w.dir)
 	if err != nil {
 		return err
 	}
@@ -212,7 +214,7 @@ func (w *WAL) recover() error {
 	}
 	for _, start := range starts[:dead] {
 		if err := os.Remove(filepath.Join(w.dir, segmentName(start))); err != nil {
-			return fmt.Errorf("store: wal: remove compacted segment: %w", err)
+			return fmt.Errorf("wal: remove compacted segment: %w", err)
 		}
 		dirty = true
 	}
@@ -227,7 +229,7 @@ func (w *WAL) recover() error {
 		}
 		if seg == nil { // the last segment held no complete record
 			if err := os.Remove(path); err != nil {
-				return fmt.Errorf("store: wal: remove empty segment: %w", err)
+				return fmt.Errorf("wal: remove empty segment: %w", err)
 			}
 			dirty = true
 			break
@@ -236,7 +238,7 @@ func (w *WAL) recover() error {
 			if prev := w.segs[n-1]; prev.lastIndex()+1 != seg.start {
 				seg.f.Close()
 				return fmt.Errorf("%w: gap in the log: %s ends at index %d but %s starts at index %d",
-					ErrWALCorrupt, prev.path, prev.lastIndex(), path, seg.start)
+					ErrCorrupt, prev.path, prev.lastIndex(), path, seg.start)
 			}
 		}
 		w.segs = append(w.segs, seg)
@@ -251,7 +253,7 @@ func (w *WAL) recover() error {
 			for _, s := range w.segs {
 				s.f.Close()
 				if err := os.Remove(s.path); err != nil {
-					return fmt.Errorf("store: wal: %w", err)
+					return fmt.Errorf("wal: %w", err)
 				}
 			}
 			w.segs, w.first, w.last = nil, 0, 0
@@ -260,8 +262,8 @@ func (w *WAL) recover() error {
 	}
 	if len(w.segs) == 0 && metaFirst != 0 {
 		// An empty log starts wherever the next append says.
-		if err := os.Remove(filepath.Join(w.dir, walFirstName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("store: wal: %w", err)
+		if err := os.Remove(filepath.Join(w.dir, firstName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("wal: %w", err)
 		}
 		dirty = true
 	}
@@ -274,23 +276,23 @@ func (w *WAL) recover() error {
 // openSegment opens and scans one segment. In the last segment a record
 // that is cut short or fails its checksum ends the log: the file is cut
 // there (and nil returned if nothing is left). Anywhere else it is
-// ErrWALCorrupt, as is a record whose checksum holds but whose content
+// ErrCorrupt, as is a record whose checksum holds but whose content
 // does not decode or has the wrong index.
-func (w *WAL) openSegment(path string, start uint64, isLast bool) (*walSegment, error) {
+func (w *Log) openSegment(path string, start uint64, isLast bool) (*segment, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return nil, fmt.Errorf("store: wal: %w", err)
+		return nil, fmt.Errorf("wal: %w", err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("store: wal: %w", err)
+		return nil, fmt.Errorf("wal: %w", err)
 	}
 	size := fi.Size()
 	offs, badOff, reason, err := scanSegment(f, size, start)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("store: wal: read %s: %w", path, err)
+		return nil, fmt.Errorf("wal: read %s: %w", path, err)
 	}
 	if reason != "" && (!isLast || badOff < 0) {
 		f.Close()
@@ -302,7 +304,7 @@ func (w *WAL) openSegment(path string, start uint64, isLast bool) (*walSegment, 
 		if badOff >= 0 {
 			what += " before the end of the log (only the tail of the last segment may be torn)"
 		}
-		return nil, fmt.Errorf("%w: %s in %s at offset %d: %s", ErrWALCorrupt, what, path, at, reason)
+		return nil, fmt.Errorf("%w: %s in %s at offset %d: %s", ErrCorrupt, what, path, at, reason)
 	}
 	if reason != "" {
 		// A torn append: cut it off so the next append follows the last
@@ -312,19 +314,19 @@ func (w *WAL) openSegment(path string, start uint64, isLast bool) (*walSegment, 
 		}
 		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("store: wal: cut torn tail of %s at offset %d: %w", path, badOff, err)
+			return nil, fmt.Errorf("wal: cut torn tail of %s at offset %d: %w", path, badOff, err)
 		}
 		w.syncs.Add(1)
-		w.recovery = WALRecovery{Path: path, Offset: badOff, Dropped: size - badOff, Reason: reason}
+		w.recovery = Recovery{Path: path, Offset: badOff, Dropped: size - badOff, Reason: reason}
 	}
 	if len(offs) == 1 {
 		f.Close()
 		if !isLast {
-			return nil, fmt.Errorf("%w: segment %s holds no entries", ErrWALCorrupt, path)
+			return nil, fmt.Errorf("%w: segment %s holds no entries", ErrCorrupt, path)
 		}
 		return nil, nil
 	}
-	return &walSegment{start: start, path: path, f: f, offs: offs}, nil
+	return &segment{start: start, path: path, f: f, offs: offs}, nil
 }
 
 // scanSegment reads the records of a segment whose first record must have
@@ -336,20 +338,20 @@ func (w *WAL) openSegment(path string, start uint64, isLast bool) (*walSegment, 
 func scanSegment(f *os.File, size int64, start uint64) (offs []int64, badOff int64, reason string, err error) {
 	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 1<<20)
 	offs = []int64{0}
-	var hdr [walHeaderSize]byte
+	var hdr [headerSize]byte
 	var payload []byte
 	var l raft.Log
 	off := int64(0)
 	for off < size {
-		if size-off < walHeaderSize {
+		if size-off < headerSize {
 			return offs, off, fmt.Sprintf("%d bytes left, short of a record header", size-off), nil
 		}
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return nil, 0, "", err
 		}
 		n := int64(binary.LittleEndian.Uint32(hdr[0:4]))
-		if n == 0 || n > walMaxRecord || n > size-off-walHeaderSize {
-			return offs, off, fmt.Sprintf("record length %d does not fit the %d bytes left", n, size-off-walHeaderSize), nil
+		if n == 0 || n > maxRecord || n > size-off-headerSize {
+			return offs, off, fmt.Sprintf("record length %d does not fit the %d bytes left", n, size-off-headerSize), nil
 		}
 		if int64(cap(payload)) < n {
 			payload = make([]byte, n)
@@ -362,13 +364,13 @@ func scanSegment(f *os.File, size int64, start uint64) (offs []int64, badOff int
 			return offs, off, "checksum mismatch", nil
 		}
 		want := start + uint64(len(offs)-1)
-		if err := decodeLog(payload, &l); err != nil {
+		if err := DecodeLog(payload, &l); err != nil {
 			return offs, -(off + 1), fmt.Sprintf("entry %d does not decode: %v", want, err), nil
 		}
 		if l.Index != want {
 			return offs, -(off + 1), fmt.Sprintf("holds index %d where index %d belongs", l.Index, want), nil
 		}
-		off += walHeaderSize + n
+		off += headerSize + n
 		offs = append(offs, off)
 	}
 	return offs, 0, "", nil
@@ -380,18 +382,18 @@ func scanSegment(f *os.File, size int64, start uint64) (offs []int64, badOff int
 func listSegments(dir string) ([]uint64, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("store: wal: %w", err)
+		return nil, fmt.Errorf("wal: %w", err)
 	}
 	var starts []uint64
 	for _, e := range entries {
 		name := e.Name()
-		if !strings.HasSuffix(name, walSegmentExt) {
+		if !strings.HasSuffix(name, segmentExt) {
 			continue
 		}
-		digits := strings.TrimSuffix(name, walSegmentExt)
+		digits := strings.TrimSuffix(name, segmentExt)
 		start, err := strconv.ParseUint(digits, 10, 64)
 		if err != nil || len(digits) != 20 || start == 0 || !e.Type().IsRegular() {
-			return nil, fmt.Errorf("%w: unexpected file %s", ErrWALCorrupt, filepath.Join(dir, name))
+			return nil, fmt.Errorf("%w: unexpected file %s", ErrCorrupt, filepath.Join(dir, name))
 		}
 		starts = append(starts, start)
 	}
@@ -399,73 +401,73 @@ func listSegments(dir string) ([]uint64, error) {
 	return starts, nil
 }
 
-func readWALFirst(dir string) (uint64, error) {
-	path := filepath.Join(dir, walFirstName)
+func readFirst(dir string) (uint64, error) {
+	path := filepath.Join(dir, firstName)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("store: wal: %w", err)
+		return 0, fmt.Errorf("wal: %w", err)
 	}
 	if len(b) != 12 || crc32.Checksum(b[:8], castagnoli) != binary.LittleEndian.Uint32(b[8:]) {
 		// It is written atomically (temporary file, fsync, rename), so a
 		// damaged one is not a crash artefact.
-		return 0, fmt.Errorf("%w: %s is damaged", ErrWALCorrupt, path)
+		return 0, fmt.Errorf("%w: %s is damaged", ErrCorrupt, path)
 	}
 	return binary.BigEndian.Uint64(b[:8]), nil
 }
 
-func (w *WAL) writeFirst(first uint64) error {
+func (w *Log) writeFirst(first uint64) error {
 	b := binary.BigEndian.AppendUint64(make([]byte, 0, 12), first)
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	w.syncs.Add(2)
-	return fsutil.WriteFileAtomic(filepath.Join(w.dir, walFirstName), b, 0o600)
+	return fsutil.WriteFileAtomic(filepath.Join(w.dir, firstName), b, 0o600)
 }
 
-func (w *WAL) syncDir() error {
+func (w *Log) syncDir() error {
 	w.syncs.Add(1)
 	if err := fsutil.SyncDir(w.dir); err != nil {
-		return fmt.Errorf("store: wal: %w", err)
+		return fmt.Errorf("wal: %w", err)
 	}
 	return nil
 }
 
-// Recovery reports what OpenWAL cut from the tail of the last segment.
-func (w *WAL) Recovery() WALRecovery { return w.recovery }
+// Recovery reports what Open cut from the tail of the last segment.
+func (w *Log) Recovery() Recovery { return w.recovery }
 
 // Dir returns the WAL's directory.
-func (w *WAL) Dir() string { return w.dir }
+func (w *Log) Dir() string { return w.dir }
 
 // IsMonotonic tells raft that the WAL cannot hold gaps: after restoring or
 // installing a snapshot raft deletes the whole log instead of leaving the
 // old entries below a gap.
-func (w *WAL) IsMonotonic() bool { return true }
+func (w *Log) IsMonotonic() bool { return true }
 
 // FirstIndex returns the first index in the log, 0 if it is empty.
-func (w *WAL) FirstIndex() (uint64, error) {
+func (w *Log) FirstIndex() (uint64, error) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	return w.first, nil
 }
 
 // LastIndex returns the last index in the log, 0 if it is empty.
-func (w *WAL) LastIndex() (uint64, error) {
+func (w *Log) LastIndex() (uint64, error) {
 	w.mu.RLock()
 	defer w.mu.RUnlock()
 	return w.last, nil
 }
 
-var walReadBufs = sync.Pool{New: func() any { return new([]byte) }}
+var readBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // GetLog reads the entry at index into log. It returns raft.ErrLogNotFound
 // for an index outside FirstIndex..LastIndex, and an error naming the file
 // if the record no longer passes its checksum.
-func (w *WAL) GetLog(index uint64, log *raft.Log) error {
-	bp := walReadBufs.Get().(*[]byte)
+func (w *Log) GetLog(index uint64, log *raft.Log) error {
+	bp := readBufs.Get().(*[]byte)
 	defer func() {
-		if cap(*bp) <= walKeepBuf {
-			walReadBufs.Put(bp)
+		if cap(*bp) <= keepBuf {
+			readBufs.Put(bp)
 		}
 	}()
 
@@ -493,34 +495,34 @@ func (w *WAL) GetLog(index uint64, log *raft.Log) error {
 	w.mu.RUnlock()
 
 	if err != nil {
-		return fmt.Errorf("store: wal: read index %d from %s at offset %d: %w", index, path, off, err)
+		return fmt.Errorf("wal: read index %d from %s at offset %d: %w", index, path, off, err)
 	}
 	n := binary.LittleEndian.Uint32(buf[0:4])
-	if int64(n) != end-off-walHeaderSize ||
-		crc32.Update(crc32.Checksum(buf[0:4], castagnoli), castagnoli, buf[walHeaderSize:]) != binary.LittleEndian.Uint32(buf[4:8]) {
-		return fmt.Errorf("%w: index %d in %s at offset %d: checksum mismatch", ErrWALCorrupt, index, path, off)
+	if int64(n) != end-off-headerSize ||
+		crc32.Update(crc32.Checksum(buf[0:4], castagnoli), castagnoli, buf[headerSize:]) != binary.LittleEndian.Uint32(buf[4:8]) {
+		return fmt.Errorf("%w: index %d in %s at offset %d: checksum mismatch", ErrCorrupt, index, path, off)
 	}
-	if err := decodeLog(buf[walHeaderSize:], log); err != nil {
-		return fmt.Errorf("%w: index %d in %s at offset %d: %v", ErrWALCorrupt, index, path, off, err)
+	if err := DecodeLog(buf[headerSize:], log); err != nil {
+		return fmt.Errorf("%w: index %d in %s at offset %d: %v", ErrCorrupt, index, path, off, err)
 	}
 	if log.Index != index {
-		return fmt.Errorf("%w: %s at offset %d holds index %d, not %d", ErrWALCorrupt, path, off, log.Index, index)
+		return fmt.Errorf("%w: %s at offset %d holds index %d, not %d", ErrCorrupt, path, off, log.Index, index)
 	}
 	return nil
 }
 
 // StoreLog appends one entry; see StoreLogs.
-func (w *WAL) StoreLog(log *raft.Log) error { return w.StoreLogs([]*raft.Log{log}) }
+func (w *Log) StoreLog(log *raft.Log) error { return w.StoreLogs([]*raft.Log{log}) }
 
 // StoreLogs appends entries to the log: the first must have index
 // LastIndex()+1 (any index above 0 when the log is empty) and the others
-// must follow it one by one, else ErrWALOutOfOrder and nothing is written.
+// must follow it one by one, else ErrOutOfOrder and nothing is written.
 // The whole batch goes to the last segment in one write followed by one
 // fdatasync (none with NoSync); the entries are durable, and visible to
 // GetLog, when it returns nil. On an I/O error the batch may be partly on
 // disk (a reopen keeps a prefix of it, as after a crash) and the WAL
-// refuses further writes (ErrWALFailed).
-func (w *WAL) StoreLogs(logs []*raft.Log) error {
+// refuses further writes (ErrFailed).
+func (w *Log) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
 	}
@@ -532,18 +534,18 @@ func (w *WAL) StoreLogs(logs []*raft.Log) error {
 	next := logs[0].Index
 	switch {
 	case next == 0:
-		return fmt.Errorf("%w: index 0 is not a raft index", ErrWALOutOfOrder)
+		return fmt.Errorf("%w: index 0 is not a raft index", ErrOutOfOrder)
 	case w.last != 0 && next != w.last+1:
-		return fmt.Errorf("%w: appending index %d after last index %d", ErrWALOutOfOrder, next, w.last)
+		return fmt.Errorf("%w: appending index %d after last index %d", ErrOutOfOrder, next, w.last)
 	}
 	for i, l := range logs {
 		if l.Index != next+uint64(i) {
-			return fmt.Errorf("%w: entry %d of the batch has index %d, expected %d", ErrWALOutOfOrder, i, l.Index, next+uint64(i))
+			return fmt.Errorf("%w: entry %d of the batch has index %d, expected %d", ErrOutOfOrder, i, l.Index, next+uint64(i))
 		}
 	}
 
 	// Encode the batch into one buffer, collecting the record offsets.
-	var tail *walSegment
+	var tail *segment
 	if n := len(w.segs); n > 0 && w.segs[n-1].end() < w.segSize {
 		tail = w.segs[n-1]
 	}
@@ -560,18 +562,18 @@ func (w *WAL) StoreLogs(logs []*raft.Log) error {
 	}
 	for _, l := range logs {
 		at := len(buf)
-		buf = append(buf, make([]byte, walHeaderSize)...)
-		buf = appendLog(buf, l)
-		n := len(buf) - at - walHeaderSize
-		if n > walMaxRecord {
-			return fmt.Errorf("store: wal: entry %d encodes to %d bytes, over the %d limit", l.Index, n, walMaxRecord)
+		buf = append(buf, make([]byte, headerSize)...)
+		buf = AppendLog(buf, l)
+		n := len(buf) - at - headerSize
+		if n > maxRecord {
+			return fmt.Errorf("wal: entry %d encodes to %d bytes, over the %d limit", l.Index, n, maxRecord)
 		}
 		binary.LittleEndian.PutUint32(buf[at:], uint32(n))
-		crc := crc32.Update(crc32.Checksum(buf[at:at+4], castagnoli), castagnoli, buf[at+walHeaderSize:])
+		crc := crc32.Update(crc32.Checksum(buf[at:at+4], castagnoli), castagnoli, buf[at+headerSize:])
 		binary.LittleEndian.PutUint32(buf[at+4:], crc)
 		offs = append(offs, base+int64(len(buf)))
 	}
-	if cap(buf) <= walKeepBuf {
+	if cap(buf) <= keepBuf {
 		w.buf = buf[:0]
 	} else {
 		w.buf = nil
@@ -595,7 +597,7 @@ func (w *WAL) StoreLogs(logs []*raft.Log) error {
 		// Leave the file as it was if possible; either way a reopen sees
 		// a prefix of this batch at most.
 		_ = tail.f.Truncate(base)
-		w.failed = fmt.Errorf("store: wal: append %d-%d to %s: %w", next, next+uint64(len(logs))-1, tail.path, err)
+		w.failed = fmt.Errorf("wal: append %d-%d to %s: %w", next, next+uint64(len(logs))-1, tail.path, err)
 		if created {
 			tail.f.Close()
 		}
@@ -618,22 +620,22 @@ func (w *WAL) StoreLogs(logs []*raft.Log) error {
 // createSegment creates the segment file for a record with index start
 // and makes its directory entry durable, so the records later synced into
 // it cannot vanish with it.
-func (w *WAL) createSegment(start uint64) (*walSegment, error) {
+func (w *Log) createSegment(start uint64) (*segment, error) {
 	path := filepath.Join(w.dir, segmentName(start))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("store: wal: create segment: %w", err)
+		return nil, fmt.Errorf("wal: create segment: %w", err)
 	}
 	if err := w.syncDir(); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return &walSegment{start: start, path: path, f: f, offs: []int64{0}}, nil
+	return &segment{start: start, path: path, f: f, offs: []int64{0}}, nil
 }
 
 // Sync makes everything appended so far durable. StoreLogs already does
 // unless NoSync is set.
-func (w *WAL) Sync() error {
+func (w *Log) Sync() error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	if err := w.writable(); err != nil {
@@ -642,7 +644,7 @@ func (w *WAL) Sync() error {
 	if n := len(w.segs); n > 0 {
 		w.syncs.Add(1)
 		if err := fdatasync(w.segs[n-1].f); err != nil {
-			w.failed = fmt.Errorf("store: wal: sync: %w", err)
+			w.failed = fmt.Errorf("wal: sync: %w", err)
 			return w.failed
 		}
 	}
@@ -662,8 +664,8 @@ func (w *WAL) Sync() error {
 //   - both (raft after installing or restoring a snapshot): every segment
 //     is removed, and the next StoreLogs may start at any index.
 //
-// A range strictly inside the log fails with ErrWALRange.
-func (w *WAL) DeleteRange(minIdx, maxIdx uint64) error {
+// A range strictly inside the log fails with ErrRange.
+func (w *Log) DeleteRange(minIdx, maxIdx uint64) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	if err := w.writable(); err != nil {
@@ -674,13 +676,13 @@ func (w *WAL) DeleteRange(minIdx, maxIdx uint64) error {
 	}
 	lo, hi := max(minIdx, w.first), min(maxIdx, w.last)
 	if lo > w.first && hi < w.last {
-		return fmt.Errorf("%w: deleting %d-%d would leave a hole in %d-%d", ErrWALRange, minIdx, maxIdx, w.first, w.last)
+		return fmt.Errorf("%w: deleting %d-%d would leave a hole in %d-%d", ErrRange, minIdx, maxIdx, w.first, w.last)
 	}
 	if lo == w.first && hi < w.last {
 		// The new first index goes to disk before anything changes, so a
 		// failure here leaves the WAL as it was.
 		if err := w.writeFirst(hi + 1); err != nil {
-			return fmt.Errorf("store: wal: delete %d-%d: %w", minIdx, maxIdx, err)
+			return fmt.Errorf("wal: delete %d-%d: %w", minIdx, maxIdx, err)
 		}
 	}
 	// From here memory changes first and the files follow; if they fail
@@ -695,7 +697,7 @@ func (w *WAL) DeleteRange(minIdx, maxIdx uint64) error {
 		err = w.deleteSuffix(lo)
 	}
 	if err != nil {
-		w.failed = fmt.Errorf("store: wal: delete %d-%d: %w", minIdx, maxIdx, err)
+		w.failed = fmt.Errorf("wal: delete %d-%d: %w", minIdx, maxIdx, err)
 		return w.failed
 	}
 	return nil
@@ -704,7 +706,7 @@ func (w *WAL) DeleteRange(minIdx, maxIdx uint64) error {
 // deletePrefix makes first the first index, already written to disk: a
 // crash from here on leaves at most segments that the next open
 // recognises as compacted and removes.
-func (w *WAL) deletePrefix(first uint64) error {
+func (w *Log) deletePrefix(first uint64) error {
 	dead := 0
 	for dead+1 < len(w.segs) && w.segs[dead+1].start <= first {
 		dead++
@@ -728,7 +730,7 @@ func (w *WAL) deletePrefix(first uint64) error {
 }
 
 // deleteSuffix makes lo-1 the last index (lo > first).
-func (w *WAL) deleteSuffix(lo uint64) error {
+func (w *Log) deleteSuffix(lo uint64) error {
 	keep := sort.Search(len(w.segs), func(i int) bool { return w.segs[i].start >= lo })
 	// keep >= 1: lo > first >= segs[0].start.
 	cut := w.segs[keep-1]
@@ -760,7 +762,7 @@ func (w *WAL) deleteSuffix(lo uint64) error {
 }
 
 // deleteAll empties the log.
-func (w *WAL) deleteAll() error {
+func (w *Log) deleteAll() error {
 	gone := w.segs
 	w.mu.Lock()
 	w.segs, w.first, w.last = nil, 0, 0
@@ -776,7 +778,7 @@ func (w *WAL) deleteAll() error {
 			return err
 		}
 	}
-	if err := os.Remove(filepath.Join(w.dir, walFirstName)); err != nil {
+	if err := os.Remove(filepath.Join(w.dir, firstName)); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -787,7 +789,7 @@ func (w *WAL) deleteAll() error {
 
 // writable reports why the WAL cannot be written, if it cannot. Call with
 // wmu held.
-func (w *WAL) writable() error {
+func (w *Log) writable() error {
 	w.mu.RLock()
 	closed := w.closed
 	w.mu.RUnlock()
@@ -795,13 +797,13 @@ func (w *WAL) writable() error {
 		return ErrClosed
 	}
 	if w.failed != nil {
-		return fmt.Errorf("%w: %v", ErrWALFailed, w.failed)
+		return fmt.Errorf("%w: %v", ErrFailed, w.failed)
 	}
 	return nil
 }
 
 // Close syncs the last segment (even with NoSync) and closes the files.
-func (w *WAL) Close() error {
+func (w *Log) Close() error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	w.mu.Lock()
@@ -818,7 +820,7 @@ func (w *WAL) Close() error {
 	return errors.Join(err, w.closeFiles())
 }
 
-func (w *WAL) closeFiles() error {
+func (w *Log) closeFiles() error {
 	var errs []error
 	for _, s := range w.segs {
 		errs = append(errs, s.f.Close())

@@ -1,4 +1,4 @@
-package store
+package wal
 
 import (
 	"bufio"
@@ -18,9 +18,9 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-func openTestWAL(t testing.TB, dir string, opts WALOptions) *WAL {
+func openTest(t testing.TB, dir string, opts Options) *Log {
 	t.Helper()
-	w, err := OpenWAL(dir, opts)
+	w, err := Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func checkMissing(t *testing.T, s raft.LogStore, indexes ...uint64) {
 
 func segFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(dir, "*"+walSegmentExt))
+	m, err := filepath.Glob(filepath.Join(dir, "*"+segmentExt))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,9 +71,9 @@ func segFiles(t *testing.T, dir string) []string {
 
 // The raft.LogStore contract: appends, reads, bounds, the deletes raft
 // makes, and all of it surviving a reopen.
-func TestWALLogStoreContract(t *testing.T) {
+func TestLogStoreContract(t *testing.T) {
 	dir := t.TempDir()
-	w := openTestWAL(t, dir, WALOptions{})
+	w := openTest(t, dir, Options{})
 	checkBounds(t, w, 0, 0)
 	checkMissing(t, w, 0, 1, 2)
 	if err := w.StoreLogs(nil); err != nil {
@@ -96,8 +96,8 @@ func TestWALLogStoreContract(t *testing.T) {
 		{testLog(41), testLog(43)}, // hole inside the batch
 		{testLog(41), testLog(41)},
 	} {
-		if err := w.StoreLogs(batch); !errors.Is(err, ErrWALOutOfOrder) {
-			t.Fatalf("StoreLogs(%d..) = %v, want ErrWALOutOfOrder", batch[0].Index, err)
+		if err := w.StoreLogs(batch); !errors.Is(err, ErrOutOfOrder) {
+			t.Fatalf("StoreLogs(%d..) = %v, want ErrOutOfOrder", batch[0].Index, err)
 		}
 	}
 	checkRange(t, w, 1, 40)
@@ -125,8 +125,8 @@ func TestWALLogStoreContract(t *testing.T) {
 	checkRange(t, w, 11, 45)
 
 	// A hole is refused; ranges beyond the log are trimmed or ignored.
-	if err := w.DeleteRange(20, 30); !errors.Is(err, ErrWALRange) {
-		t.Fatalf("DeleteRange(20, 30) = %v, want ErrWALRange", err)
+	if err := w.DeleteRange(20, 30); !errors.Is(err, ErrRange) {
+		t.Fatalf("DeleteRange(20, 30) = %v, want ErrRange", err)
 	}
 	for _, r := range [][2]uint64{{1, 5}, {46, 100}, {30, 20}} {
 		if err := w.DeleteRange(r[0], r[1]); err != nil {
@@ -155,7 +155,7 @@ func TestWALLogStoreContract(t *testing.T) {
 	}
 
 	// Reopen: the same log, including the compacted first index.
-	w = openTestWAL(t, dir, WALOptions{})
+	w = openTest(t, dir, Options{})
 	checkRange(t, w, 13, 43)
 	if r := w.Recovery(); r.Path != "" {
 		t.Fatalf("clean reopen cut a tail: %+v", r)
@@ -175,7 +175,7 @@ func TestWALLogStoreContract(t *testing.T) {
 	storeRange(t, w, 5, 8)
 	checkRange(t, w, 5, 8)
 	w.Close()
-	w = openTestWAL(t, dir, WALOptions{})
+	w = openTest(t, dir, Options{})
 	defer w.Close()
 	checkRange(t, w, 5, 8)
 	if !w.IsMonotonic() {
@@ -185,9 +185,9 @@ func TestWALLogStoreContract(t *testing.T) {
 
 // writeTestSegments writes entries 1..n, one StoreLogs each, into a WAL in
 // dir and closes it.
-func writeTestSegments(t *testing.T, dir string, opts WALOptions, n uint64) {
+func writeTestSegments(t *testing.T, dir string, opts Options, n uint64) {
 	t.Helper()
-	w := openTestWAL(t, dir, opts)
+	w := openTest(t, dir, opts)
 	for i := uint64(1); i <= n; i++ {
 		if err := w.StoreLog(testLog(i)); err != nil {
 			t.Fatal(err)
@@ -201,7 +201,7 @@ func writeTestSegments(t *testing.T, dir string, opts WALOptions, n uint64) {
 // lastRecordOffset is where the record of the WAL's last entry starts.
 func lastRecordOffset(t *testing.T, dir string) (path string, off, size int64) {
 	t.Helper()
-	w := openTestWAL(t, dir, WALOptions{})
+	w := openTest(t, dir, Options{})
 	defer w.Close()
 	seg := w.segs[len(w.segs)-1]
 	return seg.path, seg.offs[len(seg.offs)-2], seg.end()
@@ -229,9 +229,9 @@ func copyDir(t *testing.T, src string) string {
 
 // A crash in the middle of an append leaves the last record cut short at
 // any byte: the reopened log ends before it and takes appends again.
-func TestWALTornTailAtEveryOffsetOfTheLastRecord(t *testing.T) {
+func TestTornTailAtEveryOffsetOfTheLastRecord(t *testing.T) {
 	orig := t.TempDir()
-	writeTestSegments(t, orig, WALOptions{}, 5)
+	writeTestSegments(t, orig, Options{}, 5)
 	path, off, size := lastRecordOffset(t, orig)
 	for cut := off; cut < size; cut++ {
 		dir := copyDir(t, orig)
@@ -239,7 +239,7 @@ func TestWALTornTailAtEveryOffsetOfTheLastRecord(t *testing.T) {
 		if err := os.Truncate(seg, cut); err != nil {
 			t.Fatal(err)
 		}
-		w, err := OpenWAL(dir, WALOptions{})
+		w, err := Open(dir, Options{})
 		if err != nil {
 			t.Fatalf("cut at %d: %v", cut, err)
 		}
@@ -253,7 +253,7 @@ func TestWALTornTailAtEveryOffsetOfTheLastRecord(t *testing.T) {
 		}
 		storeRange(t, w, 5, 6)
 		w.Close()
-		w = openTestWAL(t, dir, WALOptions{})
+		w = openTest(t, dir, Options{})
 		checkRange(t, w, 1, 6)
 		w.Close()
 	}
@@ -261,15 +261,15 @@ func TestWALTornTailAtEveryOffsetOfTheLastRecord(t *testing.T) {
 
 // A flipped bit anywhere in the last record (header or payload) fails its
 // checksum: the record is dropped as a torn append would be.
-func TestWALFlippedByteInLastRecordDropsIt(t *testing.T) {
+func TestFlippedByteInLastRecordDropsIt(t *testing.T) {
 	orig := t.TempDir()
-	writeTestSegments(t, orig, WALOptions{}, 5)
+	writeTestSegments(t, orig, Options{}, 5)
 	path, off, size := lastRecordOffset(t, orig)
 	for at := off; at < size; at++ {
 		dir := copyDir(t, orig)
 		seg := filepath.Join(dir, filepath.Base(path))
 		flipByte(t, seg, at)
-		w, err := OpenWAL(dir, WALOptions{})
+		w, err := Open(dir, Options{})
 		if err != nil {
 			t.Fatalf("flip at %d: %v", at, err)
 		}
@@ -295,9 +295,9 @@ func flipByte(t *testing.T, path string, at int64) {
 
 // Damage before the last segment cannot come from a crash during an
 // append: the WAL refuses to open and names the file and offset.
-func TestWALFlippedByteInEarlierSegmentRefusesToOpen(t *testing.T) {
+func TestFlippedByteInEarlierSegmentRefusesToOpen(t *testing.T) {
 	orig := t.TempDir()
-	writeTestSegments(t, orig, WALOptions{SegmentSize: 100}, 12)
+	writeTestSegments(t, orig, Options{SegmentSize: 100}, 12)
 	files := segFiles(t, orig)
 	if len(files) < 3 {
 		t.Fatalf("want several segments, got %v", files)
@@ -307,12 +307,12 @@ func TestWALFlippedByteInEarlierSegmentRefusesToOpen(t *testing.T) {
 		for _, at := range []int64{0, 5, 9, fi.Size() / 2, fi.Size() - 1} {
 			dir := copyDir(t, orig)
 			flipByte(t, filepath.Join(dir, name), at)
-			w, err := OpenWAL(dir, WALOptions{SegmentSize: 100})
+			w, err := Open(dir, Options{SegmentSize: 100})
 			if err == nil {
 				w.Close()
 				t.Fatalf("%s flipped at %d: open succeeded", name, at)
 			}
-			if !errors.Is(err, ErrWALCorrupt) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "offset") {
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "offset") {
 				t.Fatalf("%s flipped at %d: error %q does not name the file and offset", name, at, err)
 			}
 		}
@@ -322,30 +322,30 @@ func TestWALFlippedByteInEarlierSegmentRefusesToOpen(t *testing.T) {
 // In the last segment a bad record ends the log, wherever it is: a batch
 // that a crash interrupted may have reached the disk in any order, so the
 // first bad record is where the unsynced part may begin.
-func TestWALBadRecordInLastSegmentCutsTheLogThere(t *testing.T) {
+func TestBadRecordInLastSegmentCutsTheLogThere(t *testing.T) {
 	dir := t.TempDir()
-	writeTestSegments(t, dir, WALOptions{}, 6)
-	w := openTestWAL(t, dir, WALOptions{})
+	writeTestSegments(t, dir, Options{}, 6)
+	w := openTest(t, dir, Options{})
 	seg := w.segs[0]
 	path, third := seg.path, seg.offs[2]
 	w.Close()
-	flipByte(t, path, third+walHeaderSize+1)
-	w = openTestWAL(t, dir, WALOptions{})
+	flipByte(t, path, third+headerSize+1)
+	w = openTest(t, dir, Options{})
 	defer w.Close()
 	checkRange(t, w, 1, 2)
 }
 
 // A record whose checksum holds but whose index is wrong, or a missing
 // segment, is a gap in the log, not a torn write.
-func TestWALGapsRefuseToOpen(t *testing.T) {
+func TestGapsRefuseToOpen(t *testing.T) {
 	orig := t.TempDir()
-	writeTestSegments(t, orig, WALOptions{SegmentSize: 100}, 12)
+	writeTestSegments(t, orig, Options{SegmentSize: 100}, 12)
 	files := segFiles(t, orig)
 
 	dir := copyDir(t, orig)
 	os.Remove(filepath.Join(dir, files[1]))
-	_, err := OpenWAL(dir, WALOptions{})
-	if !errors.Is(err, ErrWALCorrupt) || !strings.Contains(err.Error(), "gap") || !strings.Contains(err.Error(), files[2]) {
+	_, err := Open(dir, Options{})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "gap") || !strings.Contains(err.Error(), files[2]) {
 		t.Fatalf("open with %s missing: %v", files[1], err)
 	}
 
@@ -355,20 +355,20 @@ func TestWALGapsRefuseToOpen(t *testing.T) {
 	var start uint64
 	fmt.Sscanf(last, "%020d", &start)
 	os.Rename(filepath.Join(dir, last), filepath.Join(dir, segmentName(start+1)))
-	_, err = OpenWAL(dir, WALOptions{})
-	if !errors.Is(err, ErrWALCorrupt) || !strings.Contains(err.Error(), "where index") {
+	_, err = Open(dir, Options{})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "where index") {
 		t.Fatalf("open with a misnamed last segment: %v", err)
 	}
 
 	dir = copyDir(t, orig)
 	os.WriteFile(filepath.Join(dir, "12.seg"), nil, 0o600)
-	if _, err := OpenWAL(dir, WALOptions{}); !errors.Is(err, ErrWALCorrupt) || !strings.Contains(err.Error(), "12.seg") {
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "12.seg") {
 		t.Fatalf("open with a malformed segment name: %v", err)
 	}
 
 	dir = copyDir(t, orig)
-	os.WriteFile(filepath.Join(dir, walFirstName), []byte("garbage"), 0o600)
-	if _, err := OpenWAL(dir, WALOptions{}); !errors.Is(err, ErrWALCorrupt) {
+	os.WriteFile(filepath.Join(dir, firstName), []byte("garbage"), 0o600)
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("open with a damaged first-index file: %v", err)
 	}
 }
@@ -376,10 +376,10 @@ func TestWALGapsRefuseToOpen(t *testing.T) {
 // Many entries roll over into many segments named by their first index;
 // compaction removes whole segments only, a suffix delete across segments
 // removes the later ones, and a reopen sees the same log.
-func TestWALSegmentRollover(t *testing.T) {
+func TestSegmentRollover(t *testing.T) {
 	dir := t.TempDir()
-	opts := WALOptions{NoSync: true, SegmentSize: 4 << 10}
-	w := openTestWAL(t, dir, opts)
+	opts := Options{NoSync: true, SegmentSize: 4 << 10}
+	w := openTest(t, dir, opts)
 	next := uint64(1)
 	for next <= 3000 {
 		n := 1 + next%37
@@ -424,7 +424,7 @@ func TestWALSegmentRollover(t *testing.T) {
 	storeRange(t, w, cut, cut+500)
 	w.Close()
 
-	w = openTestWAL(t, dir, opts)
+	w = openTest(t, dir, opts)
 	defer w.Close()
 	checkRange(t, w, mid, cut+500)
 	if got := segFiles(t, dir); got[0] != files[5] {
@@ -433,8 +433,8 @@ func TestWALSegmentRollover(t *testing.T) {
 }
 
 // A delete interrupted by a crash leaves a state the next open accepts.
-func TestWALOpenAfterInterruptedDeletes(t *testing.T) {
-	opts := WALOptions{SegmentSize: 200}
+func TestOpenAfterInterruptedDeletes(t *testing.T) {
+	opts := Options{SegmentSize: 200}
 	orig := t.TempDir()
 	writeTestSegments(t, orig, opts, 30)
 	files := segFiles(t, orig)
@@ -447,8 +447,8 @@ func TestWALOpenAfterInterruptedDeletes(t *testing.T) {
 	// the segments below it.
 	dir := copyDir(t, orig)
 	first := starts[2] + 1
-	(&WAL{dir: dir}).writeFirst(first)
-	w := openTestWAL(t, dir, opts)
+	(&Log{dir: dir}).writeFirst(first)
+	w := openTest(t, dir, opts)
 	checkRange(t, w, first, 30)
 	w.Close()
 	if got := segFiles(t, dir); len(got) != len(files)-2 {
@@ -458,29 +458,29 @@ func TestWALOpenAfterInterruptedDeletes(t *testing.T) {
 	// Deleting everything crashed after removing the oldest segments and
 	// before the first-index file.
 	dir = copyDir(t, orig)
-	(&WAL{dir: dir}).writeFirst(3)
+	(&Log{dir: dir}).writeFirst(3)
 	os.Remove(filepath.Join(dir, files[0]))
 	os.Remove(filepath.Join(dir, files[1]))
-	w = openTestWAL(t, dir, opts)
+	w = openTest(t, dir, opts)
 	checkRange(t, w, starts[2], 30)
 	w.Close()
 
 	// ... or after removing every segment.
 	dir = t.TempDir()
-	(&WAL{dir: dir}).writeFirst(17)
-	w = openTestWAL(t, dir, opts)
+	(&Log{dir: dir}).writeFirst(17)
+	w = openTest(t, dir, opts)
 	checkBounds(t, w, 0, 0)
 	storeRange(t, w, 3, 4)
 	w.Close()
-	w = openTestWAL(t, dir, opts)
+	w = openTest(t, dir, opts)
 	checkRange(t, w, 3, 4)
 	w.Close()
 
 	// A first index past the end (the tail it pointed into was lost, which
 	// NoSync allows) leaves an empty log.
 	dir = copyDir(t, orig)
-	(&WAL{dir: dir}).writeFirst(31)
-	w = openTestWAL(t, dir, opts)
+	(&Log{dir: dir}).writeFirst(31)
+	w = openTest(t, dir, opts)
 	checkBounds(t, w, 0, 0)
 	w.Close()
 	if got := segFiles(t, dir); len(got) != 0 {
@@ -490,36 +490,36 @@ func TestWALOpenAfterInterruptedDeletes(t *testing.T) {
 	// A leftover temporary file is ignored and removed; so is an empty
 	// last segment (created, then the crash came before any record).
 	dir = copyDir(t, orig)
-	os.WriteFile(filepath.Join(dir, walFirstName+".tmp"), []byte("x"), 0o600)
+	os.WriteFile(filepath.Join(dir, firstName+".tmp"), []byte("x"), 0o600)
 	os.WriteFile(filepath.Join(dir, segmentName(31)), nil, 0o600)
-	w = openTestWAL(t, dir, opts)
+	w = openTest(t, dir, opts)
 	checkRange(t, w, 1, 30)
 	storeRange(t, w, 31, 31)
 	w.Close()
-	if _, err := os.Stat(filepath.Join(dir, walFirstName+".tmp")); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, firstName+".tmp")); err == nil {
 		t.Fatal("temporary file left")
 	}
 }
 
 // After a failed write the WAL takes no more writes until reopened, and
 // the reopened log holds what was durable before.
-func TestWALFailedWriteIsSticky(t *testing.T) {
+func TestFailedWriteIsSticky(t *testing.T) {
 	dir := t.TempDir()
-	w := openTestWAL(t, dir, WALOptions{})
+	w := openTest(t, dir, Options{})
 	storeRange(t, w, 1, 3)
 	w.segs[0].f.Close() // the next write fails
 	if err := w.StoreLogs([]*raft.Log{testLog(4)}); err == nil {
 		t.Fatal("write to a closed file succeeded")
 	}
-	if err := w.StoreLogs([]*raft.Log{testLog(4)}); !errors.Is(err, ErrWALFailed) {
-		t.Fatalf("write after a failure = %v, want ErrWALFailed", err)
+	if err := w.StoreLogs([]*raft.Log{testLog(4)}); !errors.Is(err, ErrFailed) {
+		t.Fatalf("write after a failure = %v, want ErrFailed", err)
 	}
-	if err := w.DeleteRange(1, 1); !errors.Is(err, ErrWALFailed) {
-		t.Fatalf("delete after a failure = %v, want ErrWALFailed", err)
+	if err := w.DeleteRange(1, 1); !errors.Is(err, ErrFailed) {
+		t.Fatalf("delete after a failure = %v, want ErrFailed", err)
 	}
 	checkBounds(t, w, 1, 3)
 	w.Close()
-	w = openTestWAL(t, dir, WALOptions{})
+	w = openTest(t, dir, Options{})
 	defer w.Close()
 	checkRange(t, w, 1, 3)
 	storeRange(t, w, 4, 4)
@@ -527,8 +527,8 @@ func TestWALFailedWriteIsSticky(t *testing.T) {
 
 // Raft reads entries from its replication goroutines while its main loop
 // appends and its snapshot goroutine compacts.
-func TestWALConcurrentReadsDuringAppendsAndCompaction(t *testing.T) {
-	w := openTestWAL(t, t.TempDir(), WALOptions{NoSync: true, SegmentSize: 8 << 10})
+func TestConcurrentReadsDuringAppendsAndCompaction(t *testing.T) {
+	w := openTest(t, t.TempDir(), Options{NoSync: true, SegmentSize: 8 << 10})
 	defer w.Close()
 	storeRange(t, w, 1, 10)
 	const total = 4000
@@ -604,13 +604,13 @@ func TestWALConcurrentReadsDuringAppendsAndCompaction(t *testing.T) {
 	}
 }
 
-// startRaftOnWAL runs a single-node raft with the WAL (behind raft's log
-// cache, as consensus does) as log store and a bbolt LogStore as stable
+// startRaft runs a single-node raft with the WAL (behind raft's log
+// cache, as consensus does) as log store and a file-backed stable
 // store, compacting often.
-func startRaftOnWAL(t *testing.T, dir string, bootstrap bool) (*raft.Raft, *WAL, *LogStore, *countingFSM) {
+func startRaft(t *testing.T, dir string, bootstrap bool) (*raft.Raft, *Log, *fileStable, *countingFSM) {
 	t.Helper()
-	stable := openTestLogStore(t, filepath.Join(dir, "raft.db"))
-	wal := openTestWAL(t, filepath.Join(dir, "wal"), WALOptions{SegmentSize: 2 << 10})
+	stable := stableStore(t, filepath.Join(dir, "raft.db"))
+	wal := openTest(t, filepath.Join(dir, "wal"), Options{SegmentSize: 2 << 10})
 	logs, err := raft.NewLogCache(16, wal)
 	if err != nil {
 		t.Fatal(err)
@@ -644,9 +644,9 @@ func startRaftOnWAL(t *testing.T, dir string, bootstrap bool) (*raft.Raft, *WAL,
 	return r, wal, stable, fsm
 }
 
-func TestWALUnderRealRaftWithCompactionAndRestart(t *testing.T) {
+func TestUnderRealRaftWithCompactionAndRestart(t *testing.T) {
 	dir := t.TempDir()
-	r, wal, stable, fsm := startRaftOnWAL(t, dir, true)
+	r, wal, stable, fsm := startRaft(t, dir, true)
 	waitLeader(t, r)
 	for i := range 300 {
 		if err := r.Apply([]byte(fmt.Sprintf("entry-%d", i)), 5*time.Second).Error(); err != nil {
@@ -675,7 +675,7 @@ func TestWALUnderRealRaftWithCompactionAndRestart(t *testing.T) {
 		t.Fatalf("log %d-%d is shorter than TrailingLogs", first, last)
 	}
 
-	r2, wal2, stable2, _ := startRaftOnWAL(t, dir, false)
+	r2, wal2, stable2, _ := startRaft(t, dir, false)
 	defer stable2.Close()
 	defer wal2.Close()
 	defer r2.Shutdown()
@@ -693,12 +693,12 @@ func TestWALUnderRealRaftWithCompactionAndRestart(t *testing.T) {
 // walChildEnv makes the test binary run walChild instead of the tests.
 const walChildEnv = "YRD_WAL_CRASH_CHILD_DIR"
 
-func TestWALCrashChild(t *testing.T) {
+func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(walChildEnv)
 	if dir == "" {
-		t.Skip("helper process for TestWALSurvivesSIGKILLDuringAppends")
+		t.Skip("helper process for TestSurvivesSIGKILLDuringAppends")
 	}
-	w, err := OpenWAL(dir, WALOptions{SegmentSize: 4 << 10})
+	w, err := Open(dir, Options{SegmentSize: 4 << 10})
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(2)
@@ -728,7 +728,7 @@ func TestWALCrashChild(t *testing.T) {
 // Real processes appending with fsync on and compacting are SIGKILLed at
 // random moments; every reopen finds every acknowledged entry, intact, in
 // one run of indexes, and the next process carries on.
-func TestWALSurvivesSIGKILLDuringAppends(t *testing.T) {
+func TestSurvivesSIGKILLDuringAppends(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -736,7 +736,7 @@ func TestWALSurvivesSIGKILLDuringAppends(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	var acked uint64
 	for round := range 6 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestWALCrashChild$")
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
 		cmd.Env = append(os.Environ(), walChildEnv+"="+dir)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -779,7 +779,7 @@ func TestWALSurvivesSIGKILLDuringAppends(t *testing.T) {
 		}
 		cmd.Wait()
 
-		w, err := OpenWAL(dir, WALOptions{SegmentSize: 4 << 10})
+		w, err := Open(dir, Options{SegmentSize: 4 << 10})
 		if err != nil {
 			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
 		}
