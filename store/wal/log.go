@@ -18,8 +18,6 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/raft"
-
-	"github.com/yrd-exchange/yrdnode/internal/fsutil"
 )
 
 // DefaultSegmentSize is the size past which the WAL starts a new segment
@@ -59,11 +57,13 @@ var (
 	// ErrRange is wrapped by DeleteRange for a range that is neither a
 	// prefix nor a suffix of the log (it would leave a hole).
 	ErrRange = errors.New("wal: range to delete is inside the log")
-	// ErrFailed is wrapped by writes after a write, sync or delete has
-	// failed: the file may then differ from what the WAL believes, so it
-	// refuses further changes until it is reopened (which recovers from the
-	// files as after a crash). Reads go on working.
-	ErrFailed = errors.New("wal: failed earlier; reopen it")
+	// ErrFailed is wrapped by the write, sync or delete that failed and by
+	// every write after it, with the cause: the files may then differ from
+	// what the Log believes (after a failed fdatasync the page cache cannot
+	// be trusted), so it refuses further changes, and never syncs that file
+	// again, until it is reopened, which recovers from the files as after a
+	// crash. Reads go on working.
+	ErrFailed = errors.New("wal: failed; reopen it to recover from the files")
 	// ErrClosed is returned by every method of a closed Log but Close.
 	ErrClosed = errors.New("wal: closed")
 )
@@ -77,6 +77,9 @@ type Options struct {
 	// SegmentSize is the size past which a new segment file is started;
 	// 0 means DefaultSegmentSize.
 	SegmentSize int64
+	// FS is how the Log reaches its files; nil means OS. Tests set it to
+	// inject disk faults.
+	FS FS
 }
 
 // Recovery describes what Open cut from the tail of the last
@@ -117,6 +120,7 @@ type Recovery struct {
 // caller must (consensus opens it only while holding raft.db's lock).
 type Log struct {
 	dir     string
+	fs      FS
 	opts    Options
 	segSize int64
 
@@ -145,7 +149,7 @@ type Log struct {
 type segment struct {
 	start uint64
 	path  string
-	f     *os.File
+	f     File
 	offs  []int64
 }
 
@@ -168,9 +172,12 @@ func segmentName(start uint64) string { return fmt.Sprintf("%020d%s", start, seg
 // that an interrupted delete left behind; and fails with ErrCorrupt on
 // any other damage.
 func Open(dir string, opts Options) (*Log, error) {
-	w := &Log{dir: dir, opts: opts, segSize: opts.SegmentSize}
+	w := &Log{dir: dir, fs: opts.FS, opts: opts, segSize: opts.SegmentSize}
 	if w.segSize <= 0 {
 		w.segSize = DefaultSegmentSize
+	}
+	if w.fs == nil {
+		w.fs = OS
 	}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		// A new directory: its entry in the parent must be durable too, or
@@ -178,7 +185,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("wal: %w", err)
 		}
-		if err := fsutil.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
+		if err := w.fs.SyncDir(filepath.Dir(filepath.Clean(dir))); err != nil {
 			return nil, fmt.Errorf("wal: %w", err)
 		}
 	}
@@ -192,14 +199,14 @@ func Open(dir string, opts Options) (*Log, error) {
 // recover rebuilds the in-memory index from the files.
 func (w *Log) recover() error {
 	// A leftover of an interrupted write of the first-index file.
-	if err := os.Remove(filepath.Join(w.dir, firstName+".tmp")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := w.fs.Remove(filepath.Join(w.dir, firstName+".tmp")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("wal: %w", err)
 	}
-	metaFirst, err := readFirst(w.dir)
+	metaFirst, err := readFirst(w.fs, w.dir)
 	if err != nil {
 		return err
 	}
-	starts, err := listSegments(w.dir)
+	starts, err := listSegments(w.fs, w.dir)
 	if err != nil {
 		return err
 	}
@@ -213,7 +220,7 @@ func (w *Log) recover() error {
 		dead++
 	}
 	for _, start := range starts[:dead] {
-		if err := os.Remove(filepath.Join(w.dir, segmentName(start))); err != nil {
+		if err := w.fs.Remove(filepath.Join(w.dir, segmentName(start))); err != nil {
 			return fmt.Errorf("wal: remove compacted segment: %w", err)
 		}
 		dirty = true
@@ -228,7 +235,7 @@ func (w *Log) recover() error {
 			return err
 		}
 		if seg == nil { // the last segment held no complete record
-			if err := os.Remove(path); err != nil {
+			if err := w.fs.Remove(path); err != nil {
 				return fmt.Errorf("wal: remove empty segment: %w", err)
 			}
 			dirty = true
@@ -252,7 +259,7 @@ func (w *Log) recover() error {
 			// lost, i.e. with NoSync): the log is empty.
 			for _, s := range w.segs {
 				s.f.Close()
-				if err := os.Remove(s.path); err != nil {
+				if err := w.fs.Remove(s.path); err != nil {
 					return fmt.Errorf("wal: %w", err)
 				}
 			}
@@ -262,7 +269,7 @@ func (w *Log) recover() error {
 	}
 	if len(w.segs) == 0 && metaFirst != 0 {
 		// An empty log starts wherever the next append says.
-		if err := os.Remove(filepath.Join(w.dir, firstName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := w.fs.Remove(filepath.Join(w.dir, firstName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("wal: %w", err)
 		}
 		dirty = true
@@ -279,16 +286,15 @@ func (w *Log) recover() error {
 // ErrCorrupt, as is a record whose checksum holds but whose content
 // does not decode or has the wrong index.
 func (w *Log) openSegment(path string, start uint64, isLast bool) (*segment, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := w.fs.OpenFile(path, false)
 	if err != nil {
 		return nil, fmt.Errorf("wal: %w", err)
 	}
-	fi, err := f.Stat()
+	size, err := f.Size()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("wal: %w", err)
+		return nil, fmt.Errorf("wal: size of %s: %w", path, err)
 	}
-	size := fi.Size()
 	offs, badOff, reason, err := scanSegment(f, size, start)
 	if err != nil {
 		f.Close()
@@ -335,7 +341,7 @@ func (w *Log) openSegment(path string, start uint64, isLast bool) (*segment, err
 // record at badOff is bad. A torn-looking record (short, bad length, bad
 // checksum) gives badOff >= 0; one that cannot be explained by a torn write
 // (checksum holds, content wrong) gives badOff = -(offset+1).
-func scanSegment(f *os.File, size int64, start uint64) (offs []int64, badOff int64, reason string, err error) {
+func scanSegment(f io.ReaderAt, size int64, start uint64) (offs []int64, badOff int64, reason string, err error) {
 	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 1<<20)
 	offs = []int64{0}
 	var hdr [headerSize]byte
@@ -379,8 +385,8 @@ func scanSegment(f *os.File, size int64, start uint64) (offs []int64, badOff int
 // listSegments returns the start indexes of the segment files in dir in
 // order. Other files are ignored, but a .seg file with a malformed name is
 // an error rather than a silently dropped part of the log.
-func listSegments(dir string) ([]uint64, error) {
-	entries, err := os.ReadDir(dir)
+func listSegments(fsys FS, dir string) ([]uint64, error) {
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("wal: %w", err)
 	}
@@ -401,9 +407,9 @@ func listSegments(dir string) ([]uint64, error) {
 	return starts, nil
 }
 
-func readFirst(dir string) (uint64, error) {
+func readFirst(fsys FS, dir string) (uint64, error) {
 	path := filepath.Join(dir, firstName)
-	b, err := os.ReadFile(path)
+	b, err := fsys.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
@@ -422,12 +428,12 @@ func (w *Log) writeFirst(first uint64) error {
 	b := binary.BigEndian.AppendUint64(make([]byte, 0, 12), first)
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	w.syncs.Add(2)
-	return fsutil.WriteFileAtomic(filepath.Join(w.dir, firstName), b, 0o600)
+	return w.fs.WriteFileAtomic(filepath.Join(w.dir, firstName), b)
 }
 
 func (w *Log) syncDir() error {
 	w.syncs.Add(1)
-	if err := fsutil.SyncDir(w.dir); err != nil {
+	if err := w.fs.SyncDir(w.dir); err != nil {
 		return fmt.Errorf("wal: %w", err)
 	}
 	return nil
@@ -519,9 +525,11 @@ func (w *Log) StoreLog(log *raft.Log) error { return w.StoreLogs([]*raft.Log{log
 // must follow it one by one, else ErrOutOfOrder and nothing is written.
 // The whole batch goes to the last segment in one write followed by one
 // fdatasync (none with NoSync); the entries are durable, and visible to
-// GetLog, when it returns nil. On an I/O error the batch may be partly on
-// disk (a reopen keeps a prefix of it, as after a crash) and the WAL
-// refuses further writes (ErrFailed).
+// GetLog, when it returns nil, and only then. If creating a segment,
+// writing (including a short write) or syncing fails, the batch may be
+// partly on disk (a reopen keeps a prefix of it at most, as after a
+// crash), the error wraps ErrFailed and the cause, and the Log refuses
+// every later write with the same error.
 func (w *Log) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
@@ -531,77 +539,37 @@ func (w *Log) StoreLogs(logs []*raft.Log) error {
 	if err := w.writable(); err != nil {
 		return err
 	}
+	if err := w.checkOrder(logs); err != nil {
+		return err
+	}
 	next := logs[0].Index
-	switch {
-	case next == 0:
-		return fmt.Errorf("%w: index 0 is not a raft index", ErrOutOfOrder)
-	case w.last != 0 && next != w.last+1:
-		return fmt.Errorf("%w: appending index %d after last index %d", ErrOutOfOrder, next, w.last)
-	}
-	for i, l := range logs {
-		if l.Index != next+uint64(i) {
-			return fmt.Errorf("%w: entry %d of the batch has index %d, expected %d", ErrOutOfOrder, i, l.Index, next+uint64(i))
-		}
-	}
-
-	// Encode the batch into one buffer, collecting the record offsets.
 	var tail *segment
 	if n := len(w.segs); n > 0 && w.segs[n-1].end() < w.segSize {
 		tail = w.segs[n-1]
 	}
-	base := int64(0)
+	base, offs := int64(0), []int64{0}
 	if tail != nil {
-		base = tail.end()
+		// New offsets go beyond the length of the slice readers see; they
+		// become visible when offs is published below.
+		base, offs = tail.end(), tail.offs
 	}
-	buf := w.buf[:0]
-	// New offsets go beyond the length of the slice readers see; they
-	// become visible when offs is published below.
-	offs := []int64{0}
-	if tail != nil {
-		offs = tail.offs
+	buf, offs, err := w.encode(logs, base, offs)
+	if err != nil {
+		return err
 	}
-	for _, l := range logs {
-		at := len(buf)
-		buf = append(buf, make([]byte, headerSize)...)
-		buf = AppendLog(buf, l)
-		n := len(buf) - at - headerSize
-		if n > maxRecord {
-			return fmt.Errorf("wal: entry %d encodes to %d bytes, over the %d limit", l.Index, n, maxRecord)
-		}
-		binary.LittleEndian.PutUint32(buf[at:], uint32(n))
-		crc := crc32.Update(crc32.Checksum(buf[at:at+4], castagnoli), castagnoli, buf[at+headerSize:])
-		binary.LittleEndian.PutUint32(buf[at+4:], crc)
-		offs = append(offs, base+int64(len(buf)))
-	}
-	if cap(buf) <= keepBuf {
-		w.buf = buf[:0]
-	} else {
-		w.buf = nil
-	}
-
 	created := false
 	if tail == nil {
 		seg, err := w.createSegment(next)
 		if err != nil {
-			w.failed = err
-			return err
+			return w.fail(fmt.Sprintf("append %d-%d", next, logs[len(logs)-1].Index), err)
 		}
 		tail, created = seg, true
 	}
-	_, err := tail.f.WriteAt(buf, base)
-	if err == nil && !w.opts.NoSync {
-		w.syncs.Add(1)
-		err = fdatasync(tail.f)
-	}
-	if err != nil {
-		// Leave the file as it was if possible; either way a reopen sees
-		// a prefix of this batch at most.
-		_ = tail.f.Truncate(base)
-		w.failed = fmt.Errorf("wal: append %d-%d to %s: %w", next, next+uint64(len(logs))-1, tail.path, err)
+	if err := w.write(tail, buf, base); err != nil {
 		if created {
 			tail.f.Close()
 		}
-		return w.failed
+		return w.fail(fmt.Sprintf("append %d-%d to %s at offset %d", next, logs[len(logs)-1].Index, tail.path, base), err)
 	}
 
 	w.mu.Lock()
@@ -617,14 +585,93 @@ func (w *Log) StoreLogs(logs []*raft.Log) error {
 	return nil
 }
 
+// checkOrder reports whether logs continue the log one index at a time.
+func (w *Log) checkOrder(logs []*raft.Log) error {
+	next := logs[0].Index
+	switch {
+	case next == 0:
+		return fmt.Errorf("%w: index 0 is not a raft index", ErrOutOfOrder)
+	case w.last != 0 && next != w.last+1:
+		return fmt.Errorf("%w: appending index %d after last index %d", ErrOutOfOrder, next, w.last)
+	}
+	for i, l := range logs {
+		if l.Index != next+uint64(i) {
+			return fmt.Errorf("%w: entry %d of the batch has index %d, expected %d", ErrOutOfOrder, i, l.Index, next+uint64(i))
+		}
+	}
+	return nil
+}
+
+// encode encodes the batch as records into one buffer (w.buf, reused),
+// appending to offs the end offset of each record written at base.
+func (w *Log) encode(logs []*raft.Log, base int64, offs []int64) ([]byte, []int64, error) {
+	buf := w.buf[:0]
+	for _, l := range logs {
+		at := len(buf)
+		buf = append(buf, make([]byte, headerSize)...)
+		buf = AppendLog(buf, l)
+		n := len(buf) - at - headerSize
+		if n > maxRecord {
+			return nil, nil, fmt.Errorf("wal: entry %d encodes to %d bytes, over the %d limit", l.Index, n, maxRecord)
+		}
+		binary.LittleEndian.PutUint32(buf[at:], uint32(n))
+		crc := crc32.Update(crc32.Checksum(buf[at:at+4], castagnoli), castagnoli, buf[at+headerSize:])
+		binary.LittleEndian.PutUint32(buf[at+4:], crc)
+		offs = append(offs, base+int64(len(buf)))
+	}
+	if cap(buf) <= keepBuf {
+		w.buf = buf[:0]
+	} else {
+		w.buf = nil
+	}
+	return buf, offs, nil
+}
+
+// write writes buf at base in seg with one write and makes it durable
+// with one fdatasync (none with NoSync). A short write counts as a failed
+// one. On failure the file is cut back to base if it can be (never synced
+// again): a reopen then sees a prefix of buf at most.
+func (w *Log) write(seg *segment, buf []byte, base int64) error {
+	n, err := seg.f.WriteAt(buf, base)
+	if err == nil && n < len(buf) {
+		err = fmt.Errorf("short write: %d of %d bytes: %w", n, len(buf), io.ErrShortWrite)
+	}
+	if err == nil && !w.opts.NoSync {
+		w.syncs.Add(1)
+		if err = seg.f.Sync(); err != nil {
+			err = fmt.Errorf("fdatasync: %w", err)
+		}
+	}
+	if err != nil {
+		_ = seg.f.Truncate(base)
+	}
+	return err
+}
+
+// fail makes the Log failed for good (until reopened) and returns the
+// error every later write returns: ErrFailed, what was being done, and
+// the cause. Call with wmu held.
+func (w *Log) fail(what string, cause error) error {
+	w.failed = fmt.Errorf("%w: %s: %w", ErrFailed, what, cause)
+	return w.failed
+}
+
+// Err returns why the Log failed, or nil while it works. The error wraps
+// ErrFailed and the cause.
+func (w *Log) Err() error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	return w.failed
+}
+
 // createSegment creates the segment file for a record with index start
 // and makes its directory entry durable, so the records later synced into
 // it cannot vanish with it.
 func (w *Log) createSegment(start uint64) (*segment, error) {
 	path := filepath.Join(w.dir, segmentName(start))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := w.fs.OpenFile(path, true)
 	if err != nil {
-		return nil, fmt.Errorf("wal: create segment: %w", err)
+		return nil, fmt.Errorf("create segment %s: %w", path, err)
 	}
 	if err := w.syncDir(); err != nil {
 		f.Close()
@@ -643,9 +690,8 @@ func (w *Log) Sync() error {
 	}
 	if n := len(w.segs); n > 0 {
 		w.syncs.Add(1)
-		if err := fdatasync(w.segs[n-1].f); err != nil {
-			w.failed = fmt.Errorf("wal: sync: %w", err)
-			return w.failed
+		if err := w.segs[n-1].f.Sync(); err != nil {
+			return w.fail("sync "+w.segs[n-1].path, err)
 		}
 	}
 	return nil
@@ -679,10 +725,11 @@ func (w *Log) DeleteRange(minIdx, maxIdx uint64) error {
 		return fmt.Errorf("%w: deleting %d-%d would leave a hole in %d-%d", ErrRange, minIdx, maxIdx, w.first, w.last)
 	}
 	if lo == w.first && hi < w.last {
-		// The new first index goes to disk before anything changes, so a
-		// failure here leaves the WAL as it was.
+		// The new first index goes to disk before anything changes. If
+		// that fails, memory is as it was but the file may or may not be
+		// replaced: that is a valid log either way, and the Log stops.
 		if err := w.writeFirst(hi + 1); err != nil {
-			return fmt.Errorf("wal: delete %d-%d: %w", minIdx, maxIdx, err)
+			return w.fail(fmt.Sprintf("delete %d-%d: write the first index", minIdx, maxIdx), err)
 		}
 	}
 	// From here memory changes first and the files follow; if they fail
@@ -697,8 +744,7 @@ func (w *Log) DeleteRange(minIdx, maxIdx uint64) error {
 		err = w.deleteSuffix(lo)
 	}
 	if err != nil {
-		w.failed = fmt.Errorf("wal: delete %d-%d: %w", minIdx, maxIdx, err)
-		return w.failed
+		return w.fail(fmt.Sprintf("delete %d-%d", minIdx, maxIdx), err)
 	}
 	return nil
 }
@@ -719,7 +765,7 @@ func (w *Log) deletePrefix(first uint64) error {
 	// No reader holds the removed segments now (they read under mu).
 	for _, s := range gone {
 		s.f.Close()
-		if err := os.Remove(s.path); err != nil {
+		if err := w.fs.Remove(s.path); err != nil {
 			return err
 		}
 	}
@@ -747,7 +793,7 @@ func (w *Log) deleteSuffix(lo uint64) error {
 	for i := len(gone) - 1; i >= 0; i-- {
 		s := gone[i]
 		s.f.Close()
-		if err := os.Remove(s.path); err != nil {
+		if err := w.fs.Remove(s.path); err != nil {
 			return err
 		}
 		if err := w.syncDir(); err != nil {
@@ -771,14 +817,14 @@ func (w *Log) deleteAll() error {
 	// a suffix of the segments, which is a valid (compacted) log.
 	for _, s := range gone {
 		s.f.Close()
-		if err := os.Remove(s.path); err != nil {
+		if err := w.fs.Remove(s.path); err != nil {
 			return err
 		}
 		if err := w.syncDir(); err != nil {
 			return err
 		}
 	}
-	if err := os.Remove(filepath.Join(w.dir, firstName)); err != nil {
+	if err := w.fs.Remove(filepath.Join(w.dir, firstName)); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -797,7 +843,7 @@ func (w *Log) writable() error {
 		return ErrClosed
 	}
 	if w.failed != nil {
-		return fmt.Errorf("%w: %v", ErrFailed, w.failed)
+		return w.failed
 	}
 	return nil
 }
@@ -815,7 +861,7 @@ func (w *Log) Close() error {
 	var err error
 	if n := len(w.segs); n > 0 && w.failed == nil {
 		w.syncs.Add(1)
-		err = fdatasync(w.segs[n-1].f)
+		err = w.segs[n-1].f.Sync()
 	}
 	return errors.Join(err, w.closeFiles())
 }

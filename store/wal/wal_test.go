@@ -438,7 +438,7 @@ func TestOpenAfterInterruptedDeletes(t *testing.T) {
 	orig := t.TempDir()
 	writeTestSegments(t, orig, opts, 30)
 	files := segFiles(t, orig)
-	starts, _ := listSegments(orig)
+	starts, _ := listSegments(OS, orig)
 	if len(files) < 4 {
 		t.Fatalf("want several segments, got %v", files)
 	}
@@ -447,7 +447,7 @@ func TestOpenAfterInterruptedDeletes(t *testing.T) {
 	// the segments below it.
 	dir := copyDir(t, orig)
 	first := starts[2] + 1
-	(&Log{dir: dir}).writeFirst(first)
+	(&Log{dir: dir, fs: OS}).writeFirst(first)
 	w := openTest(t, dir, opts)
 	checkRange(t, w, first, 30)
 	w.Close()
@@ -458,7 +458,7 @@ func TestOpenAfterInterruptedDeletes(t *testing.T) {
 	// Deleting everything crashed after removing the oldest segments and
 	// before the first-index file.
 	dir = copyDir(t, orig)
-	(&Log{dir: dir}).writeFirst(3)
+	(&Log{dir: dir, fs: OS}).writeFirst(3)
 	os.Remove(filepath.Join(dir, files[0]))
 	os.Remove(filepath.Join(dir, files[1]))
 	w = openTest(t, dir, opts)
@@ -467,7 +467,7 @@ func TestOpenAfterInterruptedDeletes(t *testing.T) {
 
 	// ... or after removing every segment.
 	dir = t.TempDir()
-	(&Log{dir: dir}).writeFirst(17)
+	(&Log{dir: dir, fs: OS}).writeFirst(17)
 	w = openTest(t, dir, opts)
 	checkBounds(t, w, 0, 0)
 	storeRange(t, w, 3, 4)
@@ -479,7 +479,7 @@ func TestOpenAfterInterruptedDeletes(t *testing.T) {
 	// A first index past the end (the tail it pointed into was lost, which
 	// NoSync allows) leaves an empty log.
 	dir = copyDir(t, orig)
-	(&Log{dir: dir}).writeFirst(31)
+	(&Log{dir: dir, fs: OS}).writeFirst(31)
 	w = openTest(t, dir, opts)
 	checkBounds(t, w, 0, 0)
 	w.Close()
@@ -753,7 +753,11 @@ func TestSurvivesSIGKILLDuringAppends(t *testing.T) {
 				lines <- sc.Text()
 			}
 		}()
-		deadline := time.After(time.Duration(100+rng.IntN(400)) * time.Millisecond)
+		// The kill comes at a random moment after the child's first
+		// acknowledgement (starting a race-enabled binary on a busy
+		// machine can take longer than the window itself).
+		var deadline <-chan time.Time
+		startup := time.After(30 * time.Second)
 	read:
 		for {
 			select {
@@ -766,8 +770,13 @@ func TestSurvivesSIGKILLDuringAppends(t *testing.T) {
 					t.Fatalf("round %d: child says %q", round, line)
 				}
 				acked = max(acked, n)
+				if deadline == nil {
+					deadline = time.After(time.Duration(100+rng.IntN(400)) * time.Millisecond)
+				}
 			case <-deadline:
 				break read
+			case <-startup:
+				t.Fatalf("round %d: the child acknowledged nothing in 30s", round)
 			}
 		}
 		cmd.Process.Kill()
