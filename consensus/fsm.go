@@ -23,6 +23,8 @@ type fsm struct {
 	catalog *store.Catalog
 	observe Observer
 	log     *slog.Logger
+	failure *storageFailure // set by Open; nil in tests that build an fsm alone
+	failed  error           // sticky catalog failure (FSM goroutine only)
 
 	mu      sync.Mutex
 	applied chan struct{} // closed and replaced after every applied batch
@@ -63,6 +65,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	if len(logs) == 0 {
 		return results
 	}
+	if f.failed != nil {
+		return fillErr(results, f.failed)
+	}
 	applied := f.catalog.AppliedIndex()
 	last := logs[len(logs)-1].Index
 	if last <= applied {
@@ -92,11 +97,20 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 		return nil
 	})
 	if err != nil {
-		// The catalog could not durably record committed entries. Going on
-		// would let this replica diverge silently; stop like etcd does on a
-		// backend failure, and let the operator restore the disk.
-		f.log.Error("catalog apply failed; stopping", "err", err)
-		panic(fmt.Sprintf("consensus: catalog apply failed: %v", err))
+		// The catalog could not record committed entries. Applying later
+		// ones would let this replica diverge silently, so it applies
+		// nothing more: every result is the error (the leader's caller is
+		// told, not acknowledged), and the node stops (storageFailure).
+		// The catalog still holds what it applied before; a restart
+		// replays the log from there.
+		what := fmt.Sprintf("catalog (apply %d-%d)", logs[0].Index, last)
+		f.failed = fmt.Errorf("%w: %s: %w", ErrStorageFailed, what, err)
+		if f.failure != nil {
+			f.failure.fail(what, err)
+		} else {
+			f.log.Error("catalog apply failed; applying nothing more", "err", err)
+		}
+		return fillErr(results, f.failed)
 	}
 	f.notifyApplied()
 	if f.observe != nil {
@@ -105,6 +119,13 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 				f.observe(cmd, results[i].(*yrdv1.CommandResult))
 			}
 		}
+	}
+	return results
+}
+
+func fillErr(results []interface{}, err error) []interface{} {
+	for i := range results {
+		results[i] = err
 	}
 	return results
 }

@@ -31,6 +31,10 @@ type Raft struct {
 
 	reads     readBatcher
 	readyTerm atomic.Uint64 // term in which this leader's first barrier completed
+	failure   *storageFailure
+	stopped   atomic.Bool   // raft was shut down after a storage failure
+	stop      chan struct{} // closed by Close: ends watchStorage
+	watching  sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -40,17 +44,25 @@ type Raft struct {
 // snapshots in cfg.Dir/snapshots. Entries that an older version kept in
 // raft.db are moved to the WAL first. The catalog must already be open;
 // Open does not take ownership of it. observe may be nil.
-func Open(cfg Config, catalog *store.Catalog, layer raft.StreamLayer, observe Observer) (*Raft, error) {
+//
+// When the log, the stable store or the catalog fails to make a write
+// durable, the node stops taking part in raft (see StorageErr).
+func Open(cfg Config, catalog *store.Catalog, layer raft.StreamLayer, observe Observer, opts ...Option) (*Raft, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	stable, logs, snaps, err := openStorage(cfg)
+	stable, logs, snaps, err := openStorage(cfg, o)
 	if err != nil {
 		return nil, err
 	}
+	failure := newStorageFailure(cfg.Logger)
 	closeStorage := func() { logs.Close(); stable.Close() }
 	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  layer,
@@ -71,36 +83,69 @@ func Open(cfg Config, catalog *store.Catalog, layer raft.StreamLayer, observe Ob
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.Logger = newHCLogger(cfg.Logger)
 	f := newFSM(catalog, observe, cfg.Logger)
+	f.failure = failure
 	// Raft reads back entries it has just written: the leader to send them
 	// to each follower, a follower to apply what it appended. A ring of the
 	// latest entries serves those reads from memory instead of a pread and
 	// a decoding copy per entry and reader; the WAL keeps no cache itself.
-	cached, err := raft.NewLogCache(logCacheSize(cfg.MaxAppendEntries), logs)
+	cached, err := raft.NewLogCache(logCacheSize(cfg.MaxAppendEntries), guardedLog{logs, failure})
 	if err != nil {
 		trans.Close()
 		closeStorage()
 		return nil, fmt.Errorf("consensus: log cache: %w", err)
 	}
-	r, err := raft.NewRaft(rc, f, cached, stable, snaps, trans)
+	r, err := raft.NewRaft(rc, f, cached, guardedStable{stable, failure}, snaps, trans)
 	if err != nil {
 		trans.Close()
 		closeStorage()
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
 	}
-	return &Raft{cfg: cfg, raft: r, fsm: f, logs: logs, stable: stable, trans: trans, catalog: catalog}, nil
+	rr := &Raft{cfg: cfg, raft: r, fsm: f, logs: logs, stable: stable, trans: trans, catalog: catalog,
+		failure: failure, stop: make(chan struct{})}
+	rr.watching.Add(1)
+	go rr.watchStorage()
+	return rr, nil
 }
+
+// watchStorage shuts raft down at the first storage failure, so the node
+// neither campaigns nor takes writes on storage it cannot trust. It runs
+// beside raft's goroutines because raft.Shutdown waits for them, and the
+// failure is reported from inside them. Close stops it.
+func (r *Raft) watchStorage() {
+	defer r.watching.Done()
+	select {
+	case <-r.failure.ch:
+		if err := r.raft.Shutdown().Error(); err != nil {
+			r.cfg.Logger.Warn("stopping raft after a storage failure", "err", err)
+		}
+		// raft's own state can still read Follower: a leader whose append
+		// failed steps down after the failure was reported and Shutdown
+		// had set it.
+		r.stopped.Store(true)
+	case <-r.stop:
+	}
+}
+
+// StorageErr returns why this node's storage failed (wrapping
+// ErrStorageFailed, naming the store and the cause), nil while it works.
+// Once it is set raft is stopped on this node and writes fail; a restart
+// recovers from what is on disk.
+func (r *Raft) StorageErr() error { return r.failure.Err() }
+
+// StorageFailed is closed when this node's storage fails.
+func (r *Raft) StorageFailed() <-chan struct{} { return r.failure.ch }
 
 // openStorage opens raft's stable store (raft.db, bbolt), its log (the
 // WAL in wal/) and its snapshots, and brings an older data directory up to
 // date: log entries still in raft.db move to the WAL.
-func openStorage(cfg Config) (*store.LogStore, *wal.Log, raft.SnapshotStore, error) {
+func openStorage(cfg Config, o options) (*store.LogStore, *wal.Log, raft.SnapshotStore, error) {
 	// raft.db is opened first: bbolt's file lock keeps a second process
 	// out of the whole directory, WAL included.
 	stable, err := store.OpenLogStore(filepath.Join(cfg.Dir, "raft.db"), store.Options{NoSync: cfg.NoSync})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("consensus: open stable store: %w", err)
 	}
-	logs, err := wal.Open(filepath.Join(cfg.Dir, "wal"), wal.Options{NoSync: cfg.NoSync})
+	logs, err := wal.Open(filepath.Join(cfg.Dir, "wal"), wal.Options{NoSync: cfg.NoSync, FS: o.walFS})
 	if err != nil {
 		stable.Close()
 		return nil, nil, nil, fmt.Errorf("consensus: open raft log: %w", err)
@@ -180,6 +225,9 @@ func (r *Raft) Bootstrap() error {
 // returns ErrNotLeader on a follower. The context's deadline bounds the
 // wait for the log to accept the entry.
 func (r *Raft) Apply(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandResult, error) {
+	if err := r.StorageErr(); err != nil {
+		return nil, err
+	}
 	data, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, err
@@ -201,7 +249,14 @@ func (r *Raft) Apply(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandRes
 		return nil, ctx.Err()
 	}
 	if err != nil {
+		if ferr := r.StorageErr(); ferr != nil {
+			// Never acknowledged: the log append or the apply failed here.
+			return nil, ferr
+		}
 		return nil, translate(err)
+	}
+	if ferr, ok := f.Response().(error); ok {
+		return nil, ferr // the catalog could not apply it here
 	}
 	res, ok := f.Response().(*yrdv1.CommandResult)
 	if !ok || res == nil {
@@ -231,6 +286,9 @@ func translate(err error) error {
 // before it acknowledges), so the index covers them. Concurrent callers
 // share one leadership check.
 func (r *Raft) ReadIndex(ctx context.Context) (uint64, error) {
+	if err := r.StorageErr(); err != nil {
+		return 0, err
+	}
 	if r.raft.State() != raft.Leader {
 		return 0, ErrNotLeader
 	}
@@ -279,7 +337,12 @@ func (r *Raft) Leader() string {
 }
 
 // State is Follower, Candidate, Leader or Shutdown.
-func (r *Raft) State() string { return r.raft.State().String() }
+func (r *Raft) State() string {
+	if r.stopped.Load() {
+		return raft.Shutdown.String()
+	}
+	return r.raft.State().String()
+}
 
 // Term returns the current raft term.
 func (r *Raft) Term() uint64 { return r.raft.CurrentTerm() }
@@ -355,6 +418,8 @@ func (r *Raft) Snapshot() error { return translate(r.raft.Snapshot().Error()) }
 // catalog stays open; its owner closes it.
 func (r *Raft) Close() error {
 	r.closeOnce.Do(func() {
+		close(r.stop)
+		r.watching.Wait()
 		errs := []error{r.raft.Shutdown().Error(), r.trans.Close(), r.logs.Close(), r.stable.Close()}
 		r.closeErr = errors.Join(errs...)
 	})

@@ -266,6 +266,9 @@ func (n *Node) probe(ctx context.Context, ms *yrdv1.MemberStatus) {
 	} else if lc := st.GetMembers(); len(lc) == 1 && lc[0].GetLastContact() != nil {
 		ms.LastContact = lc[0].GetLastContact()
 	}
+	if self := st.GetMembers(); len(self) == 1 && self[0].GetError() != "" {
+		ms.Error = self[0].GetError() // e.g. its storage failed
+	}
 }
 
 // localStatus is this node's own raft view; its single member entry carries
@@ -285,6 +288,10 @@ func (n *Node) localStatus() *yrdv1.StatusResponse {
 	self := &yrdv1.MemberStatus{Member: &yrdv1.Member{PeerId: n.id.String(), City: n.cfg.City}}
 	if lc := n.raft.LastContact(); !lc.IsZero() {
 		self.LastContact = timestamppb.New(lc)
+	}
+	if err := n.raft.StorageErr(); err != nil {
+		// Where an operator looks: the member's error in status.
+		self.Error = err.Error() + "; restart the node to recover from its disk"
 	}
 	st.Members = []*yrdv1.MemberStatus{self}
 	return st

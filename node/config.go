@@ -17,6 +17,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/cities"
 	"github.com/yrd-exchange/yrdnode/internal/connector"
 	"github.com/yrd-exchange/yrdnode/internal/diffcheck"
+	"github.com/yrd-exchange/yrdnode/store/wal"
 )
 
 // Config configures one city node.
@@ -39,6 +40,10 @@ type Config struct {
 
 	// Raft tuning; ID, Dir and Logger are filled in by the node.
 	Raft consensus.Config
+	// WALFS, if set, is how the raft log reaches its files instead of the
+	// operating system. Only for tests that inject disk faults
+	// (store/wal/waltest).
+	WALFS wal.FS
 
 	// Off unless an operator turns them on: the fabric talks only to the
 	// configured addresses of registered members.

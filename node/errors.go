@@ -83,6 +83,7 @@ var kindCodes = []struct {
 	{consensus.ErrNoLeader, codes.Unavailable},
 	{consensus.ErrLeadershipLost, codes.Unavailable},
 	{consensus.ErrClosed, codes.Unavailable},
+	{consensus.ErrStorageFailed, codes.Unavailable},
 	{store.ErrInvalidPageToken, codes.InvalidArgument},
 	{store.ErrNotFound, codes.NotFound},
 	{context.DeadlineExceeded, codes.DeadlineExceeded},

@@ -78,10 +78,13 @@ func (n *Node) join(ctx context.Context) error {
 func (n *Node) membershipLoop() {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	failed := n.raft.StorageFailed()
 	for {
 		select {
 		case <-n.base.Done():
 			return
+		case <-failed:
+			failed = nil // closed for good; one prompt round is enough
 		case <-tick.C:
 		case <-n.reconcileCh:
 		case <-n.raft.LeaderCh():
@@ -93,6 +96,11 @@ func (n *Node) membershipLoop() {
 }
 
 func (n *Node) membershipRound(ctx context.Context) {
+	if err := n.raft.StorageErr(); err != nil {
+		// Raft is stopped here; nothing below may flip health back.
+		n.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+		return
+	}
 	if n.raft.IsLeader() {
 		if err := n.reconcile(ctx); err != nil {
 			n.log.Warn("reconciling raft configuration with the registry", "err", err)

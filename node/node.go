@@ -181,7 +181,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 
 	rc := n.cfg.Raft
 	rc.ID, rc.Dir, rc.Logger = n.id.String(), n.cfg.raftDir(), n.log
-	if n.raft, err = consensus.Open(rc, n.catalog, n.host.RaftLayer(), n.observe); err != nil {
+	var ropts []consensus.Option
+	if n.cfg.WALFS != nil {
+		ropts = append(ropts, consensus.WithWALFS(n.cfg.WALFS))
+	}
+	if n.raft, err = consensus.Open(rc, n.catalog, n.host.RaftLayer(), n.observe, ropts...); err != nil {
 		return err
 	}
 

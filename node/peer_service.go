@@ -50,6 +50,12 @@ func (s *peerService) Apply(ctx context.Context, req *yrdv1grpc.ApplyRequest) (*
 	// Whatever the caller wrote there, the origin is who it proved to be.
 	cmd := req.GetCommand()
 	cmd.OriginPeer, cmd.OriginCity = m.GetPeerId(), m.GetCity()
+	if ferr := s.n.raft.StorageErr(); ferr != nil {
+		// Failed before this command reached it: the command never entered
+		// the log here, so the caller may retry with the next leader.
+		return &yrdv1grpc.ApplyResponse{Result: &yrdv1.CommandResult{ErrorCode: yrdv1.ErrorCode_ERROR_CODE_NOT_LEADER,
+			ErrorMessage: "no longer a leader: " + ferr.Error()}}, nil
+	}
 	res, err := s.n.raft.Apply(ctx, cmd)
 	if errors.Is(err, consensus.ErrNotLeader) {
 		return &yrdv1grpc.ApplyResponse{Result: &yrdv1.CommandResult{ErrorCode: yrdv1.ErrorCode_ERROR_CODE_NOT_LEADER, ErrorMessage: err.Error()}}, nil

@@ -86,6 +86,9 @@ func (n *Node) propose(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandR
 	// The leader replaces this with what it authenticated when the command
 	// arrives over the fabric (peerService.Apply).
 	cmd.OriginPeer, cmd.OriginCity = n.id.String(), n.cfg.City
+	if err := n.raft.StorageErr(); err != nil {
+		return nil, storageUnavailable(err)
+	}
 	for {
 		res, err := n.proposeOnce(ctx, cmd)
 		// Retry only what surely did not enter the log: no leader known, or
@@ -98,6 +101,9 @@ func (n *Node) propose(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandR
 				return nil, errorf(ErrUnavailable, "no leader accepted the write before the deadline (last: %v); leader: %q", err, n.leaderAPIAddr())
 			}
 		}
+		if errors.Is(err, consensus.ErrStorageFailed) {
+			return nil, storageUnavailable(err)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -106,6 +112,13 @@ func (n *Node) propose(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandR
 }
 
 var errNoLeaderYet = errors.New("no leader elected yet")
+
+// storageUnavailable is what a client is told when this node's storage
+// failed: the write was not acknowledged here, and where to go instead.
+func storageUnavailable(err error) error {
+	return errorf(ErrUnavailable, "this node takes no writes: %v; it needs a restart, which recovers from its disk; "+
+		"send writes to another member meanwhile", err)
+}
 
 func (n *Node) proposeOnce(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandResult, error) {
 	if n.raft.IsLeader() {
