@@ -7,7 +7,9 @@ import (
 	"sync"
 
 	"github.com/hashicorp/raft"
+	bolterrors "go.etcd.io/bbolt/errors"
 
+	"github.com/yrd-exchange/yrdnode/store"
 	"github.com/yrd-exchange/yrdnode/store/wal"
 )
 
@@ -45,6 +47,9 @@ func newStorageFailure(log *slog.Logger) *storageFailure {
 
 // fail records that what (the raft log, ...) failed with cause, once.
 func (s *storageFailure) fail(what string, cause error) {
+	if closedStore(cause) {
+		return // shutting down, not failing: a clean stop logs no error
+	}
 	s.once.Do(func() {
 		err := fmt.Errorf("%w: %s: %w", ErrStorageFailed, what, cause)
 		s.mu.Lock()
@@ -54,6 +59,12 @@ func (s *storageFailure) fail(what string, cause error) {
 			"restart it to recover from what is on disk", "store", what, "err", cause)
 		close(s.ch)
 	})
+}
+
+// closedStore reports whether err says a store was closed under a call,
+// as happens while a node stops.
+func closedStore(err error) bool {
+	return errors.Is(err, wal.ErrClosed) || errors.Is(err, store.ErrClosed) || errors.Is(err, bolterrors.ErrDatabaseNotOpen)
 }
 
 // Err is the failure, nil while storage works.
