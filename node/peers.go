@@ -149,8 +149,8 @@ func (n *Node) proposeOnce(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.Comm
 // commit index when the read began, so a read is linearizable. A stale read
 // skips it and serves whatever this replica has.
 func (n *Node) readBarrier(ctx context.Context, c yrdv1.ReadConsistency) error {
-	if c == yrdv1.ReadConsistency_READ_CONSISTENCY_STALE {
-		return nil
+	if c == yrdv1.ReadConsistency_READ_CONSISTENCY_STALE || (unsafeStaleReads() && !n.raft.IsLeader()) {
+		return nil // the second case is a test-only broken mode (unsafe_stale_reads.go)
 	}
 	ctx, cancel := n.withDefaultTimeout(ctx)
 	defer cancel()

@@ -1,0 +1,299 @@
+package chaos
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/yrd-exchange/yrdnode/internal/cities"
+	"github.com/yrd-exchange/yrdnode/testnet"
+)
+
+// Options describe a testnet to bring up.
+type Options struct {
+	Dir    string // everything goes here; the state file too
+	Binary string // the yrdnode binary
+	Cities []string
+	// Voters is how many of the first Cities are voters; the rest are
+	// non-voters. 0 means all.
+	Voters int
+	Mode   Mode
+	// Loss is the packet loss (percent) on every inter-city link.
+	Loss int
+	// Env is added to every node's environment.
+	Env []string
+	// Detach leaves the processes running when the caller exits.
+	Detach bool
+	Log    *slog.Logger
+	// Out, if set, gets every fault as a line of text as it happens.
+	Out io.Writer
+}
+
+// Testnet is a running process testnet with its network.
+type Testnet struct {
+	State  *State
+	Procs  *testnet.ProcCluster
+	Faults *FaultLog
+	log    *slog.Logger
+}
+
+// DefaultCities are the five voters of a default testnet. There are two
+// Suzhous and two Taizhous in the delta: cities go by id.
+var DefaultCities = []string{"shanghai", "hangzhou", "nanjing", "hefei", "suzhou-js"}
+
+// AllCities is the default five followed by every other delta city.
+func AllCities() []string {
+	out := append([]string(nil), DefaultCities...)
+	for _, id := range cities.IDs() {
+		if !contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// newID picks a testnet id (4 hex digits) whose names are all free.
+func newID(mode Mode) (string, uint16, error) {
+	for range 20 {
+		var b [2]byte
+		rand.Read(b[:])
+		id := hex.EncodeToString(b[:])
+		if mode == ModeLoopback {
+			return id, binary.BigEndian.Uint16(b[:]), nil
+		}
+		if exec.Command("ip", "link", "show", Prefix+id+"br").Run() != nil {
+			return id, binary.BigEndian.Uint16(b[:]), nil
+		}
+	}
+	return "", 0, fmt.Errorf("no free testnet id")
+}
+
+// Up builds the network and starts the cities. On error the state file
+// still lists whatever was made: Down removes it.
+func Up(ctx context.Context, o Options) (*Testnet, error) {
+	if err := checkOptions(o); err != nil {
+		return nil, err
+	}
+	id, n, err := newID(o.Mode)
+	if err != nil {
+		return nil, err
+	}
+	s := &State{ID: id, Mode: o.Mode, Dir: o.Dir, Binary: o.Binary, BaseLoss: o.Loss}
+	for i, city := range o.Cities {
+		s.Cities = append(s.Cities, City{ID: city, Voter: o.Voters <= 0 || i < o.Voters, DataDir: filepath.Join(o.Dir, city)})
+	}
+	s.addressing(n)
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := s.Save(); err != nil {
+		return nil, err
+	}
+	if err := s.buildNetwork(ctx, o.Log); err != nil {
+		return nil, err
+	}
+	t := &Testnet{State: s, log: o.Log}
+	if t.Faults, err = OpenFaultLog(o.Dir, o.Out); err != nil {
+		return nil, err
+	}
+	po := t.procOptions(o.Env, o.Detach)
+	po.Voters = o.Voters
+	t.Procs, err = testnet.StartProcsOpts(ctx, o.Binary, o.Dir, po)
+	if err != nil {
+		t.Faults.Close()
+		return nil, err
+	}
+	return t, s.Save()
+}
+
+func checkOptions(o Options) error {
+	if o.Dir == "" || o.Binary == "" || o.Log == nil {
+		return fmt.Errorf("chaos: Dir, Binary and Log are required")
+	}
+	if len(o.Cities) < 1 {
+		return fmt.Errorf("chaos: no cities")
+	}
+	for _, c := range o.Cities {
+		if _, ok := cities.Lookup(c); !ok {
+			return fmt.Errorf("%q is not a delta city id (known: %s)", c, strings.Join(cities.IDs(), ", "))
+		}
+	}
+	if _, err := os.Stat(Path(o.Dir)); err == nil {
+		return fmt.Errorf("%s already holds a testnet; run 'yrdnode testnet down --dir %s' first", o.Dir, o.Dir)
+	}
+	if o.Mode != ModeNetns && o.Mode != ModeLoopback {
+		return fmt.Errorf("mode %q is not netns or loopback", o.Mode)
+	}
+	if o.Loss < 0 || o.Loss > 100 {
+		return fmt.Errorf("loss %d%% is not a percentage", o.Loss)
+	}
+	return nil
+}
+
+// buildNetwork makes the namespaces (netns mode), the latency and the
+// (empty) table of fault rules.
+func (s *State) buildNetwork(ctx context.Context, log *slog.Logger) error {
+	if s.Mode == ModeNetns {
+		if err := s.setupNetns(ctx); err != nil {
+			return err
+		}
+		s.delays()
+		if s.Netem = s.netemAvailable(ctx); s.Netem {
+			for i := range s.Cities {
+				if err := s.applyNetem(ctx, i); err != nil {
+					return err
+				}
+			}
+		} else {
+			log.Warn("this kernel has no netem qdisc (sch_netem): inter-city latency and delay spikes are not emulated; partitions and loss are")
+		}
+	}
+	if err := s.applyRules(ctx); err != nil {
+		return err
+	}
+	return s.Save()
+}
+
+// procOptions are the process-runner options for this testnet's cities.
+func (t *Testnet) procOptions(env []string, detach bool) testnet.ProcOptions {
+	s := t.State
+	po := testnet.ProcOptions{Env: env, Detach: detach}
+	for _, c := range s.Cities {
+		po.Cities, po.Hosts = append(po.Cities, c.ID), append(po.Hosts, c.IP)
+	}
+	if s.Mode == ModeNetns {
+		po.Wrap = func(i int, argv []string) []string {
+			return append([]string{"ip", "netns", "exec", s.Cities[i].NS}, argv...)
+		}
+	}
+	po.Started = func(i, pid int) {
+		s.Cities[i].Pid = pid
+		if err := s.Save(); err != nil {
+			t.log.Error("saving state", "err", err)
+		}
+	}
+	return po
+}
+
+// Open attaches to the testnet in dir, as `up` left it.
+func Open(dir string, log *slog.Logger, out io.Writer) (*Testnet, error) {
+	s, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	t := &Testnet{State: s, log: log}
+	if t.Faults, err = OpenFaultLog(dir, out); err != nil {
+		return nil, err
+	}
+	pids := make([]int, len(s.Cities))
+	for i, c := range s.Cities {
+		pids[i] = c.Pid
+	}
+	t.Procs = testnet.AttachProcs(s.Binary, dir, t.procOptions(nil, true), pids)
+	return t, nil
+}
+
+// Close closes the fault log and client connections; processes go on.
+func (t *Testnet) Close() {
+	t.Procs.Release()
+	t.Faults.Close()
+}
+
+// Down stops every city and removes everything the state file in dir
+// lists. It works from the state file alone and can be run again.
+func Down(ctx context.Context, dir string, log *slog.Logger) error {
+	s, err := Load(dir)
+	if err != nil {
+		return err
+	}
+	pids := make([]int, len(s.Cities))
+	for i, c := range s.Cities {
+		pids[i] = c.Pid
+	}
+	procs := testnet.AttachProcs(s.Binary, dir, testnet.ProcOptions{Cities: cityIDs(s), Hosts: cityIPs(s)}, pids)
+	for i := range s.Cities {
+		if procs.Pid(i) != 0 {
+			log.Info("stopping", "city", s.Cities[i].ID, "pid", procs.Pid(i))
+		}
+		procs.Kill(i)
+		s.Cities[i].Pid = 0
+	}
+	if err := s.teardown(ctx, log); err != nil {
+		return err
+	}
+	s.Cuts, s.Loss, s.DelayMs = nil, nil, nil
+	return s.Save()
+}
+
+func cityIDs(s *State) []string {
+	var out []string
+	for _, c := range s.Cities {
+		out = append(out, c.ID)
+	}
+	return out
+}
+
+func cityIPs(s *State) []string {
+	var out []string
+	for _, c := range s.Cities {
+		out = append(out, c.IP)
+	}
+	return out
+}
+
+// Sweep removes every namespace, link and nftables table whose name
+// starts with the prefix: leftovers of testnets whose state is lost. It
+// also removes those of testnets running now.
+func Sweep(ctx context.Context, log *slog.Logger) error {
+	out, _ := exec.CommandContext(ctx, "ip", "netns", "list").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], Prefix+"-") {
+			log.Info("sweeping namespace", "netns", f[0])
+			run(ctx, "ip", "netns", "del", f[0])
+		}
+	}
+	out, _ = exec.CommandContext(ctx, "ip", "-o", "link", "show").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], Prefix) {
+			name := strings.SplitN(strings.TrimSuffix(f[1], ":"), "@", 2)[0]
+			log.Info("sweeping link", "link", name)
+			run(ctx, "ip", "link", "del", name)
+		}
+	}
+	out, _ = exec.CommandContext(ctx, "nft", "list", "tables").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && strings.HasPrefix(f[2], Prefix) {
+			log.Info("sweeping nftables table", "table", f[1]+" "+f[2])
+			run(ctx, "nft", "delete", "table", f[1], f[2])
+		}
+	}
+	return nil
+}
+
+// paused says whether pid is stopped (SIGSTOP).
+func paused(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	s := string(stat)
+	k := strings.LastIndexByte(s, ')')
+	return k >= 0 && k+2 < len(s) && s[k+2] == 'T'
+}
