@@ -60,6 +60,7 @@ func commands() []command {
 			{name: "transfer-leader", summary: "hand leadership to another voter", run: runTransferLeader},
 		}},
 		{name: "backup", summary: "save a consistent snapshot of the catalog to a file", run: runBackup},
+		{name: "testnet", summary: "a delta of real processes on an emulated network, with faults and a checker", sub: testnetCommands()},
 		{name: "bench", summary: "drive a running cluster with a bounded load and report ops/s and latency", run: runBench},
 		{name: "version", summary: "print the version", run: runVersion},
 	}

@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"strconv"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 

@@ -297,3 +297,44 @@ func paused(pid int) bool {
 	k := strings.LastIndexByte(s, ')')
 	return k >= 0 && k+2 < len(s) && s[k+2] == 'T'
 }
+
+// CityStatus is one city's line of `testnet status`.
+type CityStatus struct {
+	City, Suffrage, Role, Process, API, Netns string
+	Applied                                   uint64
+	Lag                                       int64 // leader's commit index minus applied; -1 unknown
+}
+
+// CityStatus asks every city for its raft status; lag is against the
+// leader's commit index.
+func (t *Testnet) CityStatus(ctx context.Context) []CityStatus {
+	var out []CityStatus
+	var leaderCommit uint64
+	for i, c := range t.State.Cities {
+		cs := CityStatus{City: c.ID, Suffrage: "nonvoter", Role: "-", API: c.API, Netns: c.NS, Lag: -1, Process: "stopped"}
+		if c.Voter {
+			cs.Suffrage = "voter"
+		}
+		if pid := t.Procs.Pid(i); pid != 0 {
+			cs.Process = fmt.Sprintf("%d alive", pid)
+			if paused(pid) {
+				cs.Process = fmt.Sprintf("%d paused", pid)
+			}
+			if st, err := t.Procs.Status(ctx, i); err == nil {
+				cs.Role, cs.Applied = st.GetRaftState(), st.GetAppliedIndex()
+				if st.GetRaftState() == "Leader" {
+					leaderCommit = st.GetCommitIndex()
+				}
+			} else {
+				cs.Role = "unreachable"
+			}
+		}
+		out = append(out, cs)
+	}
+	for i := range out {
+		if leaderCommit > 0 && out[i].Role != "-" && out[i].Role != "unreachable" {
+			out[i].Lag = int64(leaderCommit) - int64(out[i].Applied)
+		}
+	}
+	return out
+}

@@ -34,7 +34,7 @@ const (
 	Exists   Result = "already-exists"
 	Conflict Result = "conflict" // version conflict / state conflict
 	NotFound Result = "not-found"
-	Unknown  Result = "unknown" // may or may not have taken effect
+	Unknown  Result = "unknown"  // may or may not have taken effect
 	Rejected Result = "rejected" // refused before reaching the log (invalid, denied): no effect
 )
 
@@ -177,8 +177,8 @@ func Model() porcupine.Model {
 			}
 			return out
 		},
-		Init: func() any { return state{grant: grantRequested} },
-		Step: step,
+		Init:  func() any { return state{grant: grantRequested} },
+		Step:  step,
 		Equal: func(a, b any) bool { return a.(state) == b.(state) },
 		Hash: func(st any) uint64 {
 			s := st.(state)

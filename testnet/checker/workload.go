@@ -80,8 +80,8 @@ type clientState struct {
 	// reads for a while, so unknown writes (each open to the end of the
 	// history, which makes checking exponential) stay few.
 	quietUntil time.Time
-	grants  []grantRef
-	n       int
+	grants     []grantRef
+	n          int
 }
 
 type grantRef struct {

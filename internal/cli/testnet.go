@@ -1,0 +1,211 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/yrd-exchange/yrdnode/testnet/chaos"
+)
+
+// testnetCommands are `yrdnode testnet ...`: a delta of real processes on
+// an emulated network, with faults and a linearizability checker.
+func testnetCommands() []command {
+	return []command{
+		{name: "up", summary: "start cities as processes (own netns as root, else 127.x addresses)", run: runTestnetUp},
+		{name: "status", summary: "show each city's raft role, lag and process", run: runTestnetStatus},
+		{name: "down", summary: "stop the cities and remove everything up made (from the state file)", run: runTestnetDown},
+		{name: "chaos", summary: "run checked clients under a seeded fault schedule", run: runTestnetChaos},
+		{name: "fault", summary: "inject one fault: kill|restart|stop|cont|partition|cut|heal|loss|delay|restart-all", run: runTestnetFault},
+	}
+}
+
+func testnetDirFlag(env Env, fs interface {
+	String(string, string, string) *string
+}) *string {
+	return fs.String("dir", envOr(env, "YRDNODE_TESTNET_DIR", filepath.Join(os.TempDir(), "yrdnode-testnet")), "the testnet's dir: data dirs, logs, state file (env YRDNODE_TESTNET_DIR)")
+}
+
+func testnetLogger(env Env) *slog.Logger {
+	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// testnetCities turns --cities (a count, or ids comma-separated) into
+// city ids and the number of voters: the default five vote, the rest not.
+func testnetCities(spec string) ([]string, int, error) {
+	all := chaos.AllCities()
+	if n, err := strconv.Atoi(spec); err == nil {
+		if n < 1 || n > len(all) {
+			return nil, 0, usageError{fmt.Sprintf("--cities: %d is not between 1 and %d", n, len(all))}
+		}
+		return all[:n], min(n, len(chaos.DefaultCities)), nil
+	}
+	ids := strings.Split(spec, ",")
+	return ids, min(len(ids), len(chaos.DefaultCities)), nil
+}
+
+func runTestnetUp(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "testnet up")
+	dir := testnetDirFlag(env, fs)
+	citySpec := fs.String("cities", "5", "how many cities (5: Shanghai, Hangzhou, Nanjing, Hefei, Suzhou (Jiangsu) as voters; 41: every delta city, the rest as non-voters), or city ids comma-separated")
+	mode := fs.String("mode", "auto", "auto (netns as root with ip, tc and nft; else loopback), netns or loopback")
+	loss := fs.Int("loss", 0, "packet loss in percent on every inter-city link")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	ids, voters, err := testnetCities(*citySpec)
+	if err != nil {
+		return err
+	}
+	m, err := testnetMode(*mode)
+	if err != nil {
+		return err
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	t, err := chaos.Up(ctx, chaos.Options{Dir: *dir, Binary: bin, Cities: ids, Voters: voters, Mode: m, Loss: *loss,
+		Detach: true, Log: testnetLogger(env), Out: env.Stdout})
+	if err != nil {
+		return fmt.Errorf("%v (what was made is in %s; 'yrdnode testnet down --dir %s' removes it)", err, chaos.Path(*dir), *dir)
+	}
+	defer t.Close()
+	fmt.Fprintf(env.Stdout, "testnet %s up in %s mode: %d cities (%d voters), state in %s\n", t.State.ID, m, len(ids), voters, chaos.Path(*dir))
+	return printTestnetStatus(ctx, env.Stdout, t)
+}
+
+func testnetMode(mode string) (chaos.Mode, error) {
+	switch mode {
+	case "auto":
+		if chaos.NetnsAvailable() == nil {
+			return chaos.ModeNetns, nil
+		}
+		return chaos.ModeLoopback, nil
+	case "netns":
+		if err := chaos.NetnsAvailable(); err != nil {
+			return "", usageError{fmt.Sprintf("--mode netns: %v", err)}
+		}
+		return chaos.ModeNetns, nil
+	case "loopback":
+		return chaos.ModeLoopback, nil
+	}
+	return "", usageError{fmt.Sprintf("--mode: %q is not auto, netns or loopback", mode)}
+}
+
+func runTestnetStatus(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "testnet status")
+	dir := testnetDirFlag(env, fs)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	t, err := chaos.Open(*dir, testnetLogger(env), nil)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	return printTestnetStatus(ctx, env.Stdout, t)
+}
+
+func printTestnetStatus(ctx context.Context, w io.Writer, t *chaos.Testnet) error {
+	rows := t.CityStatus(ctx)
+	var out [][]string
+	for _, r := range rows {
+		lag := "-"
+		if r.Lag >= 0 {
+			lag = strconv.FormatInt(r.Lag, 10)
+		}
+		out = append(out, []string{r.City, r.Suffrage, r.Role, strconv.FormatUint(r.Applied, 10), lag, r.Process, r.API, r.Netns})
+	}
+	table(w, []string{"CITY", "SUFFRAGE", "ROLE", "APPLIED", "LAG", "PROCESS", "API", "NETNS"}, out)
+	return nil
+}
+
+func runTestnetDown(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "testnet down")
+	dir := testnetDirFlag(env, fs)
+	sweep := fs.Bool("sweep", false, "also remove every namespace, link and nftables table named "+chaos.Prefix+"* (leftovers; this removes other running testnets' too)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	log := testnetLogger(env)
+	err := chaos.Down(ctx, *dir, log)
+	if *sweep {
+		return chaos.Sweep(ctx, log)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "testnet in %s is down\n", *dir)
+	return nil
+}
+
+func runTestnetChaos(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "testnet chaos")
+	dir := testnetDirFlag(env, fs)
+	seed := fs.Uint64("seed", 1, "seed of the fault schedule and the clients")
+	duration := fs.Duration("duration", time.Minute, "how long to inject faults")
+	clients := fs.Int("clients", 6, "concurrent clients")
+	keys := fs.Int("keys", 8, "datasets per city the clients write")
+	maxOps := fs.Int("max-ops", 100000, "operations per client at most")
+	hold := fs.Duration("hold", 3*time.Second, "how long a fault lasts (plus up to half again)")
+	gap := fs.Duration("gap", 2*time.Second, "healthy time between faults")
+	episodes := fs.String("episodes", "", "comma-separated episodes to run in order instead of a seeded choice: "+episodeNames())
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *duration <= 0 || *clients < 1 || *keys < 1 || *hold <= 0 || *gap < 0 || *maxOps < 1 {
+		return usageError{"--duration, --clients, --keys, --max-ops and --hold must be positive"}
+	}
+	sched := chaos.Schedule{Seed: *seed, Duration: *duration, Hold: *hold, Gap: *gap, CheckTimeout: 5 * time.Minute}
+	if *episodes != "" {
+		for _, e := range strings.Split(*episodes, ",") {
+			if !validEpisode(e) {
+				return usageError{fmt.Sprintf("--episodes: %q is not one of %s", e, episodeNames())}
+			}
+			sched.Episodes = append(sched.Episodes, chaos.Episode(e))
+		}
+	}
+	t, err := chaos.Open(*dir, testnetLogger(env), env.Stdout)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	res, err := t.RunChecked(ctx, sched, chaos.Workload{Clients: *clients, KeysPerCity: *keys, MaxOps: *maxOps, OpTimeout: 5 * time.Second})
+	if err != nil {
+		return err
+	}
+	res.Print(env.Stdout)
+	data, _ := json.MarshalIndent(res, "", "  ")
+	os.WriteFile(filepath.Join(*dir, "chaos-result.json"), data, 0o644)
+	if !res.Report.Linearizable || len(res.Report.Lost) > 0 {
+		return fmt.Errorf("chaos run failed: linearizable %v, %d acknowledged writes lost", res.Report.Linearizable, len(res.Report.Lost))
+	}
+	return nil
+}
+
+func episodeNames() string {
+	var names []string
+	for _, e := range chaos.AllEpisodes {
+		names = append(names, string(e))
+	}
+	return strings.Join(names, ", ")
+}
+
+func validEpisode(e string) bool {
+	for _, x := range chaos.AllEpisodes {
+		if string(x) == e {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/yrd-exchange/yrdnode/testnet/chaos"
+)
+
+const faultUsage = "fault kill|restart|stop|cont CITY|leader; partition CITY[,CITY...]|leader; cut FROM TO; loss CITY PERCENT; delay CITY MS; heal; restart-all"
+
+func runTestnetFault(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "testnet fault")
+	dir := testnetDirFlag(env, fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageError{"testnet " + faultUsage}
+	}
+	t, err := chaos.Open(*dir, testnetLogger(env), env.Stdout)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	return doFault(ctx, t, pos[0], pos[1:])
+}
+
+// cityArg resolves a city id, or "leader", to an index.
+func cityArg(ctx context.Context, t *chaos.Testnet, s string) (int, error) {
+	if s == "leader" {
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return t.Procs.Leader(lctx)
+	}
+	i, err := t.State.CityIndex(s)
+	if err != nil {
+		return -1, usageError{err.Error()}
+	}
+	return i, nil
+}
+
+func doFault(ctx context.Context, t *chaos.Testnet, kind string, args []string) error {
+	want := map[string]int{"kill": 1, "restart": 1, "stop": 1, "cont": 1, "partition": 1, "cut": 2, "loss": 2, "delay": 2, "heal": 0, "restart-all": 0}
+	n, ok := want[kind]
+	if !ok || len(args) != n {
+		return usageError{fmt.Sprintf("testnet %s", faultUsage)}
+	}
+	if kind == "heal" {
+		return t.Heal()
+	}
+	if kind == "restart-all" {
+		return t.RestartAll()
+	}
+	if kind == "partition" {
+		var group []int
+		for _, s := range strings.Split(args[0], ",") {
+			i, err := cityArg(ctx, t, s)
+			if err != nil {
+				return err
+			}
+			group = append(group, i)
+		}
+		return t.Partition(group)
+	}
+	i, err := cityArg(ctx, t, args[0])
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case "kill":
+		return t.Kill(i)
+	case "restart":
+		return t.Restart(i)
+	case "stop":
+		return t.Pause(i)
+	case "cont":
+		return t.Resume(i)
+	case "cut":
+		j, err := cityArg(ctx, t, args[1])
+		if err != nil {
+			return err
+		}
+		return t.CutOneWay(i, j)
+	}
+	v, err := strconv.Atoi(args[1])
+	if err != nil || v < 0 {
+		return usageError{fmt.Sprintf("%s: %q is not a non-negative number", kind, args[1])}
+	}
+	if kind == "loss" {
+		return t.Loss(i, v)
+	}
+	return t.Delay(i, v)
+}
