@@ -71,9 +71,10 @@ func writeResult(err error) Result {
 	case codes.InvalidArgument, codes.PermissionDenied, codes.Unauthenticated:
 		return Rejected
 	case codes.Unavailable:
-		// The client could not connect at all: the call was never sent.
-		msg := status.Convert(err).Message()
-		if strings.Contains(msg, "Error while dialing") || strings.Contains(msg, "connection refused") {
+		// gRPC's own client-side error: this client could not connect
+		// at all, so the call was never sent. (A node that cannot reach
+		// the leader says so in its own words: unknown.)
+		if dialFailed(err) {
 			return Rejected
 		}
 	}
@@ -230,4 +231,10 @@ func (c *Client) RequestGrant(ctx context.Context, n Node, dataset string) (stri
 	r, err := yrdv1grpc.NewGrantServiceClient(n.Analyst).RequestGrant(ctx, &yrdv1.RequestGrantRequest{DatasetId: dataset,
 		Purpose: "chaos-testing", ResultForm: yrdv1.ResultForm_RESULT_FORM_AGGREGATES})
 	return r.GetGrant().GetId(), err
+}
+
+// dialFailed says whether err is gRPC's client-side failure to connect.
+func dialFailed(err error) bool {
+	msg := status.Convert(err).Message()
+	return status.Code(err) == codes.Unavailable && strings.HasPrefix(msg, "connection error:")
 }

@@ -93,12 +93,18 @@ type grantRef struct {
 func (w *Workload) client(ctx context.Context, c *Client) {
 	st := &clientState{rng: rand.New(rand.NewPCG(w.Seed, uint64(c.ID))), version: map[string]uint64{}}
 	for ; st.n < w.MaxOps && ctx.Err() == nil; st.n++ {
-		w.step(ctx, c, st)
+		if err := w.step(ctx, c, st); err != nil && dialFailed(err) {
+			// The node is down: pace the retries (workload, not ordering).
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 	}
 }
 
 // step does one random operation.
-func (w *Workload) step(ctx context.Context, c *Client, st *clientState) {
+func (w *Workload) step(ctx context.Context, c *Client, st *clientState) error {
 	owner := st.rng.IntN(len(w.Nodes))
 	any := w.Nodes[st.rng.IntN(len(w.Nodes))]
 	key := Key(w.Nodes[owner].City, st.rng.IntN(w.KeysPerCity))
@@ -111,39 +117,42 @@ func (w *Workload) step(ctx context.Context, c *Client, st *clientState) {
 	case r < 35:
 		v, seen := st.version[key]
 		var out Output
+		var err error
 		if !seen {
-			out, _ = c.Publish(ctx, w.Nodes[owner], key, value)
+			out, err = c.Publish(ctx, w.Nodes[owner], key, value)
 		} else if v == 0 { // exists, version not yet seen
-			out, _ = c.Get(ctx, any, key)
+			out, err = c.Get(ctx, any, key)
 		} else {
-			out, _ = c.Update(ctx, w.Nodes[owner], key, v, value)
+			out, err = c.Update(ctx, w.Nodes[owner], key, v, value)
 		}
 		if out.Result == OK || out.Result == Exists {
 			st.version[key] = max(out.Version, st.version[key])
 		} else if out.Result == Unknown {
 			st.quietUntil = time.Now().Add(time.Second)
 		}
+		return err
 	case r < 70:
-		if out, err := c.Get(ctx, any, key); err == nil {
+		out, err := c.Get(ctx, any, key)
+		if err == nil {
 			st.version[key] = out.Version
 		}
+		return err
 	case r < 80:
 		city := w.Nodes[owner].City
-		c.List(ctx, any, city, w.Keys(city))
-	default:
-		w.grantStep(ctx, c, st, owner, any)
+		return c.List(ctx, any, city, w.Keys(city))
 	}
+	return w.grantStep(ctx, c, st, owner, any)
 }
 
 // grantStep requests a grant, or moves one of the client's grants on
 // (approve, then revoke), or reads one.
-func (w *Workload) grantStep(ctx context.Context, c *Client, st *clientState, owner int, any Node) {
+func (w *Workload) grantStep(ctx context.Context, c *Client, st *clientState, owner int, any Node) error {
 	if len(st.grants) == 0 || st.rng.IntN(3) == 0 {
 		id, err := c.RequestGrant(ctx, any, GrantTarget(w.Nodes[owner].City))
 		if err == nil {
 			st.grants = append(st.grants, grantRef{id: id, owner: owner})
 		}
-		return
+		return err
 	}
 	g := &st.grants[st.rng.IntN(len(st.grants))]
 	switch {
@@ -152,11 +161,13 @@ func (w *Workload) grantStep(ctx context.Context, c *Client, st *clientState, ow
 		if g.step == 1 {
 			kind = Revoke
 		}
-		if out, _ := c.Decide(ctx, w.Nodes[g.owner], g.id, kind); out.Result == Unknown {
+		out, err := c.Decide(ctx, w.Nodes[g.owner], g.id, kind)
+		if out.Result == Unknown {
 			st.quietUntil = time.Now().Add(time.Second)
 		}
 		g.step++
-	default:
-		c.GetGrant(ctx, any, g.id)
+		return err
 	}
+	_, err := c.GetGrant(ctx, any, g.id)
+	return err
 }
