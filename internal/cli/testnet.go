@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yrd-exchange/yrdnode/internal/sample"
+	"github.com/yrd-exchange/yrdnode/node"
 	"github.com/yrd-exchange/yrdnode/testnet/chaos"
 )
 
@@ -57,8 +59,12 @@ func runTestnetUp(ctx context.Context, env Env, args []string) error {
 	citySpec := fs.String("cities", "5", "how many cities (5: Shanghai, Hangzhou, Nanjing, Hefei, Suzhou (Jiangsu) as voters; 41: every delta city, the rest as non-voters), or city ids comma-separated")
 	mode := fs.String("mode", "auto", "auto (netns as root with ip, tc and nft; else loopback), netns or loopback")
 	loss := fs.Int("loss", 0, "packet loss in percent on every inter-city link")
+	rows := fs.Int("rows", 2000, "synthetic rows per dataset for each city's demo datasets (mapped in its node.json and published); 0: none")
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	if *rows < 0 {
+		return usageError{fmt.Sprintf("--rows: %d is negative", *rows)}
 	}
 	ids, voters, err := testnetCities(*citySpec)
 	if err != nil {
@@ -75,13 +81,29 @@ func runTestnetUp(ctx context.Context, env Env, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	t, err := chaos.Up(ctx, chaos.Options{Dir: *dir, Binary: bin, Cities: ids, Voters: voters, Mode: m, Loss: *loss,
-		Detach: true, Log: testnetLogger(env), Out: env.Stdout})
+		Detach: true, Log: testnetLogger(env), Out: env.Stdout, SampleRows: *rows})
 	if err != nil {
 		return fmt.Errorf("%v (what was made is in %s; 'yrdnode testnet down --dir %s' removes it)", err, chaos.Path(*dir), *dir)
 	}
 	defer t.Close()
 	fmt.Fprintf(env.Stdout, "testnet %s up in %s mode: %d cities (%d voters), state in %s\n", t.State.ID, m, len(ids), voters, chaos.Path(*dir))
-	return printTestnetStatus(ctx, env.Stdout, t)
+	if err := printTestnetStatus(ctx, env.Stdout, t); err != nil {
+		return err
+	}
+	if *rows > 0 {
+		printTestnetTry(env.Stdout, t)
+	}
+	return nil
+}
+
+// printTestnetTry shows how to reach the first city as its operator and
+// ask a family query over the sample data.
+func printTestnetTry(w io.Writer, t *chaos.Testnet) {
+	c := t.State.Cities[0]
+	fmt.Fprintf(w, "\nas %s's operator:\n  export YRDNODE_NODE=%s YRDNODE_CA=%s YRDNODE_KEY=$(cat %s)\n", c.ID, t.Procs.API[0],
+		node.CAPath(c.DataDir), node.OperatorKeyPath(c.DataDir))
+	fmt.Fprintf(w, "  YRDNODE_KEY=$(yrdnode key create --org %s-analytics --role analyst --name me) \\\n", c.ID)
+	fmt.Fprintf(w, "    yrdnode query --purpose elderly-care-planning 'SELECT district, count(*) FROM family:%s GROUP BY district'\n", sample.ElderlyPopulationSchemaID)
 }
 
 func testnetMode(mode string) (chaos.Mode, error) {

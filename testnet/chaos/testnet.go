@@ -35,6 +35,10 @@ type Options struct {
 	Log    *slog.Logger
 	// Out, if set, gets every fault as a line of text as it happens.
 	Out io.Writer
+	// SampleRows, if positive, gives every city synthetic files of that
+	// many rows for the datasets it holds in the delta demo, mapped in its
+	// node.json and published to the catalog.
+	SampleRows int
 }
 
 // Testnet is a running process testnet with its network.
@@ -115,12 +119,24 @@ func Up(ctx context.Context, o Options) (*Testnet, error) {
 	}
 	po := t.procOptions(o.Env, o.Detach)
 	po.Voters = o.Voters
+	if o.SampleRows > 0 {
+		po.Prepare = func(i int, dir string) error { return writeSampleData(o.Cities[i], dir, o.SampleRows) }
+	}
 	t.Procs, err = testnet.StartProcsOpts(ctx, o.Binary, o.Dir, po)
 	if err != nil {
 		t.Faults.Close()
 		return nil, err
 	}
-	return t, s.Save()
+	if err := s.Save(); err != nil {
+		return nil, err
+	}
+	if o.SampleRows > 0 {
+		if err := publishSampleData(ctx, t.Procs); err != nil {
+			t.Close()
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
 func checkOptions(o Options) error {
