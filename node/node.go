@@ -143,6 +143,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.Close()
 		}
 	}()
+	if unsafeStaleReads() {
+		n.log.Warn("TEST-ONLY BROKEN MODE: as a follower this node answers linearizable reads from its own replica, which may be stale",
+			"env", UnsafeStaleReadsEnv)
+	}
 	if n.catalog, err = n.openCatalog(); err != nil {
 		return fmt.Errorf("open catalog: %w", err)
 	}
