@@ -26,6 +26,8 @@ func testnetCommands() []command {
 		{name: "down", summary: "stop the cities and remove everything up made (from the state file)", run: runTestnetDown},
 		{name: "chaos", summary: "run checked clients under a seeded fault schedule", run: runTestnetChaos},
 		{name: "fault", summary: "inject one fault: kill|restart|stop|cont|partition|cut|heal|loss|delay|restart-all", run: runTestnetFault},
+		{name: "rtt", summary: "measure the TCP round-trip time between two cities (netns mode)", run: runTestnetRTT},
+		{name: "delayer", summary: "(internal) the userspace latency emulator 'up' starts in netns mode", run: runTestnetDelayer},
 	}
 }
 
@@ -149,6 +151,7 @@ func printTestnetStatus(ctx context.Context, w io.Writer, t *chaos.Testnet) erro
 		out = append(out, []string{r.City, r.Suffrage, r.Role, strconv.FormatUint(r.Applied, 10), lag, r.Process, r.API, r.Netns})
 	}
 	table(w, []string{"CITY", "SUFFRAGE", "ROLE", "APPLIED", "LAG", "PROCESS", "API", "NETNS"}, out)
+	fmt.Fprintf(w, "latency: %s\n", t.State.Latency())
 	return nil
 }
 
@@ -230,4 +233,54 @@ func validEpisode(e string) bool {
 		}
 	}
 	return false
+}
+
+// runTestnetDelayer is the delayer process `up` starts in netns mode: it
+// runs until SIGTERM (`down`) or its testnet is gone.
+func runTestnetDelayer(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "testnet delayer")
+	dir := testnetDirFlag(env, fs)
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	return chaos.RunDelayer(ctx, *dir, testnetLogger(env))
+}
+
+func runTestnetRTT(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "testnet rtt")
+	dir := testnetDirFlag(env, fs)
+	count := fs.Int("count", 20, "round trips")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 || *count < 1 {
+		return usageError{"testnet rtt FROM TO [--count N]"}
+	}
+	s, err := chaos.Load(*dir)
+	if err != nil {
+		return err
+	}
+	from, err := s.CityIndex(pos[0])
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	to, err := s.CityIndex(pos[1])
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+time.Duration(*count)*time.Second)
+	defer cancel()
+	rtts, err := s.RTT(ctx, from, to, *count)
+	if err != nil {
+		return err
+	}
+	want := 0.0
+	if len(s.Cities[from].DelayMs) > to {
+		want = s.Cities[from].DelayMs[to] + s.Cities[to].DelayMs[from] + float64(s.DelayMs[from]+s.DelayMs[to])
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+	fmt.Fprintf(env.Stdout, "%s → %s: rtt min/median/max = %s/%s/%s ms over %d round trips (configured: %.1f ms)\n",
+		pos[0], pos[1], ms(rtts[0]), ms(rtts[len(rtts)/2]), ms(rtts[len(rtts)-1]), len(rtts), want)
+	return nil
 }

@@ -175,21 +175,19 @@ func (t *Testnet) Loss(i, pct int) error {
 	})
 }
 
-// Delay adds ms of delay to city i's packets to other cities (netns mode
-// with a kernel that has netem; otherwise an error says so).
+// Delay adds ms of delay to city i's packets to other cities, on top of
+// the pair's distance delay (netns mode: the delayer; loopback mode has
+// no latency emulation and says so).
 func (t *Testnet) Delay(i, ms int) error {
 	return t.do("delay", []int{i}, fmt.Sprintf("+%dms", ms), func() error {
-		if !t.State.Netem {
-			return fmt.Errorf("no netem here (mode %s): delay is not emulated", t.State.Mode)
+		if t.State.DelayerPid == 0 {
+			return fmt.Errorf("no latency emulation in %s mode: delay is not emulated", t.State.Mode)
 		}
 		if t.State.DelayMs == nil {
 			t.State.DelayMs = map[int]int{}
 		}
 		t.State.DelayMs[i] = ms
-		if err := t.State.applyNetem(context.Background(), i); err != nil {
-			return err
-		}
-		return t.State.Save()
+		return t.State.reloadDelayer(context.Background())
 	})
 }
 
@@ -197,14 +195,15 @@ func (t *Testnet) Delay(i, ms int) error {
 // --loss), and resumes nothing: paused cities stay paused.
 func (t *Testnet) Heal() error {
 	return t.do("heal", nil, "network", func() error {
-		delayed := t.State.DelayMs
+		delayed := len(t.State.DelayMs) > 0
 		t.State.Cuts, t.State.Loss, t.State.DelayMs = nil, nil, nil
-		for i := range delayed {
-			if err := t.State.applyNetem(context.Background(), i); err != nil {
-				return err
-			}
+		if err := t.applyFaults(); err != nil {
+			return err
 		}
-		return t.applyFaults()
+		if delayed {
+			return t.State.reloadDelayer(context.Background())
+		}
+		return nil
 	})
 }
 

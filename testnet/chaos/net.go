@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -38,9 +39,9 @@ func runIn(ctx context.Context, stdin string, argv ...string) error {
 }
 
 // NetnsAvailable says whether this process can build namespaces: root,
-// with ip and nft on the PATH.
+// with ip and nft on the PATH and a TUN device for the delayer.
 func NetnsAvailable() error {
-	for _, tool := range []string{"ip", "tc", "nft"} {
+	for _, tool := range []string{"ip", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not found (apt-get install -y iproute2 nftables)", tool)
 		}
@@ -48,11 +49,22 @@ func NetnsAvailable() error {
 	if out, err := exec.Command("id", "-u").Output(); err != nil || strings.TrimSpace(string(out)) != "0" {
 		return errors.New("not root")
 	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		return fmt.Errorf("no TUN device for the delayer: %w", err)
+	}
 	return nil
 }
 
+// TunName is the delayer's TUN device in the hub namespace.
+const TunName = "tun0"
+
+// delayTable is the hub's routing table that sends city → city packets
+// into the TUN device.
+const delayTable = "100"
+
 // addressing fills in names and addresses from the testnet id: netns
-// mode uses 10.A.B.0/24 (the bridge is .254), loopback 127.A.B.0/24.
+// mode uses 10.A.B.0/24 (the hub is .253, this host .254), loopback
+// 127.A.B.0/24.
 func (s *State) addressing(n uint16) {
 	a, b := 200+int(n>>8)%50, int(n&0xff)
 	if s.Mode == ModeLoopback {
@@ -61,16 +73,17 @@ func (s *State) addressing(n uint16) {
 	s.NftTable = Prefix + s.ID
 	s.NftFamily = "inet"
 	if s.Mode == ModeNetns {
-		s.NftFamily = "bridge"
-		s.Bridge = Prefix + s.ID + "br"
-		s.BridgeIP = fmt.Sprintf("10.%d.%d.254", a, b)
+		s.Hub = fmt.Sprintf("%s-%s-hub", Prefix, s.ID)
+		s.HubLink = Prefix + s.ID + "h"
+		s.HubIP = fmt.Sprintf("10.%d.%d.253", a, b)
+		s.HostIP = fmt.Sprintf("10.%d.%d.254", a, b)
 	}
 	for i := range s.Cities {
 		c := &s.Cities[i]
 		if s.Mode == ModeNetns {
 			c.IP = fmt.Sprintf("10.%d.%d.%d", a, b, i+1)
 			c.NS = fmt.Sprintf("%s-%s-%s", Prefix, s.ID, c.ID)
-			c.Veth = fmt.Sprintf("%s%sv%d", Prefix, s.ID, i)
+			c.Veth = fmt.Sprintf("c%d", i) // in the hub namespace
 		} else {
 			c.IP = fmt.Sprintf("127.%d.%d.%d", a, b, i+1)
 		}
@@ -79,39 +92,59 @@ func (s *State) addressing(n uint16) {
 	}
 }
 
-// setupNetns creates the bridge, one namespace per city and its veth.
-// Names are in the state file before anything is made.
+// subnet is the testnet's /24 in netns mode.
+func (s *State) subnet() string {
+	return s.HubIP[:strings.LastIndexByte(s.HubIP, '.')] + ".0/24"
+}
+
+// nsPath is where ip netns keeps a namespace.
+func nsPath(ns string) string { return "/var/run/netns/" + ns }
+
+// setupNetns creates the hub namespace with the TUN device, one
+// namespace per city with a point-to-point veth link to the hub, and the
+// host's link to the hub. In the hub, packets that come in from a city
+// for another city are routed (policy routing: iif cI → table 100) into
+// the TUN device, where the delayer holds them and writes them back;
+// coming out of the TUN they take the main table to the destination's
+// link. Host ↔ city packets (the API clients) are routed directly. Names
+// are in the state file before anything is made.
 func (s *State) setupNetns(ctx context.Context) error {
+	hub := []string{"ip", "netns", "exec", s.Hub}
 	steps := [][]string{
-		{"ip", "link", "add", s.Bridge, "type", "bridge"},
-		{"ip", "addr", "add", s.BridgeIP + "/24", "dev", s.Bridge},
-		{"ip", "link", "set", s.Bridge, "up"},
+		{"ip", "netns", "add", s.Hub},
+		append(hub, "ip", "link", "set", "lo", "up"),
+		append(hub, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"),
+		{"ip", "-n", s.Hub, "tuntap", "add", "dev", TunName, "mode", "tun"},
+		{"ip", "-n", s.Hub, "link", "set", TunName, "up"},
+		{"ip", "link", "add", s.HubLink, "type", "veth", "peer", "name", "host", "netns", s.Hub},
+		{"ip", "addr", "add", s.HostIP, "peer", s.HubIP, "dev", s.HubLink},
+		{"ip", "link", "set", s.HubLink, "up"},
+		{"ip", "route", "add", s.subnet(), "via", s.HubIP, "dev", s.HubLink},
+		{"ip", "-n", s.Hub, "addr", "add", s.HubIP, "peer", s.HostIP, "dev", "host"},
+		{"ip", "-n", s.Hub, "link", "set", "host", "up"},
 	}
 	for _, c := range s.Cities {
-		in := []string{"ip", "netns", "exec", c.NS}
+		in := []string{"ip", "-n", c.NS}
 		steps = append(steps,
 			[]string{"ip", "netns", "add", c.NS},
-			[]string{"ip", "link", "add", c.Veth, "type", "veth", "peer", "name", "eth0", "netns", c.NS},
-			[]string{"ip", "link", "set", c.Veth, "master", s.Bridge, "up"},
-			append(in, "ip", "addr", "add", c.IP+"/24", "dev", "eth0"),
-			append(in, "ip", "link", "set", "eth0", "up"),
-			append(in, "ip", "link", "set", "lo", "up"))
+			[]string{"ip", "-n", s.Hub, "link", "add", c.Veth, "type", "veth", "peer", "name", "eth0", "netns", c.NS},
+			[]string{"ip", "-n", s.Hub, "addr", "add", s.HubIP, "peer", c.IP, "dev", c.Veth},
+			[]string{"ip", "-n", s.Hub, "link", "set", c.Veth, "up"},
+			[]string{"ip", "-n", s.Hub, "rule", "add", "iif", c.Veth, "lookup", delayTable, "pref", "100"},
+			[]string{"ip", "-n", s.Hub, "route", "add", c.IP + "/32", "dev", TunName, "table", delayTable},
+			append(in, "link", "set", "lo", "up"),
+			append(in, "addr", "add", c.IP, "peer", s.HubIP, "dev", "eth0"),
+			append(in, "link", "set", "eth0", "up"),
+			append(in, "route", "add", s.subnet(), "via", s.HubIP, "dev", "eth0"))
 	}
 	for _, st := range steps {
 		if err := run(ctx, st...); err != nil {
 			return err
 		}
 	}
+	// No IPv6 chatter (router solicitations) into the delayer.
+	run(ctx, append(hub, "sysctl", "-qw", "net.ipv6.conf."+TunName+".disable_ipv6=1")...)
 	return nil
-}
-
-// netemAvailable tries a netem qdisc on the first city's link.
-func (s *State) netemAvailable(ctx context.Context) bool {
-	c := s.Cities[0]
-	if err := run(ctx, "ip", "netns", "exec", c.NS, "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", "1ms"); err != nil {
-		return false
-	}
-	return run(ctx, "ip", "netns", "exec", c.NS, "tc", "qdisc", "del", "dev", "eth0", "root") == nil
 }
 
 // delays sets each city's one-way delay to every other city from their
@@ -144,46 +177,14 @@ func distanceKm(a, b string) float64 {
 	return 2 * 6371 * math.Asin(math.Sqrt(h))
 }
 
-// applyNetem gives city i's link one htb class per destination city with
-// a netem qdisc holding that pair's delay (plus any delay spike on i).
-func (s *State) applyNetem(ctx context.Context, i int) error {
-	c := s.Cities[i]
-	tc := func(args ...string) error {
-		return run(ctx, append([]string{"ip", "netns", "exec", c.NS, "tc"}, args...)...)
-	}
-	tc("qdisc", "del", "dev", "eth0", "root") // none yet is fine
-	if err := tc("qdisc", "add", "dev", "eth0", "root", "handle", "1:", "htb", "default", "1"); err != nil {
-		return err
-	}
-	if err := tc("class", "add", "dev", "eth0", "parent", "1:", "classid", "1:1", "htb", "rate", "10gbit"); err != nil {
-		return err
-	}
-	for j, peer := range s.Cities {
-		if j == i {
-			continue
-		}
-		cls := fmt.Sprintf("1:%d", j+10)
-		delay := fmt.Sprintf("%.1fms", c.DelayMs[j]+float64(s.DelayMs[i]))
-		if err := tc("class", "add", "dev", "eth0", "parent", "1:", "classid", cls, "htb", "rate", "10gbit"); err != nil {
-			return err
-		}
-		if err := tc("qdisc", "add", "dev", "eth0", "parent", cls, "handle", fmt.Sprintf("%d:", j+10), "netem", "delay", delay); err != nil {
-			return err
-		}
-		if err := tc("filter", "add", "dev", "eth0", "parent", "1:", "protocol", "ip", "prio", "1", "u32",
-			"match", "ip", "dst", peer.IP+"/32", "flowid", cls); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // applyRules replaces the nftables table of fault rules with one for the
 // faults in force: cuts and loss between cities (never other traffic).
 func (s *State) applyRules(ctx context.Context) error {
-	hook := "output"
+	// In the hub a city → city packet is forwarded twice (into the TUN
+	// device and out of it): the rules match the first pass only.
+	hook, pass := "output", ""
 	if s.Mode == ModeNetns {
-		hook = "forward"
+		hook, pass = "forward", `iifname != "`+TunName+`" `
 	}
 	var ips []string
 	for _, c := range s.Cities {
@@ -194,22 +195,32 @@ func (s *State) applyRules(ctx context.Context) error {
 	fmt.Fprintf(&b, "table %s %s {}\ndelete table %s %s\n", s.NftFamily, s.NftTable, s.NftFamily, s.NftTable)
 	fmt.Fprintf(&b, "table %s %s {\n chain faults {\n  type filter hook %s priority 0; policy accept;\n", s.NftFamily, s.NftTable, hook)
 	for _, cut := range s.Cuts {
-		fmt.Fprintf(&b, "  ip saddr %s ip daddr %s drop\n", s.Cities[cut.From].IP, s.Cities[cut.To].IP)
+		fmt.Fprintf(&b, "  %sip saddr %s ip daddr %s drop\n", pass, s.Cities[cut.From].IP, s.Cities[cut.To].IP)
 	}
 	for i := range s.Cities {
 		if loss := s.BaseLoss + s.Loss[i]; loss > 0 {
-			fmt.Fprintf(&b, "  ip saddr %s ip daddr %s numgen random mod 100 < %d drop\n", s.Cities[i].IP, all, min(loss, 100))
+			fmt.Fprintf(&b, "  %sip saddr %s ip daddr %s numgen random mod 100 < %d drop\n", pass, s.Cities[i].IP, all, min(loss, 100))
 		}
 	}
 	b.WriteString(" }\n}\n")
-	return runIn(ctx, b.String(), "nft", "-f", "-")
+	return runIn(ctx, b.String(), s.nft("-f", "-")...)
+}
+
+// nft is an nft command line in the namespace holding the fault rules.
+func (s *State) nft(args ...string) []string {
+	argv := append([]string{"nft"}, args...)
+	if s.Hub != "" {
+		argv = append([]string{"ip", "netns", "exec", s.Hub}, argv...)
+	}
+	return argv
 }
 
 // teardown removes everything the state names; what is already gone is
-// not an error, so it can be run again.
+// not an error, so it can be run again. The delayer must be stopped
+// first: its TUN device keeps the hub namespace alive.
 func (s *State) teardown(ctx context.Context, log *slog.Logger) error {
 	var errs []error
-	if s.NftTable != "" {
+	if s.NftTable != "" && s.Hub == "" {
 		if err := run(ctx, "nft", "delete", "table", s.NftFamily, s.NftTable); err != nil && !missing(err) {
 			errs = append(errs, err)
 		}
@@ -222,17 +233,17 @@ func (s *State) teardown(ctx context.Context, log *slog.Logger) error {
 				log.Info("removed namespace", "netns", c.NS)
 			}
 		}
-		if c.Veth != "" {
-			if err := run(ctx, "ip", "link", "del", c.Veth); err != nil && !missing(err) {
-				errs = append(errs, err)
-			}
+	}
+	if s.HubLink != "" {
+		if err := run(ctx, "ip", "link", "del", s.HubLink); err != nil && !missing(err) {
+			errs = append(errs, err)
 		}
 	}
-	if s.Bridge != "" {
-		if err := run(ctx, "ip", "link", "del", s.Bridge); err != nil && !missing(err) {
+	if s.Hub != "" {
+		if err := run(ctx, "ip", "netns", "del", s.Hub); err != nil && !missing(err) {
 			errs = append(errs, err)
 		} else if err == nil {
-			log.Info("removed bridge", "bridge", s.Bridge)
+			log.Info("removed hub namespace", "netns", s.Hub)
 		}
 	}
 	return errors.Join(errs...)

@@ -20,7 +20,7 @@ const (
 	PartitionMinority Episode = "partition-minority" // partition a minority of voters, heal
 	OneWayCut         Episode = "one-way-cut"        // drop leader → one follower only, heal
 	LossSpike         Episode = "loss"               // 30% loss on one city, heal
-	DelaySpike        Episode = "delay"              // +50 ms on one city (netem only), heal
+	DelaySpike        Episode = "delay"              // +50 ms on one city (netns mode: the delayer), heal
 	RestartAll        Episode = "restart-all"        // stop every city cleanly, start all
 )
 
@@ -56,7 +56,7 @@ func (t *Testnet) RunSchedule(ctx context.Context, s Schedule) error {
 		} else {
 			e = AllEpisodes[rng.IntN(len(AllEpisodes))]
 		}
-		if e == DelaySpike && !t.State.Netem {
+		if e == DelaySpike && t.State.DelayerPid == 0 {
 			continue
 		}
 		hold := s.Hold + time.Duration(rng.Int64N(int64(s.Hold)/2+1))

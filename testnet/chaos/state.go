@@ -1,10 +1,13 @@
 // Package chaos runs a delta of real yrdnode processes on an emulated
-// network — one network namespace per city joined through a bridge, or
-// distinct loopback addresses — and injects faults into it: kill -9 and
-// restart, SIGSTOP/SIGCONT, partitions, packet loss and delay spikes. Every
-// fault is logged with a timestamp. Everything a testnet creates is listed
-// in a state file in its dir, so Down removes it all from that file alone,
-// even after the runner crashed.
+// network — one network namespace per city, routed through a hub
+// namespace whose userspace delayer holds every inter-city packet for
+// that pair's one-way delay, or distinct loopback addresses (no latency)
+// — and injects faults into it: kill -9 and restart, SIGSTOP/SIGCONT,
+// partitions, packet loss and delay spikes. Every fault is logged with a
+// timestamp. Everything a testnet creates is listed in a state file in
+// its dir, so Down removes it all from that file alone, even after the
+// runner crashed. DESIGN.md says why latency is a userspace delayer on a
+// TUN device and not tc netem (this kernel has no sch_netem).
 package chaos
 
 import (
@@ -18,8 +21,9 @@ import (
 type Mode string
 
 const (
-	// ModeNetns gives every city its own network namespace, joined to the
-	// others by veth links on a bridge; needs root and iproute2.
+	// ModeNetns gives every city its own network namespace, linked by a
+	// veth pair to a hub namespace that routes inter-city packets through
+	// the delayer's TUN device; needs root, iproute2 and nftables.
 	ModeNetns Mode = "netns"
 	// ModeLoopback gives every city its own 127.x address.
 	ModeLoopback Mode = "loopback"
@@ -43,7 +47,8 @@ type City struct {
 	Fabric  string `json:"fabric"`
 	DataDir string `json:"data_dir"`
 	Pid     int    `json:"pid,omitempty"`
-	// Netem is the one-way delay to every other city, in ms (netns mode).
+	// DelayMs is the one-way delay to every other city, in ms (netns
+	// mode), from their great-circle distance.
 	DelayMs []float64 `json:"delay_ms,omitempty"`
 }
 
@@ -55,18 +60,29 @@ type Cut struct {
 
 // State is everything a testnet made and the faults in force.
 type State struct {
-	ID       string `json:"id"`
-	Mode     Mode   `json:"mode"`
-	Dir      string `json:"dir"`
-	Binary   string `json:"binary"`
-	Bridge   string `json:"bridge,omitempty"`
-	BridgeIP string `json:"bridge_ip,omitempty"`
+	ID     string `json:"id"`
+	Mode   Mode   `json:"mode"`
+	Dir    string `json:"dir"`
+	Binary string `json:"binary"`
+	// Hub is the namespace every city's link ends in (netns mode); it
+	// routes city → city through the delayer's TUN device and holds the
+	// fault rules. HubLink is the root namespace's link to it, with
+	// address HostIP, through which this host reaches the cities.
+	Hub     string `json:"hub_netns,omitempty"`
+	HubLink string `json:"hub_link,omitempty"`
+	HubIP   string `json:"hub_ip,omitempty"`
+	HostIP  string `json:"host_ip,omitempty"`
 	// NftFamily and NftTable name the nftables table holding the fault
-	// rules (partitions, loss): bridge family in netns mode, inet (output
-	// hook, loopback addresses only) in loopback mode.
+	// rules (partitions, loss): inet family with a forward hook in the hub
+	// namespace in netns mode, inet with an output hook (loopback
+	// addresses only) in the root namespace in loopback mode.
 	NftFamily string `json:"nft_family"`
 	NftTable  string `json:"nft_table"`
-	Netem     bool   `json:"netem"`
+	// DelayerPid is the delayer process (netns mode), 0 if none runs.
+	// DelayGen counts changes to the delays; the delayer reports the
+	// generation it has loaded in delayer.json.
+	DelayerPid int    `json:"delayer_pid,omitempty"`
+	DelayGen   uint64 `json:"delay_gen,omitempty"`
 	// BaseLoss is the loss (percent) on every inter-city link (--loss).
 	BaseLoss int    `json:"base_loss,omitempty"`
 	Cities   []City `json:"cities"`

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/yrd-exchange/yrdnode/internal/cities"
@@ -82,7 +83,7 @@ func newID(mode Mode) (string, uint16, error) {
 		if mode == ModeLoopback {
 			return id, binary.BigEndian.Uint16(b[:]), nil
 		}
-		if exec.Command("ip", "link", "show", Prefix+id+"br").Run() != nil {
+		if exec.Command("ip", "link", "show", Prefix+id+"h").Run() != nil && exec.Command("ip", "netns", "pids", Prefix+"-"+id+"-hub").Run() != nil {
 			return id, binary.BigEndian.Uint16(b[:]), nil
 		}
 	}
@@ -110,8 +111,13 @@ func Up(ctx context.Context, o Options) (*Testnet, error) {
 	if err := s.Save(); err != nil {
 		return nil, err
 	}
-	if err := s.buildNetwork(ctx, o.Log); err != nil {
+	if err := s.buildNetwork(ctx); err != nil {
 		return nil, err
+	}
+	if s.Mode == ModeNetns {
+		if err := s.startDelayer(ctx, o.Binary); err != nil {
+			return nil, err
+		}
 	}
 	t := &Testnet{State: s, log: o.Log}
 	if t.Faults, err = OpenFaultLog(o.Dir, o.Out); err != nil {
@@ -163,28 +169,48 @@ func checkOptions(o Options) error {
 	return nil
 }
 
-// buildNetwork makes the namespaces (netns mode), the latency and the
-// (empty) table of fault rules.
-func (s *State) buildNetwork(ctx context.Context, log *slog.Logger) error {
+// buildNetwork makes the namespaces and the routing through the
+// delayer's TUN device (netns mode), the pair delays the delayer will
+// load, and the (empty) table of fault rules.
+func (s *State) buildNetwork(ctx context.Context) error {
 	if s.Mode == ModeNetns {
 		if err := s.setupNetns(ctx); err != nil {
 			return err
 		}
 		s.delays()
-		if s.Netem = s.netemAvailable(ctx); s.Netem {
-			for i := range s.Cities {
-				if err := s.applyNetem(ctx, i); err != nil {
-					return err
-				}
-			}
-		} else {
-			log.Warn("this kernel has no netem qdisc (sch_netem): inter-city latency and delay spikes are not emulated; partitions and loss are")
-		}
 	}
 	if err := s.applyRules(ctx); err != nil {
 		return err
 	}
 	return s.Save()
+}
+
+// Latency says how inter-city latency is emulated, for people.
+func (s *State) Latency() string {
+	if s.Mode != ModeNetns {
+		return "none (loopback mode: no latency emulation, no delay spikes)"
+	}
+	lo, hi := 0.0, 0.0
+	for i, c := range s.Cities {
+		for j, d := range c.DelayMs {
+			if i != j && (lo == 0 || d < lo) {
+				lo = d
+			}
+			hi = max(hi, d)
+		}
+	}
+	out := fmt.Sprintf("userspace delayer on %s in %s, one-way %.1f–%.1f ms by distance", TunName, s.Hub, lo, hi)
+	if s.DelayerPid == 0 || !isDelayer(s.DelayerPid) {
+		return out + "; the delayer is NOT running (inter-city traffic is cut)"
+	}
+	out += fmt.Sprintf(" (pid %d", s.DelayerPid)
+	if st, err := ReadDelayerStatus(s.Dir); err == nil {
+		out += fmt.Sprintf(", %d packets delayed, %d dropped queue-full", st.Packets, st.Dropped)
+	}
+	for i, ms := range s.DelayMs {
+		out += fmt.Sprintf(", spike +%d ms on %s", ms, s.Cities[i].ID)
+	}
+	return out + ")"
 }
 
 // procOptions are the process-runner options for this testnet's cities.
@@ -251,6 +277,10 @@ func Down(ctx context.Context, dir string, log *slog.Logger) error {
 		procs.Kill(i)
 		s.Cities[i].Pid = 0
 	}
+	if err := stopDelayer(s.DelayerPid, log); err != nil {
+		return err
+	}
+	s.DelayerPid = 0
 	if err := s.teardown(ctx, log); err != nil {
 		return err
 	}
@@ -274,10 +304,17 @@ func cityIPs(s *State) []string {
 	return out
 }
 
-// Sweep removes every namespace, link and nftables table whose name
-// starts with the prefix: leftovers of testnets whose state is lost. It
-// also removes those of testnets running now.
+// Sweep stops every delayer and removes every namespace, link and
+// nftables table whose name starts with the prefix: leftovers of
+// testnets whose state is lost. It also removes those of testnets
+// running now.
 func Sweep(ctx context.Context, log *slog.Logger) error {
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		if pid, err := strconv.Atoi(filepath.Base(p)); err == nil && isDelayer(pid) && pid != os.Getpid() {
+			stopDelayer(pid, log)
+		}
+	}
 	out, _ := exec.CommandContext(ctx, "ip", "netns", "list").Output()
 	for _, line := range strings.Split(string(out), "\n") {
 		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], Prefix+"-") {
