@@ -45,6 +45,11 @@ func binary(t *testing.T) string {
 // concurrent runs do not collide.
 func up(t *testing.T, env ...string) *chaos.Testnet {
 	t.Helper()
+	return upCities(t, []string{"shanghai", "hangzhou", "nanjing"}, env...)
+}
+
+func upCities(t *testing.T, cities []string, env ...string) *chaos.Testnet {
+	t.Helper()
 	mode := chaos.ModeLoopback
 	if chaos.NetnsAvailable() == nil {
 		mode = chaos.ModeNetns
@@ -56,7 +61,7 @@ func up(t *testing.T, env ...string) *chaos.Testnet {
 	if keep := os.Getenv("YRDNODE_CHAOS_KEEP"); keep != "" {
 		dir = keep + "/" + t.Name()
 	}
-	tn, err := chaos.Up(ctx, chaos.Options{Dir: dir, Binary: binary(t), Cities: []string{"shanghai", "hangzhou", "nanjing"},
+	tn, err := chaos.Up(ctx, chaos.Options{Dir: dir, Binary: binary(t), Cities: cities,
 		Mode: mode, Env: env, Log: log, Out: testWriter{t}})
 	t.Cleanup(func() {
 		if tn != nil {
@@ -81,18 +86,32 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // TestChaosLinearizable runs concurrent catalog and grant clients against
-// three real yrdnode processes while the leader is killed and restarted,
-// a minority is partitioned and healed and a follower is paused; the
-// history must be linearizable and no acknowledged write may be lost.
+// three real yrdnode processes — with inter-city latency in netns mode —
+// while the leader is killed and restarted, a minority is partitioned and
+// healed, a follower is paused and (netns mode) a city's delay spikes;
+// the history must be linearizable and no acknowledged write may be lost.
 func TestChaosLinearizable(t *testing.T) {
 	tn := up(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	episodes := []chaos.Episode{chaos.KillLeader, chaos.PartitionMinority, chaos.PauseFollower}
+	if tn.State.DelayerPid != 0 {
+		episodes = append(episodes, chaos.DelaySpike)
+	}
+	cpu0, _ := chaos.CPUTime(tn.State.DelayerPid)
+	start := time.Now()
 	res, err := tn.RunChecked(ctx, chaos.Schedule{Seed: 1, Duration: time.Minute, Hold: 2 * time.Second, Gap: time.Second, CheckTimeout: 20 * time.Second,
-		Episodes: []chaos.Episode{chaos.KillLeader, chaos.PartitionMinority, chaos.PauseFollower}},
+		Episodes: episodes},
 		chaos.Workload{Clients: 4, KeysPerCity: 8, MaxOps: 400, OpTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if pid := tn.State.DelayerPid; pid != 0 {
+		cpu1, err := chaos.CPUTime(pid)
+		st, serr := chaos.ReadDelayerStatus(tn.State.Dir)
+		wall := time.Since(start)
+		t.Logf("delayer CPU over the run: %v in %v (%.2f%% of one core); %+v %v %v",
+			cpu1-cpu0, wall.Round(time.Millisecond), 100*float64(cpu1-cpu0)/float64(wall), st.DelayerStats, err, serr)
 	}
 	var b strings.Builder
 	res.Print(&b)
@@ -107,8 +126,8 @@ func TestChaosLinearizable(t *testing.T) {
 	if rep.Acked < 10 {
 		t.Errorf("only %d writes acknowledged: the workload did not run", rep.Acked)
 	}
-	if len(res.Windows) != 3 {
-		t.Errorf("%d faults injected, want 3: %+v", len(res.Windows), res.Faults)
+	if len(res.Windows) != len(episodes) {
+		t.Errorf("%d faults injected, want %d: %+v", len(res.Windows), len(episodes), res.Faults)
 	}
 }
 
@@ -177,4 +196,71 @@ func waitApplied(ctx context.Context, t *testing.T, tn *chaos.Testnet, leader, f
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// TestLatency brings up the five default voters in namespaces and
+// measures TCP round trips between cities through the delayer: each is at
+// least the sum of the pair's one-way delays (less 1 ms) and not much more;
+// a delay spike on Shanghai adds to its packets out, so once to each round
+// trip; heal takes it away, and a partition stops round trips.
+func TestLatency(t *testing.T) {
+	if chaos.NetnsAvailable() != nil {
+		t.Skip("latency is emulated in netns mode only (root)")
+	}
+	tn := upCities(t, chaos.DefaultCities)
+	s := tn.State
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	idx := func(id string) int {
+		i, err := s.CityIndex(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return i
+	}
+	sh, hf, sz := idx("shanghai"), idx("hefei"), idx("suzhou-js")
+	check := func(from, to int, extra time.Duration) {
+		t.Helper()
+		oneWay := time.Duration((s.Cities[from].DelayMs[to] + s.Cities[to].DelayMs[from]) * float64(time.Millisecond))
+		want := oneWay + extra
+		rtts, err := s.RTT(ctx, from, to, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lo, med, hi := rtts[0], rtts[len(rtts)/2], rtts[len(rtts)-1]
+		t.Logf("%s → %s: rtt min/median/max %v/%v/%v, configured %v", s.Cities[from].ID, s.Cities[to].ID,
+			lo.Round(10*time.Microsecond), med.Round(10*time.Microsecond), hi.Round(10*time.Microsecond), want)
+		if lo < want-time.Millisecond {
+			t.Errorf("%s → %s: rtt %v is below the configured %v", s.Cities[from].ID, s.Cities[to].ID, lo, want)
+		}
+		if med > want+50*time.Millisecond {
+			t.Errorf("%s → %s: median rtt %v is far above the configured %v", s.Cities[from].ID, s.Cities[to].ID, med, want)
+		}
+	}
+	if d := s.Cities[sh].DelayMs[hf]; d != 15 {
+		t.Errorf("Shanghai–Hefei is %v ms one way; the farthest pair of the five should be 15", d)
+	}
+	check(sh, hf, 0)
+	check(sh, sz, 0)
+	if err := tn.Delay(sh, 40); err != nil {
+		t.Fatal(err)
+	}
+	check(sh, hf, 40*time.Millisecond)
+	check(hf, sh, 40*time.Millisecond)
+	if err := tn.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	check(sh, hf, 0)
+	if err := tn.Partition([]int{hf}); err != nil {
+		t.Fatal(err)
+	}
+	pctx, pcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer pcancel()
+	if _, err := s.RTT(pctx, sh, hf, 1); err == nil {
+		t.Error("a round trip crossed a partition")
+	}
+	if err := tn.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	check(sh, hf, 0)
 }
