@@ -181,7 +181,7 @@ func (t *Testnet) Loss(i, pct int) error {
 func (t *Testnet) Delay(i, ms int) error {
 	return t.do("delay", []int{i}, fmt.Sprintf("+%dms", ms), func() error {
 		if t.State.DelayerPid == 0 {
-			return fmt.Errorf("no latency emulation in %s mode: delay is not emulated", t.State.Mode)
+			return fmt.Errorf("no latency emulation in %s mode", t.State.Mode)
 		}
 		if t.State.DelayMs == nil {
 			t.State.DelayMs = map[int]int{}
