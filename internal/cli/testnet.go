@@ -59,7 +59,7 @@ func runTestnetUp(ctx context.Context, env Env, args []string) error {
 	fs := newFlags(env, "testnet up")
 	dir := testnetDirFlag(env, fs)
 	citySpec := fs.String("cities", "5", "how many cities (5: Shanghai, Hangzhou, Nanjing, Hefei, Suzhou (Jiangsu) as voters; 41: every delta city, the rest as non-voters), or city ids comma-separated")
-	mode := fs.String("mode", "auto", "auto (netns as root with ip, tc and nft; else loopback), netns or loopback")
+	mode := fs.String("mode", "auto", "auto (netns as root with ip, nft and /dev/net/tun; else loopback), netns or loopback")
 	loss := fs.Int("loss", 0, "packet loss in percent on every inter-city link")
 	rows := fs.Int("rows", 2000, "synthetic rows per dataset for each city's demo datasets (mapped in its node.json and published); 0: none")
 	if _, err := parse(fs, args); err != nil {
