@@ -88,7 +88,7 @@ func OpenPostgres(ctx context.Context, dsn string, tables []PGTable, catalog Cat
 	}
 	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		// Cancel the query on the server at once; give up on the socket
-		// if the server has not answered a second later.
+		// if the server has not answered pgCancelGrace later.
 		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, CancelRequestDelay: 0, DeadlineDelay: pgCancelGrace}
 	}
 	m := make(map[string]PGTable, len(tables))
@@ -124,8 +124,14 @@ func OpenPostgres(ctx context.Context, dsn string, tables []PGTable, catalog Cat
 }
 
 // pgCancelGrace is how long a cancelled query may take to end after the
-// cancel request before the connection is dropped.
-const pgCancelGrace = time.Second
+// cancel request before the connection is dropped. A cancel normally lands
+// in milliseconds, but on a saturated machine the server forks a backend
+// for the cancel request and may take a second or more, and a backend that
+// is JIT-compiling a big plan only sees the cancel once LLVM is done (seconds
+// under load); dropping the
+// socket first would leave the query running on the server (it does not
+// notice a closed client until it writes), so the grace is generous.
+const pgCancelGrace = 5 * time.Second
 
 var errPGClosed = errors.New("connector: postgres connector is closed")
 
