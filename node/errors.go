@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -29,10 +30,28 @@ var (
 	ErrInternal           = errors.New("internal error")
 )
 
-// domainError carries a message meant for the client and a sentinel kind.
+// What a client may do about a write that failed UNAVAILABLE. The status
+// carries a google.rpc.ErrorInfo with ErrorDomain and one of these reasons;
+// internal/cli retries on them.
+const (
+	ErrorDomain = "yrd.v1"
+	// ReasonNotApplied: the write surely did not enter the raft log (no
+	// leader, not the leader, the leader could not be dialled, or the
+	// deadline passed before any leader took it). Safe to retry.
+	ReasonNotApplied = "NOT_APPLIED"
+	// ReasonOutcomeUnknown: the write may or may not commit (leadership
+	// was lost after it entered the log, or the connection to the leader
+	// broke while it was there). Retry only a write that cannot apply
+	// twice, such as an update with an expected version.
+	ReasonOutcomeUnknown = "OUTCOME_UNKNOWN"
+)
+
+// domainError carries a message meant for the client and a sentinel kind,
+// and for an unavailable write, whether it may have been applied.
 type domainError struct {
-	kind error
-	msg  string
+	kind    error
+	msg     string
+	outcome string // "", ReasonNotApplied or ReasonOutcomeUnknown
 }
 
 func (e *domainError) Error() string { return e.msg }
@@ -90,6 +109,31 @@ var kindCodes = []struct {
 	{context.Canceled, codes.Canceled},
 }
 
+// notApplied marks an unavailable write that surely did not enter the log.
+func notApplied(format string, args ...any) error {
+	return &domainError{kind: ErrUnavailable, msg: fmt.Sprintf(format, args...), outcome: ReasonNotApplied}
+}
+
+// outcomeUnknown marks an unavailable write that may or may not commit.
+func outcomeUnknown(format string, args ...any) error {
+	return &domainError{kind: ErrUnavailable, msg: fmt.Sprintf(format, args...), outcome: ReasonOutcomeUnknown}
+}
+
+// outcomeOf says whether err is a write that surely was not applied, one
+// whose outcome is unknown, or neither ("").
+func outcomeOf(err error) string {
+	var de *domainError
+	switch {
+	case errors.As(err, &de) && de.outcome != "":
+		return de.outcome
+	case errors.Is(err, consensus.ErrLeadershipLost):
+		return ReasonOutcomeUnknown
+	case errors.Is(err, consensus.ErrNotLeader), errors.Is(err, consensus.ErrNoLeader):
+		return ReasonNotApplied
+	}
+	return ""
+}
+
 // toStatus maps any error a handler returns to a gRPC status.
 func toStatus(err error) error {
 	if err == nil {
@@ -104,10 +148,26 @@ func toStatus(err error) error {
 	}
 	for _, kc := range kindCodes {
 		if errors.Is(err, kc.kind) {
-			return status.Error(kc.code, err.Error())
+			st := status.New(kc.code, err.Error())
+			if outcome := outcomeOf(err); outcome != "" && kc.code == codes.Unavailable {
+				if withInfo, derr := st.WithDetails(&errdetails.ErrorInfo{Domain: ErrorDomain, Reason: outcome}); derr == nil {
+					st = withInfo
+				}
+			}
+			return st.Err()
 		}
 	}
 	return status.Error(codes.Internal, err.Error())
+}
+
+// statusOutcome is the ErrorInfo reason a status carries, or "".
+func statusOutcome(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
+			return info.GetReason()
+		}
+	}
+	return ""
 }
 
 // fromStatus turns a status received from a peer back into a domain error,
@@ -119,7 +179,7 @@ func fromStatus(err error) error {
 	}
 	for _, kc := range kindCodes {
 		if kc.code == st.Code() {
-			return &domainError{kind: kc.kind, msg: st.Message()}
+			return &domainError{kind: kc.kind, msg: st.Message(), outcome: statusOutcome(st)}
 		}
 	}
 	return err

@@ -56,7 +56,7 @@ func (s *peerService) Apply(ctx context.Context, req *yrdv1grpc.ApplyRequest) (*
 		return &yrdv1grpc.ApplyResponse{Result: &yrdv1.CommandResult{ErrorCode: yrdv1.ErrorCode_ERROR_CODE_NOT_LEADER,
 			ErrorMessage: "no longer a leader: " + ferr.Error()}}, nil
 	}
-	res, err := s.n.raft.Apply(ctx, cmd)
+	res, err := s.n.applyLocal(ctx, cmd)
 	if errors.Is(err, consensus.ErrNotLeader) {
 		return &yrdv1grpc.ApplyResponse{Result: &yrdv1.CommandResult{ErrorCode: yrdv1.ErrorCode_ERROR_CODE_NOT_LEADER, ErrorMessage: err.Error()}}, nil
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,7 +88,7 @@ func (n *Node) propose(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandR
 	// arrives over the fabric (peerService.Apply).
 	cmd.OriginPeer, cmd.OriginCity = n.id.String(), n.cfg.City
 	if err := n.raft.StorageErr(); err != nil {
-		return nil, storageUnavailable(err)
+		return nil, storageUnavailable(err, false)
 	}
 	for {
 		res, err := n.proposeOnce(ctx, cmd)
@@ -98,11 +99,12 @@ func (n *Node) propose(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandR
 			case <-time.After(50 * time.Millisecond):
 				continue
 			case <-ctx.Done():
-				return nil, errorf(ErrUnavailable, "no leader accepted the write before the deadline (last: %v); leader: %q", err, n.leaderAPIAddr())
+				// Every attempt so far surely stayed out of the log.
+				return nil, notApplied("no leader accepted the write before the deadline (last: %v); leader: %q", err, n.leaderAPIAddr())
 			}
 		}
 		if errors.Is(err, consensus.ErrStorageFailed) {
-			return nil, storageUnavailable(err)
+			return nil, storageUnavailable(err, true)
 		}
 		if err != nil {
 			return nil, err
@@ -115,14 +117,42 @@ var errNoLeaderYet = errors.New("no leader elected yet")
 
 // storageUnavailable is what a client is told when this node's storage
 // failed: the write was not acknowledged here, and where to go instead.
-func storageUnavailable(err error) error {
-	return errorf(ErrUnavailable, "this node takes no writes: %v; it needs a restart, which recovers from its disk; "+
+// Refused before it was proposed, the write surely did not apply; failed
+// while in flight, it may have committed elsewhere (a catalog that could
+// not apply a committed entry), so its outcome is unknown.
+func storageUnavailable(err error, proposed bool) error {
+	mark := notApplied
+	if proposed {
+		mark = outcomeUnknown
+	}
+	return mark("this node takes no writes: %v; it needs a restart, which recovers from its disk; "+
 		"send writes to another member meanwhile", err)
+}
+
+// applyLocal applies cmd through this node's raft. A raft that is already
+// shut down refuses before anything enters its log, which the caller may
+// safely retry elsewhere; one that shuts down while the command is in
+// flight leaves the outcome unknown (consensus.ErrClosed, unmarked).
+func (n *Node) applyLocal(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandResult, error) {
+	if n.raft.State() == "Shutdown" {
+		return nil, notApplied("%s is shutting down: %v", n.cfg.City, consensus.ErrClosed)
+	}
+	return n.raft.Apply(ctx, cmd)
+}
+
+// isDialFailure reports whether an UNAVAILABLE status from a gRPC client
+// means no connection was made, so the request was never sent. grpc-go
+// fails a call on a channel that could not connect (dial or handshake)
+// with that error, worded "connection error: desc = ..."; a call that was
+// under way when its connection broke says otherwise ("error reading from
+// server", "closing transport due to ...").
+func isDialFailure(st *status.Status) bool {
+	return st.Code() == codes.Unavailable && strings.HasPrefix(st.Message(), "connection error: desc = ")
 }
 
 func (n *Node) proposeOnce(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandResult, error) {
 	if n.raft.IsLeader() {
-		return n.raft.Apply(ctx, cmd)
+		return n.applyLocal(ctx, cmd)
 	}
 	if n.raft.Leader() == "" {
 		return nil, errNoLeaderYet
@@ -132,10 +162,22 @@ func (n *Node) proposeOnce(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.Comm
 		return nil, err
 	}
 	resp, err := client.Apply(ctx, &yrdv1grpc.ApplyRequest{Command: cmd})
-	if status.Code(err) == codes.Unavailable {
-		// Tell the client where the leader is, so it can go there itself.
-		return nil, errorf(ErrUnavailable, "the leader (%s) cannot be reached from %s: %s; its API is at %s",
-			n.raft.Leader(), n.cfg.City, status.Convert(err).Message(), n.leaderAPIAddr())
+	if st := status.Convert(err); st.Code() == codes.Unavailable {
+		// The leader's own verdict (not leader, leadership lost) comes with
+		// its outcome; pass it on as it is.
+		if outcome := statusOutcome(st); outcome != "" {
+			return nil, fromStatus(err)
+		}
+		// Otherwise the transport failed. Tell the client where the leader
+		// is, so it can go there itself, and whether the write may have
+		// reached it: a failed dial sent nothing, a broken connection may
+		// have delivered it.
+		mark := outcomeUnknown
+		if isDialFailure(st) {
+			mark = notApplied
+		}
+		return nil, mark("the leader (%s) cannot be reached from %s: %s; its API is at %s",
+			n.raft.Leader(), n.cfg.City, st.Message(), n.leaderAPIAddr())
 	} else if err != nil {
 		return nil, fromStatus(err)
 	}

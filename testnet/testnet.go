@@ -49,13 +49,19 @@ type Options struct {
 	Configure func(i int, cfg *node.Config)
 }
 
-// FastRaft is raft tuned for loopback clusters: quick elections and small
-// snapshot thresholds so tests exercise snapshots.
+// FastRaft is raft for in-process clusters. All cities share one process,
+// which in tests runs under the race detector (several times slower) on
+// machines busy with other tests: a pause of the whole process (GC,
+// scheduling) stalls leader and followers alike, and with the 150 ms/100 ms
+// timeouts used before, such pauses cost leadership mid-write. So its
+// timeouts are longer than the default, not shorter: 1 s, 2.5× the
+// production values, which keeps a failover in a test at 1–3 s. See
+// consensus/DESIGN.md, "Timing".
 func FastRaft() consensus.Config {
 	c := consensus.DefaultConfig()
-	c.HeartbeatTimeout = 150 * time.Millisecond
-	c.ElectionTimeout = 150 * time.Millisecond
-	c.LeaderLeaseTimeout = 100 * time.Millisecond
+	c.HeartbeatTimeout = time.Second
+	c.ElectionTimeout = time.Second
+	c.LeaderLeaseTimeout = time.Second
 	c.CommitTimeout = 5 * time.Millisecond
 	return c
 }

@@ -229,7 +229,8 @@ func (cf *clientFlags) dial() (*grpc.ClientConn, error) {
 		}
 		tlsCfg.Certificates = []tls.Certificate{pair}
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg))}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
+		grpc.WithChainUnaryInterceptor(defaultRetry.interceptor)}
 	if cf.key != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(strings.TrimSpace(cf.key))))
 	}
@@ -264,6 +265,12 @@ func (cf *clientFlags) callErr(err error) error {
 	switch st.Code() {
 	case codes.Unavailable:
 		msg := st.Message()
+		switch outcomeOf(st) {
+		case reasonOutcomeUnknown:
+			return fmt.Errorf("unavailable, and the change may or may not have been made (check before retrying): %s", msg)
+		case reasonNotApplied:
+			return fmt.Errorf("unavailable, nothing was changed (safe to retry): %s", msg)
+		}
 		if strings.Contains(msg, "connection refused") || strings.Contains(msg, "dial") || strings.Contains(msg, "no such host") {
 			return fmt.Errorf("cannot reach node at %s (set --node or YRDNODE_NODE): %s", cf.node, msg)
 		}
