@@ -1038,15 +1038,18 @@ func TestAdversarialRevokedGrantStopsTheVeryNextQuery(t *testing.T) {
 // deadline shorter than the heavy query gives DeadlineExceeded, and the
 // owner's DuckDB query is interrupted, not left running: the principal's
 // slot, which the owner frees only when the engine call returns, is free
-// again long before the uncancelled query (about ten times the deadline on
-// this data) could have finished, and the node answers at once. A result
+// again within 5 s of the deadline (it takes milliseconds), where the
+// uncancelled query (fifteen seconds or more of scanning) would hold it
+// three times as long, and the node answers. A result
 // over MaxResultBytes is ResourceExhausted without a trailer or receipt,
 // and without any row when the first batch is already too large.
 func TestAdversarialLimitsHold(t *testing.T) {
 	const maxBytes = 16 << 10
 	dd := startAdvDelta(t, deltaOptions{noiseOff: true,
 		// 30,000 links to one file of 3,000 rows: 90 million rows, some
-		// fifteen seconds of scanning if nothing stops it.
+		// fifteen seconds of scanning on a quiet machine (more on a busy
+		// one) if nothing stops it. More would be a clearer margin, but the
+		// owner's checks at publication scan it too, past the setup's wait.
 		copies: map[string]int{advSHElderly: 30000},
 		configure: func(_ int, cfg *node.Config) {
 			cfg.MaxQueriesPerRequester = 1
@@ -1105,7 +1108,9 @@ func TestAdversarialLimitsHold(t *testing.T) {
 		t.Fatalf("another principal during the heavy query: %v", err)
 	}
 	h := <-heavy
-	if status.Code(h.err) != codes.DeadlineExceeded || h.took > deadline+time.Second {
+	// Ending takes milliseconds past the deadline; the uncancelled query
+	// would run 15 s or more.
+	if status.Code(h.err) != codes.DeadlineExceeded || h.took > deadline+5*time.Second {
 		t.Fatalf("heavy query: %v after %v, want DeadlineExceeded at about %v", h.err, h.took, deadline)
 	}
 	if h.r != nil && (len(h.r.rows) > 0 || h.r.trailer != nil) {
@@ -1120,7 +1125,7 @@ func TestAdversarialLimitsHold(t *testing.T) {
 		if status.Code(err) != codes.ResourceExhausted {
 			t.Fatalf("after the deadline: %v", err)
 		}
-		if time.Since(cancelled) > 3*time.Second {
+		if time.Since(cancelled) > 5*time.Second {
 			t.Fatalf("the principal's slot is still taken %v after its deadline: the owner's query runs on", time.Since(cancelled))
 		}
 		time.Sleep(20 * time.Millisecond)

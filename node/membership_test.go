@@ -102,7 +102,10 @@ func TestJoinTokensAreSingleUseAndExpire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	// Wait until it has expired by the clock the command is stamped with.
+	for !time.Now().After(short.GetExpiresAt().AsTime()) {
+		time.Sleep(time.Millisecond)
+	}
 	third := newJoiner(t, "changzhou", c.Node(1).APIAddr(), short.GetToken())
 	err = third.Start(testCtx(t))
 	if status.Code(errorsCause(err)) != codes.PermissionDenied || !strings.Contains(err.Error(), "expired") {
@@ -162,9 +165,21 @@ func TestRemovedMemberIsCutOff(t *testing.T) {
 		}
 	}
 	mustGetEverywhere3()
-	time.Sleep(300 * time.Millisecond) // several heartbeats
-	if _, ok := removed.Catalog().GetDataset(d.GetId()); ok {
-		t.Fatal("the removed member still receives the replicated catalog")
+	// Three more commits, each read linearizably everywhere (a leader
+	// heartbeat round each): had the removed node still been replicated
+	// to, it would have received d with them.
+	later := []*yrdv1.Dataset{publishAt(t, c, 0, 8), publishAt(t, c, 1, 9), publishAt(t, c, 2, 10)}
+	for _, ld := range later {
+		for i := 0; i < 3; i++ {
+			if _, err := catalogClient(c, i).GetDataset(testCtx(t), &yrdv1.GetDatasetRequest{Id: ld.GetId()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, id := range []string{d.GetId(), later[2].GetId()} {
+		if _, ok := removed.Catalog().GetDataset(id); ok {
+			t.Fatalf("the removed member still receives the replicated catalog (it holds %s)", id)
+		}
 	}
 	st, err := admin.Status(testCtx(t), &yrdv1.StatusRequest{})
 	if err != nil {

@@ -367,7 +367,13 @@ func TestConcurrentReadersDuringUpdateAndRestoreSeeWholeStates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(20 * time.Millisecond)
+	// Let the readers see the final state: wait for more reads after the
+	// last update (or for a reader's error).
+	for after, deadline := reads.Load(), time.Now().Add(30*time.Second); reads.Load() < after+10 && len(errs) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("readers stopped reading")
+		}
+	}
 	stop.Store(true)
 	wg.Wait()
 	close(errs)

@@ -2,38 +2,28 @@ package testnet_test
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/yrd-exchange/yrdnode/testnet"
 )
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestStartResumesFromDataDirs is what `yrdnode dev --data-dir` relies on:
 // a second Start over the same dirs and addresses resumes the cluster
 // without new tokens.
 func TestStartResumesFromDataDirs(t *testing.T) {
+	// The first start binds port 0; the second comes back on the ports
+	// the nodes got (their addresses are in every member's registry).
 	opts := testnet.Options{DataDir: t.TempDir()}
-	for range 3 {
-		opts.APIAddrs = append(opts.APIAddrs, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-		opts.FabricAddrs = append(opts.FabricAddrs, fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", freePort(t)))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	c, err := testnet.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for i := range c.Len() {
+		opts.APIAddrs = append(opts.APIAddrs, c.Config(i).APIAddr)
+		opts.FabricAddrs = append(opts.FabricAddrs, c.Config(i).FabricAddrs[0])
 	}
 	first := c.Node(0).PeerID()
 	if err := c.Close(); err != nil {

@@ -216,7 +216,9 @@ func TestDevRunsTheSampleDelta(t *testing.T) {
 	var out, errb syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- Main(ctx, Env{Args: []string{"dev"}, Stdout: &out, Stderr: &errb, Version: "test", Getenv: func(string) string { return "" }})
+		// Ports the kernel picks: fixed ones would collide with anything
+		// else on the machine using them, another test run included.
+		done <- Main(ctx, Env{Args: []string{"dev", "--ports", "any"}, Stdout: &out, Stderr: &errb, Version: "test", Getenv: func(string) string { return "" }})
 	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(out.String(), "Ctrl-C stops the delta") {
@@ -234,7 +236,7 @@ func TestDevRunsTheSampleDelta(t *testing.T) {
 	if !strings.Contains(out.String(), "8 sample datasets published") {
 		t.Fatalf("dev output:\n%s", out.String())
 	}
-	// The printed commands work as printed (with the default node).
+	// The printed commands work as printed (with the node it printed).
 	sh := exported(t, out.String())
 	r := run(t, sh, "dataset", "list")
 	if r.code != 0 || strings.Count(r.stdout, "\n") != 9 {

@@ -315,12 +315,22 @@ func runDev(ctx context.Context, env Env, args []string) error {
 	fs := newFlags(env, "dev")
 	dataDir := fs.String("data-dir", "", "keep the delta's state here (default: a temporary dir removed on exit)")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	ports := fs.String("ports", "fixed", "fixed: API on 7401–7403, fabric on 7411–7413; any: ports the kernel picks (printed below)")
 	rows := fs.Int("rows", 20000, "synthetic rows per sample dataset (elderly-population: the residents aged 60+ among that many); files already in --data-dir are kept")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	if *rows < 1 {
 		return usageError{fmt.Sprintf("--rows: %d is not a positive row count", *rows)}
+	}
+	apiAddrs, fabricAddrs := devAPIAddrs, devFabricAddrs
+	switch *ports {
+	case "fixed":
+	case "any":
+		// testnet binds port 0 by default and reports what it got.
+		apiAddrs, fabricAddrs = nil, nil
+	default:
+		return usageError{fmt.Sprintf("--ports: %q is not fixed or any", *ports)}
 	}
 	log, err := newLogger(env, *logLevel)
 	if err != nil {
@@ -340,7 +350,7 @@ func runDev(ctx context.Context, env Env, args []string) error {
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	c, err := testnet.Start(startCtx, testnet.Options{
-		Cities: devCities, DataDir: dir, APIAddrs: devAPIAddrs, FabricAddrs: devFabricAddrs,
+		Cities: devCities, DataDir: dir, APIAddrs: apiAddrs, FabricAddrs: fabricAddrs,
 		Raft: node.DefaultConfig().Raft, Logger: log,
 		Configure: func(i int, cfg *node.Config) { cfg.Data.Files = files[devCities[i]] },
 	})
@@ -379,7 +389,7 @@ func runDev(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "yrdnode dev: a 3-city delta is running (data in %s)\n\n", dir)
 	for i, city := range devCities {
-		fmt.Fprintf(env.Stdout, "  %-9s api %s  fabric %s  peer %s\n", city, c.Config(i).APIAddr, devFabricAddrs[i], c.Node(i).PeerID())
+		fmt.Fprintf(env.Stdout, "  %-9s api %s  fabric %s  peer %s\n", city, c.Config(i).APIAddr, strings.Join(c.Config(i).FabricAddrs, ","), c.Node(i).PeerID())
 	}
 	if kept > 0 {
 		fmt.Fprintf(env.Stdout, "\n%d sample datasets already in the catalog, %d published.\n", kept, published)
@@ -397,13 +407,13 @@ func runDev(ctx context.Context, env Env, args []string) error {
 	}
 	sh := creds["shanghai"]
 	fmt.Fprintf(env.Stdout, "API keys for every role of every city: %s\n\nTry, in another terminal (as Shanghai's analyst):\n\n", credPath)
-	fmt.Fprintf(env.Stdout, "  export YRDNODE_CA=%s YRDNODE_KEY=%s\n", sh.CA, sh.Keys["analyst"])
+	fmt.Fprintf(env.Stdout, "  export YRDNODE_NODE=%s YRDNODE_CA=%s YRDNODE_KEY=%s\n", c.Config(0).APIAddr, sh.CA, sh.Keys["analyst"])
 	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode dataset list\n")
 	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode policy decide shanghai.civil-affairs.elderly-population --purpose elderly-care-planning\n")
 	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose elderly-care-planning '%s'\n", devFamilyQuery)
 	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose elderly-care-planning --explain '%s'\n", devFamilyQuery)
 	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose population-statistics '%s'   # refused: CORE data\n", devCoreQuery)
-	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode cluster status --node %s --ca %s --key %s\n", devAPIAddrs[2], creds["nanjing"].CA, creds["nanjing"].Keys["operator"])
+	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode cluster status --node %s --ca %s --key %s\n", c.Config(2).APIAddr, creds["nanjing"].CA, creds["nanjing"].Keys["operator"])
 	fmt.Fprintf(env.Stdout, "\nCtrl-C stops the delta.\n")
 	<-ctx.Done()
 	fmt.Fprintln(env.Stdout, "stopping")
