@@ -1039,18 +1039,18 @@ func TestAdversarialRevokedGrantStopsTheVeryNextQuery(t *testing.T) {
 // owner's DuckDB query is interrupted, not left running: the principal's
 // slot, which the owner frees only when the engine call returns, is free
 // again within 5 s of the deadline (it takes milliseconds), where the
-// uncancelled query (fifteen seconds or more of scanning) would hold it
-// three times as long, and the node answers. A result
-// over MaxResultBytes is ResourceExhausted without a trailer or receipt,
-// and without any row when the first batch is already too large.
+// uncancelled query (a minute or more of scanning) would hold it twelve
+// times as long, and the node answers. A result over MaxResultBytes is
+// ResourceExhausted without a trailer or receipt, and without any row when
+// the first batch is already too large.
 func TestAdversarialLimitsHold(t *testing.T) {
 	const maxBytes = 16 << 10
 	dd := startAdvDelta(t, deltaOptions{noiseOff: true,
-		// 30,000 links to one file of 3,000 rows: 90 million rows, some
-		// fifteen seconds of scanning on a quiet machine (more on a busy
-		// one) if nothing stops it. More would be a clearer margin, but the
-		// owner's checks at publication scan it too, past the setup's wait.
-		copies: map[string]int{advSHElderly: 30000},
+		// 120,000 links to one file of 3,000 rows: 360 million rows, a
+		// minute or more of scanning if nothing stops it. The owner
+		// verifies the person key unique in the background, so the setup
+		// does not wait for that scan.
+		copies: map[string]int{advSHElderly: 120000},
 		configure: func(_ int, cfg *node.Config) {
 			cfg.MaxQueriesPerRequester = 1
 			cfg.MaxResultBytes = maxBytes

@@ -37,7 +37,11 @@ func (m Mismatch) String() string {
 // schema, reports every mismatch, and (re)creates the views of the
 // datasets that match while dropping the views of those that do not, so a
 // dataset is served exactly when its last check passed.
-func (d *DuckDB) Check(ctx context.Context) []Mismatch {
+func (d *DuckDB) Check(ctx context.Context) []Mismatch { return d.checkAll(ctx, false) }
+
+// checkAll is Check; with verifyNow (at open) it also verifies each served
+// dataset's person key unique before it returns (see checkDataset).
+func (d *DuckDB) checkAll(ctx context.Context, verifyNow bool) []Mismatch {
 	ids := make([]string, 0, len(d.sources))
 	for id := range d.sources {
 		ids = append(ids, id)
@@ -45,13 +49,22 @@ func (d *DuckDB) Check(ctx context.Context) []Mismatch {
 	slices.Sort(ids) // a stable report, whatever the map order
 	var all []Mismatch
 	for _, id := range ids {
-		all = append(all, d.CheckDataset(ctx, id)...)
+		all = append(all, d.checkDataset(ctx, id, verifyNow)...)
 	}
 	return all
 }
 
 // CheckDataset is Check for one dataset.
 func (d *DuckDB) CheckDataset(ctx context.Context, id string) []Mismatch {
+	return d.checkDataset(ctx, id, false)
+}
+
+// checkDataset checks one dataset. Whether its person key is unique per
+// row (the sketch's fast path) is verified before it returns at open, and
+// otherwise in the background: the verification scans every key, which
+// on a large file would hold up the checks of other datasets behind it,
+// and until it ends queries take the distinct path, which is also exact.
+func (d *DuckDB) checkDataset(ctx context.Context, id string, verifyNow bool) []Mismatch {
 	src, ok := d.sources[id]
 	if !ok {
 		return []Mismatch{{DatasetID: id, Problem: "no local source configured"}}
@@ -78,8 +91,12 @@ func (d *DuckDB) CheckDataset(ctx context.Context, id string) []Mismatch {
 		delete(d.unique, id)
 	}
 	d.mu.Unlock()
-	if len(ms) == 0 {
+	switch {
+	case len(ms) > 0:
+	case verifyNow:
 		d.verifyUnique(ctx, src)
+	default:
+		d.recheckUnique(id)
 	}
 	return ms
 }

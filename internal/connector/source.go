@@ -88,7 +88,7 @@ func OpenDuckDB(ctx context.Context, sources []Source, catalog Catalog) (*DuckDB
 	d := &DuckDB{db: db, catalog: catalog, sources: m, problems: map[string][]Mismatch{}, unique: map[string]uniqueProof{},
 		rechecking: map[string]chan struct{}{}, names: map[string][]string{}, scheme: fmt.Sprintf("duckdb-hash:%016x", canary)}
 	d.bg, d.stop = context.WithCancel(context.Background())
-	d.Check(ctx)
+	d.checkAll(ctx, true)
 	return d, nil
 }
 
