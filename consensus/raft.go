@@ -94,7 +94,7 @@ func Open(cfg Config, catalog *store.Catalog, layer raft.StreamLayer, observe Ob
 		closeStorage()
 		return nil, fmt.Errorf("consensus: log cache: %w", err)
 	}
-	r, err := raft.NewRaft(rc, f, cached, guardedStable{stable, failure}, snaps, trans)
+	r, err := raft.NewRaft(rc, f, cached, guardedStable{stable, failure}, snaps, unpipelined{trans})
 	if err != nil {
 		trans.Close()
 		closeStorage()
@@ -431,3 +431,17 @@ var _ io.Closer = (*Raft)(nil)
 // logCacheSize holds a few of raft's largest batches: replication and the
 // followers' FSM read entries soon after they are written.
 func logCacheSize(maxAppendEntries int) int { return 2 * maxAppendEntries }
+
+// unpipelined is raft's network transport without pipelined replication.
+// In hashicorp/raft v1.8 a pipeline whose response decoder has stopped (the
+// follower answered with a newer term or a failure) keeps accepting sends
+// until its buffers fill, then blocks the replication goroutine forever:
+// replication to that follower stalls while the leader stays leader, and
+// raft's Shutdown waits on it without end (seen under load: a node's Close
+// hung for minutes). Without a pipeline each AppendEntries is a plain RPC
+// with the transport's I/O deadline, and raft still batches entries.
+type unpipelined struct{ *raft.NetworkTransport }
+
+func (unpipelined) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
+	return nil, raft.ErrPipelineReplicationNotSupported
+}

@@ -631,6 +631,7 @@ func TestSketchFastPathOnlyOnVerifiedFiles(t *testing.T) {
 	if ms := db.CheckDataset(context.Background(), d.GetId()); len(ms) != 0 {
 		t.Fatal(ms)
 	}
+	<-db.recheckDone(d.GetId()) // the check verifies in the background
 	sameIndividuals(planned("distinct"), want)
 
 	// A row without a person key is no person and no duplicate.
@@ -640,6 +641,7 @@ func TestSketchFastPathOnlyOnVerifiedFiles(t *testing.T) {
 	if ms := db.CheckDataset(context.Background(), d.GetId()); len(ms) != 0 {
 		t.Fatal(ms)
 	}
+	<-db.recheckDone(d.GetId())
 	want = plain()
 	if want[district][1].(int64) != want[district][2].(int64)+1 {
 		t.Fatalf("group %s: %v rows for %v individuals; the keyless row is not in it", district, want[district][1], want[district][2])
