@@ -106,7 +106,6 @@ func TestDelayerHoldsPairsForTheirDelay(t *testing.T) {
 			start[seq] = time.Now()
 			dev.in <- ipPacket(pair[0], pair[1], seq)
 		}
-		time.Sleep(200 * time.Microsecond)
 	}
 	junk := ipPacket(0, 1, 0)
 	junk[19] = 99 // 10.0.0.99 is no city
@@ -141,7 +140,13 @@ func TestDelayerHoldsPairsForTheirDelay(t *testing.T) {
 	dev.in <- ipPacket(0, 2, 1000)
 	dev.in <- ipPacket(2, 1, 1001)
 	s.DelayMs = nil
-	time.Sleep(time.Millisecond) // let the reader take both before the table changes
+	// The table changes once the reader has taken both.
+	taken := func() uint64 { st := d.Stats(); return st.Packets + uint64(st.Queued) } // written back or held
+	for deadline := time.Now().Add(10 * time.Second); taken() < uint64(seq)+2; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the delayer took %d packets, want %d", taken(), seq+2)
+		}
+	}
 	d.setTable(tableFrom(s))
 	dev.in <- ipPacket(0, 2, 1002)
 	var order []uint32
