@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -71,6 +72,33 @@ type ProcOptions struct {
 	Prepare func(i int, dir string) error
 	// Started is called after each process starts (e.g. to record its pid).
 	Started func(i int, pid int)
+}
+
+var (
+	buildMu   sync.Mutex
+	buildPath string
+	buildErr  error
+	built     bool
+)
+
+// BuildBinaryOnce is BuildBinary into a new temporary dir, done once per
+// process (a test binary's tests share it); later calls return the first
+// call's result.
+func BuildBinaryOnce(moduleDir string) (string, error) {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if !built {
+		built = true
+		dir, err := os.MkdirTemp("", "yrdnode-bin-")
+		if err != nil {
+			buildErr = err
+			return "", err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		buildPath, buildErr = BuildBinary(ctx, moduleDir, dir)
+	}
+	return buildPath, buildErr
 }
 
 // ProcCluster runs each city as its own yrdnode process, set up the way an

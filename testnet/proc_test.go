@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,29 +17,14 @@ import (
 	"github.com/yrd-exchange/yrdnode/testnet"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // binary builds cmd/yrdnode once per test run.
 func binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "yrdnode-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		binPath, buildErr = testnet.BuildBinary(ctx, "..", dir)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	bin, err := testnet.BuildBinaryOnce("..")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	return bin
 }
 
 func startProcs(t testing.TB) *testnet.ProcCluster {

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,28 +14,13 @@ import (
 	"github.com/yrd-exchange/yrdnode/testnet/checker"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 func binary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "yrdnode-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		binPath, buildErr = testnet.BuildBinary(ctx, "../..", dir)
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	bin, err := testnet.BuildBinaryOnce("../..")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	return bin
 }
 
 // up starts a 3-city testnet in namespaces when this process may make
