@@ -135,8 +135,8 @@ type group struct {
 // check refuses, noises the parts and merges them into the requested
 // columns, order and limit.
 func (n *Node) runAggregates(ctx context.Context, r execRequest, eng connector.Engine, ds *yrdv1.Dataset, ap *aggregatePlan,
-	dec *yrdv1.Decision, sk *connector.SketchOptions, sqlText string, args []any) (*aggregateResult, error) {
-	cols, groups, err := n.readGroups(ctx, eng, ds, ap, dec, sk, sqlText, args)
+	dec *yrdv1.Decision, sk *connector.SketchOptions, stmt connector.Statement) (*aggregateResult, error) {
+	cols, groups, err := n.readGroups(ctx, eng, ds, ap, dec, sk, stmt)
 	if err != nil {
 		return nil, err
 	}
@@ -163,8 +163,8 @@ func (n *Node) runAggregates(ctx context.Context, r execRequest, eng connector.E
 // readGroups reads the groups of the parts, each checked against k and
 // noised, with its sketch when one was asked for.
 func (n *Node) readGroups(ctx context.Context, eng connector.Engine, ds *yrdv1.Dataset, ap *aggregatePlan, dec *yrdv1.Decision,
-	sk *connector.SketchOptions, sqlText string, args []any) ([]*yrdv1.ResultColumn, []group, error) {
-	rows, err := eng.Exec(ctx, sqlText, args)
+	sk *connector.SketchOptions, stmt connector.Statement) ([]*yrdv1.ResultColumn, []group, error) {
+	rows, err := eng.Exec(ctx, stmt)
 	if err != nil {
 		return nil, nil, queryError(ctx, err)
 	}

@@ -119,11 +119,11 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 			return err
 		}
 	}
-	sqlText, args, err := eng.Plan(id, planned, pdec, opts)
+	stmt, err := eng.Plan(id, planned, pdec, opts)
 	if err != nil {
 		return deny(fmt.Sprintf("query on %s cannot be planned: %v", id, strings.TrimPrefix(err.Error(), "connector: ")), ErrInvalid)
 	}
-	plan := &yrdv1.CityPlan{City: n.cfg.City, DatasetId: id, Node: n.id.String(), Decision: dec, Plan: sqlText}
+	plan := &yrdv1.CityPlan{City: n.cfg.City, DatasetId: id, Node: n.id.String(), Decision: dec, Plan: stmt.SQL}
 	if ap != nil && ap.noise != nil {
 		if plan.Noise, err = n.noisePlan(r.p, dec, ap, params, year); err != nil {
 			return err
@@ -160,7 +160,7 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 	}
 	out := released{rc: rc, dec: dec, plan: plan, auditSeq: auditRec.GetSeq()}
 	if aggregate {
-		res, err := n.runAggregates(ctx, r, eng, ds, ap, dec, opts.Sketch, sqlText, args)
+		res, err := n.runAggregates(ctx, r, eng, ds, ap, dec, opts.Sketch, stmt)
 		if err != nil {
 			return err
 		}
@@ -169,7 +169,7 @@ func (n *Node) execute(ctx context.Context, r execRequest, send func(*yrdv1.Quer
 			return err
 		}
 		out.individuals = res.individuals
-	} else if out.rows, err = n.streamRows(ctx, r, ds, dec, plan, eng, sqlText, args, send); err != nil {
+	} else if out.rows, err = n.streamRows(ctx, r, ds, dec, plan, eng, stmt, send); err != nil {
 		return err
 	}
 	return n.finishQuery(ctx, r, out, send)
@@ -261,8 +261,8 @@ func (n *Node) sendRows(r execRequest, dec *yrdv1.Decision, plan *yrdv1.CityPlan
 // streamRows streams a row result from the engine as it is read, checking
 // the row cap and the size cap as it goes.
 func (n *Node) streamRows(ctx context.Context, r execRequest, ds *yrdv1.Dataset, dec *yrdv1.Decision, plan *yrdv1.CityPlan,
-	eng connector.Engine, sqlText string, args []any, send func(*yrdv1.QueryResponse) error) (sentRows, error) {
-	rows, err := eng.Exec(ctx, sqlText, args)
+	eng connector.Engine, stmt connector.Statement, send func(*yrdv1.QueryResponse) error) (sentRows, error) {
+	rows, err := eng.Exec(ctx, stmt)
 	if err != nil {
 		return sentRows{}, queryError(ctx, err)
 	}
@@ -338,11 +338,11 @@ func (n *Node) recordExport(ctx context.Context, eng connector.Engine, ds *yrdv1
 		// nothing to count against the thresholds.
 		return nil
 	}
-	sqlText, args, err := eng.Plan(ds.GetId(), q, dec, connector.Options{PersonKeys: true})
+	stmt, err := eng.Plan(ds.GetId(), q, dec, connector.Options{PersonKeys: true})
 	if err != nil {
 		return errorf(ErrInvalid, "cross-border flow of %s: individuals cannot be counted: %v", ds.GetId(), err)
 	}
-	rows, err := eng.Exec(ctx, sqlText, args)
+	rows, err := eng.Exec(ctx, stmt)
 	if err != nil {
 		return queryError(ctx, err)
 	}

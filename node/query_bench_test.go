@@ -582,12 +582,12 @@ func BenchmarkQueryOverhead(b *testing.B) {
 				opts.Sketch = &connector.SketchOptions{Cells: diffcheck.CellsFor(plan.GetDecision().GetMinGroupSize()), Seed: make([]byte, 32)}
 			}
 		}
-		engSQL, args, err := eng.Plan(ds.GetId(), q, plan.GetDecision(), opts)
+		stmt, err := eng.Plan(ds.GetId(), q, plan.GetDecision(), opts)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if engSQL != plan.GetPlan() {
-			b.Fatalf("%s: the connector's SQL differs from the owner's plan:\n%s\n%s", qc.name, engSQL, plan.GetPlan())
+		if stmt.SQL != plan.GetPlan() {
+			b.Fatalf("%s: the connector's SQL differs from the owner's plan:\n%s\n%s", qc.name, stmt.SQL, plan.GetPlan())
 		}
 		b.Run(qc.name+"/e2e", func(b *testing.B) {
 			ctx := context.Background()
@@ -602,7 +602,7 @@ func BenchmarkQueryOverhead(b *testing.B) {
 		b.Run(qc.name+"/engine", func(b *testing.B) {
 			ctx := context.Background()
 			runConcurrent(b, 1, "queries/s", func(_, _ int) error {
-				r, err := eng.Query(ctx, engSQL, args)
+				r, err := eng.Exec(ctx, stmt)
 				if err != nil {
 					return err
 				}

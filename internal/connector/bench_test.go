@@ -81,27 +81,26 @@ func benchGroupBy(b *testing.B, format string, plan benchPlan, distinct bool) {
 	dec := decision(d, yrdv1.Effect_EFFECT_ALLOW_AGGREGATES, nil)
 	// 64 cells: four per unit of k = 10, as the node sizes them.
 	sk := &SketchOptions{Cells: 64, Seed: []byte("benchmark sketch seed, 32 bytes!")}
-	var sql string
-	var args []any
+	var st Statement
 	switch plan {
 	case planPlain:
-		sql, args, err = Compile(d, q, dec, nil)
+		st.SQL, st.Args, err = Compile(d, q, dec, nil)
 	case planIndividuals:
-		sql, args, err = db.Plan(d.GetId(), q, dec, Options{Individuals: true})
+		st, err = db.Plan(d.GetId(), q, dec, Options{Individuals: true})
 	case planSketchFast:
-		sql, args, err = db.Plan(d.GetId(), q, dec, Options{Sketch: sk})
-		if err == nil && !strings.Contains(sql, `"`+skCell+`"`) || strings.Contains(sql, `GROUPING("`+personAlias+`"`) {
+		st, err = db.Plan(d.GetId(), q, dec, Options{Sketch: sk})
+		if err == nil && !strings.Contains(st.SQL, `"`+skCell+`"`) || strings.Contains(st.SQL, `GROUPING("`+personAlias+`"`) {
 			b.Fatal("not the fast path: the person key was not verified unique")
 		}
 	case planSketchDistinct:
-		sql, args, err = CompileWith(d, q, dec, Options{Sketch: sk}) // never verified: the distinct path
+		st.SQL, st.Args, err = CompileWith(d, q, dec, Options{Sketch: sk}) // never verified: the distinct path
 	}
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		r, err := db.Query(context.Background(), sql, args)
+		r, err := db.Exec(context.Background(), st)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -40,6 +40,9 @@ type compiler struct {
 	args    []any
 	needCol map[string]bool // columns the outer query reads from the inner one
 	order   []string        // needCol in first-use order, for stable SQL
+	// cellRows is set when the SQL returns a total's sketch cells as rows
+	// (see Statement.cellRows).
+	cellRows bool
 }
 
 // Compile builds the SQL, over the dataset's view, that answers q as the
@@ -93,6 +96,9 @@ type Options struct {
 	// plain plan's select items, so a sketch plan's columns are named alike.
 	personUnique bool
 	names        []string
+	// cellRows lets a sketch plan return a total of counts as one row per
+	// cell, for a Statement to fold.
+	cellRows bool
 	// dialect is the SQL dialect to write where the engines differ beyond
 	// what toPostgres rewrites (the sketch's hash and lists).
 	dialect dialect
@@ -108,27 +114,53 @@ const (
 
 // CompileWith is Compile with the node's options.
 func CompileWith(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error) {
+	o.cellRows = false // the SQL alone is the result
+	st, err := compileStatement(d, q, dec, o)
+	return st.SQL, st.Args, err
+}
+
+// compileStatement compiles q as CompileWith does, into a Statement.
+func compileStatement(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (Statement, error) {
+	c, err := newCompiler(d, q, dec, o)
+	if err != nil {
+		return Statement{}, err
+	}
+	var st Statement
+	if o.PersonKeys {
+		st.SQL, st.Args, err = c.personKeys(q)
+	} else {
+		st.SQL, st.Args, err = c.compile(q)
+	}
+	if err != nil {
+		return Statement{}, err
+	}
+	st.cellRows, st.minIndividuals = c.cellRows, int64(dec.GetMinGroupSize())
+	return st, nil
+}
+
+// newCompiler checks what a compile starts from and sets up the compiler.
+func newCompiler(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (*compiler, error) {
 	pseudonymKey := o.PseudonymKey
 	if d == nil || q == nil || dec == nil {
-		return "", nil, errors.New("connector: compile: nil dataset, query or decision")
+		return nil, errors.New("connector: compile: nil dataset, query or decision")
 	}
 	switch src := q.GetSource().(type) {
 	case *yrdv1.Query_DatasetId:
 		if src.DatasetId != d.GetId() {
-			return "", nil, fmt.Errorf("connector: query is on dataset %q, not %q", src.DatasetId, d.GetId())
+			return nil, fmt.Errorf("connector: query is on dataset %q, not %q", src.DatasetId, d.GetId())
 		}
 	case *yrdv1.Query_Family:
 		if src.Family == "" || src.Family != d.GetStandardSchemaId() {
-			return "", nil, fmt.Errorf("connector: query is on family %q; dataset %q is of %q", src.Family, d.GetId(), d.GetStandardSchemaId())
+			return nil, fmt.Errorf("connector: query is on family %q; dataset %q is of %q", src.Family, d.GetId(), d.GetStandardSchemaId())
 		}
 	default:
-		return "", nil, errors.New("connector: query names no dataset")
+		return nil, errors.New("connector: query names no dataset")
 	}
 	c := &compiler{d: d, dec: dec, key: pseudonymKey, opts: o,
 		cols: map[string]*yrdv1.Column{}, treat: map[string]yrdv1.ColumnTreatment{}, needCol: map[string]bool{}}
 	for _, col := range d.GetSchema().GetColumns() {
 		if col.GetName() == personAlias || col.GetName() == oneAlias {
-			return "", nil, fmt.Errorf("connector: dataset %s: column name %q is reserved", d.GetId(), col.GetName())
+			return nil, fmt.Errorf("connector: dataset %s: column name %q is reserved", d.GetId(), col.GetName())
 		}
 		c.cols[col.GetName()] = col
 		// A column the decision does not mention is withheld: the
@@ -143,17 +175,14 @@ func CompileWith(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, o Option
 	switch dec.GetEffect() {
 	case yrdv1.Effect_EFFECT_ALLOW_ROWS, yrdv1.Effect_EFFECT_ALLOW_AGGREGATES:
 	default:
-		return "", nil, fmt.Errorf("connector: decision effect %v allows no query", dec.GetEffect())
+		return nil, fmt.Errorf("connector: decision effect %v allows no query", dec.GetEffect())
 	}
-	if o.PersonKeys {
-		return c.personKeys(q)
-	}
-	if o.Sketch != nil {
+	if o.Sketch != nil && !o.PersonKeys {
 		if err := o.Sketch.validate(); err != nil {
-			return "", nil, err
+			return nil, err
 		}
 	}
-	return c.compile(q)
+	return c, nil
 }
 
 // personKey is the dataset's DIRECT identifier column, or "".

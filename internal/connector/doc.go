@@ -12,4 +12,11 @@
 // plan also return, per released group, its distinct individuals and a
 // linear sketch of their set (see SketchOptions), computed in the same
 // scan.
+//
+// Engines plan a query into a Statement (its SQL, bound values, and how
+// its rows become the result) and run it: a total of counts comes from the
+// engine as one row per sketch cell and the Statement folds them, which
+// spares DuckDB a second aggregation level. DuckDB keeps its prepared
+// statements by SQL text, since the values are parameters and a node runs
+// the same few plan shapes again and again.
 package connector

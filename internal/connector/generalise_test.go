@@ -56,7 +56,7 @@ func TestGeneralisedQuasiIdentifiersShowBandsAndPrefixes(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			r, err := e.Exec(context.Background(), sql, args)
+			r, err := e.Exec(context.Background(), Statement{SQL: sql, Args: args})
 			if err != nil {
 				t.Fatalf("%s: %v", sql, err)
 			}
@@ -99,7 +99,7 @@ func TestGeneralisedDatesTruncate(t *testing.T) {
 		}
 		for name, e := range es {
 			sql := "SELECT CAST(" + expr + " AS VARCHAR) FROM (SELECT CAST('" + c.in + "' AS " + c.typ + ") AS " + quoteIdent("d") + ") AS t"
-			r, err := e.Exec(context.Background(), sql, nil)
+			r, err := e.Exec(context.Background(), Statement{SQL: sql})
 			if err != nil {
 				t.Fatalf("%s: %s: %v", name, sql, err)
 			}

@@ -21,13 +21,13 @@ func engines(t *testing.T) (map[string]Engine, *yrdv1.Dataset) {
 
 func runPlan(t *testing.T, e Engine, id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options) ([]string, [][]any) {
 	t.Helper()
-	sql, args, err := e.Plan(id, q, dec, o)
+	st, err := e.Plan(id, q, dec, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := e.Exec(context.Background(), sql, args)
+	r, err := e.Exec(context.Background(), st)
 	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
+		t.Fatalf("%s: %v", st.SQL, err)
 	}
 	return drain(t, r)
 }

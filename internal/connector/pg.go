@@ -404,11 +404,29 @@ func CompilePostgres(d *yrdv1.Dataset, t PGTable, q *yrdv1.Query, dec *yrdv1.Dec
 
 // CompilePostgresWith is CompilePostgres with the node's options.
 func CompilePostgresWith(d *yrdv1.Dataset, t PGTable, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error) {
+	o.cellRows = false // the SQL alone is the result
+	st, err := compilePostgresStatement(d, t, q, dec, o)
+	return st.SQL, st.Args, err
+}
+
+// compilePostgresStatement compiles q as CompilePostgresWith does, into a
+// Statement.
+func compilePostgresStatement(d *yrdv1.Dataset, t PGTable, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (Statement, error) {
 	o.dialect = dialectPostgres
-	query, args, err := CompileWith(d, q, dec, o)
+	st, err := compileStatement(d, q, dec, o)
 	if err != nil {
-		return "", nil, err
+		return Statement{}, err
 	}
+	st.SQL, err = postgresSQL(d, t, st.SQL, st.Args)
+	if err != nil {
+		return Statement{}, err
+	}
+	return st, nil
+}
+
+// postgresSQL adapts DuckDB SQL made by the compiler to PostgreSQL over
+// table t.
+func postgresSQL(d *yrdv1.Dataset, t PGTable, query string, args []any) (string, error) {
 	if t.Schema == "" {
 		t.Schema = "public"
 	}
@@ -417,7 +435,7 @@ func CompilePostgresWith(d *yrdv1.Dataset, t PGTable, q *yrdv1.Query, dec *yrdv1
 	for i, c := range cols {
 		typ, ok := pgCastType(c.GetType())
 		if !ok {
-			return "", nil, fmt.Errorf("connector: dataset %q: column %q has unknown type %q", d.GetId(), c.GetName(), c.GetType())
+			return "", fmt.Errorf("connector: dataset %q: column %q has unknown type %q", d.GetId(), c.GetName(), c.GetType())
 		}
 		id := pgx.Identifier{c.GetName()}.Sanitize()
 		sel[i] = "CAST(" + id + " AS " + typ + ") AS " + id
@@ -431,9 +449,9 @@ func CompilePostgresWith(d *yrdv1.Dataset, t PGTable, q *yrdv1.Query, dec *yrdv1
 	}
 	pg, err := toPostgres(query, args, doubles)
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
-	return cte + pg, args, nil
+	return cte + pg, nil
 }
 
 // duckHashRE matches the keyed hash Compile writes for a pseudonymised
@@ -588,13 +606,13 @@ func (p *Postgres) Run(ctx context.Context, id string, q *yrdv1.Query, dec *yrdv
 //
 // With o.Sketch, the plan skips the sketch's distinct step if the last
 // check found a unique index on the person key (see SketchOptions).
-func (p *Postgres) Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error) {
+func (p *Postgres) Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (Statement, error) {
 	if !p.Serving(id) {
-		return "", nil, p.notServed(id)
+		return Statement{}, p.notServed(id)
 	}
 	ds, ok := p.catalog(id)
 	if !ok {
-		return "", nil, fmt.Errorf("connector: dataset %q is not in the catalog", id)
+		return Statement{}, fmt.Errorf("connector: dataset %q is not in the catalog", id)
 	}
 	// PostgreSQL names an unaliased aggregate by its function, which
 	// the sketch plan does too: no names needed.
@@ -605,12 +623,17 @@ func (p *Postgres) Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Option
 		p.mu.RUnlock()
 		o.personUnique = key != "" && key == personKeyOf(ds)
 	}
-	return CompilePostgresWith(ds, p.tables[id], q, dec, o)
+	o.cellRows = true
+	return compilePostgresStatement(ds, p.tables[id], q, dec, o)
 }
 
-// Exec runs SQL made by Plan.
-func (p *Postgres) Exec(ctx context.Context, query string, args []any) (ResultRows, error) {
-	return p.Query(ctx, query, args)
+// Exec runs a Statement made by Plan.
+func (p *Postgres) Exec(ctx context.Context, st Statement) (ResultRows, error) {
+	r, err := p.Query(ctx, st.SQL, st.Args)
+	if err != nil {
+		return nil, err
+	}
+	return st.rows(r)
 }
 
 // Query runs PostgreSQL SQL, e.g. made by CompilePostgres. ctx reaches

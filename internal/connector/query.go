@@ -33,7 +33,7 @@ func (d *DuckDB) Query(ctx context.Context, query string, args []any) (*Rows, er
 			return nil, d.notServed(id)
 		}
 	}
-	r, err := d.db.QueryContext(ctx, query, args...)
+	r, err := d.stmts.query(ctx, query, args)
 	if err != nil {
 		return nil, fmt.Errorf("connector: query: %w", err)
 	}
@@ -73,34 +73,38 @@ func (d *DuckDB) Run(ctx context.Context, id string, q *yrdv1.Query, dec *yrdv1.
 // With o.Sketch, the plan skips the sketch's distinct step if a check
 // verified the person key unique in the files as they are now, and names
 // the result's columns as the plain plan's (see SketchOptions).
-func (d *DuckDB) Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error) {
+func (d *DuckDB) Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (Statement, error) {
 	if !d.Serving(id) {
-		return "", nil, d.notServed(id)
+		return Statement{}, d.notServed(id)
 	}
 	ds, ok := d.catalog(id)
 	if !ok {
-		return "", nil, fmt.Errorf("connector: dataset %q is not in the catalog", id)
+		return Statement{}, fmt.Errorf("connector: dataset %q is not in the catalog", id)
 	}
-	o.personUnique, o.names, o.dialect = false, nil, dialectDuckDB
+	o.personUnique, o.names, o.dialect, o.cellRows = false, nil, dialectDuckDB, true
 	if o.Sketch != nil && SketchApplies(ds, dec) {
 		if err := o.Sketch.validate(); err != nil {
-			return "", nil, err
+			return Statement{}, err
 		}
 		o.personUnique = d.personUnique(id, ds)
 		if needsNames(q) {
 			names, err := d.resultNames(ds, q, dec, o)
 			if err != nil {
-				return "", nil, err
+				return Statement{}, err
 			}
 			o.names = names
 		}
 	}
-	return CompileWith(ds, q, dec, o)
+	return compileStatement(ds, q, dec, o)
 }
 
-// Exec runs SQL made by Plan.
-func (d *DuckDB) Exec(ctx context.Context, query string, args []any) (ResultRows, error) {
-	return d.Query(ctx, query, args)
+// Exec runs a Statement made by Plan.
+func (d *DuckDB) Exec(ctx context.Context, st Statement) (ResultRows, error) {
+	r, err := d.Query(ctx, st.SQL, st.Args)
+	if err != nil {
+		return nil, err
+	}
+	return st.rows(r)
 }
 
 // Engine is what a node needs of a connector: both DuckDB and Postgres
@@ -115,8 +119,11 @@ type Engine interface {
 	Problems(id string) []Mismatch
 	// CheckDataset re-checks one dataset's local data against the catalog.
 	CheckDataset(ctx context.Context, id string) []Mismatch
-	Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error)
-	Exec(ctx context.Context, query string, args []any) (ResultRows, error)
+	// Plan compiles q for dataset id under dec; the Statement's SQL is
+	// what explain shows.
+	Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (Statement, error)
+	// Exec runs a Statement made by Plan.
+	Exec(ctx context.Context, st Statement) (ResultRows, error)
 	// SketchScheme names the hash the engine's sketches use: sketches of
 	// different schemes are never comparable.
 	SketchScheme() string

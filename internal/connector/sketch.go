@@ -257,6 +257,16 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 		}
 		level = "SELECT " + cat(groupSQL, []string{cell}, aggs, cellCounts) +
 			" FROM (" + withCell + "(" + inner + ") AS " + t + ") AS " + t + " GROUP BY " + cat(groupSQL, []string{cell})
+		if len(groupSQL) == 0 && c.opts.cellRows && countsOnly(outs) {
+			// A total of counts: its cells are the rows, which the
+			// Statement folds (see Statement.cellRows).
+			items := make([]string, len(outs))
+			for i := range outs {
+				items[i] = aggName(i) + c.alias(outs, i)
+			}
+			c.cellRows = true
+			return "SELECT " + cat(items, []string{cell, persons, xor}) + " FROM (" + level + ") AS " + quoteIdent("s"), c.args, nil
+		}
 	} else if fast {
 		inner, err := c.innerQuery(q, "", func() []string {
 			return []string{hashOf(quoteIdent(personKey)) + " AS " + h}
@@ -307,15 +317,7 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 			// The group's total row holds the value.
 			e = "max(" + aggName(i) + ") FILTER (WHERE " + is(totalSet) + ")"
 		}
-		switch name := o.name; {
-		case name != "":
-			e += " AS " + quoteIdent(name)
-		case len(c.opts.names) == len(outs) && c.opts.names[i] != "":
-			e += " AS " + quoteIdent(c.opts.names[i])
-		case o.agg != nil:
-			e += " AS " + quoteIdent(defaultName(o.agg, pg))
-		}
-		outer = append(outer, e)
+		outer = append(outer, e+c.alias(outs, i))
 	}
 	cells := " FILTER (WHERE " + is(keySet) + " AND " + persons + " > 0)"
 	groupSize := "sum(" + persons + ") FILTER (WHERE " + is(keySet) + ")"
@@ -342,6 +344,30 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 		b.WriteString(" LIMIT " + c.bind(int64(limit)))
 	}
 	return b.String(), c.args, nil
+}
+
+// alias names select item i of a sketch plan as the plain plan names it.
+func (c *compiler) alias(outs []outItem, i int) string {
+	switch o := outs[i]; {
+	case o.name != "":
+		return " AS " + quoteIdent(o.name)
+	case len(c.opts.names) == len(outs) && c.opts.names[i] != "":
+		return " AS " + quoteIdent(c.opts.names[i])
+	case o.agg != nil:
+		return " AS " + quoteIdent(defaultName(o.agg, c.opts.dialect == dialectPostgres))
+	}
+	return ""
+}
+
+// countsOnly reports whether every item of outs is count(*) or
+// count(col), whose per-cell values a Statement folds by summing.
+func countsOnly(outs []outItem) bool {
+	for _, o := range outs {
+		if o.agg.GetFunction() != yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT {
+			return false
+		}
+	}
+	return true
 }
 
 // decomposable reports whether every aggregate of outs combines exactly

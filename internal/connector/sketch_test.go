@@ -42,11 +42,10 @@ func (s sketchTarget) engine() Engine {
 
 // plan compiles q as the engine's Plan does, but on the sketch path the
 // test asks for (fast: no distinct step), whatever the engine verified.
-func (s sketchTarget) plan(t *testing.T, q *yrdv1.Query, dec *yrdv1.Decision, o Options, fast bool) (string, []any) {
+func (s sketchTarget) plan(t *testing.T, q *yrdv1.Query, dec *yrdv1.Decision, o Options, fast bool) Statement {
 	t.Helper()
-	o.personUnique = fast
-	var sql string
-	var args []any
+	o.personUnique, o.cellRows = fast, true
+	var st Statement
 	var err error
 	if s.duck != nil {
 		if o.Sketch != nil && needsNames(q) {
@@ -54,21 +53,21 @@ func (s sketchTarget) plan(t *testing.T, q *yrdv1.Query, dec *yrdv1.Decision, o 
 				t.Fatal(err)
 			}
 		}
-		sql, args, err = CompileWith(s.d, q, dec, o)
+		st, err = compileStatement(s.d, q, dec, o)
 	} else {
-		sql, args, err = CompilePostgresWith(s.d, s.tbl, q, dec, o)
+		st, err = compilePostgresStatement(s.d, s.tbl, q, dec, o)
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sql, args
+	return st
 }
 
-func (s sketchTarget) run(t *testing.T, sql string, args []any) ([]string, [][]any) {
+func (s sketchTarget) run(t *testing.T, st Statement) ([]string, [][]any) {
 	t.Helper()
-	r, err := s.engine().Exec(context.Background(), sql, args)
+	r, err := s.engine().Exec(context.Background(), st)
 	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
+		t.Fatalf("%s: %v", st.SQL, err)
 	}
 	return drain(t, r)
 }
@@ -198,15 +197,14 @@ func compareWithPlain(t *testing.T, tgt sketchTarget, sh sketchShape, fast bool)
 	t.Helper()
 	plainO := sh.o
 	plainO.Sketch, plainO.Individuals = nil, true
-	sql, args := tgt.plan(t, sh.q, sh.dec, plainO, false)
-	pnames, prows := tgt.run(t, sql, args)
+	pnames, prows := tgt.run(t, tgt.plan(t, sh.q, sh.dec, plainO, false))
 	o := sh.o
 	o.Sketch = testSketch
-	sql, args = tgt.plan(t, sh.q, sh.dec, o, fast)
-	if got := sketchPath(sql); got != pathName(fast) {
-		t.Fatalf("sketch plan on the %s path: %s", pathName(fast), sql)
+	st := tgt.plan(t, sh.q, sh.dec, o, fast)
+	if got := sketchPath(st.SQL); got != pathName(fast) {
+		t.Fatalf("sketch plan on the %s path: %s", pathName(fast), st.SQL)
 	}
-	snames, srows := tgt.run(t, sql, args)
+	snames, srows := tgt.run(t, st)
 	n := len(pnames) - 1
 	if want := append(slices.Clone(pnames[:n]), IndividualsColumn, SketchCellsColumn, SketchCountsColumn, SketchXorsColumn); !slices.Equal(snames, want) || !HasSketch(snames) {
 		t.Fatalf("columns\n%q, want\n%q", snames, want)
@@ -342,6 +340,19 @@ func elderlyShapes(d *yrdv1.Dataset) []sketchShape {
 			q: q([]*yrdv1.SelectItem{col("district"), col("care_level"), agg(fCount, "", "n"), agg(fCount, "gender", ""), agg(fMax, "age", "")},
 				[]string{"district", "care_level"}, nil, orderBy(false, 0, 1), 0),
 			dec: dec(100, nil), ordered: true},
+		{name: "a total of counts (per-cell rows folded), with NULLs, filtered",
+			q:   q([]*yrdv1.SelectItem{agg(fCount, "", ""), agg(fCount, "care_level", "with_care"), agg(fCount, "", "n")}, nil, older, nil, 0),
+			dec: dec(10, nil), ordered: true},
+		{name: "a total of counts, ordered and limited",
+			q:   q([]*yrdv1.SelectItem{agg(fCount, "gender", "")}, nil, nil, orderBy(true, 0), 1),
+			dec: dec(10, nil), ordered: true},
+		{name: "a total of counts under k",
+			q:   q([]*yrdv1.SelectItem{agg(fCount, "", "n")}, nil, older, nil, 0),
+			dec: dec(testRows+1, nil), empty: true},
+		{name: "a total of counts over no rows",
+			q: q([]*yrdv1.SelectItem{agg(fCount, "", "n")}, nil,
+				&yrdv1.Expr{Node: &yrdv1.Expr_Between{Between: &yrdv1.Between{Column: "age", Low: intLit(200), High: intLit(300)}}}, nil, 0),
+			dec: dec(1, nil), empty: true},
 		{name: "no group",
 			q:   q([]*yrdv1.SelectItem{agg(fCount, "", ""), agg(fAvg, "age", "a"), agg(fSum, "age", ""), agg(fDistinct, "care_level", "")}, nil, nil, nil, 0),
 			dec: dec(10, nil), ordered: true},
@@ -424,7 +435,7 @@ func personHashes(t *testing.T, tgt sketchTarget, group, person string, minAge i
 		sql = "SELECT DISTINCT " + g + ", hashtextextended(CAST(" + p + " AS text), $1) FROM " + pgTableName(tgt.tbl) + " WHERE " + p + " IS NOT NULL AND age >= $2"
 		args = []any{pgSketchSeed(testSketch.Seed), minAge}
 	}
-	_, rows := tgt.run(t, sql, args)
+	_, rows := tgt.run(t, Statement{SQL: sql, Args: args})
 	out := map[string]map[uint64]bool{}
 	for _, r := range rows {
 		var h uint64
@@ -480,8 +491,7 @@ func TestSketchCellsAreThePersons(t *testing.T) {
 			q.Where = &yrdv1.Expr{Node: &yrdv1.Expr_Comparison{Comparison: &yrdv1.Comparison{Column: "age", Op: yrdv1.CompareOp_COMPARE_OP_GE, Value: intLit(c.minAge)}}}
 			dec := decision(c.tgt.d, aggs, nil)
 			dec.MinGroupSize = uint32(k)
-			sql, args := c.tgt.plan(t, q, dec, Options{Sketch: testSketch}, c.fast)
-			_, rows := c.tgt.run(t, sql, args)
+			_, rows := c.tgt.run(t, c.tgt.plan(t, q, dec, Options{Sketch: testSketch}, c.fast))
 			released := map[string]bool{}
 			recurring := false
 			for _, r := range rows {
@@ -568,23 +578,23 @@ func TestSketchFastPathOnlyOnVerifiedFiles(t *testing.T) {
 	dec.MinGroupSize = 2
 	planned := func(wantPath string) map[string][]any {
 		t.Helper()
-		sql, args, err := db.Plan(d.GetId(), q, dec, Options{Sketch: testSketch})
+		st, err := db.Plan(d.GetId(), q, dec, Options{Sketch: testSketch})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := sketchPath(sql); got != wantPath {
+		if got := sketchPath(st.SQL); got != wantPath {
 			t.Fatalf("Plan took the %s path, want %s", got, wantPath)
 		}
-		_, rows := tgt.run(t, sql, args)
+		_, rows := tgt.run(t, st)
 		return byGroup(rows)
 	}
 	plain := func() map[string][]any {
 		t.Helper()
-		sql, args, err := db.Plan(d.GetId(), q, dec, Options{Individuals: true})
+		st, err := db.Plan(d.GetId(), q, dec, Options{Individuals: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, rows := tgt.run(t, sql, args)
+		_, rows := tgt.run(t, st)
 		return byGroup(rows)
 	}
 	sameIndividuals := func(got, want map[string][]any) {
@@ -622,8 +632,7 @@ func TestSketchFastPathOnlyOnVerifiedFiles(t *testing.T) {
 		t.Fatalf("group %s: %v rows for %v individuals; the duplicate is not in it", district, want[district][1], want[district][2])
 	}
 	// The fast path would have counted the person twice.
-	sql, args := tgt.plan(t, q, dec, Options{Sketch: testSketch}, true)
-	_, rows := tgt.run(t, sql, args)
+	_, rows := tgt.run(t, tgt.plan(t, q, dec, Options{Sketch: testSketch}, true))
 	if fast := byGroup(rows)[district]; fast[2] != want[district][2].(int64)+1 {
 		t.Fatalf("fast path over duplicates: %v individuals; want the double count %d (else this test proves nothing)", fast[2], want[district][2].(int64)+1)
 	}
@@ -670,12 +679,12 @@ func TestSketchFastPathOnlyOnVerifiedFiles(t *testing.T) {
 		hq := onDataset(h.d)
 		hq.Select = []*yrdv1.SelectItem{col("department"), agg(fCount, "", "n")}
 		hq.GroupBy = []string{"department"}
-		sql, _, err := h.duck.Plan(h.d.GetId(), hq, decision(h.d, aggs, nil), Options{Sketch: testSketch})
+		st, err := h.duck.Plan(h.d.GetId(), hq, decision(h.d, aggs, nil), Options{Sketch: testSketch})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if sketchPath(sql) != "distinct" {
-			t.Fatalf("hospital visits planned on the %s path", sketchPath(sql))
+		if sketchPath(st.SQL) != "distinct" {
+			t.Fatalf("hospital visits planned on the %s path", sketchPath(st.SQL))
 		}
 	}
 }
@@ -708,11 +717,11 @@ func TestPGSketchFastPathNeedsUniqueIndex(t *testing.T) {
 	dec := decision(d, aggs, nil)
 	path := func() string {
 		t.Helper()
-		sql, _, err := p.Plan(d.GetId(), q, dec, Options{Sketch: testSketch})
+		st, err := p.Plan(d.GetId(), q, dec, Options{Sketch: testSketch})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return sketchPath(sql)
+		return sketchPath(st.SQL)
 	}
 	check := func() {
 		t.Helper()
@@ -762,7 +771,7 @@ func TestSketchOptions(t *testing.T) {
 		if _, _, err := CompileWith(d, q, dec, Options{Sketch: &bad}); err == nil {
 			t.Errorf("%d cells, %d seed bytes: compiled", bad.Cells, len(bad.Seed))
 		}
-		if _, _, err := db.Plan(d.GetId(), q, dec, Options{Sketch: &bad}); err == nil {
+		if _, err := db.Plan(d.GetId(), q, dec, Options{Sketch: &bad}); err == nil {
 			t.Errorf("%d cells, %d seed bytes: planned", bad.Cells, len(bad.Seed))
 		}
 	}
@@ -839,5 +848,113 @@ func TestSketchScheme(t *testing.T) {
 	var e Engine = p
 	if e.SketchScheme() != PGSketchScheme {
 		t.Errorf("PostgreSQL scheme %q", e.SketchScheme())
+	}
+}
+
+// TestSketchTotalOfCountsComesAsCellRows: on the fast path, a total of
+// counts comes from the engine as one row per cell and is folded by the
+// Statement (no second aggregation level, no list aggregates in the SQL);
+// any other shape is one statement whose rows are the result, and so is
+// CompileWith's SQL always.
+func TestSketchTotalOfCountsComesAsCellRows(t *testing.T) {
+	duck, d := openElderly(t)
+	openPGElderly(t) // loads the table copied here
+	pgExec(t, "DROP TABLE IF EXISTS public.fold_elderly",
+		"CREATE TABLE public.fold_elderly AS SELECT * FROM "+pgx.Identifier{pgSchema, pgTable}.Sanitize(),
+		"ALTER TABLE public.fold_elderly ADD PRIMARY KEY (person_id)")
+	pg, err := OpenPostgres(context.Background(), pgDSN(t), []PGTable{{DatasetID: d.GetId(), Table: "fold_elderly"}}, catalogOf(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	if ms := pg.CheckDataset(context.Background(), d.GetId()); len(ms) != 0 {
+		t.Fatal(ms)
+	}
+	es := map[string]Engine{"duckdb": duck, "postgres": pg}
+	dec := decision(d, aggs, nil)
+	total := onDataset(d)
+	total.Select = []*yrdv1.SelectItem{agg(fCount, "", "n"), agg(fCount, "care_level", "")}
+	withMin := onDataset(d)
+	withMin.Select = []*yrdv1.SelectItem{agg(fCount, "", "n"), agg(fMin, "age", "")}
+	grouped := onDataset(d)
+	grouped.Select = []*yrdv1.SelectItem{col("district"), agg(fCount, "", "n")}
+	grouped.GroupBy = []string{"district"}
+	for name, e := range es {
+		for _, c := range []struct {
+			name  string
+			q     *yrdv1.Query
+			folds bool
+		}{{"total of counts", total, true}, {"total with min", withMin, false}, {"grouped counts", grouped, false}} {
+			st, err := e.Plan(d.GetId(), c.q, dec, Options{Sketch: testSketch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lists := strings.Contains(st.SQL, "list(") || strings.Contains(st.SQL, "array_agg(")
+			if sketchPath(st.SQL) != "fast" || st.cellRows != c.folds || lists == c.folds {
+				t.Errorf("%s, %s: path %s, cell rows %v, list aggregates %v:\n%s", name, c.name, sketchPath(st.SQL), st.cellRows, lists, st.SQL)
+			}
+		}
+	}
+	sql, _, err := CompileWith(d, total, dec, Options{Sketch: testSketch, personUnique: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(sql, "list(") {
+		t.Errorf("CompileWith's total of counts has no list aggregates:\n%s", sql)
+	}
+}
+
+// TestCellFoldRefusesWhatItCannotFold: rows that are not a total's cells
+// give an error naming what was wrong, not a result.
+func TestCellFoldRefusesWhatItCannotFold(t *testing.T) {
+	db, d := openElderly(t)
+	run := func(sql string) error {
+		r, err := db.Exec(context.Background(), Statement{SQL: sql, cellRows: true, minIndividuals: 1})
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		for r.Next() {
+		}
+		return r.Err()
+	}
+	view := quoteIdent(d.GetId())
+	for sql, want := range map[string]string{
+		"SELECT count(*) AS n FROM " + view: "cell rows with columns",
+		"SELECT 'x' AS n, 1::BIGINT AS " + quoteIdent(skCell) + ", 1::BIGINT AS " + quoteIdent(skPersons) + ", 1::UBIGINT AS " + quoteIdent(skXor): "cell row count string",
+		"SELECT 1::BIGINT AS n, 1::BIGINT AS " + quoteIdent(skCell) + ", 'p' AS " + quoteIdent(skPersons) + ", 1::UBIGINT AS " + quoteIdent(skXor): "cell row individuals string",
+		"SELECT 1::BIGINT AS n, 'c' AS " + quoteIdent(skCell) + ", 1::BIGINT AS " + quoteIdent(skPersons) + ", 1::UBIGINT AS " + quoteIdent(skXor): "cell row of types string, uint64",
+	} {
+		if err := run(sql); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", sql, err, want)
+		}
+	}
+}
+
+// TestSketchCellRowsWithoutPersonKeys: rows whose person key is NULL are
+// counted in a folded total but are in no cell and no individual, as in
+// the plain plan.
+func TestSketchCellRowsWithoutPersonKeys(t *testing.T) {
+	src, d := openElderly(t)
+	path := filepath.Join(t.TempDir(), "some-without-key.csv")
+	if _, err := src.DB().Exec("COPY (SELECT CASE WHEN age > 85 THEN NULL ELSE person_id END AS person_id, * EXCLUDE (person_id) FROM " +
+		quoteIdent(d.GetId()) + ") TO '" + path + "' (HEADER)"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := OpenDuckDB(context.Background(), []Source{{DatasetID: d.GetId(), Format: "csv", Paths: []string{path}}}, catalogOf(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	q := onDataset(d)
+	q.Select = []*yrdv1.SelectItem{agg(fCount, "", "n"), agg(fCount, "person_id", "")}
+	tgt := sketchTarget{name: "duckdb", d: d, duck: db}
+	if st := tgt.plan(t, q, decision(d, aggs, nil), Options{Sketch: testSketch}, true); !st.cellRows {
+		t.Fatalf("not planned as cell rows:\n%s", st.SQL)
+	}
+	compareWithPlain(t, tgt, sketchShape{q: q, dec: decision(d, aggs, nil), ordered: true}, true)
+	_, rows := tgt.run(t, tgt.plan(t, q, decision(d, aggs, nil), Options{Individuals: true}, false))
+	if n, keyed := rows[0][0].(int64), rows[0][1].(int64); n == keyed || n != testRows {
+		t.Fatalf("%d rows, %d with a person key: want %d rows and some without a key", n, keyed, testRows)
 	}
 }

@@ -48,6 +48,8 @@ type DuckDB struct {
 	// names caches resultNames by the plain plan's text, which alone
 	// decides them; at most maxCachedNames entries.
 	names map[string][]string
+	// stmts keeps the statements Query prepared.
+	stmts *statements
 	bg    context.Context
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
@@ -86,7 +88,7 @@ func OpenDuckDB(ctx context.Context, sources []Source, catalog Catalog) (*DuckDB
 		return nil, fmt.Errorf("connector: open duckdb: %w", err)
 	}
 	d := &DuckDB{db: db, catalog: catalog, sources: m, problems: map[string][]Mismatch{}, unique: map[string]uniqueProof{},
-		rechecking: map[string]chan struct{}{}, names: map[string][]string{}, scheme: fmt.Sprintf("duckdb-hash:%016x", canary)}
+		rechecking: map[string]chan struct{}{}, names: map[string][]string{}, stmts: newStatements(db), scheme: fmt.Sprintf("duckdb-hash:%016x", canary)}
 	d.bg, d.stop = context.WithCancel(context.Background())
 	d.checkAll(ctx, true)
 	return d, nil
@@ -118,6 +120,7 @@ func (d *DuckDB) Close() error {
 	d.stop()
 	d.mu.Unlock()
 	d.wg.Wait()
+	d.stmts.close()
 	return d.db.Close()
 }
 
