@@ -2,10 +2,10 @@ package node
 
 import (
 	"net"
-	"os"
 
 	"github.com/yrd-exchange/yrdnode/internal/audit"
 	"github.com/yrd-exchange/yrdnode/internal/auth"
+	"github.com/yrd-exchange/yrdnode/internal/fsutil"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -27,7 +27,9 @@ func (n *Node) openAccess() error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(n.cfg.operatorKeyPath(), []byte(token+"\n"), 0o600); err != nil {
+		// Atomically: a program waiting for the file must never read it
+		// half written (a testnet of 41 cities did, and kept an empty key).
+		if err := fsutil.WriteFileAtomic(n.cfg.operatorKeyPath(), []byte(token+"\n"), 0o600); err != nil {
 			return err
 		}
 		n.log.Info("created the first operator API key", "path", n.cfg.operatorKeyPath())

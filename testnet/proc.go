@@ -303,6 +303,9 @@ func (c *ProcCluster) Conn(i int) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if key == "" {
+		return nil, fmt.Errorf("testnet: %s: the operator key file is empty", c.Cities[i])
+	}
 	conn, err := c.dial(i, key)
 	if err != nil {
 		return nil, err

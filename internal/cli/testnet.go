@@ -26,6 +26,7 @@ func testnetCommands() []command {
 		{name: "down", summary: "stop the cities and remove everything up made (from the state file)", run: runTestnetDown},
 		{name: "chaos", summary: "run checked clients under a seeded fault schedule", run: runTestnetChaos},
 		{name: "fault", summary: "inject one fault: kill|restart|stop|cont|partition|cut|heal|loss|delay|restart-all", run: runTestnetFault},
+		{name: "bench", summary: "measure writes and linearizable reads through the client API (TLS, keys), optionally beside etcd; write a report", run: runTestnetBench},
 		{name: "rtt", summary: "measure the TCP round-trip time between two cities (netns mode)", run: runTestnetRTT},
 		{name: "delayer", summary: "(internal) the userspace latency emulator 'up' starts in netns mode", run: runTestnetDelayer},
 	}

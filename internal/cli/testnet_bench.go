@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"github.com/yrd-exchange/yrdnode/testnet/bench"
+	"github.com/yrd-exchange/yrdnode/testnet/chaos"
+)
+
+// runTestnetBench measures the running testnet through its client API,
+// as a city's program meets it, optionally beside etcd, and writes the
+// report and its plots.
+func runTestnetBench(ctx context.Context, env Env, args []string) error {
+	fs := newFlags(env, "testnet bench")
+	dir := testnetDirFlag(env, fs)
+	etcd := fs.String("etcd", "", "a directory holding etcd 3.6's etcd and benchmark binaries: run three etcd members with client TLS beside the testnet and compare")
+	out := fs.String("out", bench.ReportDir, "where to write REPORT.md and the plots")
+	clients := fs.String("clients", "1,16,64", "client counts, comma-separated")
+	scale := fs.Float64("scale", 1, "multiply the operations of each load (1: 2,000 at 1 client, 10,000 at 16, 20,000 at 64)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	o := bench.Options{Etcd: *etcd, Scratch: filepath.Join(*dir, "bench"), Ops: map[int]int{}, Commit: commit(), Log: testnetLogger(env)}
+	for _, c := range strings.Split(*clients, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 || n > 1024 {
+			return usageError{fmt.Sprintf("--clients: %q is not a number of clients in 1..1024", c)}
+		}
+		o.Clients = append(o.Clients, n)
+		ops := bench.DefaultOps[n]
+		if ops == 0 {
+			ops = 300 * n
+		}
+		o.Ops[n] = max(1, int(float64(ops)**scale))
+	}
+	if *scale <= 0 || *scale > 100 {
+		return usageError{"--scale: want a factor in (0, 100]"}
+	}
+	if err := os.MkdirAll(o.Scratch, 0o755); err != nil {
+		return err
+	}
+	t, err := chaos.Open(*dir, o.Log, env.Stdout)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	o.Testnet = t
+	r, err := bench.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := bench.Write(*out, r); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "report: %s\n", filepath.Join(*out, "REPORT.md"))
+	return nil
+}
+
+// commit names the source tree of this binary: its VCS revision when
+// built with one, else the working directory's git HEAD.
+func commit() string {
+	if v := buildRevision(); v != "" {
+		return v
+	}
+	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		return strings.TrimSpace(string(out))
+	}
+	return "unknown"
+}
+
+// buildRevision is the vcs.revision the Go toolchain stamped, if any.
+func buildRevision() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return s.Value[:12]
+		}
+	}
+	return ""
+}

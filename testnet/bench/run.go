@@ -1,0 +1,240 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/yrd-exchange/yrdnode/internal/sample"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+	"github.com/yrd-exchange/yrdnode/testnet/chaos"
+)
+
+// Options of a benchmark run.
+type Options struct {
+	// Testnet is the running testnet to measure; its voters take the load.
+	Testnet *chaos.Testnet
+	// Etcd is a directory holding etcd 3.6's `etcd` and `benchmark`; if
+	// set, three etcd members run the same loads in the same window.
+	Etcd string
+	// Scratch holds etcd's data and TLS files.
+	Scratch string
+	// Clients are the numbers of concurrent clients of each load.
+	Clients []int
+	// Ops is the number of operations per load at each client count.
+	Ops map[int]int
+	// Commit names the tree measured, for the report.
+	Commit string
+	Log    *slog.Logger
+}
+
+// DefaultClients and DefaultOps are the loads the issue asks for.
+var (
+	DefaultClients = []int{1, 16, 64}
+	DefaultOps     = map[int]int{1: 2000, 16: 10000, 64: 20000}
+)
+
+// loadTimeout bounds each load.
+const loadTimeout = 3 * time.Minute
+
+// Run measures catalog writes and linearizable reads at each client
+// count, yrdnode and etcd alternately, and returns the report.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	y, err := newYrdLoads(ctx, o.Testnet, maxOf(o.Clients))
+	if err != nil {
+		return nil, err
+	}
+	var e *Etcd
+	if o.Etcd != "" {
+		if e, err = StartEtcd(ctx, o.Etcd, o.Scratch); err != nil {
+			return nil, err
+		}
+		defer e.Stop()
+	}
+	r := &Report{Machine: machine(), Commit: o.Commit, Date: time.Now()}
+	series := map[string]*Series{}
+	add := func(system, kind, command string, p Point) {
+		k := system + " " + kind
+		if series[k] == nil {
+			series[k] = &Series{System: system, Kind: kind}
+		}
+		// The largest load's command: the others differ only in counts.
+		series[k].Command = command
+		series[k].Points = append(series[k].Points, p)
+		o.Log.Info("measured", "system", system, "kind", kind, "clients", p.Clients, "ops/s", int(p.OpsPerSec()), "p50", p.P50, "p99", p.P99)
+	}
+	for _, kind := range []string{"write", "read"} {
+		for _, c := range o.Clients {
+			n := o.Ops[c]
+			p, err := y.run(ctx, kind, c, n)
+			if err != nil {
+				return nil, fmt.Errorf("yrdnode %s, %d clients: %w", kind, c, err)
+			}
+			add("yrdnode", kind, fmt.Sprintf("yrdnode testnet bench (%s: %d %s by %d clients on %d connections to %d voters, TLS, API keys)",
+				kind, n, y.what(kind), c, min(c, len(y.conns)), y.voters), p)
+			if e == nil {
+				continue
+			}
+			p, cmd, err := y.etcd(ctx, e, kind, c, n)
+			if err != nil {
+				return nil, err
+			}
+			add("etcd", kind, cmd, p)
+		}
+	}
+	r.Notes = append(r.Notes, notes(o, y)...)
+	for _, k := range []string{"yrdnode write", "etcd write", "yrdnode read", "etcd read"} {
+		if s := series[k]; s != nil {
+			r.Series = append(r.Series, *s)
+		}
+	}
+	return r, nil
+}
+
+// notes say how the figures were taken.
+func notes(o Options, y *yrdLoads) []string {
+	var counts []string
+	for _, c := range o.Clients {
+		counts = append(counts, fmt.Sprintf("%d at %d clients", o.Ops[c], c))
+	}
+	out := []string{fmt.Sprintf("Real processes on this machine: the testnet's %d voters (yrdnode processes, loopback addresses) and, "+
+		"when compared, three etcd members with client and peer TLS and client certificates required. Each load ran once per "+
+		"system, yrdnode then etcd, client count by client count, in the same window. Operations per load: %s; the commands "+
+		"above are those of the largest load. yrdnode clients are gRPC connections with TLS verified by the city CA and API "+
+		"keys (at most 16 connections, as etcd's tool uses at most 16), spread over the voters; writes publish a new dataset "+
+		"each (%d bytes), reads are linearizable GetDataset calls. etcd writes put values of the same size under new keys; "+
+		"reads are linearizable ranges of one such key.", y.voters, strings.Join(counts, ", "), proto.Size(y.template))}
+	if o.Etcd == "" {
+		out = append(out, "No etcd build was given (--etcd), so there are no etcd figures.")
+	}
+	return out
+}
+
+func maxOf(xs []int) int {
+	m := 0
+	for _, x := range xs {
+		m = max(m, x)
+	}
+	return m
+}
+
+// machine describes this machine for the report.
+func machine() string {
+	cpu := ""
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if name, ok := strings.CutPrefix(line, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+				break
+			}
+		}
+	}
+	mem := ""
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(strings.SplitN(string(data), "\n", 2)[0], "MemTotal: %d kB", &kb)
+		mem = fmt.Sprintf(", %.0f GiB", float64(kb)/(1<<20))
+	}
+	kernel, _ := exec.Command("uname", "-r").Output()
+	return fmt.Sprintf("%d cores (%s)%s, Linux %s, %s", runtime.NumCPU(), cpu, mem, strings.TrimSpace(string(kernel)), runtime.Version())
+}
+
+// yrdLoads drive the testnet's voters through their client API.
+type yrdLoads struct {
+	conns    []*grpc.ClientConn // publisher connections, spread over the voters
+	template *yrdv1.Dataset
+	orgs     []string // the publishing org of each connection
+	cities   []string
+	voters   int
+	written  []string // ids of datasets the writes published
+	run0     int64
+}
+
+// newYrdLoads makes up to n connections (at most 16, as etcd's tool uses
+// at most 16), each with a publisher key of its own, round-robin over the
+// voters.
+func newYrdLoads(ctx context.Context, t *chaos.Testnet, n int) (*yrdLoads, error) {
+	var voters []int
+	for i, c := range t.State.Cities {
+		if c.Voter {
+			voters = append(voters, i)
+		}
+	}
+	y := &yrdLoads{template: sample.Datasets()[0], run0: time.Now().UnixNano(), voters: len(voters)}
+	for k := range min(n, 16) {
+		i := voters[k%len(voters)]
+		city := t.State.Cities[i].ID
+		org := city + "-bench"
+		conn, err := t.Procs.ConnAs(i, org, yrdv1.Role_ROLE_PUBLISHER)
+		if err != nil {
+			return nil, fmt.Errorf("bench: a publisher key at %s: %w", city, err)
+		}
+		y.conns, y.orgs, y.cities = append(y.conns, conn), append(y.orgs, org), append(y.cities, city)
+	}
+	return y, nil
+}
+
+// what names a load's operations.
+func (y *yrdLoads) what(kind string) string {
+	if kind == "write" {
+		return fmt.Sprintf("dataset publications of %d bytes", proto.Size(y.template))
+	}
+	return "linearizable dataset reads"
+}
+
+// run runs n operations of kind by clients clients.
+func (y *yrdLoads) run(ctx context.Context, kind string, clients, n int) (Point, error) {
+	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	if kind == "read" {
+		if len(y.written) == 0 {
+			return Point{}, fmt.Errorf("bench: nothing written to read")
+		}
+		return Load(ctx, clients, n, func(ctx context.Context, c, i int) error {
+			cl := yrdv1grpc.NewCatalogServiceClient(y.conns[c%len(y.conns)])
+			_, err := cl.GetDataset(ctx, &yrdv1.GetDatasetRequest{Id: y.written[i%len(y.written)]})
+			return err
+		})
+	}
+	ids := make([]string, n)
+	p, err := Load(ctx, clients, n, func(ctx context.Context, c, i int) error {
+		k := c % len(y.conns)
+		d := proto.Clone(y.template).(*yrdv1.Dataset)
+		d.OwnerCity, d.OwnerOrg = y.cities[k], y.orgs[k]
+		d.Id = fmt.Sprintf("%s.bench.r%d-c%d-%d", y.cities[k], y.run0, clients, i)
+		_, err := yrdv1grpc.NewCatalogServiceClient(y.conns[k]).PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: d})
+		ids[i] = d.Id
+		return err
+	})
+	y.written = append(y.written, ids...)
+	return p, err
+}
+
+// etcd runs the same load on etcd: puts of values the size of a dataset,
+// or linearizable reads of one such value.
+func (y *yrdLoads) etcd(ctx context.Context, e *Etcd, kind string, clients, n int) (Point, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	size := proto.Size(y.template)
+	if kind == "write" {
+		return e.Benchmark(ctx, clients, "put", "--key-size=32", "--sequential-keys", fmt.Sprintf("--key-space-size=%d", n),
+			fmt.Sprintf("--total=%d", n), fmt.Sprintf("--val-size=%d", size))
+	}
+	if err := e.Put(ctx, "bench-dataset", make([]byte, size)); err != nil {
+		return Point{}, "", err
+	}
+	return e.Benchmark(ctx, clients, "range", "bench-dataset", "--consistency=l", fmt.Sprintf("--total=%d", n))
+}
+
+// ReportDir is where `testnet bench` writes by default, under the module.
+var ReportDir = filepath.Join("bench", "results")

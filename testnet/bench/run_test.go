@@ -1,0 +1,66 @@
+package bench_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/yrd-exchange/yrdnode/testnet"
+	"github.com/yrd-exchange/yrdnode/testnet/bench"
+	"github.com/yrd-exchange/yrdnode/testnet/chaos"
+)
+
+// TestRunMeasuresRealProcesses brings up two yrdnode processes and runs
+// small write and read loads through their client API (TLS, API keys):
+// every operation is acknowledged and counted, and the report names both
+// loads. (etcd is not on a CI machine; its parser has its own tests.)
+func TestRunMeasuresRealProcesses(t *testing.T) {
+	bin, err := testnet.BuildBinaryOnce("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	tn, err := chaos.Up(ctx, chaos.Options{Dir: dir, Binary: bin, Cities: []string{"shanghai", "hangzhou"}, Mode: chaos.ModeLoopback, Log: log})
+	t.Cleanup(func() {
+		if tn != nil {
+			tn.Close()
+		}
+		if err := chaos.Down(context.Background(), dir, log); err != nil {
+			t.Errorf("down: %v", err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := bench.Run(ctx, bench.Options{Testnet: tn, Scratch: filepath.Join(dir, "bench"), Clients: []int{1, 4},
+		Ops: map[int]int{1: 30, 4: 60}, Commit: "test", Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Series) != 2 {
+		t.Fatalf("%d series, want yrdnode writes and reads", len(r.Series))
+	}
+	for _, s := range r.Series {
+		if s.System != "yrdnode" || len(s.Points) != 2 || s.Points[0].Ops != 30 || s.Points[1].Ops != 60 || s.Points[1].Clients != 4 {
+			t.Fatalf("series %+v", s)
+		}
+	}
+	out := t.TempDir()
+	if err := bench.Write(out, r); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "REPORT.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "| write | 4 |") || !strings.Contains(string(md), "| read | 1 |") || !strings.Contains(string(md), "No etcd build") {
+		t.Fatalf("report:\n%s", md)
+	}
+}
