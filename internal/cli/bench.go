@@ -3,9 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"slices"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -14,6 +11,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/sample"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+	"github.com/yrd-exchange/yrdnode/testnet/bench"
 )
 
 // runBench drives a running cluster with a bounded load and reports
@@ -43,55 +41,14 @@ func benchLoad(ctx context.Context, env Env, cf *clientFlags, conn *grpc.ClientC
 	if err != nil {
 		return cf.callErr(err)
 	}
-	var next atomic.Int64
-	var mu sync.Mutex
-	var lat []time.Duration
-	var firstErr error
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var local []time.Duration
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= count {
-					break
-				}
-				t0 := time.Now()
-				if err := op(ctx, i); err != nil {
-					if ctx.Err() == nil {
-						mu.Lock()
-						if firstErr == nil {
-							firstErr = err
-						}
-						mu.Unlock()
-					}
-					break
-				}
-				local = append(local, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, local...)
-			mu.Unlock()
-		}()
+	// --duration ends the load and reports what was done by then.
+	p, err := bench.Load(ctx, workers, count, func(ctx context.Context, _, i int) error { return op(ctx, i) })
+	if err != nil && (ctx.Err() == nil || p.Ops == 0) {
+		return cf.callErr(err)
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if firstErr != nil {
-		return cf.callErr(firstErr)
-	}
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[int(p*float64(len(lat)-1))]
-	}
-	fmt.Fprintf(env.Stdout, "%s: %d ops by %d workers in %v: %.0f ops/s, p50 %v, p99 %v, max %v\n", kind, len(lat), workers,
-		elapsed.Round(time.Millisecond), float64(len(lat))/elapsed.Seconds(), pct(0.5).Round(time.Microsecond),
-		pct(0.99).Round(time.Microsecond), pct(1).Round(time.Microsecond))
+	fmt.Fprintf(env.Stdout, "%s: %d ops by %d workers in %v: %.0f ops/s, p50 %v, p99 %v, max %v\n", kind, p.Ops, workers,
+		p.Elapsed.Round(time.Millisecond), p.OpsPerSec(), p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond),
+		p.Max.Round(time.Microsecond))
 	return nil
 }
 

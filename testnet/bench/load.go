@@ -14,14 +14,15 @@ import (
 type Op func(ctx context.Context, client, i int) error
 
 // Load runs count operations by clients concurrent workers, each taking
-// the next sequence number until count are taken, and measures them. It
-// stops at the first failed operation or when ctx ends, and returns the
-// error; a load is bounded by count and by ctx's deadline.
-func Load(ctx context.Context, clients, count int, op Op) (Point, error) {
+// the next sequence number until count are taken, and measures them. A
+// load is bounded by count and by ctx: when ctx ends, Load returns the
+// point of the operations done so far with ctx's error; when an operation
+// fails first, it returns that error and no point.
+func Load(parent context.Context, clients, count int, op Op) (Point, error) {
 	if clients < 1 || count < 1 {
 		return Point{}, fmt.Errorf("bench: load of %d operations by %d clients", count, clients)
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
+	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	var next atomic.Int64
 	lat := make([][]time.Duration, clients)
@@ -38,7 +39,9 @@ func Load(ctx context.Context, clients, count int, op Op) (Point, error) {
 				}
 				t0 := time.Now()
 				if err := op(ctx, c, i); err != nil {
-					cancel(fmt.Errorf("operation %d: %w", i, err))
+					if parent.Err() == nil {
+						cancel(fmt.Errorf("operation %d: %w", i, err))
+					}
 					return
 				}
 				lat[c] = append(lat[c], time.Since(t0))
@@ -47,10 +50,14 @@ func Load(ctx context.Context, clients, count int, op Op) (Point, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	p := summarise(clients, slices.Concat(lat...), elapsed)
+	if err := parent.Err(); err != nil {
+		return p, err
+	}
 	if err := context.Cause(ctx); err != nil {
 		return Point{}, err
 	}
-	return summarise(clients, slices.Concat(lat...), elapsed), nil
+	return p, nil
 }
 
 // summarise is the Point of latencies lat measured over elapsed.

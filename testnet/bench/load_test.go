@@ -73,3 +73,22 @@ func TestSummarisePercentiles(t *testing.T) {
 		t.Fatalf("%+v", p)
 	}
 }
+
+// TestLoadEndsWithItsContext: when ctx ends, the load returns what it
+// did by then, and ctx's error.
+func TestLoadEndsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p, err := Load(ctx, 2, 1_000_000, func(ctx context.Context, _, i int) error {
+		if i == 100 {
+			cancel()
+		}
+		if i >= 100 {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || p.Ops < 99 || p.Ops > 100 {
+		t.Fatalf("point %+v, error %v: want the operations before the cancel and context.Canceled", p, err)
+	}
+}
