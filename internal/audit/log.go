@@ -32,6 +32,9 @@ var (
 // DefaultMaxBatch bounds one group commit when Options.MaxBatch is 0.
 const DefaultMaxBatch = 1024
 
+// DefaultLinger is Options.Linger when it is 0.
+const DefaultLinger = 10 * time.Millisecond
+
 // openTimeout bounds the wait for bbolt's file lock: a second process on the
 // same file should fail, not hang the node's start.
 const openTimeout = 5 * time.Second
@@ -45,6 +48,13 @@ type Options struct {
 	MaxBatch int
 	// Clock stamps records that arrive without a time; time.Now if nil.
 	Clock func() time.Time
+	// Linger is how long a group commit of queued records only (Enqueue,
+	// which nobody waits on) waits for more before it is written, so that
+	// a stream of catalog changes costs one commit (two fsyncs of the disk
+	// the raft log syncs on) per Linger rather than per change. An Append
+	// or Flush arriving meanwhile is written at once, with them. 0 means
+	// DefaultLinger; negative, no wait.
+	Linger time.Duration
 }
 
 // Log is a node's append-only, hash-chained, signed audit log: the last
@@ -57,6 +67,7 @@ type Log struct {
 	node     string
 	clock    func() time.Time
 	maxBatch int
+	linger   time.Duration
 
 	reqs      chan *request
 	closing   chan struct{} // closed by Close
@@ -78,8 +89,9 @@ type headState struct {
 // request is one pending Append; done is buffered so the writer never
 // blocks on a caller that gave up.
 type request struct {
-	rec  *yrdv1.AuditRecord
-	done chan error
+	rec    *yrdv1.AuditRecord
+	done   chan error
+	queued bool // by Enqueue: nobody waits for it
 }
 
 // Open opens or creates the audit log at path. key signs the last record of
@@ -108,6 +120,7 @@ func Open(path string, key ed25519.PrivateKey, node string, opts Options) (*Log,
 		node:     node,
 		clock:    opts.Clock,
 		maxBatch: opts.MaxBatch,
+		linger:   opts.Linger,
 		closing:  make(chan struct{}),
 		exited:   make(chan struct{}),
 	}
@@ -116,6 +129,9 @@ func Open(path string, key ed25519.PrivateKey, node string, opts Options) (*Log,
 	}
 	if l.maxBatch <= 0 {
 		l.maxBatch = DefaultMaxBatch
+	}
+	if l.linger == 0 {
+		l.linger = DefaultLinger
 	}
 	l.reqs = make(chan *request, l.maxBatch)
 	err = db.Update(func(tx *bolt.Tx) error {
@@ -226,8 +242,9 @@ func (l *Log) Append(ctx context.Context, rec *yrdv1.AuditRecord) (*yrdv1.AuditR
 // and are durable elsewhere (a committed catalog change is in the
 // replicated raft log), where waiting would only add an fsync to the
 // caller's latency. Records keep their order with those of Append. A
-// crash may lose records queued but not yet committed, at most one group
-// commit's worth; a write failure makes the log fail every later call.
+// crash may lose records queued but not yet committed: at most one group
+// commit's worth, which gathers queued records for up to Options.Linger;
+// a write failure makes the log fail every later call.
 //
 // It blocks only while the queue is full, which is the writer's
 // back-pressure, or until ctx ends.
@@ -235,7 +252,7 @@ func (l *Log) Enqueue(ctx context.Context, rec *yrdv1.AuditRecord) error {
 	if err := l.stickyErr(); err != nil {
 		return err
 	}
-	r := &request{rec: proto.Clone(rec).(*yrdv1.AuditRecord), done: make(chan error, 1)}
+	r := &request{rec: proto.Clone(rec).(*yrdv1.AuditRecord), done: make(chan error, 1), queued: true}
 	select {
 	case <-l.closing:
 		return ErrClosed
@@ -305,7 +322,7 @@ func (l *Log) writer() {
 	for {
 		select {
 		case r := <-l.reqs:
-			batch = l.collect(append(batch[:0], r))
+			batch = l.lingerFor(l.collect(append(batch[:0], r)))
 			l.commit(batch)
 		case <-l.closing:
 			// Appends that got into the queue before Close are written, so
@@ -333,6 +350,40 @@ func (l *Log) collect(batch []*request) []*request {
 		}
 	}
 	return batch
+}
+
+// lingerFor waits, for a batch of queued records only, up to l.linger for
+// more (see Options.Linger); a request somebody waits on, a full batch or
+// Close ends the wait.
+func (l *Log) lingerFor(batch []*request) []*request {
+	if l.linger < 0 || len(batch) >= l.maxBatch || !allQueued(batch) {
+		return batch
+	}
+	t := time.NewTimer(l.linger)
+	defer t.Stop()
+	for len(batch) < l.maxBatch {
+		select {
+		case r := <-l.reqs:
+			batch = append(batch, r)
+			if !r.queued {
+				return l.collect(batch)
+			}
+		case <-t.C:
+			return batch
+		case <-l.closing:
+			return batch
+		}
+	}
+	return batch
+}
+
+func allQueued(batch []*request) bool {
+	for _, r := range batch {
+		if !r.queued {
+			return false
+		}
+	}
+	return true
 }
 
 // commit writes batch in one transaction and answers every request in it.

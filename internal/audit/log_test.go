@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -390,4 +391,64 @@ func TestEnqueueKeepsOrderWithAppendAndIsWrittenByClose(t *testing.T) {
 			t.Errorf("record %d is %q, want %q", i, got.Detail, sampleRecord(i).Detail)
 		}
 	}
+}
+
+// TestQueuedRecordsLingerIntoOneCommit: queued records wait (here up to
+// ten minutes) for more, and an Append ends the wait at once: all of them
+// are one group commit, so only the last record is signed. Flush and Close
+// end the wait too.
+func TestQueuedRecordsLingerIntoOneCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.db")
+	l := openLog(t, path, testKey(1), Options{NoSync: true, Linger: 10 * time.Minute})
+	for i := 1; i <= 3; i++ {
+		if err := l.Enqueue(context.Background(), sampleRecord(i)); err != nil {
+			t.Fatal(err)
+		}
+		if i == 1 {
+			// The writer has taken record 1: without a linger it would
+			// commit it alone now.
+			for len(l.reqs) > 0 {
+				runtime.Gosched()
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // 20× under the linger
+	defer cancel()
+	if _, err := l.Append(ctx, sampleRecord(4)); err != nil {
+		t.Fatalf("an Append did not end the linger: %v", err)
+	}
+	for i := 1; i <= 4; i++ {
+		got, err := l.Get(uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if signed := len(got.GetSignature()) > 0; signed != (i == 4) {
+			t.Errorf("record %d signed %v: want one group commit of records 1–4", i, signed)
+		}
+	}
+	if err := l.Enqueue(context.Background(), sampleRecord(5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatalf("a Flush did not end the linger: %v", err)
+	}
+	if seq, _ := l.Head(); seq != 5 {
+		t.Fatalf("head after Flush = %d, want 5", seq)
+	}
+	if err := l.Enqueue(context.Background(), sampleRecord(6)); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Close did not end the linger")
+	}
+	l = openLog(t, path, testKey(1), Options{NoSync: true})
+	defer l.Close()
+	wantOK(t, l.Verify(nil), 6)
 }
