@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/yrd-exchange/yrdnode/testnet/bench"
 	"github.com/yrd-exchange/yrdnode/testnet/chaos"
@@ -23,6 +24,7 @@ func runTestnetBench(ctx context.Context, env Env, args []string) error {
 	etcd := fs.String("etcd", "", "a directory holding etcd 3.6's etcd and benchmark binaries: run three etcd members with client TLS beside the testnet and compare")
 	out := fs.String("out", bench.ReportDir, "where to write REPORT.md and the plots")
 	clients := fs.String("clients", "1,16,64", "client counts, comma-separated")
+	parts := fs.String("parts", "load", "what to measure, comma-separated: load (writes and linearizable reads), propagation (a change on the leader to readable on every city), fanout (a family query with 5 owners down)")
 	scale := fs.Float64("scale", 1, "multiply the operations of each load (1: 2,000 at 1 client, 10,000 at 16, 20,000 at 64)")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -52,14 +54,46 @@ func runTestnetBench(ctx context.Context, env Env, args []string) error {
 	}
 	defer t.Close()
 	o.Testnet = t
-	r, err := bench.Run(ctx, o)
-	if err != nil {
-		return err
+	r := bench.NewReport(o.Commit)
+	for _, part := range strings.Split(*parts, ",") {
+		if err := benchPart(ctx, env, o, r, part); err != nil {
+			return err
+		}
 	}
 	if err := bench.Write(*out, r); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "report: %s\n", filepath.Join(*out, "REPORT.md"))
+	return nil
+}
+
+// benchPart measures one part into r.
+func benchPart(ctx context.Context, env Env, o bench.Options, r *bench.Report, part string) error {
+	switch part {
+	case "load":
+		return bench.Run(ctx, o, r)
+	case "propagation":
+		s, err := bench.Propagation(ctx, o.Testnet, 100)
+		if err != nil {
+			return err
+		}
+		s.Command = "yrdnode testnet bench --parts propagation"
+		r.Singles = append(r.Singles, s)
+	case "fanout":
+		f, err := bench.Fanout(ctx, o.Testnet, 5)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "family query over %d owners with %d down (%s): %d parts in %v; missing: %s\n", f.Owners, len(f.Down),
+			strings.Join(f.Down, ", "), len(f.Answered), f.Latency.Round(time.Millisecond), strings.Join(f.Missing, "; "))
+		r.Singles = append(r.Singles, bench.Single{Name: fmt.Sprintf("family query over %d owners, %d of them down: parts answered", f.Owners, len(f.Down)),
+			Command: "yrdnode testnet bench --parts fanout", Value: float64(len(f.Answered)), Unit: "parts",
+			Point: &bench.Point{Clients: 1, Ops: 1, Elapsed: f.Latency, P50: f.Latency, P90: f.Latency, P99: f.Latency, Max: f.Latency}})
+		r.Notes = append(r.Notes, fmt.Sprintf("Family query with %s stopped: %d of %d parts answered; the trailer named as missing: %s.",
+			strings.Join(f.Down, ", "), len(f.Answered), f.Owners, strings.Join(f.Missing, "; ")))
+	default:
+		return usageError{fmt.Sprintf("--parts: %q is not load, propagation or fanout", part)}
+	}
 	return nil
 }
 

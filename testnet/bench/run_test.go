@@ -39,9 +39,9 @@ func TestRunMeasuresRealProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := bench.Run(ctx, bench.Options{Testnet: tn, Scratch: filepath.Join(dir, "bench"), Clients: []int{1, 4},
-		Ops: map[int]int{1: 30, 4: 60}, Commit: "test", Log: log})
-	if err != nil {
+	r := bench.NewReport("test")
+	if err := bench.Run(ctx, bench.Options{Testnet: tn, Scratch: filepath.Join(dir, "bench"), Clients: []int{1, 4},
+		Ops: map[int]int{1: 30, 4: 60}, Log: log}, r); err != nil {
 		t.Fatal(err)
 	}
 	if len(r.Series) != 2 {
@@ -62,5 +62,50 @@ func TestRunMeasuresRealProcesses(t *testing.T) {
 	}
 	if !strings.Contains(string(md), "| write | 4 |") || !strings.Contains(string(md), "| read | 1 |") || !strings.Contains(string(md), "No etcd build") {
 		t.Fatalf("report:\n%s", md)
+	}
+}
+
+// TestDeltaPartsOnRealProcesses: on three processes (two voters, one
+// non-voter, with sample data) a change is readable on every city, and a
+// family query with the non-voter stopped answers with the others' parts
+// and names the stopped one.
+func TestDeltaPartsOnRealProcesses(t *testing.T) {
+	bin, err := testnet.BuildBinaryOnce("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cities := []string{"shanghai", "hangzhou", "nanjing"}
+	tn, err := chaos.Up(ctx, chaos.Options{Dir: dir, Binary: bin, Cities: cities, Voters: 2, Mode: chaos.ModeLoopback, Log: log, SampleRows: 200})
+	t.Cleanup(func() {
+		if tn != nil {
+			tn.Close()
+		}
+		if err := chaos.Down(context.Background(), dir, log); err != nil {
+			t.Errorf("down: %v", err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := bench.Propagation(ctx, tn, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Point == nil || s.Point.Ops != 5 || s.Point.Max <= 0 || s.Point.Max > time.Minute {
+		t.Fatalf("propagation %+v", s.Point)
+	}
+	f, err := bench.Fanout(ctx, tn, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Owners != 3 || len(f.Answered) != 2 || len(f.Down) != 1 || f.Down[0] != "nanjing" || len(f.Missing) != 1 || !strings.HasPrefix(f.Missing[0], "nanjing") {
+		t.Fatalf("fan-out with nanjing down: %+v", f)
+	}
+	if err := tn.Procs.WaitServing(ctx, 2); err != nil {
+		t.Fatalf("nanjing was not started again: %v", err)
 	}
 }
