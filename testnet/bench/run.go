@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -102,6 +103,43 @@ func Run(ctx context.Context, o Options, r *Report) error {
 			r.Series = append(r.Series, *s)
 		}
 	}
+	return nil
+}
+
+// List publishes fill more datasets (not reported; the catalog then has
+// at least fill) and measures a filtered list at each client count: one
+// city's GENERAL datasets, a page of 100, linearizable, as the store's
+// in-process benchmark lists.
+func List(ctx context.Context, o Options, r *Report, fill int) error {
+	y, err := newYrdLoads(ctx, o.Testnet, maxOf(o.Clients))
+	if err != nil {
+		return err
+	}
+	fillCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	if _, err := Load(fillCtx, 64, fill, y.publish(64)); err != nil {
+		return fmt.Errorf("bench: filling the catalog with %d datasets: %w", fill, err)
+	}
+	s := Series{System: "yrdnode", Kind: "filtered list",
+		Command: fmt.Sprintf("yrdnode testnet bench --parts list (a catalog of at least %d datasets; one city's GENERAL datasets, page of 100, linearizable)", fill)}
+	for _, c := range o.Clients {
+		lctx, cancel := context.WithTimeout(ctx, loadTimeout)
+		p, err := Load(lctx, c, o.Ops[c], func(ctx context.Context, k, _ int) error {
+			req := &yrdv1.ListDatasetsRequest{OwnerCity: y.cities[k%len(y.conns)], Level: yrdv1.ClassificationLevel_LEVEL_GENERAL, PageSize: 100}
+			resp, err := yrdv1grpc.NewCatalogServiceClient(y.conns[k%len(y.conns)]).ListDatasets(ctx, req)
+			if err == nil && len(resp.GetDatasets()) != 100 {
+				err = fmt.Errorf("a page of %d datasets, want 100", len(resp.GetDatasets()))
+			}
+			return err
+		})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("bench: list, %d clients: %w", c, err)
+		}
+		s.Points = append(s.Points, p)
+		o.Log.Info("measured", "system", "yrdnode", "kind", s.Kind, "clients", c, "ops/s", int(p.OpsPerSec()), "p50", p.P50, "p99", p.P99)
+	}
+	r.Series = append(r.Series, s)
 	return nil
 }
 
@@ -219,18 +257,27 @@ func (y *yrdLoads) run(ctx context.Context, kind string, clients, n int) (Point,
 			return err
 		})
 	}
-	ids := make([]string, n)
-	p, err := Load(ctx, clients, n, func(ctx context.Context, c, i int) error {
+	p, err := Load(ctx, clients, n, y.publish(clients))
+	return p, err
+}
+
+// publish is the write operation: a new dataset of the client's
+// connection's city and organisation, its id remembered for the reads.
+func (y *yrdLoads) publish(clients int) Op {
+	var mu sync.Mutex
+	return func(ctx context.Context, c, i int) error {
 		k := c % len(y.conns)
 		d := proto.Clone(y.template).(*yrdv1.Dataset)
 		d.OwnerCity, d.OwnerOrg = y.cities[k], y.orgs[k]
 		d.Id = fmt.Sprintf("%s.bench.r%d-c%d-%d", y.cities[k], y.run0, clients, i)
 		_, err := yrdv1grpc.NewCatalogServiceClient(y.conns[k]).PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: d})
-		ids[i] = d.Id
+		if err == nil {
+			mu.Lock()
+			y.written = append(y.written, d.Id)
+			mu.Unlock()
+		}
 		return err
-	})
-	y.written = append(y.written, ids...)
-	return p, err
+	}
 }
 
 // etcd runs the same load on etcd: puts of values the size of a dataset,

@@ -47,10 +47,16 @@ func TestRunMeasuresRealProcesses(t *testing.T) {
 	if len(r.Series) != 2 {
 		t.Fatalf("%d series, want yrdnode writes and reads", len(r.Series))
 	}
-	for _, s := range r.Series {
+	for _, s := range r.Series[:2] {
 		if s.System != "yrdnode" || len(s.Points) != 2 || s.Points[0].Ops != 30 || s.Points[1].Ops != 60 || s.Points[1].Clients != 4 {
 			t.Fatalf("series %+v", s)
 		}
+	}
+	if err := bench.List(ctx, bench.Options{Testnet: tn, Clients: []int{1, 4}, Ops: map[int]int{1: 20, 4: 40}, Log: log}, r, 400); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.Series[len(r.Series)-1]; s.Kind != "filtered list" || len(s.Points) != 2 || s.Points[1].Ops != 40 {
+		t.Fatalf("list series %+v", s)
 	}
 	out := t.TempDir()
 	if err := bench.Write(out, r); err != nil {
@@ -60,7 +66,8 @@ func TestRunMeasuresRealProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(md), "| write | 4 |") || !strings.Contains(string(md), "| read | 1 |") || !strings.Contains(string(md), "No etcd build") {
+	if !strings.Contains(string(md), "| write | 4 |") || !strings.Contains(string(md), "| read | 1 |") ||
+		!strings.Contains(string(md), "| filtered list | 4 |") || !strings.Contains(string(md), "No etcd build") {
 		t.Fatalf("report:\n%s", md)
 	}
 }
