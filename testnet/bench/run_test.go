@@ -72,10 +72,11 @@ func TestRunMeasuresRealProcesses(t *testing.T) {
 	}
 }
 
-// TestDeltaPartsOnRealProcesses: on three processes (two voters, one
-// non-voter, with sample data) a change is readable on every city, and a
+// TestDeltaPartsOnRealProcesses: on four processes (three voters, one
+// non-voter, with sample data) a change is readable on every city; a
 // family query with the non-voter stopped answers with the others' parts
-// and names the stopped one.
+// and names the stopped one; and writes go on after the leader's process
+// is killed.
 func TestDeltaPartsOnRealProcesses(t *testing.T) {
 	bin, err := testnet.BuildBinaryOnce("../..")
 	if err != nil {
@@ -85,8 +86,8 @@ func TestDeltaPartsOnRealProcesses(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cities := []string{"shanghai", "hangzhou", "nanjing"}
-	tn, err := chaos.Up(ctx, chaos.Options{Dir: dir, Binary: bin, Cities: cities, Voters: 2, Mode: chaos.ModeLoopback, Log: log, SampleRows: 200})
+	cities := []string{"shanghai", "hangzhou", "nanjing", "hefei"}
+	tn, err := chaos.Up(ctx, chaos.Options{Dir: dir, Binary: bin, Cities: cities, Voters: 3, Mode: chaos.ModeLoopback, Log: log, SampleRows: 200})
 	t.Cleanup(func() {
 		if tn != nil {
 			tn.Close()
@@ -109,10 +110,17 @@ func TestDeltaPartsOnRealProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Owners != 3 || len(f.Answered) != 2 || len(f.Down) != 1 || f.Down[0] != "nanjing" || len(f.Missing) != 1 || !strings.HasPrefix(f.Missing[0], "nanjing") {
-		t.Fatalf("fan-out with nanjing down: %+v", f)
+	if f.Owners != 4 || len(f.Answered) != 3 || len(f.Down) != 1 || f.Down[0] != "hefei" || len(f.Missing) != 1 || !strings.HasPrefix(f.Missing[0], "hefei") {
+		t.Fatalf("fan-out with hefei down: %+v", f)
 	}
-	if err := tn.Procs.WaitServing(ctx, 2); err != nil {
-		t.Fatalf("nanjing was not started again: %v", err)
+	if err := tn.Procs.WaitServing(ctx, 3); err != nil {
+		t.Fatalf("hefei was not started again: %v", err)
+	}
+	fo, err := bench.RunFailover(ctx, tn, 1, 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fo.Kills) != 1 || len(fo.Recovery) != 1 || fo.Recovery[0] <= 0 || len(fo.Timeline) == 0 {
+		t.Fatalf("failover: %d kills, recovery %v, %d writes", len(fo.Kills), fo.Recovery, len(fo.Timeline))
 	}
 }
