@@ -24,7 +24,7 @@ func runTestnetBench(ctx context.Context, env Env, args []string) error {
 	etcd := fs.String("etcd", "", "a directory holding etcd 3.6's etcd and benchmark binaries: run three etcd members with client TLS beside the testnet and compare")
 	out := fs.String("out", bench.ReportDir, "where to write REPORT.md and the plots")
 	clients := fs.String("clients", "1,16,64", "client counts, comma-separated")
-	parts := fs.String("parts", "load", "what to measure, comma-separated: load (writes and linearizable reads), list (a filtered list after publishing 100,000 datasets), failover (the leader killed 5 times under writes), propagation (a change on the leader to readable on every city), fanout (a family query with 5 owners down)")
+	parts := fs.String("parts", "load", "what to measure, comma-separated: load (writes and linearizable reads), list (a filtered list after publishing 100,000 datasets), failover (the leader killed 5 times under writes), federated (the family group-by against one DuckDB over every city's file; needs testnet up --rows), stream (every row of the family, rows/s), propagation (a change on the leader to readable on every city), fanout (a family query with 5 owners down)")
 	scale := fs.Float64("scale", 1, "multiply the operations of each load (1: 2,000 at 1 client, 10,000 at 16, 20,000 at 64)")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -74,6 +74,18 @@ func benchPart(ctx context.Context, env Env, o bench.Options, r *bench.Report, p
 		return bench.Run(ctx, o, r)
 	case "list":
 		return bench.List(ctx, o, r, 100_000)
+	case "federated":
+		f, err := bench.RunFederated(ctx, o.Testnet, 3)
+		if err != nil {
+			return err
+		}
+		r.Federated = f
+	case "stream":
+		s, err := bench.Stream(ctx, o.Testnet)
+		if err != nil {
+			return err
+		}
+		r.Singles = append(r.Singles, s)
 	case "failover":
 		f, err := bench.RunFailover(ctx, o.Testnet, 5, 3*time.Second)
 		if err != nil {
@@ -100,7 +112,7 @@ func benchPart(ctx context.Context, env Env, o bench.Options, r *bench.Report, p
 		r.Notes = append(r.Notes, fmt.Sprintf("Family query with %s stopped: %d of %d parts answered; the trailer named as missing: %s.",
 			strings.Join(f.Down, ", "), len(f.Answered), f.Owners, strings.Join(f.Missing, "; ")))
 	default:
-		return usageError{fmt.Sprintf("--parts: %q is not load, list, failover, propagation or fanout", part)}
+		return usageError{fmt.Sprintf("--parts: %q is not load, list, failover, federated, stream, propagation or fanout", part)}
 	}
 	return nil
 }

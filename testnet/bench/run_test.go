@@ -75,8 +75,9 @@ func TestRunMeasuresRealProcesses(t *testing.T) {
 // TestDeltaPartsOnRealProcesses: on four processes (three voters, one
 // non-voter, with sample data) a change is readable on every city; a
 // family query with the non-voter stopped answers with the others' parts
-// and names the stopped one; and writes go on after the leader's process
-// is killed.
+// and names the stopped one; the federated group-by and the central one
+// both answer; every row streams; and writes go on after the leader's
+// process is killed.
 func TestDeltaPartsOnRealProcesses(t *testing.T) {
 	bin, err := testnet.BuildBinaryOnce("../..")
 	if err != nil {
@@ -115,6 +116,20 @@ func TestDeltaPartsOnRealProcesses(t *testing.T) {
 	}
 	if err := tn.Procs.WaitServing(ctx, 3); err != nil {
 		t.Fatalf("hefei was not started again: %v", err)
+	}
+	fed, err := bench.RunFederated(ctx, tn, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fed.Cities != 4 || fed.Rows != 800 || len(fed.Federated) != 1 || len(fed.Central) != 1 || fed.Central[0] <= 0 {
+		t.Fatalf("federated: %+v", fed)
+	}
+	st, err := bench.Stream(ctx, tn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.Name, "800 rows from 4 cities") || st.Value <= 0 {
+		t.Fatalf("stream: %+v", st)
 	}
 	fo, err := bench.RunFailover(ctx, tn, 1, 500*time.Millisecond)
 	if err != nil {
