@@ -29,7 +29,10 @@ func runTestnetBench(ctx context.Context, env Env, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	o := bench.Options{Etcd: *etcd, Scratch: filepath.Join(*dir, "bench"), Ops: map[int]int{}, Commit: commit(), Log: testnetLogger(env)}
+	if *scale <= 0 || *scale > 100 {
+		return usageError{"--scale: want a factor in (0, 100]"}
+	}
+	o := bench.Options{Etcd: *etcd, Scratch: filepath.Join(*dir, "bench"), Ops: map[int]int{}, Log: testnetLogger(env)}
 	for _, c := range strings.Split(*clients, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n < 1 || n > 1024 {
@@ -42,9 +45,6 @@ func runTestnetBench(ctx context.Context, env Env, args []string) error {
 		}
 		o.Ops[n] = max(1, int(float64(ops)**scale))
 	}
-	if *scale <= 0 || *scale > 100 {
-		return usageError{"--scale: want a factor in (0, 100]"}
-	}
 	if err := os.MkdirAll(o.Scratch, 0o755); err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func runTestnetBench(ctx context.Context, env Env, args []string) error {
 	}
 	defer t.Close()
 	o.Testnet = t
-	r := bench.NewReport(o.Commit)
+	r := bench.NewReport(commit())
 	for _, part := range strings.Split(*parts, ",") {
 		if err := benchPart(ctx, env, o, r, part); err != nil {
 			return err

@@ -96,10 +96,8 @@ func pollUntilServed(ctx context.Context, cl yrdv1grpc.CatalogServiceClient, id 
 		if _, err := cl.GetDataset(ctx, req); err == nil {
 			return time.Now(), nil
 		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("bench: %s never became readable: %w", id, ctx.Err())
-		case <-time.After(pollEvery):
+		if err := sleepCtx(ctx, pollEvery); err != nil {
+			return time.Time{}, fmt.Errorf("bench: %s never became readable: %w", id, err)
 		}
 	}
 }
@@ -145,10 +143,12 @@ func Fanout(ctx context.Context, t *chaos.Testnet, down int) (FanoutResult, erro
 		}
 		r.Down = append(r.Down, t.State.Cities[i].ID)
 	}
-	defer restart(ctx, t, victims)
 	start := time.Now()
 	parts, err := familyParts(ctx, cl, q)
 	r.Latency = time.Since(start)
+	if rerr := restart(ctx, t, victims...); err == nil {
+		err = rerr
+	}
 	if err != nil {
 		return FanoutResult{}, err
 	}
@@ -183,21 +183,23 @@ func everyOwnerAnswers(ctx context.Context, cl yrdv1grpc.QueryServiceClient, q *
 		if time.Now().After(deadline) {
 			return fmt.Errorf("bench: the family query never had every owner's part (%v): %v", err, parts)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond): // polling for a condition
+		if err := sleepCtx(ctx, 500*time.Millisecond); err != nil { // polling for a condition
+			return err
 		}
 	}
 }
 
 // restart starts the stopped cities again and waits until they serve.
-func restart(ctx context.Context, t *chaos.Testnet, cities []int) {
+func restart(ctx context.Context, t *chaos.Testnet, cities ...int) error {
 	for _, i := range cities {
-		if err := t.Procs.Start(i); err == nil {
-			t.Procs.WaitServing(ctx, i)
+		if err := t.Procs.Start(i); err != nil {
+			return err
+		}
+		if err := t.Procs.WaitServing(ctx, i); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 // familyParts runs q and returns its trailer's per-city results.

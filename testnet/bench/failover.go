@@ -137,10 +137,7 @@ func (w *failoverWriters) killLeader(ctx context.Context, f *Failover) (time.Dur
 	deadline := time.Now().Add(time.Minute)
 	for {
 		if at, ok := w.firstAckAfter(killed, leader); ok {
-			if err := w.t.Procs.Start(leader); err != nil {
-				return 0, err
-			}
-			return at.Sub(killed), w.t.Procs.WaitServing(ctx, leader)
+			return at.Sub(killed), restart(ctx, w.t, leader)
 		}
 		if time.Now().After(deadline) {
 			return 0, fmt.Errorf("bench: no write acknowledged within a minute of killing %s", w.t.State.Cities[leader].ID)

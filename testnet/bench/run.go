@@ -34,9 +34,7 @@ type Options struct {
 	Clients []int
 	// Ops is the number of operations per load at each client count.
 	Ops map[int]int
-	// Commit names the tree measured, for the report.
-	Commit string
-	Log    *slog.Logger
+	Log *slog.Logger
 }
 
 // DefaultClients and DefaultOps are the loads the issue asks for.

@@ -19,28 +19,11 @@ import (
 // every operation is acknowledged and counted, and the report names both
 // loads. (etcd is not on a CI machine; its parser has its own tests.)
 func TestRunMeasuresRealProcesses(t *testing.T) {
-	bin, err := testnet.BuildBinaryOnce("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	tn, err := chaos.Up(ctx, chaos.Options{Dir: dir, Binary: bin, Cities: []string{"shanghai", "hangzhou"}, Mode: chaos.ModeLoopback, Log: log})
-	t.Cleanup(func() {
-		if tn != nil {
-			tn.Close()
-		}
-		if err := chaos.Down(context.Background(), dir, log); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn, log := upTestnet(ctx, t, chaos.Options{Cities: []string{"shanghai", "hangzhou"}})
 	r := bench.NewReport("test")
-	if err := bench.Run(ctx, bench.Options{Testnet: tn, Scratch: filepath.Join(dir, "bench"), Clients: []int{1, 4},
+	if err := bench.Run(ctx, bench.Options{Testnet: tn, Scratch: filepath.Join(tn.State.Dir, "bench"), Clients: []int{1, 4},
 		Ops: map[int]int{1: 30, 4: 60}, Log: log}, r); err != nil {
 		t.Fatal(err)
 	}
@@ -79,27 +62,9 @@ func TestRunMeasuresRealProcesses(t *testing.T) {
 // both answer; every row streams; and writes go on after the leader's
 // process is killed.
 func TestDeltaPartsOnRealProcesses(t *testing.T) {
-	bin, err := testnet.BuildBinaryOnce("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cities := []string{"shanghai", "hangzhou", "nanjing", "hefei"}
-	tn, err := chaos.Up(ctx, chaos.Options{Dir: dir, Binary: bin, Cities: cities, Voters: 3, Mode: chaos.ModeLoopback, Log: log, SampleRows: 200})
-	t.Cleanup(func() {
-		if tn != nil {
-			tn.Close()
-		}
-		if err := chaos.Down(context.Background(), dir, log); err != nil {
-			t.Errorf("down: %v", err)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn, _ := upTestnet(ctx, t, chaos.Options{Cities: []string{"shanghai", "hangzhou", "nanjing", "hefei"}, Voters: 3, SampleRows: 200})
 	s, err := bench.Propagation(ctx, tn, 5)
 	if err != nil {
 		t.Fatal(err)
@@ -138,4 +103,29 @@ func TestDeltaPartsOnRealProcesses(t *testing.T) {
 	if len(fo.Kills) != 1 || len(fo.Recovery) != 1 || fo.Recovery[0] <= 0 || len(fo.Timeline) == 0 {
 		t.Fatalf("failover: %d kills, recovery %v, %d writes", len(fo.Kills), fo.Recovery, len(fo.Timeline))
 	}
+}
+
+// upTestnet brings up o's cities as processes on loopback addresses in a
+// temporary dir, and takes them down when the test ends.
+func upTestnet(ctx context.Context, t *testing.T, o chaos.Options) (*chaos.Testnet, *slog.Logger) {
+	t.Helper()
+	bin, err := testnet.BuildBinaryOnce("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Dir, o.Binary, o.Mode = t.TempDir(), bin, chaos.ModeLoopback
+	o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	tn, err := chaos.Up(ctx, o)
+	t.Cleanup(func() {
+		if tn != nil {
+			tn.Close()
+		}
+		if err := chaos.Down(context.Background(), o.Dir, o.Log); err != nil {
+			t.Errorf("down: %v", err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn, o.Log
 }
