@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/yrd-exchange/yrdnode/internal/coalesce"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/store"
 	"github.com/yrd-exchange/yrdnode/store/wal"
@@ -29,8 +30,8 @@ type Raft struct {
 	trans   *raft.NetworkTransport
 	catalog *store.Catalog
 
-	reads     readBatcher
-	readyTerm atomic.Uint64 // term in which this leader's first barrier completed
+	reads     coalesce.Rounds[uint64] // leadership checks shared by concurrent reads
+	readyTerm atomic.Uint64           // term in which this leader's first barrier completed
 	failure   *storageFailure
 	stopped   atomic.Bool   // raft was shut down after a storage failure
 	stop      chan struct{} // closed by Close: ends watchStorage
@@ -292,7 +293,7 @@ func (r *Raft) ReadIndex(ctx context.Context) (uint64, error) {
 	if r.raft.State() != raft.Leader {
 		return 0, ErrNotLeader
 	}
-	return r.reads.do(ctx, r.readIndexRound)
+	return r.reads.Do(ctx, r.readIndexRound)
 }
 
 func (r *Raft) readIndexRound() (uint64, error) {

@@ -22,6 +22,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/consensus"
 	"github.com/yrd-exchange/yrdnode/internal/audit"
 	"github.com/yrd-exchange/yrdnode/internal/auth"
+	"github.com/yrd-exchange/yrdnode/internal/coalesce"
 	"github.com/yrd-exchange/yrdnode/internal/fabric"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
@@ -45,6 +46,8 @@ type Node struct {
 	health   *health.Server
 	data     *localData
 	queries  *queryLimiter
+
+	leaderReads coalesce.Rounds[uint64] // a follower's read-index requests, shared by concurrent reads
 
 	api, fabricRPC       *grpc.Server
 	apiLis               net.Listener

@@ -220,6 +220,16 @@ func (n *Node) readIndexOnce(ctx context.Context) (uint64, error) {
 	if n.raft.Leader() == "" {
 		return 0, errNoLeaderYet
 	}
+	return n.leaderReads.Do(ctx, n.askLeaderReadIndex)
+}
+
+// askLeaderReadIndex asks the leader for its read index on behalf of every
+// read that joined the round, so concurrent reads on a follower cost one
+// request to the leader rather than one each. Its deadline is its own: the
+// round serves callers whose contexts differ.
+func (n *Node) askLeaderReadIndex() (uint64, error) {
+	ctx, cancel := context.WithTimeout(n.base, n.cfg.ForwardTimeout)
+	defer cancel()
 	client, err := n.leaderPeer()
 	if err != nil {
 		return 0, err

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -52,7 +53,7 @@ func NewReport(commit string) *Report {
 }
 
 // Run measures catalog writes and linearizable reads at each client
-// count, yrdnode and etcd alternately, into r.
+// count, yrdnode and etcd taking turns to go first, into r.
 func Run(ctx context.Context, o Options, r *Report) error {
 	y, err := newYrdLoads(ctx, o.Testnet, maxOf(o.Clients))
 	if err != nil {
@@ -65,40 +66,76 @@ func Run(ctx context.Context, o Options, r *Report) error {
 		}
 		defer e.Stop()
 	}
-	series := map[string]*Series{}
-	add := func(system, kind, command string, p Point) {
-		k := system + " " + kind
-		if series[k] == nil {
-			series[k] = &Series{System: system, Kind: kind}
-		}
-		// The largest load's command: the others differ only in counts.
-		series[k].Command = command
-		series[k].Points = append(series[k].Points, p)
-		o.Log.Info("measured", "system", system, "kind", kind, "clients", p.Clients, "ops/s", int(p.OpsPerSec()), "p50", p.P50, "p99", p.P99)
-	}
+	rec := &recorder{series: map[string]*Series{}, log: o.Log}
+	turn := 0
 	for _, kind := range []string{"write", "read"} {
 		for _, c := range o.Clients {
-			n := o.Ops[c]
-			p, err := y.run(ctx, kind, c, n)
-			if err != nil {
-				return fmt.Errorf("yrdnode %s, %d clients: %w", kind, c, err)
-			}
-			add("yrdnode", kind, fmt.Sprintf("yrdnode testnet bench (%s: %d %s by %d clients on %d connections to %d voters, TLS, API keys)",
-				kind, n, y.what(kind), c, min(c, len(y.conns)), y.voters), p)
-			if e == nil {
-				continue
-			}
-			p, cmd, err := y.etcd(ctx, e, kind, c, n)
-			if err != nil {
+			// Each system goes first in every other load, so neither
+			// always meets the other's leftovers (compactions, write-back).
+			if err := y.pair(ctx, e, rec, kind, c, o.Ops[c], turn%2 == 1); err != nil {
 				return err
 			}
-			add("etcd", kind, cmd, p)
+			turn++
 		}
 	}
 	r.Notes = append(r.Notes, notes(o, y)...)
 	for _, k := range []string{"yrdnode write", "etcd write", "yrdnode read", "etcd read"} {
-		if s := series[k]; s != nil {
+		if s := rec.series[k]; s != nil {
 			r.Series = append(r.Series, *s)
+		}
+	}
+	return nil
+}
+
+// recorder collects the measured points by system and kind.
+type recorder struct {
+	series map[string]*Series
+	log    *slog.Logger
+}
+
+func (r *recorder) add(system, kind, command string, p Point) {
+	k := system + " " + kind
+	if r.series[k] == nil {
+		r.series[k] = &Series{System: system, Kind: kind}
+	}
+	// The largest load's command: the others differ only in counts.
+	r.series[k].Command = command
+	r.series[k].Points = append(r.series[k].Points, p)
+	r.log.Info("measured", "system", system, "kind", kind, "clients", p.Clients, "ops/s", int(p.OpsPerSec()), "p50", p.P50, "p99", p.P99)
+}
+
+// pair runs one load of kind on yrdnode and, given e, the same on etcd,
+// etcd first if etcdFirst. Before each, every dirty page is written out
+// (sync), so no load pays for the write-back of the one before it.
+func (y *yrdLoads) pair(ctx context.Context, e *Etcd, rec *recorder, kind string, clients, n int, etcdFirst bool) error {
+	ours := func() error {
+		p, err := y.run(ctx, kind, clients, n)
+		if err != nil {
+			return fmt.Errorf("yrdnode %s, %d clients: %w", kind, clients, err)
+		}
+		rec.add("yrdnode", kind, fmt.Sprintf("yrdnode testnet bench (%s: %d %s by %d clients on %d connections to %d voters, TLS, API keys)",
+			kind, n, y.what(kind), clients, min(clients, len(y.conns)), y.voters), p)
+		return nil
+	}
+	theirs := func() error {
+		p, cmd, err := y.etcd(ctx, e, kind, clients, n)
+		if err != nil {
+			return err
+		}
+		rec.add("etcd", kind, cmd, p)
+		return nil
+	}
+	order := []func() error{ours}
+	switch {
+	case e != nil && etcdFirst:
+		order = []func() error{theirs, ours}
+	case e != nil:
+		order = append(order, theirs)
+	}
+	for _, load := range order {
+		syscall.Sync()
+		if err := load(); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -158,7 +195,8 @@ func notes(o Options, y *yrdLoads) []string {
 	}
 	out := []string{fmt.Sprintf("Real processes on this machine: the testnet's %d voters (yrdnode processes, loopback addresses) and, "+
 		"when compared, three etcd members with client and peer TLS and client certificates required. Each load ran once per "+
-		"system, yrdnode then etcd, client count by client count, in the same window. Operations per load: %s; the commands "+
+		"system, client count by client count, in the same window, the two systems taking turns to go first; before each load "+
+		"the page cache's dirty pages were written out (sync), so no load paid for the one before. Operations per load: %s; the commands "+
 		"above are those of the largest load. yrdnode clients are gRPC connections with TLS verified by the city CA and API "+
 		"keys (at most 16 connections, as etcd's tool uses at most 16), spread over the voters; writes publish a new dataset "+
 		"each (%d bytes), reads are linearizable GetDataset calls. etcd writes put values of the same size under new keys; "+
