@@ -92,7 +92,33 @@ func TestQueryOutputFormatsAgree(t *testing.T) {
 	c := startDataCluster(t)
 	env := envAs(t, c, 0, "shanghai-analytics", yrdv1.Role_ROLE_ANALYST)
 
-	// table
+	fromTable := tableAggRows(t, env)
+	fromJSON := jsonAggRows(t, env)
+	fromCSV := csvAggRows(t, env)
+	for name, got := range map[string]map[string]aggRow{"json": fromJSON, "csv": fromCSV} {
+		if len(got) != len(fromTable) {
+			t.Fatalf("%s has %d rows, table %d", name, len(got), len(fromTable))
+		}
+		for k, v := range fromTable {
+			if got[k] != v {
+				t.Fatalf("%s: %s is %+v, table says %+v", name, k, got[k], v)
+			}
+		}
+	}
+
+	// A single dataset's rows are checked against its owner's receipt.
+	r := run(t, env, "query", "--purpose", "elderly-care-planning", "--batch-rows", "2", "-o", "csv",
+		"SELECT district, count(*) FROM hangzhou.civil-affairs.elderly-population GROUP BY district ORDER BY 1 LIMIT 5")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 6 || !strings.Contains(r.stderr, "5 rows") {
+		t.Fatalf("one dataset: %+v", r)
+	}
+}
+
+// tableAggRows runs familyAgg with table output, checks its summary and
+// that its counts and means are those of the synthetic elderly, and
+// returns its rows by district.
+func tableAggRows(t *testing.T, env map[string]string) map[string]aggRow {
+	t.Helper()
 	r := run(t, env, "query", "--purpose", "elderly-care-planning", familyAgg)
 	if r.code != 0 {
 		t.Fatalf("table: %+v", r)
@@ -130,9 +156,14 @@ func TestQueryOutputFormatsAgree(t *testing.T) {
 	if all := int64(3 * synth.ElderlyRowsFor(testRows)); total > all || total < all*8/10 {
 		t.Fatalf("counts add up to %d of %d elderly residents", total, all)
 	}
+	return fromTable
+}
 
-	// json: JSON Lines, numbers as numbers, NULL as null
-	r = run(t, env, "query", "--purpose", "elderly-care-planning", "-o", "json", familyAgg)
+// jsonAggRows runs familyAgg with JSON Lines output (numbers as numbers,
+// NULL as null) and returns its rows by district.
+func jsonAggRows(t *testing.T, env map[string]string) map[string]aggRow {
+	t.Helper()
+	r := run(t, env, "query", "--purpose", "elderly-care-planning", "-o", "json", familyAgg)
 	if r.code != 0 {
 		t.Fatalf("json: %+v", r)
 	}
@@ -168,9 +199,14 @@ func TestQueryOutputFormatsAgree(t *testing.T) {
 	if summaryCount(t, r) != len(fromJSON) {
 		t.Fatalf("json: %d rows, summary says %d", len(fromJSON), summaryCount(t, r))
 	}
+	return fromJSON
+}
 
-	// csv: RFC 4180 with a header; NULL is the empty field
-	r = run(t, env, "query", "--purpose", "elderly-care-planning", "-o", "csv", familyAgg)
+// csvAggRows runs familyAgg with CSV output (RFC 4180 with a header; NULL
+// is the empty field) and returns its rows by district.
+func csvAggRows(t *testing.T, env map[string]string) map[string]aggRow {
+	t.Helper()
+	r := run(t, env, "query", "--purpose", "elderly-care-planning", "-o", "csv", familyAgg)
 	if r.code != 0 {
 		t.Fatalf("csv: %+v", r)
 	}
@@ -197,24 +233,7 @@ func TestQueryOutputFormatsAgree(t *testing.T) {
 	if summaryCount(t, r) != len(recs)-1 {
 		t.Fatalf("csv: %d rows, summary says %d", len(recs)-1, summaryCount(t, r))
 	}
-
-	for name, got := range map[string]map[string]aggRow{"json": fromJSON, "csv": fromCSV} {
-		if len(got) != len(fromTable) {
-			t.Fatalf("%s has %d rows, table %d", name, len(got), len(fromTable))
-		}
-		for k, v := range fromTable {
-			if got[k] != v {
-				t.Fatalf("%s: %s is %+v, table says %+v", name, k, got[k], v)
-			}
-		}
-	}
-
-	// A single dataset's rows are checked against its owner's receipt.
-	r = run(t, env, "query", "--purpose", "elderly-care-planning", "--batch-rows", "2", "-o", "csv",
-		"SELECT district, count(*) FROM hangzhou.civil-affairs.elderly-population GROUP BY district ORDER BY 1 LIMIT 5")
-	if r.code != 0 || strings.Count(r.stdout, "\n") != 6 || !strings.Contains(r.stderr, "5 rows") {
-		t.Fatalf("one dataset: %+v", r)
-	}
+	return fromCSV
 }
 
 func TestQueryExplainErrorsAndPartial(t *testing.T) {
@@ -340,21 +359,43 @@ func TestQueryReceiptsVerify(t *testing.T) {
 
 func TestNodeFileData(t *testing.T) {
 	dir := t.TempDir()
-	write := func(s string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, nodeFileName), []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
 	base := `"city": "shanghai", "api_addr": "127.0.0.1:0", "fabric_addrs": ["/ip4/127.0.0.1/tcp/0"]`
+	checkNodeFileUnknownFields(t, dir, base)
+	checkNodeFileDataPaths(t, dir, base)
+	checkNodeFileDataErrors(t, dir, base)
 
-	// Unknown fields, at the top or inside "data", are refused by name.
+	// init writes no "data" object, and its file reads back.
+	dir2 := t.TempDir()
+	if r := run(t, nil, "init", "--data-dir", dir2, "--city", "hangzhou", "--api", "127.0.0.1:0", "--fabric", "/ip4/127.0.0.1/tcp/0"); r.code != 0 {
+		t.Fatalf("init: %+v", r)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir2, nodeFileName))
+	if bytes.Contains(data, []byte("data")) {
+		t.Fatalf("init wrote %s", data)
+	}
+	if _, err := readNodeFile(dir2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeNodeFile writes s as the node file in dir.
+func writeNodeFile(t *testing.T, dir, s string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, nodeFileName), []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkNodeFileUnknownFields: unknown fields, at the top or inside
+// "data", are refused by name, by readNodeFile and by serve.
+func checkNodeFileUnknownFields(t *testing.T, dir, base string) {
+	t.Helper()
 	for field, text := range map[string]string{
 		"colour": `{` + base + `, "colour": "red"}`,
 		"path":   `{` + base + `, "data": {"files": [{"dataset": "a.b", "format": "csv", "path": ["x.csv"]}]}}`,
 		"tabels": `{` + base + `, "data": {"postgres": {"dsn": "postgres://x", "tabels": []}}}`,
 	} {
-		write(text)
+		writeNodeFile(t, dir, text)
 		_, err := readNodeFile(dir)
 		if err == nil || !strings.Contains(err.Error(), `unknown field "`+field+`"`) || !strings.Contains(err.Error(), nodeFileName) {
 			t.Fatalf("%s: %v", field, err)
@@ -364,9 +405,13 @@ func TestNodeFileData(t *testing.T) {
 			t.Fatalf("serve with %s: %+v", field, r)
 		}
 	}
+}
 
-	// Relative paths are taken from the data dir, as dev lays its files out.
-	write(`{` + base + `, "data": {
+// checkNodeFileDataPaths: relative paths are taken from the data dir, as
+// dev lays its files out.
+func checkNodeFileDataPaths(t *testing.T, dir, base string) {
+	t.Helper()
+	writeNodeFile(t, dir, `{`+base+`, "data": {
 	  "files": [
 	    {"dataset": "shanghai.civil-affairs.elderly-population", "format": "CSV", "paths": ["shanghai-data/elderly.csv", "more/*.csv"]},
 	    {"dataset": "shanghai.connected-vehicles.lingang-trips", "paths": ["/abs/trips.parquet"]},
@@ -396,8 +441,11 @@ func TestNodeFileData(t *testing.T) {
 	if !bytes.Equal(gotJSON, wantJSON) {
 		t.Fatalf("data config\n got %s\nwant %s", gotJSON, wantJSON)
 	}
+}
 
-	// Missing or wrong values name their field.
+// checkNodeFileDataErrors: missing or wrong values name their field.
+func checkNodeFileDataErrors(t *testing.T, dir, base string) {
+	t.Helper()
 	for field, data := range map[string]string{
 		"data.files[0].paths":           `{"files": [{"dataset": "a.b", "format": "csv"}]}`,
 		"data.files[0].format":          `{"files": [{"dataset": "a.b", "format": "xlsx", "paths": ["a.xlsx"]}]}`,
@@ -406,7 +454,7 @@ func TestNodeFileData(t *testing.T) {
 		"data.postgres.tables[0].table": `{"postgres": {"dsn": "x", "tables": [{"dataset": "a.b"}]}}`,
 		"configured twice":              `{"files": [{"dataset": "a.b", "paths": ["a.csv"]}], "postgres": {"dsn": "x", "tables": [{"dataset": "a.b", "table": "t"}]}}`,
 	} {
-		write(`{` + base + `, "data": ` + data + `}`)
+		writeNodeFile(t, dir, `{`+base+`, "data": `+data+`}`)
 		nf, err := readNodeFile(dir)
 		if err == nil {
 			_, err = nodeConfig(nf, dir, slogDiscard(), "test")
@@ -414,19 +462,6 @@ func TestNodeFileData(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), field) {
 			t.Fatalf("%s: %v", field, err)
 		}
-	}
-
-	// init writes no "data" object, and its file reads back.
-	dir2 := t.TempDir()
-	if r := run(t, nil, "init", "--data-dir", dir2, "--city", "hangzhou", "--api", "127.0.0.1:0", "--fabric", "/ip4/127.0.0.1/tcp/0"); r.code != 0 {
-		t.Fatalf("init: %+v", r)
-	}
-	data, _ := os.ReadFile(filepath.Join(dir2, nodeFileName))
-	if bytes.Contains(data, []byte("data")) {
-		t.Fatalf("init wrote %s", data)
-	}
-	if _, err := readNodeFile(dir2); err != nil {
-		t.Fatal(err)
 	}
 }
 
