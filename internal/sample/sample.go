@@ -198,8 +198,8 @@ func nanjingTrafficFlow() *yrdv1.Dataset {
 	}
 }
 
-// lingangTrips is connected-car trips: general data eligible for the cross-
-// border trial.
+// lingangTrips is connected-car trips: general data eligible for the
+// cross-border trial.
 func lingangTrips() *yrdv1.Dataset {
 	return &yrdv1.Dataset{
 		Id:        "shanghai.connected-vehicles.lingang-trips",
