@@ -152,7 +152,8 @@ func streamQuery(ctx context.Context, env Env, cf *clientFlags, conn *grpc.Clien
 	out := bufio.NewWriterSize(env.Stdout, 64<<10)
 	res := &resultReader{w: newRowWriter(out, cf.output, q.explain), digest: receipt.NewDigest()}
 	trailer, err := res.read(stream)
-	if ended := (streamEnded{}); errors.As(err, &ended) {
+	var ended streamEnded
+	if errors.As(err, &ended) {
 		out.Flush()
 		return streamError(cf, q.sql, ended.err)
 	}
