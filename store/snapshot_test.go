@@ -307,27 +307,8 @@ func TestConcurrentReadersDuringUpdateAndRestoreSeeWholeStates(t *testing.T) {
 	for r := range 3 {
 		wg.Go(func() {
 			for !stop.Load() {
-				ds, _, err := c.ListDatasets(ListFilter{Tag: "PAIR", PageSize: 50})
-				if err != nil {
+				if err := checkWholePairState(c, r); err != nil {
 					errs <- err
-					return
-				}
-				if len(ds) != pairs {
-					errs <- fmt.Errorf("reader %d: %d pair datasets", r, len(ds))
-					return
-				}
-				for _, d := range ds {
-					if d.Version != ds[0].Version {
-						errs <- fmt.Errorf("reader %d: versions %d and %d in one list", r, d.Version, ds[0].Version)
-						return
-					}
-				}
-				if n := c.DatasetCount(); n != 100 && n != 300 {
-					errs <- fmt.Errorf("reader %d: %d datasets", r, n)
-					return
-				}
-				if _, ok := c.GetDataset(genDataset(0).Id); !ok || len(c.Members()) != 1 {
-					errs <- fmt.Errorf("reader %d: dataset or member missing", r)
 					return
 				}
 				reads.Add(1)
@@ -337,14 +318,7 @@ func TestConcurrentReadersDuringUpdateAndRestoreSeeWholeStates(t *testing.T) {
 	// Snapshots are taken and streamed concurrently too.
 	wg.Go(func() {
 		for !stop.Load() {
-			snap, err := c.Snapshot()
-			if err != nil {
-				errs <- err
-				return
-			}
-			_, err = snap.WriteTo(io.Discard)
-			snap.Close()
-			if err != nil {
+			if err := streamSnapshot(c); err != nil {
 				errs <- err
 				return
 			}
@@ -386,4 +360,40 @@ func TestConcurrentReadersDuringUpdateAndRestoreSeeWholeStates(t *testing.T) {
 	if m, _ := c.Member("peer"); m.ApiAddr != "1059" {
 		t.Fatalf("member after updates: %v", m)
 	}
+}
+
+// checkWholePairState is one read by reader r of the catalog in
+// TestConcurrentReadersDuringUpdateAndRestoreSeeWholeStates: it fails if
+// the read saw part of an update or of a restore.
+func checkWholePairState(c *Catalog, r int) error {
+	ds, _, err := c.ListDatasets(ListFilter{Tag: "PAIR", PageSize: 50})
+	if err != nil {
+		return err
+	}
+	if len(ds) != pairs {
+		return fmt.Errorf("reader %d: %d pair datasets", r, len(ds))
+	}
+	for _, d := range ds {
+		if d.Version != ds[0].Version {
+			return fmt.Errorf("reader %d: versions %d and %d in one list", r, d.Version, ds[0].Version)
+		}
+	}
+	if n := c.DatasetCount(); n != 100 && n != 300 {
+		return fmt.Errorf("reader %d: %d datasets", r, n)
+	}
+	if _, ok := c.GetDataset(genDataset(0).Id); !ok || len(c.Members()) != 1 {
+		return fmt.Errorf("reader %d: dataset or member missing", r)
+	}
+	return nil
+}
+
+// streamSnapshot takes a snapshot of c and streams it to nowhere.
+func streamSnapshot(c *Catalog) error {
+	snap, err := c.Snapshot()
+	if err != nil {
+		return err
+	}
+	_, err = snap.WriteTo(io.Discard)
+	snap.Close()
+	return err
 }

@@ -68,6 +68,40 @@ func TestValidateValid(t *testing.T) {
 }
 
 func TestValidateRules(t *testing.T) {
+	for _, tc := range ruleCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			d := valid()
+			tc.mutate(d)
+			err := Validate(d)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("want valid, got %v", err)
+				}
+				return
+			}
+			fs := fieldsOf(err)
+			if len(fs) != 1 || fs[0] != tc.field {
+				t.Fatalf("got error fields %q (%v), want exactly [%q]", fs, err, tc.field)
+			}
+			if !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %q does not contain %q", err, tc.msg)
+			}
+		})
+	}
+}
+
+// ruleCase is a change to a valid dataset and what Validate says of it.
+type ruleCase struct {
+	name   string
+	mutate func(d *yrdv1.Dataset)
+	field  string // "" with ok: the mutation is valid
+	ok     bool
+	msg    string // substring of the message, if set
+}
+
+// ruleCases is one case table for every rule, long because the rules are
+// many; each rule's edge cases stay side by side.
+func ruleCases() []ruleCase {
 	long := func(n int, s string) string { return strings.Repeat(s, n) }
 	cols := func(d *yrdv1.Dataset) []*yrdv1.Column { return d.Schema.Columns }
 	prefix := func(n uint32) *yrdv1.Generalisation {
@@ -90,13 +124,7 @@ func TestValidateRules(t *testing.T) {
 		}
 		return c
 	}
-	tests := []struct {
-		name   string
-		mutate func(d *yrdv1.Dataset)
-		field  string // "" with ok: the mutation is valid
-		ok     bool
-		msg    string // substring of the message, if set
-	}{
+	return []ruleCase{
 		{name: "valid", ok: true, mutate: func(d *yrdv1.Dataset) {}},
 
 		{name: "id missing", field: "id", mutate: func(d *yrdv1.Dataset) { d.Id = "" }, msg: "required"},
@@ -283,26 +311,6 @@ func TestValidateRules(t *testing.T) {
 			d.CreatedAt = timestamppb.Now()
 			d.Retired = true
 		}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			d := valid()
-			tc.mutate(d)
-			err := Validate(d)
-			if tc.ok {
-				if err != nil {
-					t.Fatalf("want valid, got %v", err)
-				}
-				return
-			}
-			fs := fieldsOf(err)
-			if len(fs) != 1 || fs[0] != tc.field {
-				t.Fatalf("got error fields %q (%v), want exactly [%q]", fs, err, tc.field)
-			}
-			if !strings.Contains(err.Error(), tc.msg) {
-				t.Errorf("error %q does not contain %q", err, tc.msg)
-			}
-		})
 	}
 }
 

@@ -253,18 +253,7 @@ func TestDevRunsTheSampleDelta(t *testing.T) {
 	if d, err := catalogspec.DecodeDataset([]byte(r.stdout)); err != nil || d.GetStandardSchemaId() != sample.ElderlyPopulationSchemaID {
 		t.Fatalf("dataset get against dev printed %s (%v)", r.stdout, err)
 	}
-	var statusArgs []string
-	var queries [][]string // query --purpose P 'SQL'
-	for _, line := range strings.Split(out.String(), "\n") {
-		if f := strings.Fields(line); len(f) > 3 && f[3] == "cluster" {
-			statusArgs = f[3:]
-		}
-		if before, rest, ok := strings.Cut(line, " query "); ok && strings.Contains(before, "yrdnode") {
-			flags, sql, _ := strings.Cut(rest, "'")
-			sql, _, _ = strings.Cut(sql, "'")
-			queries = append(queries, append(append([]string{"query"}, strings.Fields(flags)...), sql))
-		}
-	}
+	statusArgs, queries := printedCommands(out.String())
 	// The printed queries work as printed: the family aggregate over every
 	// city's generated file, its explanation, and the CORE refusal.
 	if len(queries) != 3 {
@@ -295,6 +284,22 @@ func TestDevRunsTheSampleDelta(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("dev did not stop after cancel")
 	}
+}
+
+// printedCommands finds in dev's output the cluster status command's
+// arguments and each query it prints (query --purpose P 'SQL').
+func printedCommands(out string) (statusArgs []string, queries [][]string) {
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) > 3 && f[3] == "cluster" {
+			statusArgs = f[3:]
+		}
+		if before, rest, ok := strings.Cut(line, " query "); ok && strings.Contains(before, "yrdnode") {
+			flags, sql, _ := strings.Cut(rest, "'")
+			sql, _, _ = strings.Cut(sql, "'")
+			queries = append(queries, append(append([]string{"query"}, strings.Fields(flags)...), sql))
+		}
+	}
+	return statusArgs, queries
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.

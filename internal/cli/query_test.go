@@ -92,7 +92,33 @@ func TestQueryOutputFormatsAgree(t *testing.T) {
 	c := startDataCluster(t)
 	env := envAs(t, c, 0, "shanghai-analytics", yrdv1.Role_ROLE_ANALYST)
 
-	// table
+	fromTable := tableAggRows(t, env)
+	fromJSON := jsonAggRows(t, env)
+	fromCSV := csvAggRows(t, env)
+	for name, got := range map[string]map[string]aggRow{"json": fromJSON, "csv": fromCSV} {
+		if len(got) != len(fromTable) {
+			t.Fatalf("%s has %d rows, table %d", name, len(got), len(fromTable))
+		}
+		for k, v := range fromTable {
+			if got[k] != v {
+				t.Fatalf("%s: %s is %+v, table says %+v", name, k, got[k], v)
+			}
+		}
+	}
+
+	// A single dataset's rows are checked against its owner's receipt.
+	r := run(t, env, "query", "--purpose", "elderly-care-planning", "--batch-rows", "2", "-o", "csv",
+		"SELECT district, count(*) FROM hangzhou.civil-affairs.elderly-population GROUP BY district ORDER BY 1 LIMIT 5")
+	if r.code != 0 || strings.Count(r.stdout, "\n") != 6 || !strings.Contains(r.stderr, "5 rows") {
+		t.Fatalf("one dataset: %+v", r)
+	}
+}
+
+// tableAggRows runs familyAgg with table output, checks its summary and
+// that its counts and means are those of the synthetic elderly, and
+// returns its rows by district.
+func tableAggRows(t *testing.T, env map[string]string) map[string]aggRow {
+	t.Helper()
 	r := run(t, env, "query", "--purpose", "elderly-care-planning", familyAgg)
 	if r.code != 0 {
 		t.Fatalf("table: %+v", r)
@@ -130,9 +156,14 @@ func TestQueryOutputFormatsAgree(t *testing.T) {
 	if all := int64(3 * synth.ElderlyRowsFor(testRows)); total > all || total < all*8/10 {
 		t.Fatalf("counts add up to %d of %d elderly residents", total, all)
 	}
+	return fromTable
+}
 
-	// json: JSON Lines, numbers as numbers, NULL as null
-	r = run(t, env, "query", "--purpose", "elderly-care-planning", "-o", "json", familyAgg)
+// jsonAggRows runs familyAgg with JSON Lines output (numbers as numbers,
+// NULL as null) and returns its rows by district.
+func jsonAggRows(t *testing.T, env map[string]string) map[string]aggRow {
+	t.Helper()
+	r := run(t, env, "query", "--purpose", "elderly-care-planning", "-o", "json", familyAgg)
 	if r.code != 0 {
 		t.Fatalf("json: %+v", r)
 	}
@@ -168,9 +199,14 @@ func TestQueryOutputFormatsAgree(t *testing.T) {
 	if summaryCount(t, r) != len(fromJSON) {
 		t.Fatalf("json: %d rows, summary says %d", len(fromJSON), summaryCount(t, r))
 	}
+	return fromJSON
+}
 
-	// csv: RFC 4180 with a header; NULL is the empty field
-	r = run(t, env, "query", "--purpose", "elderly-care-planning", "-o", "csv", familyAgg)
+// csvAggRows runs familyAgg with CSV output (RFC 4180 with a header; NULL
+// is the empty field) and returns its rows by district.
+func csvAggRows(t *testing.T, env map[string]string) map[string]aggRow {
+	t.Helper()
+	r := run(t, env, "query", "--purpose", "elderly-care-planning", "-o", "csv", familyAgg)
 	if r.code != 0 {
 		t.Fatalf("csv: %+v", r)
 	}
@@ -197,24 +233,7 @@ func TestQueryOutputFormatsAgree(t *testing.T) {
 	if summaryCount(t, r) != len(recs)-1 {
 		t.Fatalf("csv: %d rows, summary says %d", len(recs)-1, summaryCount(t, r))
 	}
-
-	for name, got := range map[string]map[string]aggRow{"json": fromJSON, "csv": fromCSV} {
-		if len(got) != len(fromTable) {
-			t.Fatalf("%s has %d rows, table %d", name, len(got), len(fromTable))
-		}
-		for k, v := range fromTable {
-			if got[k] != v {
-				t.Fatalf("%s: %s is %+v, table says %+v", name, k, got[k], v)
-			}
-		}
-	}
-
-	// A single dataset's rows are checked against its owner's receipt.
-	r = run(t, env, "query", "--purpose", "elderly-care-planning", "--batch-rows", "2", "-o", "csv",
-		"SELECT district, count(*) FROM hangzhou.civil-affairs.elderly-population GROUP BY district ORDER BY 1 LIMIT 5")
-	if r.code != 0 || strings.Count(r.stdout, "\n") != 6 || !strings.Contains(r.stderr, "5 rows") {
-		t.Fatalf("one dataset: %+v", r)
-	}
+	return fromCSV
 }
 
 func TestQueryExplainErrorsAndPartial(t *testing.T) {
@@ -340,21 +359,43 @@ func TestQueryReceiptsVerify(t *testing.T) {
 
 func TestNodeFileData(t *testing.T) {
 	dir := t.TempDir()
-	write := func(s string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, nodeFileName), []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
 	base := `"city": "shanghai", "api_addr": "127.0.0.1:0", "fabric_addrs": ["/ip4/127.0.0.1/tcp/0"]`
+	checkNodeFileUnknownFields(t, dir, base)
+	checkNodeFileDataPaths(t, dir, base)
+	checkNodeFileDataErrors(t, dir, base)
 
-	// Unknown fields, at the top or inside "data", are refused by name.
+	// init writes no "data" object, and its file reads back.
+	dir2 := t.TempDir()
+	if r := run(t, nil, "init", "--data-dir", dir2, "--city", "hangzhou", "--api", "127.0.0.1:0", "--fabric", "/ip4/127.0.0.1/tcp/0"); r.code != 0 {
+		t.Fatalf("init: %+v", r)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir2, nodeFileName))
+	if bytes.Contains(data, []byte("data")) {
+		t.Fatalf("init wrote %s", data)
+	}
+	if _, err := readNodeFile(dir2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeNodeFile writes s as the node file in dir.
+func writeNodeFile(t *testing.T, dir, s string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, nodeFileName), []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkNodeFileUnknownFields: unknown fields, at the top or inside
+// "data", are refused by name, by readNodeFile and by serve.
+func checkNodeFileUnknownFields(t *testing.T, dir, base string) {
+	t.Helper()
 	for field, text := range map[string]string{
 		"colour": `{` + base + `, "colour": "red"}`,
 		"path":   `{` + base + `, "data": {"files": [{"dataset": "a.b", "format": "csv", "path": ["x.csv"]}]}}`,
 		"tabels": `{` + base + `, "data": {"postgres": {"dsn": "postgres://x", "tabels": []}}}`,
 	} {
-		write(text)
+		writeNodeFile(t, dir, text)
 		_, err := readNodeFile(dir)
 		if err == nil || !strings.Contains(err.Error(), `unknown field "`+field+`"`) || !strings.Contains(err.Error(), nodeFileName) {
 			t.Fatalf("%s: %v", field, err)
@@ -364,9 +405,13 @@ func TestNodeFileData(t *testing.T) {
 			t.Fatalf("serve with %s: %+v", field, r)
 		}
 	}
+}
 
-	// Relative paths are taken from the data dir, as dev lays its files out.
-	write(`{` + base + `, "data": {
+// checkNodeFileDataPaths: relative paths are taken from the data dir, as
+// dev lays its files out.
+func checkNodeFileDataPaths(t *testing.T, dir, base string) {
+	t.Helper()
+	writeNodeFile(t, dir, `{`+base+`, "data": {
 	  "files": [
 	    {"dataset": "shanghai.civil-affairs.elderly-population", "format": "CSV", "paths": ["shanghai-data/elderly.csv", "more/*.csv"]},
 	    {"dataset": "shanghai.connected-vehicles.lingang-trips", "paths": ["/abs/trips.parquet"]},
@@ -396,8 +441,11 @@ func TestNodeFileData(t *testing.T) {
 	if !bytes.Equal(gotJSON, wantJSON) {
 		t.Fatalf("data config\n got %s\nwant %s", gotJSON, wantJSON)
 	}
+}
 
-	// Missing or wrong values name their field.
+// checkNodeFileDataErrors: missing or wrong values name their field.
+func checkNodeFileDataErrors(t *testing.T, dir, base string) {
+	t.Helper()
 	for field, data := range map[string]string{
 		"data.files[0].paths":           `{"files": [{"dataset": "a.b", "format": "csv"}]}`,
 		"data.files[0].format":          `{"files": [{"dataset": "a.b", "format": "xlsx", "paths": ["a.xlsx"]}]}`,
@@ -406,7 +454,7 @@ func TestNodeFileData(t *testing.T) {
 		"data.postgres.tables[0].table": `{"postgres": {"dsn": "x", "tables": [{"dataset": "a.b"}]}}`,
 		"configured twice":              `{"files": [{"dataset": "a.b", "paths": ["a.csv"]}], "postgres": {"dsn": "x", "tables": [{"dataset": "a.b", "table": "t"}]}}`,
 	} {
-		write(`{` + base + `, "data": ` + data + `}`)
+		writeNodeFile(t, dir, `{`+base+`, "data": `+data+`}`)
 		nf, err := readNodeFile(dir)
 		if err == nil {
 			_, err = nodeConfig(nf, dir, slogDiscard(), "test")
@@ -414,19 +462,6 @@ func TestNodeFileData(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), field) {
 			t.Fatalf("%s: %v", field, err)
 		}
-	}
-
-	// init writes no "data" object, and its file reads back.
-	dir2 := t.TempDir()
-	if r := run(t, nil, "init", "--data-dir", dir2, "--city", "hangzhou", "--api", "127.0.0.1:0", "--fabric", "/ip4/127.0.0.1/tcp/0"); r.code != 0 {
-		t.Fatalf("init: %+v", r)
-	}
-	data, _ := os.ReadFile(filepath.Join(dir2, nodeFileName))
-	if bytes.Contains(data, []byte("data")) {
-		t.Fatalf("init wrote %s", data)
-	}
-	if _, err := readNodeFile(dir2); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -467,80 +502,6 @@ func TestDevDataFiles(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(files["nanjing"][0].Paths[0]); string(data) != "kept\r\n" {
 		t.Fatalf("an existing file was rewritten: %q", data)
-	}
-}
-
-// TestRowWritersFormatValues drives the three output formats with every
-// kind of value, and table output past its alignment buffer.
-func TestRowWritersFormatValues(t *testing.T) {
-	h := &yrdv1.ResultHeader{Columns: []*yrdv1.ResultColumn{{Name: "s"}, {Name: "i"}, {Name: "d"}, {Name: "b"}, {Name: "day"}, {Name: "ts"}, {Name: "n"}}}
-	v := func(x any) *yrdv1.Value {
-		switch x := x.(type) {
-		case string:
-			return &yrdv1.Value{Kind: &yrdv1.Value_StringValue{StringValue: x}}
-		case int64:
-			return &yrdv1.Value{Kind: &yrdv1.Value_IntValue{IntValue: x}}
-		case float64:
-			return &yrdv1.Value{Kind: &yrdv1.Value_DoubleValue{DoubleValue: x}}
-		case bool:
-			return &yrdv1.Value{Kind: &yrdv1.Value_BoolValue{BoolValue: x}}
-		}
-		return &yrdv1.Value{}
-	}
-	row := []*yrdv1.Value{v("a,\"b\"\n<c>"), v(int64(-9007199254740993)), v(0.1), v(true),
-		{Kind: &yrdv1.Value_DateValue{DateValue: "2025-06-30"}}, {Kind: &yrdv1.Value_TimestampValue{TimestampValue: "2025-06-30T08:00:00Z"}}, v(nil)}
-	out := func(w rowWriter, buf *bytes.Buffer, bw *bufio.Writer, rows ...[]*yrdv1.Value) string {
-		t.Helper()
-		if err := w.header(h); err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range rows {
-			if err := w.row(r); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.finish(&yrdv1.ResultTrailer{}); err != nil {
-			t.Fatal(err)
-		}
-		bw.Flush()
-		return buf.String()
-	}
-	var buf bytes.Buffer
-	bw := bufio.NewWriter(&buf)
-	got := out(&jsonRows{w: bw}, &buf, bw, row)
-	if want := `{"s":"a,\"b\"\n<c>","i":-9007199254740993,"d":0.1,"b":true,"day":"2025-06-30","ts":"2025-06-30T08:00:00Z","n":null}` + "\n"; got != want {
-		t.Fatalf("json\n got %s\nwant %s", got, want)
-	}
-	buf.Reset()
-	got = out(&csvRows{w: csv.NewWriter(bw)}, &buf, bw, row)
-	// RFC 4180 line breaks are CRLF, inside quoted fields too (a CSV reader
-	// such as encoding/csv's reads it back as "\n").
-	if want := "s,i,d,b,day,ts,n\r\n\"a,\"\"b\"\"\r\n<c>\",-9007199254740993,0.1,true,2025-06-30,2025-06-30T08:00:00Z,\r\n"; got != want {
-		t.Fatalf("csv\n got %q\nwant %q", got, want)
-	}
-	buf.Reset()
-	got = out(&tableRows{w: bw}, &buf, bw, row)
-	if want := "s               i                  d    b     day         ts                    n\n" +
-		"\"a,\\\"b\\\"\\n<c>\"  -9007199254740993  0.1  true  2025-06-30  2025-06-30T08:00:00Z  NULL\n"; got != want {
-		t.Fatalf("table\n got %s\nwant %s", got, want)
-	}
-	for f, want := range map[float64]string{1e21: "1e+21", 1e-7: "1e-07", 123456789.5: "123456789.5", -0.25: "-0.25"} {
-		if got := formatDouble(f); got != want {
-			t.Fatalf("formatDouble(%v) = %s, want %s", f, got, want)
-		}
-	}
-
-	// Past tableBufferRows, rows stream out unaligned.
-	buf.Reset()
-	short := []*yrdv1.Value{v("x"), v(int64(1)), v(1.5), v(false), v(nil), v(nil), v(nil)}
-	rows := make([][]*yrdv1.Value, tableBufferRows+2)
-	for i := range rows {
-		rows[i] = short
-	}
-	got = out(&tableRows{w: bw}, &buf, bw, rows...)
-	lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
-	if len(lines) != tableBufferRows+3 || lines[len(lines)-1] != "x  1  1.5  false  NULL  NULL  NULL" || lines[1] != "x  1  1.5  false  NULL  NULL  NULL" {
-		t.Fatalf("streamed table: %d lines, first %q, last %q", len(lines), lines[1], lines[len(lines)-1])
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+	"github.com/yrd-exchange/yrdnode/testnet"
 )
 
 func markedStatus(t *testing.T, reason string) error {
@@ -123,21 +124,12 @@ func TestCLIWritesThroughLeaderLoss(t *testing.T) {
 	via := (leader + 2) % 3
 	env := envAs(t, c, via, c.Config(via).City+"-data", yrdv1.Role_ROLE_PUBLISHER)
 	dir := t.TempDir()
-	publish := func(n int) (string, result) {
-		id := fmt.Sprintf("%s.retry.d-%d", c.Config(via).City, n)
-		f := filepath.Join(dir, fmt.Sprintf("d%d.json", n))
-		os.WriteFile(f, fmt.Appendf(nil, `{"id":%q,"owner_city":%q,"owner_org":%q,"title":"t","sector":"transport","level":"GENERAL","data_rights":{"holder":"h"},"schema":{"columns":[{"name":"a","type":"INTEGER","personal_info":"NONE"}]}}`,
-			id, c.Config(via).City, c.Config(via).City+"-data"), 0o600)
-		return id, run(t, env, "dataset", "publish", "-f", f, "--timeout", "30s")
-	}
 
 	// Leadership moves twice and the leader stops, while a writer
 	// publishes through `via` without pause.
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	acked, unknown := []string{}, 0
-	var failures []string
+	var tally publishTally
 	stopWriter := sync.OnceFunc(func() { close(stop); wg.Wait() })
 	t.Cleanup(stopWriter) // before the cluster closes, however the test ends
 	wg.Add(1)
@@ -149,66 +141,101 @@ func TestCLIWritesThroughLeaderLoss(t *testing.T) {
 				return
 			default:
 			}
-			id, r := publish(n)
-			mu.Lock()
-			switch {
-			case r.code == 0:
-				acked = append(acked, id)
-			case strings.Contains(r.stderr, "may or may not") || strings.Contains(r.stderr, "outcome is unknown"):
-				unknown++
-				t.Logf("unknown outcome: %.200s", r.stderr)
-			default:
-				failures = append(failures, r.stderr)
-			}
-			mu.Unlock()
+			id, r := publishVia(t, c, via, env, dir, n)
+			tally.record(t, id, r)
 		}
 	}()
+	moveLeadershipThenStop(t, ctx, c, leader, via)
+	// Writes go on once a new leader is in place: wait for two more
+	// acknowledged after the stop.
+	tally.waitForMore(t, ctx, 2)
+	stopWriter()
+	t.Logf("%d publishes acknowledged, %d with unknown outcome, %d other failures", len(tally.acked), tally.unknown, len(tally.failures))
+	if len(tally.failures) > 0 {
+		t.Fatalf("publishes failed with a retryable error the CLI should have resent: %q", tally.failures)
+	}
+	for _, id := range tally.acked {
+		r := run(t, env, "dataset", "get", id, "--timeout", "30s")
+		if r.code != 0 {
+			t.Fatalf("acknowledged %s is missing: %s", id, r.stderr)
+		}
+	}
+}
+
+// publishVia publishes dataset number n through city via with the CLI.
+func publishVia(t *testing.T, c *testnet.Cluster, via int, env map[string]string, dir string, n int) (string, result) {
+	id := fmt.Sprintf("%s.retry.d-%d", c.Config(via).City, n)
+	f := filepath.Join(dir, fmt.Sprintf("d%d.json", n))
+	os.WriteFile(f, fmt.Appendf(nil, `{"id":%q,"owner_city":%q,"owner_org":%q,"title":"t","sector":"transport","level":"GENERAL","data_rights":{"holder":"h"},"schema":{"columns":[{"name":"a","type":"INTEGER","personal_info":"NONE"}]}}`,
+		id, c.Config(via).City, c.Config(via).City+"-data"), 0o600)
+	return id, run(t, env, "dataset", "publish", "-f", f, "--timeout", "30s")
+}
+
+// moveLeadershipThenStop moves leadership twice, then stops the leader,
+// or another city if via leads: via must survive to be written to.
+func moveLeadershipThenStop(t *testing.T, ctx context.Context, c *testnet.Cluster, leader, via int) {
+	t.Helper()
 	op := yrdv1grpc.NewClusterServiceClient(c.Conn(leader))
 	for range 2 {
 		if _, err := op.TransferLeadership(ctx, &yrdv1.TransferLeadershipRequest{}); err != nil {
 			t.Fatalf("transfer leadership: %v", err)
 		}
+		var err error
 		if leader, err = c.Leader(ctx); err != nil {
 			t.Fatal(err)
 		}
 		op = yrdv1grpc.NewClusterServiceClient(c.Conn(leader))
 	}
 	if leader == via {
-		// Stop another city instead; via must survive to be written to.
 		leader = (via + 1) % 3
 	}
 	if err := c.Stop(leader); err != nil {
 		t.Fatal(err)
 	}
-	// Writes go on once a new leader is in place: wait for two more
-	// acknowledged after the stop.
-	mu.Lock()
-	before := len(acked)
-	mu.Unlock()
+}
+
+// publishTally sorts a writer's publishes by outcome.
+type publishTally struct {
+	mu       sync.Mutex
+	acked    []string
+	unknown  int
+	failures []string
+}
+
+func (p *publishTally) record(t *testing.T, id string, r result) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case r.code == 0:
+		p.acked = append(p.acked, id)
+	case strings.Contains(r.stderr, "may or may not") || strings.Contains(r.stderr, "outcome is unknown"):
+		p.unknown++
+		t.Logf("unknown outcome: %.200s", r.stderr)
+	default:
+		p.failures = append(p.failures, r.stderr)
+	}
+}
+
+// waitForMore waits until more publishes are acknowledged than now, or
+// one fails.
+func (p *publishTally) waitForMore(t *testing.T, ctx context.Context, more int) {
+	t.Helper()
+	p.mu.Lock()
+	before := len(p.acked)
+	p.mu.Unlock()
 	for {
-		mu.Lock()
-		n, failed := len(acked), len(failures) > 0
-		mu.Unlock()
-		if n >= before+2 || failed {
-			break
+		p.mu.Lock()
+		n, failed := len(p.acked), len(p.failures) > 0
+		p.mu.Unlock()
+		if n >= before+more || failed {
+			return
 		}
 		select {
 		case <-ctx.Done():
-			mu.Lock()
-			defer mu.Unlock()
-			t.Fatalf("no writes acknowledged after the leader stopped: %d acked before, failures: %q", before, failures)
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			t.Fatalf("no writes acknowledged after the leader stopped: %d acked before, failures: %q", before, p.failures)
 		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	stopWriter()
-	t.Logf("%d publishes acknowledged, %d with unknown outcome, %d other failures", len(acked), unknown, len(failures))
-	if len(failures) > 0 {
-		t.Fatalf("publishes failed with a retryable error the CLI should have resent: %q", failures)
-	}
-	for _, id := range acked {
-		r := run(t, env, "dataset", "get", id, "--timeout", "30s")
-		if r.code != 0 {
-			t.Fatalf("acknowledged %s is missing: %s", id, r.stderr)
 		}
 	}
 }

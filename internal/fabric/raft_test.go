@@ -51,6 +51,38 @@ func (nopSnapshot) Release()                             {}
 
 func TestRaftClusterReplicatesOverFabric(t *testing.T) {
 	const n = 3
+	hosts, servers := fabricMembers(t, n)
+	rafts := make([]*raft.Raft, n)
+	fsms := make([]*listFSM, n)
+	for i, h := range hosts {
+		rafts[i], fsms[i] = startFabricRaft(t, h)
+	}
+	if err := rafts[0].BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+		t.Fatalf("bootstrap: %v", err)
+	}
+
+	const entries = 50
+	applyThroughLeader(t, rafts, entries)
+	for i, f := range fsms {
+		eventually(t, 10*time.Second, fmt.Sprintf("node %d to apply %d entries", i, entries), func() bool {
+			return len(f.snapshot()) >= entries
+		})
+		got := f.snapshot()
+		if len(got) != entries {
+			t.Fatalf("node %d applied %d entries, want %d", i, len(got), entries)
+		}
+		for j, e := range got {
+			if want := fmt.Sprintf("entry-%02d", j); e != want {
+				t.Fatalf("node %d entry %d = %q, want %q", i, j, e, want)
+			}
+		}
+	}
+}
+
+// fabricMembers starts n hosts that admit each other and know each
+// other's addresses, and returns them with their raft configuration.
+func fabricMembers(t *testing.T, n int) ([]*Host, []raft.Server) {
+	t.Helper()
 	gates := make([]*memberGate, n)
 	hosts := make([]*Host, n)
 	for i := range hosts {
@@ -70,57 +102,45 @@ func TestRaftClusterReplicatesOverFabric(t *testing.T) {
 		})
 	}
 	introduce(t, hosts...)
+	return hosts, servers
+}
 
-	rafts := make([]*raft.Raft, n)
-	fsms := make([]*listFSM, n)
-	for i, h := range hosts {
-		conf := raft.DefaultConfig()
-		conf.LocalID = raft.ServerID(h.ID().String())
-		// Fast, but with some room for -race on a busy machine.
-		conf.HeartbeatTimeout = 500 * time.Millisecond
-		conf.ElectionTimeout = 500 * time.Millisecond
-		conf.LeaderLeaseTimeout = 250 * time.Millisecond
-		conf.CommitTimeout = 5 * time.Millisecond
-		conf.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Output: io.Discard})
+// startFabricRaft starts a raft node on h whose transport is the fabric's
+// raft layer, addressed by peer id.
+func startFabricRaft(t *testing.T, h *Host) (*raft.Raft, *listFSM) {
+	t.Helper()
+	conf := raft.DefaultConfig()
+	conf.LocalID = raft.ServerID(h.ID().String())
+	// Fast, but with some room for -race on a busy machine.
+	conf.HeartbeatTimeout = 500 * time.Millisecond
+	conf.ElectionTimeout = 500 * time.Millisecond
+	conf.LeaderLeaseTimeout = 250 * time.Millisecond
+	conf.CommitTimeout = 5 * time.Millisecond
+	conf.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Output: io.Discard})
 
-		trans := raft.NewNetworkTransport(h.RaftLayer(), 3, 2*time.Second, io.Discard)
-		if got := string(trans.LocalAddr()); got != h.ID().String() {
-			t.Fatalf("transport local address %q, want the peer id", got)
+	trans := raft.NewNetworkTransport(h.RaftLayer(), 3, 2*time.Second, io.Discard)
+	if got := string(trans.LocalAddr()); got != h.ID().String() {
+		t.Fatalf("transport local address %q, want the peer id", got)
+	}
+	fsm := &listFSM{}
+	r, err := raft.NewRaft(conf, fsm, raft.NewInmemStore(), raft.NewInmemStore(), raft.NewInmemSnapshotStore(), trans)
+	if err != nil {
+		t.Fatalf("NewRaft: %v", err)
+	}
+	// Registered after the host's cleanup, so it runs before it.
+	t.Cleanup(func() {
+		if err := r.Shutdown().Error(); err != nil {
+			t.Errorf("raft shutdown: %v", err)
 		}
-		fsms[i] = &listFSM{}
-		r, err := raft.NewRaft(conf, fsms[i], raft.NewInmemStore(), raft.NewInmemStore(), raft.NewInmemSnapshotStore(), trans)
-		if err != nil {
-			t.Fatalf("NewRaft: %v", err)
-		}
-		rafts[i] = r
-		// Registered after the host's cleanup, so it runs before it.
-		t.Cleanup(func() {
-			if err := r.Shutdown().Error(); err != nil {
-				t.Errorf("raft shutdown: %v", err)
-			}
-			_ = trans.Close()
-		})
-	}
+		_ = trans.Close()
+	})
+	return r, fsm
+}
 
-	if err := rafts[0].BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
-		t.Fatalf("bootstrap: %v", err)
-	}
-
-	leader := func() *raft.Raft {
-		var l *raft.Raft
-		eventually(t, 10*time.Second, "a leader", func() bool {
-			for _, r := range rafts {
-				if r.State() == raft.Leader {
-					l = r
-					return true
-				}
-			}
-			return false
-		})
-		return l
-	}
-
-	const entries = 50
+// applyThroughLeader applies entries "entry-00", "entry-01", ... in order
+// through whichever raft leads.
+func applyThroughLeader(t *testing.T, rafts []*raft.Raft, entries int) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for i := 0; i < entries; i++ {
 		data := []byte(fmt.Sprintf("entry-%02d", i))
@@ -128,7 +148,7 @@ func TestRaftClusterReplicatesOverFabric(t *testing.T) {
 		// with the new leader; the FSM ignores a duplicate if the first
 		// attempt was committed after all, and raft keeps the order.
 		for {
-			err := leader().Apply(data, 5*time.Second).Error()
+			err := waitForLeader(t, rafts).Apply(data, 5*time.Second).Error()
 			if err == nil {
 				break
 			}
@@ -141,19 +161,20 @@ func TestRaftClusterReplicatesOverFabric(t *testing.T) {
 			t.Logf("apply %d: %v; retrying", i, err)
 		}
 	}
+}
 
-	for i, f := range fsms {
-		eventually(t, 10*time.Second, fmt.Sprintf("node %d to apply %d entries", i, entries), func() bool {
-			return len(f.snapshot()) >= entries
-		})
-		got := f.snapshot()
-		if len(got) != entries {
-			t.Fatalf("node %d applied %d entries, want %d", i, len(got), entries)
-		}
-		for j, e := range got {
-			if want := fmt.Sprintf("entry-%02d", j); e != want {
-				t.Fatalf("node %d entry %d = %q, want %q", i, j, e, want)
+// waitForLeader returns the raft that leads, waiting for one.
+func waitForLeader(t *testing.T, rafts []*raft.Raft) *raft.Raft {
+	t.Helper()
+	var l *raft.Raft
+	eventually(t, 10*time.Second, "a leader", func() bool {
+		for _, r := range rafts {
+			if r.State() == raft.Leader {
+				l = r
+				return true
 			}
 		}
-	}
+		return false
+	})
+	return l
 }

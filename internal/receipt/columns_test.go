@@ -20,19 +20,10 @@ import (
 // rows of Value messages the row form would carry: dates and timestamps
 // formatted straight with the time package.
 func randomBatch(rng *rand.Rand, rows int, nullRate float64) (*yrdv1.ColumnBatch, []*yrdv1.Row) {
-	var (
-		ints  []int64
-		dbls  []float64
-		strs  []string
-		longs []string
-		bools []bool
-		dates []int32
-		tss   []int64
-	)
 	const ncols = 7
+	var cols randomColumns
 	nulls := make([][]byte, ncols)
 	out := make([]*yrdv1.Row, rows)
-	specials := []float64{0, math.Copysign(0, -1), math.NaN(), math.Inf(1), math.Inf(-1), math.MaxFloat64, math.SmallestNonzeroFloat64}
 	for i := range rows {
 		r := &yrdv1.Row{Values: make([]*yrdv1.Value, ncols)}
 		for j := range ncols {
@@ -44,64 +35,86 @@ func randomBatch(rng *rand.Rand, rows int, nullRate float64) (*yrdv1.ColumnBatch
 				r.Values[j] = &yrdv1.Value{}
 				continue
 			}
-			var v *yrdv1.Value
-			switch j {
-			case 0:
-				x := rng.Int64() >> rng.IntN(64)
-				if rng.IntN(2) == 0 {
-					x = -x
-				}
-				ints = append(ints, x)
-				v = i64(x)
-			case 1:
-				x := rng.NormFloat64() * 1e6
-				if rng.IntN(8) == 0 {
-					x = specials[rng.IntN(len(specials))]
-				}
-				dbls = append(dbls, x)
-				v = f64(x)
-			case 2:
-				x := []string{"", "Huangpu", "鼓楼区", "a\x00b", "1"}[rng.IntN(5)]
-				strs = append(strs, x)
-				v = str(x)
-			case 3:
-				x := strings.Repeat(string(rune('a'+rng.IntN(26))), rng.IntN(2000))
-				longs = append(longs, x)
-				v = str(x)
-			case 4:
-				x := rng.IntN(2) == 0
-				bools = append(bools, x)
-				v = boolean(x)
-			case 5:
-				// -1000 to 3000 AD or so, around the epoch both ways.
-				x := int32(rng.IntN(1_100_000) - 720_000)
-				dates = append(dates, x)
-				v = date(time.Unix(int64(x)*86400, 0).UTC().Format(time.DateOnly))
-			case 6:
-				x := rng.Int64N(200*365*86400*1_000_000) - 100*365*86400*1_000_000
-				switch rng.IntN(4) { // whole seconds and milliseconds too
-				case 0:
-					x -= x % 1_000_000
-				case 1:
-					x -= x % 1000
-				}
-				tss = append(tss, x)
-				v = ts(time.UnixMicro(x).UTC().Format(time.RFC3339Nano))
-			}
-			r.Values[j] = v
+			r.Values[j] = cols.add(rng, j)
 		}
 		out[i] = r
 	}
-	b := &yrdv1.ColumnBatch{Rows: uint32(rows), Columns: []*yrdv1.ColumnData{
-		{Nulls: nulls[0], Values: &yrdv1.ColumnData_Ints{Ints: &yrdv1.Int64Column{Values: ints}}},
-		{Nulls: nulls[1], Values: &yrdv1.ColumnData_Doubles{Doubles: &yrdv1.DoubleColumn{Values: dbls}}},
-		{Nulls: nulls[2], Values: &yrdv1.ColumnData_Strings{Strings: &yrdv1.StringColumn{Values: strs}}},
-		{Nulls: nulls[3], Values: &yrdv1.ColumnData_Strings{Strings: &yrdv1.StringColumn{Values: longs}}},
-		{Nulls: nulls[4], Values: &yrdv1.ColumnData_Bools{Bools: &yrdv1.BoolColumn{Values: bools}}},
-		{Nulls: nulls[5], Values: &yrdv1.ColumnData_Dates{Dates: &yrdv1.DateColumn{Values: dates}}},
-		{Nulls: nulls[6], Values: &yrdv1.ColumnData_Timestamps{Timestamps: &yrdv1.TimestampColumn{Values: tss}}},
+	return cols.batch(rows, nulls), out
+}
+
+// randomColumns gathers the non-null values of randomBatch's seven
+// columns: an integer, a double, a short and a long string, a bool, a
+// date and a timestamp.
+type randomColumns struct {
+	ints  []int64
+	dbls  []float64
+	strs  []string
+	longs []string
+	bools []bool
+	dates []int32
+	tss   []int64
+}
+
+var specialDoubles = []float64{0, math.Copysign(0, -1), math.NaN(), math.Inf(1), math.Inf(-1), math.MaxFloat64, math.SmallestNonzeroFloat64}
+
+// add draws a random value for column j, keeps it and returns it as a
+// row value.
+func (c *randomColumns) add(rng *rand.Rand, j int) *yrdv1.Value {
+	switch j {
+	case 0:
+		x := rng.Int64() >> rng.IntN(64)
+		if rng.IntN(2) == 0 {
+			x = -x
+		}
+		c.ints = append(c.ints, x)
+		return i64(x)
+	case 1:
+		x := rng.NormFloat64() * 1e6
+		if rng.IntN(8) == 0 {
+			x = specialDoubles[rng.IntN(len(specialDoubles))]
+		}
+		c.dbls = append(c.dbls, x)
+		return f64(x)
+	case 2:
+		x := []string{"", "Huangpu", "鼓楼区", "a\x00b", "1"}[rng.IntN(5)]
+		c.strs = append(c.strs, x)
+		return str(x)
+	case 3:
+		x := strings.Repeat(string(rune('a'+rng.IntN(26))), rng.IntN(2000))
+		c.longs = append(c.longs, x)
+		return str(x)
+	case 4:
+		x := rng.IntN(2) == 0
+		c.bools = append(c.bools, x)
+		return boolean(x)
+	case 5:
+		// -1000 to 3000 AD or so, around the epoch both ways.
+		x := int32(rng.IntN(1_100_000) - 720_000)
+		c.dates = append(c.dates, x)
+		return date(time.Unix(int64(x)*86400, 0).UTC().Format(time.DateOnly))
+	}
+	x := rng.Int64N(200*365*86400*1_000_000) - 100*365*86400*1_000_000
+	switch rng.IntN(4) { // whole seconds and milliseconds too
+	case 0:
+		x -= x % 1_000_000
+	case 1:
+		x -= x % 1000
+	}
+	c.tss = append(c.tss, x)
+	return ts(time.UnixMicro(x).UTC().Format(time.RFC3339Nano))
+}
+
+// batch is the column batch of the values kept, with the null bitmaps.
+func (c *randomColumns) batch(rows int, nulls [][]byte) *yrdv1.ColumnBatch {
+	return &yrdv1.ColumnBatch{Rows: uint32(rows), Columns: []*yrdv1.ColumnData{
+		{Nulls: nulls[0], Values: &yrdv1.ColumnData_Ints{Ints: &yrdv1.Int64Column{Values: c.ints}}},
+		{Nulls: nulls[1], Values: &yrdv1.ColumnData_Doubles{Doubles: &yrdv1.DoubleColumn{Values: c.dbls}}},
+		{Nulls: nulls[2], Values: &yrdv1.ColumnData_Strings{Strings: &yrdv1.StringColumn{Values: c.strs}}},
+		{Nulls: nulls[3], Values: &yrdv1.ColumnData_Strings{Strings: &yrdv1.StringColumn{Values: c.longs}}},
+		{Nulls: nulls[4], Values: &yrdv1.ColumnData_Bools{Bools: &yrdv1.BoolColumn{Values: c.bools}}},
+		{Nulls: nulls[5], Values: &yrdv1.ColumnData_Dates{Dates: &yrdv1.DateColumn{Values: c.dates}}},
+		{Nulls: nulls[6], Values: &yrdv1.ColumnData_Timestamps{Timestamps: &yrdv1.TimestampColumn{Values: c.tss}}},
 	}}
-	return b, out
 }
 
 func TestAddColumnsMatchesRows(t *testing.T) {
