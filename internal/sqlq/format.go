@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/yrd-exchange/yrdnode/internal/querylang"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -115,26 +116,22 @@ func quote(s string, q byte) string {
 	return qs + strings.ReplaceAll(s, qs, qs+qs) + qs
 }
 
-var aggregateNames = map[yrdv1.AggregateFunction]string{
-	yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:          "count",
-	yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT: "count",
-	yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:            "sum",
-	yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:            "avg",
-	yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN:            "min",
-	yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:            "max",
-}
-
+// writeAggregate renders a call as the table writes it: count(*),
+// count(DISTINCT x), sum(x).
 func writeAggregate(b *strings.Builder, a *yrdv1.AggregateCall) {
-	name, ok := aggregateNames[a.GetFunction()]
+	agg, ok := querylang.AggregateOf(a.GetFunction())
 	if !ok {
-		name = "<invalid aggregate function>"
+		b.WriteString("<invalid aggregate function>(")
+		b.WriteString(ident(a.GetColumn()))
+		b.WriteByte(')')
+		return
 	}
-	b.WriteString(name)
+	b.WriteString(agg.SQL)
 	b.WriteByte('(')
 	switch {
-	case a.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT && a.GetColumn() == "":
+	case agg.Star(a.GetColumn()):
 		b.WriteByte('*')
-	case a.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT:
+	case agg.Distinct:
 		b.WriteString("DISTINCT ")
 		fallthrough
 	default:
@@ -277,19 +274,8 @@ func writeLogical(b *strings.Builder, l *yrdv1.Logical, op string, operandCtx in
 }
 
 func opText(op yrdv1.CompareOp) string {
-	switch op {
-	case yrdv1.CompareOp_COMPARE_OP_EQ:
-		return "="
-	case yrdv1.CompareOp_COMPARE_OP_NE:
-		return "<>"
-	case yrdv1.CompareOp_COMPARE_OP_LT:
-		return "<"
-	case yrdv1.CompareOp_COMPARE_OP_LE:
-		return "<="
-	case yrdv1.CompareOp_COMPARE_OP_GT:
-		return ">"
-	case yrdv1.CompareOp_COMPARE_OP_GE:
-		return ">="
+	if c, ok := querylang.ComparisonOf(op); ok {
+		return c.SQL
 	}
 	return "<invalid operator>"
 }
