@@ -51,11 +51,12 @@ const (
 // output is one column of the merged result: one requester select item.
 type output struct {
 	kind outKind
-	src  int    // partial column: the item's own, or avg's sum helper
-	cnt  int    // avg: the count helper's partial column
-	gpos int    // aggregate queries, outColumn: position in the group key
-	name string // final name; "" under SELECT * (the partial's)
-	text string // the item as SQL, for messages
+	src  int                 // partial column: the item's own, or avg's sum helper
+	cnt  int                 // avg: the count helper's partial column
+	gpos int                 // aggregate queries, outColumn: position in the group key
+	agg  querylang.Aggregate // the aggregate of an aggregate output
+	name string              // final name; "" under SELECT * (the partial's)
+	text string              // the item as SQL, for messages
 }
 
 // partialCol is what the plan expects of one partial result column.
@@ -292,8 +293,8 @@ func (p *planner) aggregateOutput(i int, it *yrdv1.SelectItem) (output, error) {
 		if o.name == "" {
 			o.name = defaultName(a)
 		}
-		agg, _ := querylang.AggregateOf(a.GetFunction()) // checkItems checked it
-		o.kind, c.types = outKindOf(agg), partialTypes(agg)
+		o.agg, _ = querylang.AggregateOf(a.GetFunction()) // checkItems checked it
+		o.kind, c.types = outKindOf(o.agg), partialTypes(o.agg)
 		if o.kind == outAvg {
 			o.src, o.cnt = p.averageParts(i, a.GetColumn(), what)
 			return o, nil
