@@ -23,26 +23,7 @@ import (
 func Format(q *yrdv1.Query) string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
-	if len(q.GetSelect()) == 0 {
-		b.WriteByte('*')
-	}
-	for i, item := range q.GetSelect() {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		switch it := item.GetItem().(type) {
-		case *yrdv1.SelectItem_Column:
-			b.WriteString(ident(it.Column))
-		case *yrdv1.SelectItem_Aggregate:
-			writeAggregate(&b, it.Aggregate)
-		default:
-			b.WriteString("<missing select item>")
-		}
-		if item.GetAlias() != "" {
-			b.WriteString(" AS ")
-			b.WriteString(ident(item.GetAlias()))
-		}
-	}
+	writeSelectList(&b, q.GetSelect())
 	b.WriteString(" FROM ")
 	switch src := q.GetSource().(type) {
 	case *yrdv1.Query_DatasetId:
@@ -69,6 +50,40 @@ func Format(q *yrdv1.Query) string {
 		}
 		b.WriteString(ident(col))
 	}
+	writeOrderBy(&b, q)
+	if q.GetLimit() > 0 {
+		b.WriteString(" LIMIT ")
+		b.WriteString(strconv.FormatUint(q.GetLimit(), 10))
+	}
+	return b.String()
+}
+
+// writeSelectList renders the select items, or * for none.
+func writeSelectList(b *strings.Builder, items []*yrdv1.SelectItem) {
+	if len(items) == 0 {
+		b.WriteByte('*')
+	}
+	for i, item := range items {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		switch it := item.GetItem().(type) {
+		case *yrdv1.SelectItem_Column:
+			b.WriteString(ident(it.Column))
+		case *yrdv1.SelectItem_Aggregate:
+			writeAggregate(b, it.Aggregate)
+		default:
+			b.WriteString("<missing select item>")
+		}
+		if item.GetAlias() != "" {
+			b.WriteString(" AS ")
+			b.WriteString(ident(item.GetAlias()))
+		}
+	}
+}
+
+// writeOrderBy renders the ORDER BY clause, if q has one.
+func writeOrderBy(b *strings.Builder, q *yrdv1.Query) {
 	for i, o := range q.GetOrderBy() {
 		if i == 0 {
 			b.WriteString(" ORDER BY ")
@@ -79,7 +94,7 @@ func Format(q *yrdv1.Query) string {
 		case *yrdv1.OrderItem_Column:
 			b.WriteString(ident(k.Column))
 		case *yrdv1.OrderItem_SelectIndex:
-			writeSelectRef(&b, q.GetSelect(), int(k.SelectIndex))
+			writeSelectRef(b, q.GetSelect(), int(k.SelectIndex))
 		default:
 			b.WriteString("<missing order key>")
 		}
@@ -87,11 +102,6 @@ func Format(q *yrdv1.Query) string {
 			b.WriteString(" DESC")
 		}
 	}
-	if q.GetLimit() > 0 {
-		b.WriteString(" LIMIT ")
-		b.WriteString(strconv.FormatUint(q.GetLimit(), 10))
-	}
-	return b.String()
 }
 
 var (
