@@ -122,9 +122,9 @@ func AggregateOf(fn yrdv1.AggregateFunction) (Aggregate, bool) {
 
 // AggregateByKey is the entry whose Key is key, e.g. "count_distinct".
 func AggregateByKey(key string) (Aggregate, bool) {
-	for _, a := range aggregates {
-		if a.Key == key {
-			return a, true
+	for i := range aggregates { // by index: no copy of the entries passed over
+		if aggregates[i].Key == key {
+			return aggregates[i], true
 		}
 	}
 	return Aggregate{}, false
@@ -135,9 +135,9 @@ func AggregateByKey(key string) (Aggregate, bool) {
 // true) is count(DISTINCT x). False for a name or a DISTINCT the language
 // does not have.
 func AggregateWritten(name string, distinct bool) (Aggregate, bool) {
-	for _, a := range aggregates {
-		if a.SQL == name && a.Distinct == distinct {
-			return a, true
+	for i := range aggregates {
+		if aggregates[i].SQL == name && aggregates[i].Distinct == distinct {
+			return aggregates[i], true
 		}
 	}
 	return Aggregate{}, false

@@ -44,9 +44,9 @@ func ComparisonOf(op yrdv1.CompareOp) (Comparison, bool) {
 // ComparisonWritten is the entry of an operator as a requester wrote it,
 // in either spelling: "<>" and "!=" are both NE.
 func ComparisonWritten(text string) (Comparison, bool) {
-	for _, c := range comparisons {
-		if c.SQL == text || c.Also == text && text != "" {
-			return c, true
+	for i := range comparisons { // by index: no copy of the entries passed over
+		if c := &comparisons[i]; c.SQL == text || c.Also == text && text != "" {
+			return *c, true
 		}
 	}
 	return Comparison{}, false
