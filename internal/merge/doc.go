@@ -15,7 +15,8 @@
 // # Aggregate queries
 //
 // An aggregate query (any aggregate or GROUP BY) is split into
-// decomposable parts. count, sum, min and max are kept as they are;
+// decomposable parts; what merges across cities, and how, is
+// internal/querylang's table. count, sum, min and max are kept as they are;
 // avg(x) becomes sum(x) and count(x), in hidden helper columns with
 // reserved aliases (__yrd_sum_N and __yrd_count_N, N the avg's 1-based
 // select position), and is their quotient after merging: the weighted

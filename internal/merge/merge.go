@@ -91,11 +91,9 @@ func (m *Merge) final(cols []*yrdv1.ResultColumn) []*yrdv1.ResultColumn {
 	for i, o := range m.outs {
 		src := cols[o.src]
 		typ := src.GetType()
-		switch o.kind {
-		case outCount:
-			typ = "BIGINT"
-		case outAvg:
-			typ = "DOUBLE"
+		if o.kind != outColumn {
+			// The partial's sum is already clamped or not, as the owner ran it.
+			typ = o.agg.ResultType(typ, false)
 		}
 		out[i] = &yrdv1.ResultColumn{Name: o.name, Type: typ, Treatment: src.GetTreatment()}
 	}
@@ -241,42 +239,58 @@ func (m *Merge) Result() ([]*yrdv1.ResultColumn, []*yrdv1.Row, error) {
 			}
 		}
 	}
-	// Sort positions, not records: cheaper to swap, and the position is
-	// the last tie-break, which makes the order that of a stable sort.
+	order := m.sortOrder(recs, keys)
+	if m.limit > 0 && uint64(len(order)) > m.limit {
+		order = order[:m.limit]
+	}
+	rows := resultRows(recs, order, len(cols))
+	return cols, rows, nil
+}
+
+// sortOrder is the order of recs by the sort keys, then (aggregate
+// queries) the group key: positions into recs, not records, which are
+// cheaper to swap, and the position is the last tie-break, which makes the
+// order that of a stable sort.
+func (m *Merge) sortOrder(recs []record, keys []sortKey) []int32 {
 	order := make([]int32, len(recs))
 	for i := range order {
 		order[i] = int32(i)
 	}
-	if len(keys) > 0 || m.aggregate {
-		slices.SortFunc(order, func(i, j int32) int {
-			a, b := &recs[i], &recs[j]
-			for _, k := range keys {
-				var x, y *yrdv1.Value
-				if k.fromKey {
-					x, y = a.key[k.idx], b.key[k.idx]
-				} else {
-					x, y = a.vals[k.idx], b.vals[k.idx]
-				}
-				if c := compareNullsLast(x, y, k.desc); c != 0 {
-					return c
-				}
-			}
-			for g := range a.key {
-				if c := compareNullsLast(a.key[g], b.key[g], false); c != 0 {
-					return c
-				}
-			}
-			return int(i - j)
-		})
+	if len(keys) == 0 && !m.aggregate {
+		return order
 	}
-	if m.limit > 0 && uint64(len(order)) > m.limit {
-		order = order[:m.limit]
-	}
+	slices.SortFunc(order, func(i, j int32) int {
+		a, b := &recs[i], &recs[j]
+		for _, k := range keys {
+			var x, y *yrdv1.Value
+			if k.fromKey {
+				x, y = a.key[k.idx], b.key[k.idx]
+			} else {
+				x, y = a.vals[k.idx], b.vals[k.idx]
+			}
+			if c := compareNullsLast(x, y, k.desc); c != 0 {
+				return c
+			}
+		}
+		for g := range a.key {
+			if c := compareNullsLast(a.key[g], b.key[g], false); c != 0 {
+				return c
+			}
+		}
+		return int(i - j)
+	})
+	return order
+}
+
+// resultRows are the rows of recs in order, each cut to the ncols result
+// columns: a partial row as it came when it has no helper columns, else
+// a new row.
+func resultRows(recs []record, order []int32, ncols int) []*yrdv1.Row {
 	rows := make([]*yrdv1.Row, len(order))
 	var fresh []yrdv1.Row // one allocation for the rows made here
 	for i, p := range order {
 		r := &recs[p]
-		if r.row != nil && len(r.vals) == len(cols) {
+		if r.row != nil && len(r.vals) == ncols {
 			rows[i] = r.row
 			continue
 		}
@@ -285,232 +299,8 @@ func (m *Merge) Result() ([]*yrdv1.ResultColumn, []*yrdv1.Row, error) {
 		}
 		nr := &fresh[0]
 		fresh = fresh[1:]
-		nr.Values = r.vals[:len(cols):len(cols)]
+		nr.Values = r.vals[:ncols:ncols]
 		rows[i] = nr
 	}
-	return cols, rows, nil
-}
-
-// record is one row of the merged result before ordering: a partial row
-// (row queries; vals are its values, helper columns included) or a
-// merged group (vals are the outputs, key the group key values).
-type record struct {
-	row  *yrdv1.Row
-	vals []*yrdv1.Value
-	key  []*yrdv1.Value
-}
-
-// acc accumulates one aggregate output of one group.
-type acc struct {
-	isum int128       // count; sum and avg's sum over BIGINT
-	fsum float64      // sum and avg's sum over DOUBLE
-	n    int128       // avg's count
-	some bool         // sum: a non-NULL partial sum was seen
-	best *yrdv1.Value // min, max
-}
-
-// groups merges the parts' partial groups, parts in the order given,
-// each's rows as received, and returns one record per group in the order
-// the groups were first seen.
-func (m *Merge) groups(parts []part) ([]record, error) {
-	nk, no := len(m.groupSrc), len(m.outs)
-	most := 0 // a size hint: one part's rows are distinct groups
-	for _, p := range parts {
-		most = max(most, len(p.rows))
-	}
-	index := make(map[string]int, most)
-	keys := make([]*yrdv1.Value, 0, most*nk)
-	// Each group's accumulators are a slice of a slab; slabs are never
-	// copied as groups are added.
-	groupAccs := make([][]acc, 0, most)
-	var slab []acc
-	var buf []byte
-	for _, p := range parts {
-		for _, row := range p.rows {
-			vals := row.GetValues()
-			buf = buf[:0]
-			for _, s := range m.groupSrc {
-				buf = appendKey(buf, vals[s])
-			}
-			g, ok := index[string(buf)]
-			if !ok {
-				g = len(index)
-				index[string(buf)] = g
-				for _, s := range m.groupSrc {
-					keys = append(keys, vals[s])
-				}
-				if len(slab) < no {
-					slab = make([]acc, no*max(most-g, 64))
-				}
-				groupAccs = append(groupAccs, slab[:no:no])
-				slab = slab[no:]
-			}
-			ga := groupAccs[g]
-			for i, out := range m.outs {
-				a := &ga[i]
-				v := vals[out.src]
-				switch out.kind {
-				case outCount:
-					a.isum.add(v.GetIntValue())
-				case outSum, outAvg:
-					switch x := v.GetKind().(type) {
-					case *yrdv1.Value_IntValue:
-						a.isum.add(x.IntValue)
-						a.some = true
-					case *yrdv1.Value_DoubleValue:
-						a.fsum += x.DoubleValue
-						a.some = true
-					}
-					if out.kind == outAvg {
-						a.n.add(vals[out.cnt].GetIntValue())
-					}
-				case outMin, outMax:
-					if kindOf(v) == kNull {
-						continue
-					}
-					if a.best == nil {
-						a.best = v
-					} else if c := compareValues(v, a.best); out.kind == outMin && c < 0 || out.kind == outMax && c > 0 {
-						a.best = v
-					}
-				}
-			}
-		}
-	}
-
-	null := &yrdv1.Value{}
-	fresh := 0 // outputs whose values are made here
-	for _, o := range m.outs {
-		if o.kind == outCount || o.kind == outSum || o.kind == outAvg {
-			fresh++
-		}
-	}
-	va := newValues(len(index) * fresh)
-	recs := make([]record, len(index))
-	vals := make([]*yrdv1.Value, len(index)*no)
-	for g := range recs {
-		key := keys[g*nk : (g+1)*nk : (g+1)*nk]
-		out := vals[g*no : (g+1)*no : (g+1)*no]
-		for i, o := range m.outs {
-			a := &groupAccs[g][i]
-			switch o.kind {
-			case outColumn:
-				out[i] = key[o.gpos]
-			case outCount:
-				n, ok := a.isum.int64()
-				if !ok {
-					return nil, m.overflow(i, key)
-				}
-				out[i] = va.int(n)
-			case outSum:
-				switch {
-				case !a.some:
-					out[i] = null
-				case m.cols[o.src].GetType() == "BIGINT":
-					n, ok := a.isum.int64()
-					if !ok {
-						return nil, m.overflow(i, key)
-					}
-					out[i] = va.int(n)
-				default:
-					out[i] = va.double(a.fsum)
-				}
-			case outMin, outMax:
-				out[i] = a.best
-				if out[i] == nil {
-					out[i] = null
-				}
-			case outAvg:
-				cnt := a.n.float64()
-				if cnt == 0 {
-					out[i] = null
-					break
-				}
-				sum := a.fsum
-				if m.cols[o.src].GetType() == "BIGINT" {
-					sum = a.isum.float64()
-				}
-				out[i] = va.double(sum / cnt)
-			}
-		}
-		recs[g] = record{vals: out, key: key}
-	}
-	return recs, nil
-}
-
-// overflow is the error for output i (select item i, as aggregate
-// queries have one output per item) of the group with key values key.
-func (m *Merge) overflow(i int, key []*yrdv1.Value) error {
-	var group string
-	if len(key) > 0 {
-		parts := make([]string, len(key))
-		for j, v := range key {
-			parts[j] = valueText(v)
-		}
-		group = " in group (" + strings.Join(parts, ", ") + ")"
-	}
-	return fmt.Errorf("merge: select item %d: %s: the cities' results add up to more than BIGINT holds%s: %w",
-		i+1, m.outs[i].text, group, ErrOverflow)
-}
-
-// valueText writes a value for a message.
-func valueText(v *yrdv1.Value) string {
-	switch x := v.GetKind().(type) {
-	case *yrdv1.Value_StringValue:
-		return "'" + strings.ReplaceAll(x.StringValue, "'", "''") + "'"
-	case *yrdv1.Value_IntValue:
-		return fmt.Sprint(x.IntValue)
-	case *yrdv1.Value_DoubleValue:
-		return fmt.Sprint(x.DoubleValue)
-	case *yrdv1.Value_BoolValue:
-		return fmt.Sprint(x.BoolValue)
-	case *yrdv1.Value_DateValue:
-		return "DATE '" + x.DateValue + "'"
-	case *yrdv1.Value_TimestampValue:
-		return "TIMESTAMP '" + x.TimestampValue + "'"
-	}
-	return "NULL"
-}
-
-// values allocates result Values in batches.
-type values struct {
-	vals []yrdv1.Value
-	ints []yrdv1.Value_IntValue
-	dbls []yrdv1.Value_DoubleValue
-}
-
-func newValues(n int) *values {
-	return &values{vals: make([]yrdv1.Value, 0, n)}
-}
-
-func (va *values) next() *yrdv1.Value {
-	if len(va.vals) == cap(va.vals) {
-		va.vals = make([]yrdv1.Value, 0, max(cap(va.vals), 64))
-	}
-	va.vals = va.vals[:len(va.vals)+1]
-	return &va.vals[len(va.vals)-1]
-}
-
-func (va *values) int(n int64) *yrdv1.Value {
-	if len(va.ints) == 0 {
-		va.ints = make([]yrdv1.Value_IntValue, max(cap(va.vals)/2, 64))
-	}
-	k := &va.ints[0]
-	va.ints = va.ints[1:]
-	k.IntValue = n
-	v := va.next()
-	v.Kind = k
-	return v
-}
-
-func (va *values) double(f float64) *yrdv1.Value {
-	if len(va.dbls) == 0 {
-		va.dbls = make([]yrdv1.Value_DoubleValue, max(cap(va.vals)/2, 64))
-	}
-	k := &va.dbls[0]
-	va.dbls = va.dbls[1:]
-	k.DoubleValue = f
-	v := va.next()
-	v.Kind = k
-	return v
+	return rows
 }

@@ -3,17 +3,24 @@ package merge
 import (
 	"strings"
 
+	"github.com/yrd-exchange/yrdnode/internal/querylang"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
 // defaultName is the name DuckDB gives the result column of an aggregate
 // that has no alias, as the connector compiles it: count_star() for
 // count(*), else the function and its column, e.g. sum(age).
+//
+// A count(DISTINCT x), which only a single-dataset plan has, is named
+// count(x) although DuckDB names it count(DISTINCT x): that is the name
+// results have carried so far, and changing it changes what clients
+// read, so it is left for a deliberate change.
 func defaultName(a *yrdv1.AggregateCall) string {
-	if a.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT && a.GetColumn() == "" {
+	agg, ok := querylang.AggregateOf(a.GetFunction())
+	if ok && agg.Star(a.GetColumn()) {
 		return "count_star()"
 	}
-	return funcName(a.GetFunction()) + "(" + duckName(a.GetColumn()) + ")"
+	return sqlName(a.GetFunction()) + "(" + duckName(a.GetColumn()) + ")"
 }
 
 // duckName writes a column name as DuckDB writes it into a default name:
@@ -33,18 +40,11 @@ func duckName(s string) string {
 	return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
 }
 
-func funcName(f yrdv1.AggregateFunction) string {
-	switch f {
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT:
-		return "count"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:
-		return "sum"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
-		return "avg"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN:
-		return "min"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
-		return "max"
+// sqlName is the function's name as SQL writes it; the enum's name for a
+// function the table does not have, for messages.
+func sqlName(f yrdv1.AggregateFunction) string {
+	if agg, ok := querylang.AggregateOf(f); ok {
+		return agg.SQL
 	}
 	return f.String()
 }
@@ -65,13 +65,14 @@ func ident(s string) string {
 // aggText writes an aggregate call as a requester would, e.g.
 // count(DISTINCT person_id).
 func aggText(a *yrdv1.AggregateCall) string {
+	agg, ok := querylang.AggregateOf(a.GetFunction())
 	switch {
-	case a.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT:
-		return "count(DISTINCT " + ident(a.GetColumn()) + ")"
+	case ok && agg.Distinct:
+		return agg.Call(ident(a.GetColumn()))
 	case a.GetColumn() == "":
-		return funcName(a.GetFunction()) + "(*)"
+		return sqlName(a.GetFunction()) + "(*)"
 	}
-	return funcName(a.GetFunction()) + "(" + ident(a.GetColumn()) + ")"
+	return sqlName(a.GetFunction()) + "(" + ident(a.GetColumn()) + ")"
 }
 
 // itemText writes a select item as a requester would, without its alias.

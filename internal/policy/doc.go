@@ -63,6 +63,10 @@
 //	aggregates   aggregate.noise                 counts, sums and averages carry noise: noise_epsilon, budget_family
 //	aggregates   aggregate.exact                 the owner chose exact aggregates and no personal column is aggregated
 //
+// Which aggregates reveal one row's value, take a numeric argument or
+// cannot carry noise is internal/querylang's table; the rules read it by
+// the access request's function names (its keys, e.g. count_distinct).
+//
 // The aggregates rules run inside the general and important groups, after
 // their gates and before the rule that allows the result. One more id,
 // aggregate.difference (RuleDifference), is not decided here: the owner

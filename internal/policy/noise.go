@@ -3,6 +3,7 @@ package policy
 import (
 	"strconv"
 
+	"github.com/yrd-exchange/yrdnode/internal/querylang"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -139,8 +140,12 @@ func (e *decider) noiseGate() bool {
 	}
 	first, firstBound := true, true
 	for _, ag := range e.a.GetAggregates() {
-		switch f := ag.GetFunction(); f {
-		case "min", "max":
+		f := ag.GetFunction()
+		agg, ok := querylang.AggregateByKey(f)
+		switch {
+		case !ok:
+			// Not an aggregate; validation names it.
+		case agg.Noise == querylang.NoiseNone:
 			if first {
 				e.deny(RuleNoiseUnsupported)
 				e.say("these aggregates cannot carry calibrated noise, as one individual's effect on them is unbounded (use count, count(DISTINCT), sum or avg): ")
@@ -150,7 +155,7 @@ func (e *decider) noiseGate() bool {
 			e.say("(")
 			e.say(ag.GetColumn())
 			e.say(")")
-		case "sum", "avg":
+		case agg.NeedsSumBound():
 			if SumBound(e.d, ag.GetColumn()) > 0 {
 				continue
 			}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"github.com/yrd-exchange/yrdnode/internal/querylang"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -99,7 +100,7 @@ func (e *decider) queryGroup() bool {
 	first = true
 	for _, ag := range a.GetAggregates() {
 		f := ag.GetFunction()
-		if f != "min" && f != "max" {
+		if agg, ok := querylang.AggregateByKey(f); !ok || !agg.RevealsValue {
 			continue
 		}
 		if c := e.col(ag.GetColumn()); c == nil || personalInfo(c) == piNone {

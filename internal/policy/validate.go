@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/yrd-exchange/yrdnode/internal/fielderr"
+	"github.com/yrd-exchange/yrdnode/internal/querylang"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -21,8 +22,9 @@ type (
 // allows 512).
 const maxList = 1024
 
-// aggregateFuncs are the aggregate functions the executor implements.
-const aggregateFuncs = "count, count_distinct, sum, avg, min, max"
+// aggregateFuncs are the aggregate functions the executor implements, by
+// their canonical names.
+var aggregateFuncs = querylang.Keys()
 
 // ValidateAccess checks that a names only columns of d, known aggregate
 // functions and a result form, and that its parts fit the form. It returns
@@ -204,14 +206,13 @@ func (c *vchecker) aggregates(ags []*yrdv1.Aggregate) {
 			continue
 		}
 		f, name := ag.GetFunction(), ag.GetColumn()
-		switch f {
-		case "count", "count_distinct", "sum", "avg", "min", "max":
-		default:
+		agg, ok := querylang.AggregateByKey(f)
+		if !ok {
 			c.add(index("aggregates", i)+".function", "unknown function ", show(f), ", want one of ", aggregateFuncs)
 			continue
 		}
 		if name == "" {
-			if f != "count" {
+			if !agg.StarAllowed {
 				c.add(index("aggregates", i)+".column", "required for ", f, " (only count may omit it, for count(*))")
 			}
 			continue
@@ -221,18 +222,10 @@ func (c *vchecker) aggregates(ags []*yrdv1.Aggregate) {
 			c.add(index("aggregates", i)+".column", "unknown column ", show(name))
 			continue
 		}
-		if (f == "sum" || f == "avg") && !numeric(c.s.cols[j].GetType()) {
+		if agg.Numeric && !querylang.NumericType(c.s.cols[j].GetType()) {
 			c.add(index("aggregates", i)+".column", f, " needs a numeric column, and ", show(name), " is ", c.s.cols[j].GetType())
 		}
 	}
-}
-
-func numeric(typ string) bool {
-	switch strings.ToUpper(typ) {
-	case "INTEGER", "BIGINT", "DOUBLE", "DECIMAL":
-		return true
-	}
-	return false
 }
 
 func index(field string, i int) string {

@@ -32,6 +32,10 @@
 //	          | DATE 'YYYY-MM-DD' | TIMESTAMP 'RFC 3339'
 //	name      = [a-z_][a-z0-9_]* (any case, not reserved) | "quoted"
 //
+// The aggregate names, which of them take '*' or DISTINCT, and the
+// operators with their flips are internal/querylang's table, which Parse
+// and Format read.
+//
 // What follows FROM is lexed on its own terms, because dataset ids
 // ("shanghai.civil-affairs.elderly-population") contain hyphens. A run of
 // id characters is taken whole, so a -- comment must be separated from an

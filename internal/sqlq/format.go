@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/yrd-exchange/yrdnode/internal/querylang"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -22,26 +23,7 @@ import (
 func Format(q *yrdv1.Query) string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
-	if len(q.GetSelect()) == 0 {
-		b.WriteByte('*')
-	}
-	for i, item := range q.GetSelect() {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		switch it := item.GetItem().(type) {
-		case *yrdv1.SelectItem_Column:
-			b.WriteString(ident(it.Column))
-		case *yrdv1.SelectItem_Aggregate:
-			writeAggregate(&b, it.Aggregate)
-		default:
-			b.WriteString("<missing select item>")
-		}
-		if item.GetAlias() != "" {
-			b.WriteString(" AS ")
-			b.WriteString(ident(item.GetAlias()))
-		}
-	}
+	writeSelectList(&b, q.GetSelect())
 	b.WriteString(" FROM ")
 	switch src := q.GetSource().(type) {
 	case *yrdv1.Query_DatasetId:
@@ -68,6 +50,40 @@ func Format(q *yrdv1.Query) string {
 		}
 		b.WriteString(ident(col))
 	}
+	writeOrderBy(&b, q)
+	if q.GetLimit() > 0 {
+		b.WriteString(" LIMIT ")
+		b.WriteString(strconv.FormatUint(q.GetLimit(), 10))
+	}
+	return b.String()
+}
+
+// writeSelectList renders the select items, or * for none.
+func writeSelectList(b *strings.Builder, items []*yrdv1.SelectItem) {
+	if len(items) == 0 {
+		b.WriteByte('*')
+	}
+	for i, item := range items {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		switch it := item.GetItem().(type) {
+		case *yrdv1.SelectItem_Column:
+			b.WriteString(ident(it.Column))
+		case *yrdv1.SelectItem_Aggregate:
+			writeAggregate(b, it.Aggregate)
+		default:
+			b.WriteString("<missing select item>")
+		}
+		if item.GetAlias() != "" {
+			b.WriteString(" AS ")
+			b.WriteString(ident(item.GetAlias()))
+		}
+	}
+}
+
+// writeOrderBy renders the ORDER BY clause, if q has one.
+func writeOrderBy(b *strings.Builder, q *yrdv1.Query) {
 	for i, o := range q.GetOrderBy() {
 		if i == 0 {
 			b.WriteString(" ORDER BY ")
@@ -78,7 +94,7 @@ func Format(q *yrdv1.Query) string {
 		case *yrdv1.OrderItem_Column:
 			b.WriteString(ident(k.Column))
 		case *yrdv1.OrderItem_SelectIndex:
-			writeSelectRef(&b, q.GetSelect(), int(k.SelectIndex))
+			writeSelectRef(b, q.GetSelect(), int(k.SelectIndex))
 		default:
 			b.WriteString("<missing order key>")
 		}
@@ -86,11 +102,6 @@ func Format(q *yrdv1.Query) string {
 			b.WriteString(" DESC")
 		}
 	}
-	if q.GetLimit() > 0 {
-		b.WriteString(" LIMIT ")
-		b.WriteString(strconv.FormatUint(q.GetLimit(), 10))
-	}
-	return b.String()
 }
 
 var (
@@ -115,26 +126,22 @@ func quote(s string, q byte) string {
 	return qs + strings.ReplaceAll(s, qs, qs+qs) + qs
 }
 
-var aggregateNames = map[yrdv1.AggregateFunction]string{
-	yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:          "count",
-	yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT: "count",
-	yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:            "sum",
-	yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:            "avg",
-	yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN:            "min",
-	yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:            "max",
-}
-
+// writeAggregate renders a call as the table writes it: count(*),
+// count(DISTINCT x), sum(x).
 func writeAggregate(b *strings.Builder, a *yrdv1.AggregateCall) {
-	name, ok := aggregateNames[a.GetFunction()]
+	agg, ok := querylang.AggregateOf(a.GetFunction())
 	if !ok {
-		name = "<invalid aggregate function>"
+		b.WriteString("<invalid aggregate function>(")
+		b.WriteString(ident(a.GetColumn()))
+		b.WriteByte(')')
+		return
 	}
-	b.WriteString(name)
+	b.WriteString(agg.SQL)
 	b.WriteByte('(')
 	switch {
-	case a.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT && a.GetColumn() == "":
+	case agg.Star(a.GetColumn()):
 		b.WriteByte('*')
-	case a.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT:
+	case agg.Distinct:
 		b.WriteString("DISTINCT ")
 		fallthrough
 	default:
@@ -277,19 +284,8 @@ func writeLogical(b *strings.Builder, l *yrdv1.Logical, op string, operandCtx in
 }
 
 func opText(op yrdv1.CompareOp) string {
-	switch op {
-	case yrdv1.CompareOp_COMPARE_OP_EQ:
-		return "="
-	case yrdv1.CompareOp_COMPARE_OP_NE:
-		return "<>"
-	case yrdv1.CompareOp_COMPARE_OP_LT:
-		return "<"
-	case yrdv1.CompareOp_COMPARE_OP_LE:
-		return "<="
-	case yrdv1.CompareOp_COMPARE_OP_GT:
-		return ">"
-	case yrdv1.CompareOp_COMPARE_OP_GE:
-		return ">="
+	if c, ok := querylang.ComparisonOf(op); ok {
+		return c.SQL
 	}
 	return "<invalid operator>"
 }
