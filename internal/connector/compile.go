@@ -31,6 +31,7 @@ var aliasRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // compiler holds the state of one Compile call.
 type compiler struct {
+	dl      dialect
 	d       *yrdv1.Dataset
 	dec     *yrdv1.Decision
 	key     []byte
@@ -43,6 +44,8 @@ type compiler struct {
 	// cellRows is set when the SQL returns a total's sketch cells as rows
 	// (see Statement.cellRows).
 	cellRows bool
+	// err is the first value bind could not bind.
+	err error
 }
 
 // Compile builds the SQL, over the dataset's view, that answers q as the
@@ -99,29 +102,19 @@ type Options struct {
 	// cellRows lets a sketch plan return a total of counts as one row per
 	// cell, for a Statement to fold.
 	cellRows bool
-	// dialect is the SQL dialect to write where the engines differ beyond
-	// what toPostgres rewrites (the sketch's hash and lists).
-	dialect dialect
 }
-
-// dialect is an engine's SQL dialect.
-type dialect int
-
-const (
-	dialectDuckDB dialect = iota
-	dialectPostgres
-)
 
 // CompileWith is Compile with the node's options.
 func CompileWith(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error) {
 	o.cellRows = false // the SQL alone is the result
-	st, err := compileStatement(d, q, dec, o)
+	st, err := compileStatement(duckDialect{}, d, q, dec, o)
 	return st.SQL, st.Args, err
 }
 
-// compileStatement compiles q as CompileWith does, into a Statement.
-func compileStatement(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (Statement, error) {
-	c, err := newCompiler(d, q, dec, o)
+// compileStatement compiles q as CompileWith does, into a Statement in
+// the engine's dialect dl.
+func compileStatement(dl dialect, d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (Statement, error) {
+	c, err := newCompiler(dl, d, q, dec, o)
 	if err != nil {
 		return Statement{}, err
 	}
@@ -131,15 +124,23 @@ func compileStatement(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, o O
 	} else {
 		st.SQL, st.Args, err = c.compile(q)
 	}
+	if err == nil {
+		err = c.err
+	}
 	if err != nil {
 		return Statement{}, err
 	}
+	with, err := dl.with(d)
+	if err != nil {
+		return Statement{}, err
+	}
+	st.SQL = with + st.SQL
 	st.cellRows, st.minIndividuals = c.cellRows, int64(dec.GetMinGroupSize())
 	return st, nil
 }
 
 // newCompiler checks what a compile starts from and sets up the compiler.
-func newCompiler(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (*compiler, error) {
+func newCompiler(dl dialect, d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (*compiler, error) {
 	pseudonymKey := o.PseudonymKey
 	if d == nil || q == nil || dec == nil {
 		return nil, errors.New("connector: compile: nil dataset, query or decision")
@@ -156,7 +157,7 @@ func newCompiler(d *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision, o Option
 	default:
 		return nil, errors.New("connector: query names no dataset")
 	}
-	c := &compiler{d: d, dec: dec, key: pseudonymKey, opts: o,
+	c := &compiler{dl: dl, d: d, dec: dec, key: pseudonymKey, opts: o,
 		cols: map[string]*yrdv1.Column{}, treat: map[string]yrdv1.ColumnTreatment{}, needCol: map[string]bool{}}
 	for _, col := range d.GetSchema().GetColumns() {
 		if col.GetName() == personAlias || col.GetName() == oneAlias {
@@ -218,7 +219,7 @@ func (c *compiler) personKeys(q *yrdv1.Query) (string, []any, error) {
 		return "", nil, fmt.Errorf("connector: dataset %s has no DIRECT identifier column to count individuals by", c.d.GetId())
 	}
 	var b strings.Builder
-	b.WriteString("SELECT DISTINCT CAST(" + quoteIdent(pk) + " AS VARCHAR) AS " + quoteIdent(personAlias) + " FROM " + quoteIdent(c.d.GetId()))
+	b.WriteString("SELECT DISTINCT " + cast(c.dl, c.id(pk), "VARCHAR") + " AS " + c.id(personAlias) + " FROM " + c.id(c.d.GetId()))
 	if w := q.GetWhere(); w != nil {
 		cond, err := c.expr(w, 0)
 		if err != nil {
@@ -229,10 +230,20 @@ func (c *compiler) personKeys(q *yrdv1.Query) (string, []any, error) {
 	return b.String(), c.args, nil
 }
 
+// bind adds v to the statement's parameters and returns its placeholder.
+// Values must be bound in the order the SQL text is written: DuckDB's "?"
+// are positional.
 func (c *compiler) bind(v any) string {
 	c.args = append(c.args, v)
-	return "?"
+	p, err := c.dl.placeholder(len(c.args), v)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
+	return p
 }
+
+// id quotes an identifier in the engine's dialect.
+func (c *compiler) id(name string) string { return c.dl.ident(name) }
 
 // column checks that name is in the schema and may appear in the result.
 func (c *compiler) column(name, use string) (*yrdv1.Column, error) {
@@ -252,13 +263,13 @@ func (c *compiler) need(name string) string {
 		c.needCol[name] = true
 		c.order = append(c.order, name)
 	}
-	return quoteIdent(name)
+	return c.id(name)
 }
 
 // treated is the inner-query expression for a column under its treatment:
 // the only place raw values are turned into what may leave the node.
 func (c *compiler) treated(col *yrdv1.Column) (string, error) {
-	id := quoteIdent(col.GetName())
+	id := c.id(col.GetName())
 	switch c.treat[col.GetName()] {
 	case yrdv1.ColumnTreatment_COLUMN_TREATMENT_RAW:
 		return id, nil
@@ -266,17 +277,16 @@ func (c *compiler) treated(col *yrdv1.Column) (string, error) {
 		if strings.EqualFold(col.GetType(), "VARCHAR") {
 			return "'***'", nil
 		}
-		t, _ := duckType(col.GetType())
-		return "CAST(NULL AS " + t + ")", nil
+		return cast(c.dl, "NULL", col.GetType()), nil
 	case yrdv1.ColumnTreatment_COLUMN_TREATMENT_PSEUDONYMISED:
 		if len(c.key) < MinPseudonymKeyLen {
 			return "", fmt.Errorf("connector: column %q is pseudonymised but the key is shorter than %d bytes", col.GetName(), MinPseudonymKeyLen)
 		}
-		// The key goes in as hex text: sha256 hashes VARCHAR, and hex
-		// keeps arbitrary key bytes valid UTF-8.
-		return "substr(sha256(" + c.bind(hex.EncodeToString(c.key)) + " || CAST(" + id + " AS VARCHAR)), 1, 16)", nil
+		// The key goes in as hex text: sha256 hashes text, and hex keeps
+		// arbitrary key bytes valid UTF-8.
+		return c.dl.keyedHash(c.bind(hex.EncodeToString(c.key)), c.dl.valueText(id, col.GetType())), nil
 	case yrdv1.ColumnTreatment_COLUMN_TREATMENT_GENERALISED:
-		return generalised(col)
+		return generalised(c.dl, col)
 	}
 	return "", fmt.Errorf("connector: column %q: no usable treatment", col.GetName())
 }
@@ -367,7 +377,7 @@ func (c *compiler) compile(q *yrdv1.Query) (string, []any, error) {
 	}
 	groupSize := "count(*)"
 	if personKey != "" {
-		groupSize = "count(DISTINCT " + quoteIdent(personAlias) + ")"
+		groupSize = "count(DISTINCT " + c.id(personAlias) + ")"
 	}
 
 	// Inner query: the view's rows, filtered on raw values, with every
@@ -431,17 +441,17 @@ func (c *compiler) compile(q *yrdv1.Query) (string, []any, error) {
 	for i, o := range outs {
 		var e string
 		if o.col != "" {
-			e = quoteIdent(o.col)
+			e = c.id(o.col)
 		} else {
 			e = c.aggregateSQL(o.agg)
 		}
 		if o.name != "" {
-			e += " AS " + quoteIdent(o.name)
+			e += " AS " + c.id(o.name)
 		}
 		outer[i] = e
 	}
 	if aggOnly && c.opts.Individuals {
-		outer = append(outer, groupSize+" AS "+quoteIdent(IndividualsColumn))
+		outer = append(outer, groupSize+" AS "+c.id(IndividualsColumn))
 	}
 	b.WriteString(strings.Join(outer, ", "))
 	inner, err := c.innerQuery(q, personKey, nil)
@@ -451,7 +461,7 @@ func (c *compiler) compile(q *yrdv1.Query) (string, []any, error) {
 	b.WriteString(" FROM (")
 	b.WriteString(inner)
 	b.WriteString(") AS ")
-	b.WriteString(quoteIdent("t"))
+	b.WriteString(c.id("t"))
 	if len(groupSQL) > 0 {
 		b.WriteString(" GROUP BY ")
 		b.WriteString(strings.Join(groupSQL, ", "))
@@ -482,23 +492,23 @@ func (c *compiler) innerQuery(q *yrdv1.Query, personKey string, extra func() []s
 		if err != nil {
 			return "", err
 		}
-		inner = append(inner, e+" AS "+quoteIdent(name))
+		inner = append(inner, e+" AS "+c.id(name))
 	}
 	if personKey != "" {
-		inner = append(inner, quoteIdent(personKey)+" AS "+quoteIdent(personAlias))
+		inner = append(inner, c.id(personKey)+" AS "+c.id(personAlias))
 	}
 	if extra != nil {
 		inner = append(inner, extra()...)
 	}
 	if len(inner) == 0 {
 		// count(*) alone reads no column; DuckDB still needs a projection.
-		inner = append(inner, "1 AS "+quoteIdent(oneAlias))
+		inner = append(inner, "1 AS "+c.id(oneAlias))
 	}
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	b.WriteString(strings.Join(inner, ", "))
 	b.WriteString(" FROM ")
-	b.WriteString(quoteIdent(c.d.GetId()))
+	b.WriteString(c.id(c.d.GetId()))
 	if w := q.GetWhere(); w != nil {
 		cond, err := c.expr(w, 0)
 		if err != nil {
@@ -550,7 +560,7 @@ func (c *compiler) checkAggregate(a *yrdv1.AggregateCall) error {
 }
 
 func (c *compiler) aggregateSQL(a *yrdv1.AggregateCall) string {
-	col := quoteIdent(a.GetColumn())
+	col := c.id(a.GetColumn())
 	b := c.opts.SumBound
 	if cb, ok := c.opts.SumBounds[a.GetColumn()]; ok {
 		b = cb
@@ -563,7 +573,7 @@ func (c *compiler) aggregateSQL(a *yrdv1.AggregateCall) string {
 			bound := strconv.FormatFloat(b, 'g', -1, 64)
 			// least and greatest skip NULLs (in DuckDB and PostgreSQL), so
 			// NULL must be kept NULL explicitly, or it would count as the bound.
-			col = "CASE WHEN " + col + " IS NULL THEN NULL ELSE least(greatest(CAST(" + col + " AS DOUBLE), -" + bound + "), " + bound + ") END"
+			col = "CASE WHEN " + col + " IS NULL THEN NULL ELSE least(greatest(" + cast(c.dl, col, "DOUBLE") + ", -" + bound + "), " + bound + ") END"
 		}
 	}
 	switch a.GetFunction() {
@@ -591,8 +601,8 @@ func (c *compiler) aggregateSQL(a *yrdv1.AggregateCall) string {
 // bound of a numeric band, a string's prefix, a date or timestamp
 // truncated to its month or year. The numbers come from the catalog, not
 // from requester text, so they are written in place.
-func generalised(col *yrdv1.Column) (string, error) {
-	id := quoteIdent(col.GetName())
+func generalised(dl dialect, col *yrdv1.Column) (string, error) {
+	id := dl.ident(col.GetName())
 	typ := strings.ToUpper(col.GetType())
 	switch r := col.GetGeneralise().GetRule().(type) {
 	case *yrdv1.Generalisation_BandWidth:
@@ -600,11 +610,11 @@ func generalised(col *yrdv1.Column) (string, error) {
 		if !(w > 0) || math.IsInf(w, 1) || (typ != "INTEGER" && typ != "BIGINT" && typ != "DOUBLE" && typ != "DECIMAL") {
 			break
 		}
-		band := "floor(CAST(" + id + " AS DOUBLE) / " + strconv.FormatFloat(w, 'g', -1, 64) + ") * " + strconv.FormatFloat(w, 'g', -1, 64)
+		band := "floor(" + cast(dl, id, "DOUBLE") + " / " + strconv.FormatFloat(w, 'g', -1, 64) + ") * " + strconv.FormatFloat(w, 'g', -1, 64)
 		if (typ == "INTEGER" || typ == "BIGINT") && w == math.Trunc(w) {
-			return "CAST(" + band + " AS BIGINT)", nil
+			return cast(dl, band, "BIGINT"), nil
 		}
-		return "CAST(" + band + " AS DOUBLE)", nil
+		return cast(dl, band, "DOUBLE"), nil
 	case *yrdv1.Generalisation_PrefixLength:
 		if r.PrefixLength > 0 && typ == "VARCHAR" {
 			return "left(" + id + ", " + strconv.FormatUint(uint64(r.PrefixLength), 10) + ")", nil
@@ -612,7 +622,7 @@ func generalised(col *yrdv1.Column) (string, error) {
 	case *yrdv1.Generalisation_Truncate:
 		unit := map[yrdv1.DateTruncation]string{yrdv1.DateTruncation_DATE_TRUNCATION_MONTH: "month", yrdv1.DateTruncation_DATE_TRUNCATION_YEAR: "year"}[r.Truncate]
 		if unit != "" && (typ == "DATE" || typ == "TIMESTAMP") {
-			return "CAST(date_trunc('" + unit + "', CAST(" + id + " AS TIMESTAMP)) AS " + typ + ")", nil
+			return cast(dl, "date_trunc('"+unit+"', "+cast(dl, id, "TIMESTAMP")+")", typ), nil
 		}
 	}
 	return "", fmt.Errorf("connector: column %q is generalised but has no generalisation that fits its type %s", col.GetName(), typ)

@@ -93,7 +93,7 @@ func TestGeneralisedDatesTruncate(t *testing.T) {
 	}
 	for _, c := range cases {
 		col := &yrdv1.Column{Name: "d", Type: c.typ, Generalise: &yrdv1.Generalisation{Rule: &yrdv1.Generalisation_Truncate{Truncate: c.unit}}}
-		expr, err := generalised(col)
+		expr, err := generalised(duckDialect{}, col)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +109,7 @@ func TestGeneralisedDatesTruncate(t *testing.T) {
 			}
 		}
 	}
-	if _, err := generalised(&yrdv1.Column{Name: "x", Type: "VARCHAR", Generalise: &yrdv1.Generalisation{Rule: &yrdv1.Generalisation_BandWidth{BandWidth: 5}}}); err == nil {
+	if _, err := generalised(duckDialect{}, &yrdv1.Column{Name: "x", Type: "VARCHAR", Generalise: &yrdv1.Generalisation{Rule: &yrdv1.Generalisation_BandWidth{BandWidth: 5}}}); err == nil {
 		t.Error("a band over a VARCHAR column compiled")
 	}
 }

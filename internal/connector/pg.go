@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,8 +32,9 @@ type PGTable struct {
 const pgMaxConns = 8
 
 // Postgres serves catalog datasets from tables of a PostgreSQL database.
-// Queries are the SQL that Compile makes, adapted to PostgreSQL (see
-// CompilePostgres), so both connectors enforce a decision identically. It
+// Queries are the plans that Compile makes, written in PostgreSQL's
+// dialect (see CompilePostgres), so both connectors enforce a decision
+// identically. It
 // is safe for concurrent use.
 type Postgres struct {
 	cfg     *pgx.ConnConfig
@@ -365,224 +364,7 @@ func pgLocalType(typname, formatted string) string {
 	return "postgres " + formatted
 }
 
-// pgCastType is the PostgreSQL type a catalog type is read as. DECIMAL
-// is read as DuckDB reads it, DECIMAL(18,4), so values round alike and a
-// pseudonymised decimal renders as the same text in both connectors.
-func pgCastType(catalogType string) (string, bool) {
-	switch strings.ToUpper(catalogType) {
-	case "BOOLEAN":
-		return "boolean", true
-	case "INTEGER":
-		return "integer", true
-	case "BIGINT":
-		return "bigint", true
-	case "DOUBLE":
-		return "double precision", true
-	case "DECIMAL":
-		return "numeric(18,4)", true
-	case "VARCHAR":
-		return "text", true
-	case "DATE":
-		return "date", true
-	case "TIMESTAMP":
-		return "timestamp", true
-	}
-	return "", false
-}
-
 func pgTableName(t PGTable) string { return pgx.Identifier{t.Schema, t.Table}.Sanitize() }
-
-// CompilePostgres is Compile for a dataset kept in table t of a PostgreSQL
-// database: the same plan, adapted to PostgreSQL. The table is read
-// through a common table expression named like the dataset, projecting
-// the catalog's columns in catalog order cast to the catalog's types (as
-// the DuckDB views do), so no column the catalog does not describe is
-// ever visible to the query.
-func CompilePostgres(d *yrdv1.Dataset, t PGTable, q *yrdv1.Query, dec *yrdv1.Decision, pseudonymKey []byte) (string, []any, error) {
-	return CompilePostgresWith(d, t, q, dec, Options{PseudonymKey: pseudonymKey})
-}
-
-// CompilePostgresWith is CompilePostgres with the node's options.
-func CompilePostgresWith(d *yrdv1.Dataset, t PGTable, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (string, []any, error) {
-	o.cellRows = false // the SQL alone is the result
-	st, err := compilePostgresStatement(d, t, q, dec, o)
-	return st.SQL, st.Args, err
-}
-
-// compilePostgresStatement compiles q as CompilePostgresWith does, into a
-// Statement.
-func compilePostgresStatement(d *yrdv1.Dataset, t PGTable, q *yrdv1.Query, dec *yrdv1.Decision, o Options) (Statement, error) {
-	o.dialect = dialectPostgres
-	st, err := compileStatement(d, q, dec, o)
-	if err != nil {
-		return Statement{}, err
-	}
-	st.SQL, err = postgresSQL(d, t, st.SQL, st.Args)
-	if err != nil {
-		return Statement{}, err
-	}
-	return st, nil
-}
-
-// postgresSQL adapts DuckDB SQL made by the compiler to PostgreSQL over
-// table t.
-func postgresSQL(d *yrdv1.Dataset, t PGTable, query string, args []any) (string, error) {
-	if t.Schema == "" {
-		t.Schema = "public"
-	}
-	cols := d.GetSchema().GetColumns()
-	sel := make([]string, len(cols))
-	for i, c := range cols {
-		typ, ok := pgCastType(c.GetType())
-		if !ok {
-			return "", fmt.Errorf("connector: dataset %q: column %q has unknown type %q", d.GetId(), c.GetName(), c.GetType())
-		}
-		id := pgx.Identifier{c.GetName()}.Sanitize()
-		sel[i] = "CAST(" + id + " AS " + typ + ") AS " + id
-	}
-	cte := "WITH " + quoteIdent(d.GetId()) + " AS (SELECT " + strings.Join(sel, ", ") + " FROM " + pgTableName(t) + ") "
-	doubles := map[string]bool{}
-	for _, c := range cols {
-		if strings.EqualFold(c.GetType(), "DOUBLE") {
-			doubles[quoteIdent(c.GetName())] = true
-		}
-	}
-	pg, err := toPostgres(query, args, doubles)
-	if err != nil {
-		return "", err
-	}
-	return cte + pg, nil
-}
-
-// duckHashRE matches the keyed hash Compile writes for a pseudonymised
-// column; duckHashPG is the same hash in PostgreSQL, which gives the same
-// pseudonym: the first 16 hex digits of sha256(hex(key) || value as text).
-var duckHashRE = regexp.MustCompile(`substr\(sha256\(\? \|\| CAST\(("(?:[^"]|"")*") AS VARCHAR\)\), 1, 16\)`)
-
-// pgHash is the PostgreSQL spelling of Compile's keyed hash over the
-// column whose quoted identifier is id.
-func pgHash(id string, double bool) string {
-	text := "CAST(" + id + " AS text)"
-	if double {
-		text = pgDoubleText(id)
-	}
-	return "substr(encode(sha256(convert_to(? || " + text + ", 'UTF8')), 'hex'), 1, 16)"
-}
-
-// pgDoubleText renders a double precision expression as DuckDB's CAST(x
-// AS VARCHAR) does, so a pseudonymised DOUBLE hashes the same text in
-// both connectors. Both print the shortest digits that round-trip and
-// switch to exponents alike, except that DuckDB writes integral values
-// below 1e16 in full with ".0" (45.0, 1000000000000000.0, -0.0) and any
-// value below 1e16 without an exponent, while PostgreSQL writes 45 and
-// 1e+15, and spells NaN and infinities differently. Above 1e16 a value
-// whose shortest form needs 16 or 17 digits may still render
-// differently if it is beyond 2^63 (see below).
-func pgDoubleText(x string) string {
-	t := "CAST(" + x + " AS text)"
-	digits := "replace(split_part(ltrim(" + t + ", '-'), 'e', 1), '.', '')"
-	// From 1e16 on, PostgreSQL may print more digits than the shortest
-	// (-1.1066037372116099e+17 for DuckDB's -1.10660373721161e+17). So
-	// the shortest digits are found here: the value rounded to 15, 16 or
-	// 17 significant digits, whichever first converts back to it, written
-	// in DuckDB's d.ddde+NN form. Below 2^63 the exact value is the
-	// bigint; above, only PostgreSQL's 15-digit numeric conversion is at
-	// hand, and a value needing more digits keeps PostgreSQL's text.
-	sign := "(CASE WHEN " + x + " < 0 THEN '-' ELSE '' END)"
-	sci := func(r string) string {
-		n := "ltrim(CAST(" + r + " AS text), '-')"
-		sig := "rtrim(" + n + ", '0')"
-		return sign + " || substr(" + sig + ", 1, 1) ||" +
-			" (CASE WHEN length(" + sig + ") > 1 THEN '.' || substr(" + sig + ", 2) ELSE '' END) ||" +
-			" 'e+' || CAST(length(" + n + ") - 1 AS text)"
-	}
-	exact := "CAST(CAST(" + x + " AS bigint) AS numeric)"
-	round := func(digits int) string {
-		return "round(" + exact + ", " + strconv.Itoa(digits) + " - length(ltrim(CAST(" + exact + " AS text), '-')))"
-	}
-	back := func(r string) string { return "CAST(" + r + " AS float8) = " + x }
-	approx := "CAST(" + x + " AS numeric)"
-	huge := " WHEN abs(" + x + ") >= 1e16 AND abs(" + x + ") < 9e18 THEN (CASE" +
-		" WHEN " + back(round(15)) + " THEN " + sci(round(15)) +
-		" WHEN " + back(round(16)) + " THEN " + sci(round(16)) +
-		" ELSE " + sci(round(17)) + " END)" +
-		" WHEN abs(" + x + ") >= 9e18 AND abs(" + x + ") < 1e308 THEN" +
-		" (CASE WHEN " + back(approx) + " THEN " + sci(approx) + " ELSE " + t + " END)"
-	return "(CASE WHEN " + x + " = 'NaN'::float8 THEN 'nan'" +
-		" WHEN " + x + " = 'Infinity'::float8 THEN 'inf'" +
-		" WHEN " + x + " = '-Infinity'::float8 THEN '-inf'" +
-		" WHEN " + x + " = trunc(" + x + ") AND abs(" + x + ") < 1e16 THEN" +
-		" (CASE WHEN " + t + " = '-0' THEN '-0' ELSE CAST(CAST(" + x + " AS bigint) AS text) END) || '.0'" +
-		" WHEN abs(" + x + ") >= 1e15 AND abs(" + x + ") < 1e16 THEN" +
-		" (CASE WHEN " + x + " < 0 THEN '-' ELSE '' END) || substr(" + digits + ", 1, 16) || '.' || substr(" + digits + ", 17)" +
-		huge +
-		" ELSE " + t + " END)"
-}
-
-// toPostgres rewrites SQL made by Compile into PostgreSQL's dialect: the
-// keyed hash and type names PostgreSQL spells differently, and "?"
-// placeholders to $1..$n, each cast to the type of its bound Go value so
-// the plan does not depend on PostgreSQL's parameter type inference (a
-// DOUBLE literal compared with an INTEGER column compares as a double, as
-// in DuckDB). Quoted identifiers and string literals are copied verbatim.
-//
-// doubles holds the quoted identifiers of DOUBLE columns, whose text
-// PostgreSQL writes differently from DuckDB (see pgDoubleText).
-func toPostgres(query string, args []any, doubles map[string]bool) (string, error) {
-	query = duckHashRE.ReplaceAllStringFunc(query, func(m string) string {
-		id := duckHashRE.FindStringSubmatch(m)[1]
-		return pgHash(id, doubles[id])
-	})
-	query = strings.ReplaceAll(query, " AS DOUBLE)", " AS double precision)")
-	var b strings.Builder
-	b.Grow(len(query) + 8*len(args))
-	n := 0
-	for i := 0; i < len(query); i++ {
-		ch := query[i]
-		switch ch {
-		case '"', '\'':
-			j := i + 1
-			for ; j < len(query); j++ {
-				if query[j] == ch {
-					if j+1 < len(query) && query[j+1] == ch {
-						j++
-						continue
-					}
-					break
-				}
-			}
-			if j >= len(query) {
-				return "", errors.New("connector: postgres: unterminated quote in compiled SQL")
-			}
-			b.WriteString(query[i : j+1])
-			i = j
-		case '?':
-			if n >= len(args) {
-				return "", errors.New("connector: postgres: more placeholders than arguments")
-			}
-			b.WriteString("$" + strconv.Itoa(n+1))
-			switch args[n].(type) {
-			case string:
-				b.WriteString("::text")
-			case int64:
-				b.WriteString("::bigint")
-			case float64:
-				b.WriteString("::double precision")
-			case bool:
-				b.WriteString("::boolean")
-			default:
-				return "", fmt.Errorf("connector: postgres: argument %d of unexpected type %T", n+1, args[n])
-			}
-			n++
-		default:
-			b.WriteByte(ch)
-		}
-	}
-	if n != len(args) {
-		return "", fmt.Errorf("connector: postgres: %d placeholders for %d arguments", n, len(args))
-	}
-	return b.String(), nil
-}
 
 // Run compiles q for dataset id under dec and runs it. It fails, naming
 // the mismatches, if the dataset is not served.
@@ -624,7 +406,7 @@ func (p *Postgres) Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Option
 		o.personUnique = key != "" && key == personKeyOf(ds)
 	}
 	o.cellRows = true
-	return compilePostgresStatement(ds, p.tables[id], q, dec, o)
+	return compileStatement(pgDialect{table: p.tables[id]}, ds, q, dec, o)
 }
 
 // Exec runs a Statement made by Plan.

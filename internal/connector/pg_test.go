@@ -619,34 +619,6 @@ func TestPGConcurrentQueries(t *testing.T) {
 	}
 }
 
-func TestToPostgres(t *testing.T) {
-	got, err := toPostgres(`SELECT '?', "a?""b", 'it''s ?' FROM "t" WHERE "x" = ? AND "y" IN (?, ?) AND "z" = ? LIMIT ?`,
-		[]any{"s", int64(1), 2.5, true, int64(10)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `SELECT '?', "a?""b", 'it''s ?' FROM "t" WHERE "x" = $1::text AND "y" IN ($2::bigint, $3::double precision) AND "z" = $4::boolean LIMIT $5::bigint`
-	if got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
-	}
-	for _, bad := range []struct {
-		sql  string
-		args []any
-	}{{`SELECT ?`, nil}, {`SELECT 1`, []any{int64(1)}}, {`SELECT 'x`, nil}, {`SELECT ?`, []any{[]byte("x")}}} {
-		if _, err := toPostgres(bad.sql, bad.args, nil); err == nil {
-			t.Errorf("%s %v: no error", bad.sql, bad.args)
-		}
-	}
-	// The keyed hash is rewritten to PostgreSQL's spelling.
-	got, err = toPostgres(`substr(sha256(? || CAST("person_id" AS VARCHAR)), 1, 16)`, []any{"k"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := `substr(encode(sha256(convert_to($1::text || CAST("person_id" AS text), 'UTF8')), 'hex'), 1, 16)`; got != want {
-		t.Errorf("hash: %s", got)
-	}
-}
-
 func TestOpenPostgresBadConfig(t *testing.T) {
 	dsn := pgDSN(t)
 	d := elderly(t)

@@ -2,9 +2,6 @@ package connector
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"regexp"
 	"slices"
@@ -66,12 +63,6 @@ func (s *SketchOptions) validate() error {
 		return fmt.Errorf("connector: sketch seed of %d bytes: want at least %d", len(s.Seed), MinSketchSeedLen)
 	}
 	return nil
-}
-
-// pgSketchSeed is the bigint seed of hashtextextended for seed.
-func pgSketchSeed(seed []byte) int64 {
-	h := sha256.Sum256(append([]byte("yrd.sketch.pg-seed\x00"), seed...))
-	return int64(binary.BigEndian.Uint64(h[:8]))
 }
 
 // HasSketch reports whether a result with these column names carries a
@@ -166,24 +157,12 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 	sk := c.opts.Sketch
 	mask := strconv.Itoa(sk.Cells - 1)
 	fast := c.opts.personUnique
-	pg := c.opts.dialect == dialectPostgres
-	listAgg := "list"
-	if pg {
-		listAgg = "array_agg"
-	}
-	hashOf := func(col string) string {
-		if pg {
-			// hashtextextended is strict: NULL for a NULL key.
-			return "hashtextextended(CAST(" + col + " AS text), " + c.bind(pgSketchSeed(sk.Seed)) + ")"
-		}
-		// DuckDB hashes NULL to a constant, and || with NULL is NULL.
-		return "CASE WHEN " + col + " IS NULL THEN NULL ELSE hash(" + c.bind(hex.EncodeToString(sk.Seed)) + " || CAST(" + col + " AS VARCHAR)) END"
-	}
+	hashOf := func(col string) string { return c.dl.sketchHash(col, c.bind(c.dl.sketchSeed(sk.Seed))) }
 	var (
-		h, cell, tot = quoteIdent(skHash), quoteIdent(skCell), quoteIdent(skTot)
-		persons, xor = quoteIdent(skPersons), quoteIdent(skXor)
-		pk           = quoteIdent(personAlias)
-		t, u         = quoteIdent("t"), quoteIdent("u")
+		h, cell, tot = c.id(skHash), c.id(skCell), c.id(skTot)
+		persons, xor = c.id(skPersons), c.id(skXor)
+		pk           = c.id(personAlias)
+		t, u         = c.id("t"), c.id("u")
 	)
 	key := pk // what the second set adds to the group
 	if fast {
@@ -195,7 +174,7 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 	}
 	// The requested aggregates, by select index, and the columns counted
 	// distinct through a set of their own.
-	aggName := func(i int) string { return quoteIdent(skAgg + strconv.Itoa(i)) }
+	aggName := func(i int) string { return c.id(skAgg + strconv.Itoa(i)) }
 	var aggIdx []int
 	var aggs, distinct []string
 	distinctOf := map[int]int{} // select index → index in distinct
@@ -203,7 +182,7 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 		if o.agg == nil {
 			continue
 		}
-		if col := quoteIdent(o.agg.GetColumn()); o.agg.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT && !grouped[col] {
+		if col := c.id(o.agg.GetColumn()); o.agg.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT && !grouped[col] {
 			j := slices.Index(distinct, col)
 			if j < 0 {
 				j = len(distinct)
@@ -236,7 +215,7 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 	}
 	grouping := "GROUPING(" + strings.Join(append([]string{key}, distinct...), ", ") + ") AS " + tot
 	groupBy := " GROUP BY GROUPING SETS (" + strings.Join(sets, ", ") + ")"
-	withCell := "SELECT *, CAST(" + h + " & " + mask + " AS BIGINT) AS " + cell + " FROM "
+	withCell := "SELECT *, " + cast(c.dl, h+" & "+mask, "BIGINT") + " AS " + cell + " FROM "
 	cellCounts := []string{"count(" + h + ") AS " + persons, "bit_xor(" + h + ") AS " + xor}
 	cat := func(parts ...[]string) string { return strings.Join(slices.Concat(parts...), ", ") }
 
@@ -250,7 +229,7 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 		// No grouping sets: each group's cells carry partial counts,
 		// minima and maxima, which the outer query combines exactly.
 		inner, err := c.innerQuery(q, "", func() []string {
-			return []string{hashOf(quoteIdent(personKey)) + " AS " + h}
+			return []string{hashOf(c.id(personKey)) + " AS " + h}
 		})
 		if err != nil {
 			return "", nil, err
@@ -265,11 +244,11 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 				items[i] = aggName(i) + c.alias(outs, i)
 			}
 			c.cellRows = true
-			return "SELECT " + cat(items, []string{cell, persons, xor}) + " FROM (" + level + ") AS " + quoteIdent("s"), c.args, nil
+			return "SELECT " + cat(items, []string{cell, persons, xor}) + " FROM (" + level + ") AS " + c.id("s"), c.args, nil
 		}
 	} else if fast {
 		inner, err := c.innerQuery(q, "", func() []string {
-			return []string{hashOf(quoteIdent(personKey)) + " AS " + h}
+			return []string{hashOf(c.id(personKey)) + " AS " + h}
 		})
 		if err != nil {
 			return "", nil, err
@@ -278,16 +257,13 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 			" FROM (" + withCell + "(" + inner + ") AS " + t + ") AS " + t + groupBy
 		distinctCount = func(j int) string { return "count(" + distinct[j] + ") FILTER (WHERE " + is(distinctSet(j)) + ")" }
 	} else {
+		// The hash is written before the inner query: bound first, in
+		// text order.
+		hash := hashOf(pk)
 		inner, err := c.innerQuery(q, personKey, nil)
 		if err != nil {
 			return "", nil, err
 		}
-		// The hash is written before the inner query but bound after it
-		// was compiled: keep the parameters in text order.
-		innerArgs := c.args
-		c.args = nil
-		hash := hashOf(pk)
-		c.args = append(c.args, innerArgs...)
 		perPerson := "SELECT " + cat(groupSQL, []string{grouping, pk}, distinct, aggs) + " FROM (" + inner + ") AS " + t + groupBy
 		var carried []string
 		for _, i := range aggIdx {
@@ -310,9 +286,9 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 		if j, ok := distinctOf[i]; ok {
 			e = distinctCount(j)
 		} else if o.col != "" {
-			e = quoteIdent(o.col)
+			e = c.id(o.col)
 		} else if flat {
-			e = combined(o.agg, aggName(i))
+			e = c.combined(o.agg, aggName(i))
 		} else {
 			// The group's total row holds the value.
 			e = "max(" + aggName(i) + ") FILTER (WHERE " + is(totalSet) + ")"
@@ -325,13 +301,13 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 		cells, groupSize = " FILTER (WHERE "+persons+" > 0)", "sum("+persons+")"
 	}
 	outer = append(outer,
-		"CAST("+groupSize+" AS BIGINT) AS "+quoteIdent(IndividualsColumn),
-		listAgg+"("+cell+")"+cells+" AS "+quoteIdent(SketchCellsColumn),
-		listAgg+"("+persons+")"+cells+" AS "+quoteIdent(SketchCountsColumn),
-		listAgg+"("+xor+")"+cells+" AS "+quoteIdent(SketchXorsColumn))
+		cast(c.dl, groupSize, "BIGINT")+" AS "+c.id(IndividualsColumn),
+		c.dl.listAgg(cell)+cells+" AS "+c.id(SketchCellsColumn),
+		c.dl.listAgg(persons)+cells+" AS "+c.id(SketchCountsColumn),
+		c.dl.listAgg(xor)+cells+" AS "+c.id(SketchXorsColumn))
 
 	var b strings.Builder
-	b.WriteString("SELECT " + strings.Join(outer, ", ") + " FROM (" + level + ") AS " + quoteIdent("s"))
+	b.WriteString("SELECT " + strings.Join(outer, ", ") + " FROM (" + level + ") AS " + c.id("s"))
 	if len(groupSQL) > 0 {
 		b.WriteString(" GROUP BY " + g)
 	}
@@ -350,11 +326,11 @@ func (c *compiler) sketch(q *yrdv1.Query, outs []outItem, groupSQL, orderSQL []s
 func (c *compiler) alias(outs []outItem, i int) string {
 	switch o := outs[i]; {
 	case o.name != "":
-		return " AS " + quoteIdent(o.name)
+		return " AS " + c.id(o.name)
 	case len(c.opts.names) == len(outs) && c.opts.names[i] != "":
-		return " AS " + quoteIdent(c.opts.names[i])
+		return " AS " + c.id(c.opts.names[i])
 	case o.agg != nil:
-		return " AS " + quoteIdent(defaultName(o.agg, c.opts.dialect == dialectPostgres))
+		return " AS " + c.id(c.dl.defaultName(o.agg))
 	}
 	return ""
 }
@@ -389,50 +365,14 @@ func decomposable(outs []outItem) bool {
 
 // combined is the outer expression of a decomposable aggregate from its
 // per-cell values in column part.
-func combined(a *yrdv1.AggregateCall, part string) string {
+func (c *compiler) combined(a *yrdv1.AggregateCall, part string) string {
 	switch a.GetFunction() {
 	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN:
 		return "min(" + part + ")"
 	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
 		return "max(" + part + ")"
 	}
-	return "CAST(sum(" + part + ") AS BIGINT)"
-}
-
-// plainIdentRE is an identifier DuckDB writes unquoted in a column name.
-var plainIdentRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
-
-// defaultName names an unaliased aggregate when the engine did not say
-// how it names it in the plain plan: PostgreSQL names a function call by
-// the function, exactly; DuckDB by the expression's text, which this
-// follows for a plainly named column and no sum bound (Plan on a DuckDB
-// asks DuckDB instead).
-func defaultName(a *yrdv1.AggregateCall, pg bool) string {
-	f := "count"
-	switch a.GetFunction() {
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:
-		f = "sum"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
-		f = "avg"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN:
-		f = "min"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
-		f = "max"
-	}
-	if pg {
-		return f
-	}
-	if a.GetColumn() == "" {
-		return "count_star()"
-	}
-	col := a.GetColumn()
-	if !plainIdentRE.MatchString(col) {
-		col = quoteIdent(col)
-	}
-	if a.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT {
-		return "count(DISTINCT " + col + ")"
-	}
-	return f + "(" + col + ")"
+	return cast(c.dl, "sum("+part+")", "BIGINT")
 }
 
 // sketchIndexes are the positions of the sketch list columns in names,

@@ -53,9 +53,9 @@ func (s sketchTarget) plan(t *testing.T, q *yrdv1.Query, dec *yrdv1.Decision, o 
 				t.Fatal(err)
 			}
 		}
-		st, err = compileStatement(s.d, q, dec, o)
+		st, err = compileStatement(duckDialect{}, s.d, q, dec, o)
 	} else {
-		st, err = compilePostgresStatement(s.d, s.tbl, q, dec, o)
+		st, err = compileStatement(pgDialect{table: s.tbl}, s.d, q, dec, o)
 	}
 	if err != nil {
 		t.Fatal(err)
