@@ -111,13 +111,6 @@ func sketchReserved(alias string) bool {
 	return skAggRE.MatchString(alias)
 }
 
-// outItem is one select item of the outer query.
-type outItem struct {
-	col  string // plain column, or ""
-	agg  *yrdv1.AggregateCall
-	name string // the requester's alias, or ""
-}
-
 // sketch compiles an aggregate query with the sketch columns, in one scan
 // of the data, as a GROUPING SETS query: the set of the requested groups
 // computes the requested aggregates exactly as the plain plan does (the
