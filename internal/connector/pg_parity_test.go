@@ -42,6 +42,8 @@ func sortedRows(rs [][]any) []string {
 // TestPGSameResultsAsDuckDB runs the same queries under the same
 // decisions and keys through both connectors, over the same generated
 // rows, and wants identical results: pseudonyms, masks, filters, groups.
+// (One scenario whose steps share their data and state, so it is one
+// function beyond the usual length.)
 func TestPGSameResultsAsDuckDB(t *testing.T) {
 	duck, d := openElderly(t)
 	p, _ := openPGElderly(t)

@@ -38,6 +38,8 @@ func TestPGCorrectTableIsServed(t *testing.T) {
 	}
 }
 
+// (One scenario whose steps share their data and state, so it is one
+// function beyond the usual length.)
 func TestPGSchemaMismatches(t *testing.T) {
 	dsn := pgDSN(t)
 	d := elderly(t)
@@ -189,6 +191,8 @@ func TestPGTypeMapping(t *testing.T) {
 // the client and the server must be done within 10 s of it (a working
 // cancel takes milliseconds; a broken one leaves the query running for
 // minutes).
+// (One scenario whose steps share their data and state, so it is one
+// function beyond the usual length.)
 func TestPGCancelStopsQuery(t *testing.T) {
 	p, _ := openPGElderly(t)
 	d := elderly(t)

@@ -41,6 +41,8 @@ func elderlyCSV(t *testing.T, d *yrdv1.Dataset, n int, extra ...string) []byte {
 // the key unique again (a row without a person key does not count)
 // brings the fast path back, as does the background recheck that Plan
 // starts on seeing changed files; touching the file alone is a change.
+// (One scenario whose steps share their data and state, so it is one
+// function beyond the usual length.)
 func TestSketchFastPathOnlyOnVerifiedFiles(t *testing.T) {
 	d := elderly(t)
 	const n = 2000

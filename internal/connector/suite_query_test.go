@@ -142,6 +142,8 @@ func pseudonym(key []byte, v string) string {
 	return hex.EncodeToString(h[:])[:16]
 }
 
+// (One scenario whose steps share their data and state, so it is one
+// function beyond the usual length.)
 func suiteMaskingAndPseudonymisation(t *testing.T, e engineUnderTest) {
 	d := e.d
 	treat := map[string]yrdv1.ColumnTreatment{"person_id": pseudo, "gender": masked, "age": masked, "care_level": withheld}
