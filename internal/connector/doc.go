@@ -19,4 +19,7 @@
 // spares DuckDB a second aggregation level. DuckDB keeps its prepared
 // statements by SQL text, since the values are parameters and a node runs
 // the same few plan shapes again and again.
+//
+// DESIGN.md describes how a decision becomes SQL, the SQL dialects, the
+// pseudonym keys and how k-suppression is counted.
 package connector

@@ -44,7 +44,7 @@ func (c *compiler) expr(e *yrdv1.Expr, depth int) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return quoteIdent(col.GetName()) + " " + op + " " + p, nil
+		return c.id(col.GetName()) + " " + op + " " + p, nil
 	case *yrdv1.Expr_And:
 		return c.logical(n.And, " AND ", depth)
 	case *yrdv1.Expr_Or:
@@ -73,7 +73,7 @@ func (c *compiler) expr(e *yrdv1.Expr, depth int) (string, error) {
 		if n.In.GetNegated() {
 			op = " NOT IN ("
 		}
-		return "(" + quoteIdent(col.GetName()) + op + strings.Join(ps, ", ") + "))", nil
+		return "(" + c.id(col.GetName()) + op + strings.Join(ps, ", ") + "))", nil
 	case *yrdv1.Expr_Between:
 		col, err := c.filterColumn(n.Between.GetColumn())
 		if err != nil {
@@ -91,16 +91,16 @@ func (c *compiler) expr(e *yrdv1.Expr, depth int) (string, error) {
 		if n.Between.GetNegated() {
 			op = " NOT BETWEEN "
 		}
-		return "(" + quoteIdent(col.GetName()) + op + lo + " AND " + hi + ")", nil
+		return "(" + c.id(col.GetName()) + op + lo + " AND " + hi + ")", nil
 	case *yrdv1.Expr_IsNull:
 		col, err := c.filterColumn(n.IsNull.GetColumn())
 		if err != nil {
 			return "", err
 		}
 		if n.IsNull.GetNegated() {
-			return "(" + quoteIdent(col.GetName()) + " IS NOT NULL)", nil
+			return "(" + c.id(col.GetName()) + " IS NOT NULL)", nil
 		}
-		return "(" + quoteIdent(col.GetName()) + " IS NULL)", nil
+		return "(" + c.id(col.GetName()) + " IS NULL)", nil
 	}
 	return "", errors.New("connector: empty filter expression")
 }
@@ -168,9 +168,9 @@ func (c *compiler) literal(col *yrdv1.Column, v *yrdv1.Literal) (string, error) 
 		}
 		switch typ {
 		case "DATE":
-			return "CAST(" + c.bind(d.Format(time.DateOnly)) + " AS DATE)", nil
+			return cast(c.dl, c.bind(d.Format(time.DateOnly)), "DATE"), nil
 		case "TIMESTAMP":
-			return "CAST(" + c.bind(d.Format(time.DateOnly)) + " AS TIMESTAMP)", nil
+			return cast(c.dl, c.bind(d.Format(time.DateOnly)), "TIMESTAMP"), nil
 		}
 		return bad()
 	case *yrdv1.Literal_TimestampValue:
@@ -183,7 +183,7 @@ func (c *compiler) literal(col *yrdv1.Column, v *yrdv1.Literal) (string, error) 
 		}
 		// Catalog timestamps are instants in UTC, as the generator and
 		// loaders write them.
-		return "CAST(" + c.bind(t.UTC().Format("2006-01-02 15:04:05.999999")) + " AS " + typ + ")", nil
+		return cast(c.dl, c.bind(t.UTC().Format("2006-01-02 15:04:05.999999")), typ), nil
 	}
 	return "", fmt.Errorf("connector: column %q: empty literal", col.GetName())
 }

@@ -1,7 +1,6 @@
 package connector
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"testing"
@@ -9,12 +8,11 @@ import (
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
-// TestGeneralisedQuasiIdentifiersShowBandsAndPrefixes: a GENERALISED
-// column shows its band's lower bound or its prefix, never the value, on
-// both engines, row for row as computed from the generated data.
-func TestGeneralisedQuasiIdentifiersShowBandsAndPrefixes(t *testing.T) {
-	es, d := engines(t)
-	d = clone(d)
+// suiteGeneralisedBandsAndPrefixes: a GENERALISED column shows its
+// band's lower bound or its prefix, never the value, row for row as
+// computed from the generated data.
+func suiteGeneralisedBandsAndPrefixes(t *testing.T, e engineUnderTest) {
+	d := clone(e.d)
 	for _, c := range d.GetSchema().GetColumns() {
 		switch c.GetName() {
 		case "age":
@@ -43,32 +41,25 @@ func TestGeneralisedQuasiIdentifiersShowBandsAndPrefixes(t *testing.T) {
 	dec := decision(d, yrdv1.Effect_EFFECT_ALLOW_ROWS, map[string]yrdv1.ColumnTreatment{
 		"district": yrdv1.ColumnTreatment_COLUMN_TREATMENT_GENERALISED, "age": yrdv1.ColumnTreatment_COLUMN_TREATMENT_GENERALISED})
 	dec.RowCap = 10 * testRows
-	for name, e := range es {
-		t.Run(name, func(t *testing.T) {
-			sql, args, err := CompileWith(d, q, dec, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if name == "postgres" {
-				pg := e.(*Postgres)
-				sql, args, err = CompilePostgresWith(d, pg.tables[d.GetId()], q, dec, Options{})
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			r, err := e.Exec(context.Background(), Statement{SQL: sql, Args: args})
-			if err != nil {
-				t.Fatalf("%s: %v", sql, err)
-			}
-			_, rows := drain(t, r)
-			got := map[string]int{}
-			for _, row := range rows {
-				got[fmt.Sprintf("%v|%v", row[0], row[1])]++
-			}
-			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("generalised rows differ from the bands and prefixes of the data:\n got  %v\n want %v", got, want)
-			}
-		})
+	// The generalisations are the catalog's, so d, not e.d, is compiled.
+	var sql string
+	var args []any
+	var err error
+	if pg, ok := e.Engine.(*Postgres); ok {
+		sql, args, err = CompilePostgresWith(d, pg.tables[d.GetId()], q, dec, Options{})
+	} else {
+		sql, args, err = CompileWith(d, q, dec, Options{})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rows := e.query(t, sql, args)
+	got := map[string]int{}
+	for _, row := range rows {
+		got[fmt.Sprintf("%v|%v", row[0], row[1])]++
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("generalised rows differ from the bands and prefixes of the data:\n got  %v\n want %v", got, want)
 	}
 }
 
@@ -77,10 +68,9 @@ func prefixRunes(s string, n int) string {
 	return string(r[:min(n, len(r))])
 }
 
-// TestGeneralisedDatesTruncate: month and year truncation of dates and
-// timestamps, on both engines.
-func TestGeneralisedDatesTruncate(t *testing.T) {
-	es, _ := engines(t)
+// suiteGeneralisedDatesTruncate: month and year truncation of dates and
+// timestamps, in the engine's dialect.
+func suiteGeneralisedDatesTruncate(t *testing.T, e engineUnderTest) {
 	cases := []struct {
 		typ  string
 		unit yrdv1.DateTruncation
@@ -93,23 +83,17 @@ func TestGeneralisedDatesTruncate(t *testing.T) {
 	}
 	for _, c := range cases {
 		col := &yrdv1.Column{Name: "d", Type: c.typ, Generalise: &yrdv1.Generalisation{Rule: &yrdv1.Generalisation_Truncate{Truncate: c.unit}}}
-		expr, err := generalised(col)
+		expr, err := generalised(e.dl, col)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for name, e := range es {
-			sql := "SELECT CAST(" + expr + " AS VARCHAR) FROM (SELECT CAST('" + c.in + "' AS " + c.typ + ") AS " + quoteIdent("d") + ") AS t"
-			r, err := e.Exec(context.Background(), Statement{SQL: sql})
-			if err != nil {
-				t.Fatalf("%s: %s: %v", name, sql, err)
-			}
-			_, rows := drain(t, r)
-			if len(rows) != 1 || fmt.Sprint(rows[0][0]) != c.want {
-				t.Errorf("%s: %s %v of %s = %v, want %s", name, c.typ, c.unit, c.in, rows, c.want)
-			}
+		sql := "SELECT " + cast(e.dl, expr, "VARCHAR") + " FROM (SELECT " + cast(e.dl, "'"+c.in+"'", c.typ) + " AS " + e.dl.ident("d") + ") AS t"
+		_, rows := e.query(t, sql, nil)
+		if len(rows) != 1 || fmt.Sprint(rows[0][0]) != c.want {
+			t.Errorf("%s: %s %v of %s = %v, want %s", e.name, c.typ, c.unit, c.in, rows, c.want)
 		}
 	}
-	if _, err := generalised(&yrdv1.Column{Name: "x", Type: "VARCHAR", Generalise: &yrdv1.Generalisation{Rule: &yrdv1.Generalisation_BandWidth{BandWidth: 5}}}); err == nil {
+	if _, err := generalised(e.dl, &yrdv1.Column{Name: "x", Type: "VARCHAR", Generalise: &yrdv1.Generalisation{Rule: &yrdv1.Generalisation_BandWidth{BandWidth: 5}}}); err == nil {
 		t.Error("a band over a VARCHAR column compiled")
 	}
 }

@@ -1,7 +1,6 @@
 package connector
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -11,32 +10,11 @@ import (
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
-// engines are both connectors serving the same elderly rows.
-func engines(t *testing.T) (map[string]Engine, *yrdv1.Dataset) {
-	t.Helper()
-	duck, d := openElderly(t)
-	pg, _ := openPGElderly(t)
-	return map[string]Engine{"duckdb": duck, "postgres": pg}, d
-}
-
-func runPlan(t *testing.T, e Engine, id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options) ([]string, [][]any) {
-	t.Helper()
-	st, err := e.Plan(id, q, dec, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := e.Exec(context.Background(), st)
-	if err != nil {
-		t.Fatalf("%s: %v", st.SQL, err)
-	}
-	return drain(t, r)
-}
-
-// TestIndividualsColumnCountsDistinctPeoplePerGroup: Options.Individuals
-// appends the distinct individuals of each group, equal to what the
-// generator wrote, on both engines; without it the result is unchanged.
-func TestIndividualsColumnCountsDistinctPeoplePerGroup(t *testing.T) {
-	es, d := engines(t)
+// suiteIndividualsColumn: Options.Individuals appends the distinct
+// individuals of each group, equal to what the generator wrote; without
+// it the result is unchanged.
+func suiteIndividualsColumn(t *testing.T, e engineUnderTest) {
+	d := e.d
 	people := map[string]map[any]bool{}
 	for _, r := range generated(t, d, testRows) {
 		k := fmt.Sprint(r["district"])
@@ -50,29 +28,25 @@ func TestIndividualsColumnCountsDistinctPeoplePerGroup(t *testing.T) {
 	q.GroupBy = []string{"district"}
 	dec := decision(d, aggs, nil)
 	dec.MinGroupSize = 2
-	for name, e := range es {
-		t.Run(name, func(t *testing.T) {
-			names, rows := runPlan(t, e, d.GetId(), q, dec, Options{Individuals: true})
-			if !slices.Equal(names, []string{"district", "n", IndividualsColumn}) {
-				t.Fatalf("columns %v", names)
-			}
-			for _, r := range rows {
-				if got, want := fmt.Sprint(r[2]), fmt.Sprint(len(people[fmt.Sprint(r[0])])); got != want {
-					t.Errorf("district %v: %s individuals, want %s", r[0], got, want)
-				}
-			}
-			names, _ = runPlan(t, e, d.GetId(), q, dec, Options{})
-			if slices.Contains(names, IndividualsColumn) {
-				t.Errorf("individuals column without the option: %v", names)
-			}
-		})
+	names, rows := runPlan(t, e, d.GetId(), q, dec, Options{Individuals: true})
+	if !slices.Equal(names, []string{"district", "n", IndividualsColumn}) {
+		t.Fatalf("columns %v", names)
+	}
+	for _, r := range rows {
+		if got, want := fmt.Sprint(r[2]), fmt.Sprint(len(people[fmt.Sprint(r[0])])); got != want {
+			t.Errorf("district %v: %s individuals, want %s", r[0], got, want)
+		}
+	}
+	names, _ = runPlan(t, e, d.GetId(), q, dec, Options{})
+	if slices.Contains(names, IndividualsColumn) {
+		t.Errorf("individuals column without the option: %v", names)
 	}
 }
 
-// TestSumBoundClampsEveryRow: with a sum bound, every value counts at most
+// suiteSumBoundClampsEveryRow: with a sum bound, every value counts at most
 // the bound, so one row moves a sum by at most that much.
-func TestSumBoundClampsEveryRow(t *testing.T) {
-	es, d := engines(t)
+func suiteSumBoundClampsEveryRow(t *testing.T, e engineUnderTest) {
+	d := e.d
 	const bound = 70
 	var want float64
 	for _, r := range generated(t, d, testRows) {
@@ -84,20 +58,16 @@ func TestSumBoundClampsEveryRow(t *testing.T) {
 	q.Select = []*yrdv1.SelectItem{agg(yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM, "age", "s")}
 	dec := decision(d, aggs, nil)
 	dec.MinGroupSize = 2
-	for name, e := range es {
-		t.Run(name, func(t *testing.T) {
-			_, rows := runPlan(t, e, d.GetId(), q, dec, Options{SumBound: bound})
-			if len(rows) != 1 || fmt.Sprint(rows[0][0]) != fmt.Sprint(want) {
-				t.Fatalf("clamped sum = %v, want %v", rows, want)
-			}
-		})
+	_, rows := runPlan(t, e, d.GetId(), q, dec, Options{SumBound: bound})
+	if len(rows) != 1 || fmt.Sprint(rows[0][0]) != fmt.Sprint(want) {
+		t.Fatalf("clamped sum = %v, want %v", rows, want)
 	}
 }
 
-// TestPersonKeysAreTheFilteredIndividuals: Options.PersonKeys lists the
-// distinct person keys the query's filter reads, on both engines.
-func TestPersonKeysAreTheFilteredIndividuals(t *testing.T) {
-	es, d := engines(t)
+// suitePersonKeys: Options.PersonKeys lists the distinct person keys the
+// query's filter reads.
+func suitePersonKeys(t *testing.T, e engineUnderTest) {
+	d := e.d
 	gen := generated(t, d, testRows)
 	district := fmt.Sprint(gen[0]["district"])
 	var want []string
@@ -114,18 +84,14 @@ func TestPersonKeysAreTheFilteredIndividuals(t *testing.T) {
 	q.Where = eqString("district", district)
 	dec := decision(d, rows, nil)
 	dec.RowCap = 10
-	for name, e := range es {
-		t.Run(name, func(t *testing.T) {
-			_, got := runPlan(t, e, d.GetId(), q, dec, Options{PersonKeys: true})
-			var keys []string
-			for _, r := range got {
-				keys = append(keys, fmt.Sprint(r[0]))
-			}
-			sort.Strings(keys)
-			if !slices.Equal(keys, want) {
-				t.Fatalf("%d person keys, want %d (row cap must not apply: it counts who the query reads)", len(keys), len(want))
-			}
-		})
+	_, got := runPlan(t, e, d.GetId(), q, dec, Options{PersonKeys: true})
+	var keys []string
+	for _, r := range got {
+		keys = append(keys, fmt.Sprint(r[0]))
+	}
+	sort.Strings(keys)
+	if !slices.Equal(keys, want) {
+		t.Fatalf("%d person keys, want %d (row cap must not apply: it counts who the query reads)", len(keys), len(want))
 	}
 }
 

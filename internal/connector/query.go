@@ -81,7 +81,7 @@ func (d *DuckDB) Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options)
 	if !ok {
 		return Statement{}, fmt.Errorf("connector: dataset %q is not in the catalog", id)
 	}
-	o.personUnique, o.names, o.dialect, o.cellRows = false, nil, dialectDuckDB, true
+	o.personUnique, o.names, o.cellRows = false, nil, true
 	if o.Sketch != nil && SketchApplies(ds, dec) {
 		if err := o.Sketch.validate(); err != nil {
 			return Statement{}, err
@@ -95,7 +95,7 @@ func (d *DuckDB) Plan(id string, q *yrdv1.Query, dec *yrdv1.Decision, o Options)
 			o.names = names
 		}
 	}
-	return compileStatement(ds, q, dec, o)
+	return compileStatement(duckDialect{}, ds, q, dec, o)
 }
 
 // Exec runs a Statement made by Plan.
