@@ -8,7 +8,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/yrd-exchange/yrdnode/internal/policy"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/store"
 )
@@ -108,10 +107,6 @@ func stateName(s yrdv1.GrantState) string {
 	return name
 }
 
-// DefaultPolicyVersion is the version of the built-in policy parameters
-// that apply until the first UpdatePolicy.
-const DefaultPolicyVersion = 1
-
 func updatePolicy(tx *store.Tx, cmd *yrdv1.Command, op *yrdv1.UpdatePolicyCommand) (*yrdv1.CommandResult, error) {
 	if op.GetBy().GetRole() != yrdv1.Role_ROLE_OPERATOR || !fromOrigin(cmd, op.GetBy()) {
 		return fail(yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED, "only an operator changes the policy"), nil
@@ -129,8 +124,8 @@ func updatePolicy(tx *store.Tx, cmd *yrdv1.Command, op *yrdv1.UpdatePolicyComman
 	// Only the budget is checked here: it is new, so no command already in
 	// a log can carry a bad one, while checking the older fields now would
 	// change how such commands replay. The node checks all of them first.
-	if err := policy.ValidatePrivacyBudget(op.GetParams().GetPrivacyBudget()); err != nil {
-		return fail(yrdv1.ErrorCode_ERROR_CODE_INVALID, "params.%v", err), nil
+	if msg := privacyBudgetProblem(op.GetParams().GetPrivacyBudget()); msg != "" {
+		return fail(yrdv1.ErrorCode_ERROR_CODE_INVALID, "params.%s", msg), nil
 	}
 	p := proto.Clone(op.GetParams()).(*yrdv1.PolicyParams)
 	p.Version, p.UpdatedAt, p.UpdatedBy = current+1, cmd.GetTime(), op.GetBy()
@@ -142,9 +137,7 @@ func updatePolicy(tx *store.Tx, cmd *yrdv1.Command, op *yrdv1.UpdatePolicyComman
 func currentPolicy(tx *store.Tx) (*yrdv1.PolicyParams, error) {
 	p, err := tx.Policy()
 	if errors.Is(err, store.ErrNotFound) {
-		p = policy.DefaultParams()
-		p.Version = DefaultPolicyVersion
-		return p, nil
+		return InitialPolicy(), nil
 	}
 	return p, err
 }

@@ -155,13 +155,12 @@ type policyService struct {
 	n *Node
 }
 
-// currentPolicy is the catalog's policy, or the built-in defaults.
+// currentPolicy is the catalog's policy or, before the first UpdatePolicy,
+// the initial one the raft FSM starts from (and replays with).
 func (n *Node) currentPolicy() (*yrdv1.PolicyParams, error) {
 	p, err := n.catalog.Policy()
 	if errors.Is(err, store.ErrNotFound) {
-		p = policy.DefaultParams()
-		p.Version = consensus.DefaultPolicyVersion
-		return p, nil
+		return consensus.InitialPolicy(), nil
 	}
 	return p, err
 }

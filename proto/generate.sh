@@ -21,7 +21,7 @@ buf lint
 if [ "${1:-}" = "--check" ]; then
   tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
   buf generate --template '{"version":"v2","plugins":[{"local":"protoc-gen-go","out":"'"$tmp"'","opt":"module=github.com/yrd-exchange/yrdnode"},{"local":"protoc-gen-go-grpc","out":"'"$tmp"'","opt":"module=github.com/yrd-exchange/yrdnode"}]}'
-  if ! diff -r "$tmp/proto" ../proto --exclude='*.proto' --exclude='*.yaml' --exclude='*.sh' --exclude='*.md' -q; then
+  if ! diff -r "$tmp/proto" ../proto --exclude='*.proto' --exclude='*.yaml' --exclude='*.sh' --exclude='*.md' --exclude='doc.go' -q; then
     echo "generated code is stale: run proto/generate.sh and commit" >&2
     exit 1
   fi

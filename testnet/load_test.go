@@ -16,7 +16,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/sample"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
-	"github.com/yrd-exchange/yrdnode/testnet"
+	"github.com/yrd-exchange/yrdnode/testnet/procnet"
 )
 
 // long runs the full-length load tests (60 s of writes, ten failovers).
@@ -58,12 +58,12 @@ func (h *cpuHog) stop() {
 // writers are publisher clients, one per city, writing that city's
 // datasets.
 type writers struct {
-	c       *testnet.ProcCluster
+	c       *procnet.ProcCluster
 	clients []yrdv1grpc.CatalogServiceClient
 	seq     atomic.Int64
 }
 
-func newWriters(t testing.TB, c *testnet.ProcCluster) *writers {
+func newWriters(t testing.TB, c *procnet.ProcCluster) *writers {
 	t.Helper()
 	w := &writers{c: c}
 	for i, city := range c.Cities {
@@ -91,7 +91,7 @@ func (w *writers) publish(ctx context.Context, i int, timeout time.Duration) err
 // maxTerm is the highest raft term any running city reports. With
 // pre-vote a term only grows with a real election, so the difference over
 // a run counts the elections in it.
-func maxTerm(ctx context.Context, c *testnet.ProcCluster, running []int) (uint64, error) {
+func maxTerm(ctx context.Context, c *procnet.ProcCluster, running []int) (uint64, error) {
 	var top uint64
 	var errs []error
 	for _, i := range running {
@@ -235,7 +235,7 @@ func failoverUnderLoad(t testing.TB, n int) []time.Duration {
 // watchElection polls the survivors' status until one of them leads, and
 // sends the time it first saw that; it gives up (closing the channel
 // empty) after 10 s.
-func watchElection(ctx context.Context, c *testnet.ProcCluster, survivors []int) <-chan time.Time {
+func watchElection(ctx context.Context, c *procnet.ProcCluster, survivors []int) <-chan time.Time {
 	out := make(chan time.Time, 1)
 	go func() { // owned by the round: ends when a survivor leads or after 10 s
 		defer close(out)

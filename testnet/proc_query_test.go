@@ -16,7 +16,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/sample"
 	"github.com/yrd-exchange/yrdnode/internal/synth"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
-	"github.com/yrd-exchange/yrdnode/testnet"
+	"github.com/yrd-exchange/yrdnode/testnet/procnet"
 )
 
 // TestProcessClusterAnswersFamilyQueries runs real yrdnode binaries whose
@@ -36,7 +36,7 @@ func TestProcessClusterAnswersFamilyQueries(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	c, err := testnet.StartProcsWith(ctx, binary(t), t.TempDir(), cities, func(i int, dir string) error {
+	c, err := procnet.StartProcsWith(ctx, binary(t), t.TempDir(), cities, func(i int, dir string) error {
 		d := elderly[cities[i]]
 		f, err := os.Create(filepath.Join(dir, "elderly.csv"))
 		if err != nil {

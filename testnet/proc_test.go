@@ -14,24 +14,24 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/sample"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
-	"github.com/yrd-exchange/yrdnode/testnet"
+	"github.com/yrd-exchange/yrdnode/testnet/procnet"
 )
 
 // binary builds cmd/yrdnode once per test run.
 func binary(t testing.TB) string {
 	t.Helper()
-	bin, err := testnet.BuildBinaryOnce("..")
+	bin, err := procnet.BuildBinaryOnce("..")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return bin
 }
 
-func startProcs(t testing.TB) *testnet.ProcCluster {
+func startProcs(t testing.TB) *procnet.ProcCluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	c, err := testnet.StartProcs(ctx, binary(t), t.TempDir(), []string{"shanghai", "hangzhou", "nanjing"})
+	c, err := procnet.StartProcs(ctx, binary(t), t.TempDir(), []string{"shanghai", "hangzhou", "nanjing"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func startProcs(t testing.TB) *testnet.ProcCluster {
 
 // cli runs the yrdnode binary as city i's operator would, or with the key
 // given in env.
-func cli(t testing.TB, c *testnet.ProcCluster, i int, key string, args ...string) string {
+func cli(t testing.TB, c *procnet.ProcCluster, i int, key string, args ...string) string {
 	t.Helper()
 	if key == "" {
 		var err error

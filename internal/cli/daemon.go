@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/yrd-exchange/yrdnode/devnet"
 	"github.com/yrd-exchange/yrdnode/internal/auth"
 	"github.com/yrd-exchange/yrdnode/internal/cities"
 	"github.com/yrd-exchange/yrdnode/internal/connector"
@@ -25,7 +26,6 @@ import (
 	"github.com/yrd-exchange/yrdnode/node"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
-	"github.com/yrd-exchange/yrdnode/testnet"
 )
 
 // nodeFile is the operator's node config, written by init into the data
@@ -327,7 +327,7 @@ func runDev(ctx context.Context, env Env, args []string) error {
 	switch *ports {
 	case "fixed":
 	case "any":
-		// testnet binds port 0 by default and reports what it got.
+		// devnet binds port 0 by default and reports what it got.
 		apiAddrs, fabricAddrs = nil, nil
 	default:
 		return usageError{fmt.Sprintf("--ports: %q is not fixed or any", *ports)}
@@ -349,7 +349,7 @@ func runDev(ctx context.Context, env Env, args []string) error {
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	c, err := testnet.Start(startCtx, testnet.Options{
+	c, err := devnet.Start(startCtx, devnet.Options{
 		Cities: devCities, DataDir: dir, APIAddrs: apiAddrs, FabricAddrs: fabricAddrs,
 		Raft: node.DefaultConfig().Raft, Logger: log,
 		Configure: func(i int, cfg *node.Config) { cfg.Data.Files = files[devCities[i]] },
@@ -464,7 +464,7 @@ func devData(dir string, rows int) (map[string][]connector.Source, int, error) {
 
 // waitServed waits until every city serves the files configured for it,
 // and names those that do not after a while (the node's log says why).
-func waitServed(ctx context.Context, c *testnet.Cluster, files map[string][]connector.Source) error {
+func waitServed(ctx context.Context, c *devnet.Cluster, files map[string][]connector.Source) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	for {
@@ -519,7 +519,7 @@ type devCity struct {
 // devCredentials makes one API key per role per city: analysts and auditors
 // in a city-wide organisation, publishers and CDOs for every organisation
 // that owns a sample dataset.
-func devCredentials(c *testnet.Cluster) (map[string]devCity, error) {
+func devCredentials(c *devnet.Cluster) (map[string]devCity, error) {
 	out := map[string]devCity{}
 	for i, city := range devCities {
 		op, err := c.OperatorKey(i)

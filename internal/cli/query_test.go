@@ -62,7 +62,7 @@ func startDataCluster(t *testing.T) *testnet.Cluster {
 			t.Fatalf("publish %s: %v", d.GetId(), err)
 		}
 	}
-	if err := waitServed(ctx, c, files); err != nil {
+	if err := waitServed(ctx, c.Cluster, files); err != nil {
 		t.Fatal(err)
 	}
 	return c

@@ -73,8 +73,9 @@ type Request struct {
 }
 
 // DefaultParams are the delta's initial rule parameters (version 1), which
-// apply until the first UpdatePolicy. The raft FSM reads PrivacyBudget from
-// them to decide budget spends, so version 1's values must never change:
+// apply until the first UpdatePolicy. The raft FSM keeps a frozen copy
+// (consensus.InitialPolicy) to decide budget spends with, and a consensus
+// test fails if the two differ, so version 1's values must never change:
 // replicas running different builds would decide the same log differently.
 func DefaultParams() *yrdv1.PolicyParams {
 	return &yrdv1.PolicyParams{

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/yrd-exchange/yrdnode/testnet"
 	"github.com/yrd-exchange/yrdnode/testnet/bench"
 	"github.com/yrd-exchange/yrdnode/testnet/chaos"
+	"github.com/yrd-exchange/yrdnode/testnet/procnet"
 )
 
 // TestRunMeasuresRealProcesses brings up two yrdnode processes and runs
@@ -109,7 +109,7 @@ func TestDeltaPartsOnRealProcesses(t *testing.T) {
 // temporary dir, and takes them down when the test ends.
 func upTestnet(ctx context.Context, t *testing.T, o chaos.Options) (*chaos.Testnet, *slog.Logger) {
 	t.Helper()
-	bin, err := testnet.BuildBinaryOnce("../..")
+	bin, err := procnet.BuildBinaryOnce("../..")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,14 +9,14 @@ import (
 	"time"
 
 	"github.com/yrd-exchange/yrdnode/node"
-	"github.com/yrd-exchange/yrdnode/testnet"
 	"github.com/yrd-exchange/yrdnode/testnet/chaos"
 	"github.com/yrd-exchange/yrdnode/testnet/checker"
+	"github.com/yrd-exchange/yrdnode/testnet/procnet"
 )
 
 func binary(t *testing.T) string {
 	t.Helper()
-	bin, err := testnet.BuildBinaryOnce("../..")
+	bin, err := procnet.BuildBinaryOnce("../..")
 	if err != nil {
 		t.Fatal(err)
 	}

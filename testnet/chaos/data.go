@@ -16,7 +16,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/synth"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
-	"github.com/yrd-exchange/yrdnode/testnet"
+	"github.com/yrd-exchange/yrdnode/testnet/procnet"
 )
 
 // sampleSeed seeds every city's synthetic files, so that a testnet's data
@@ -72,7 +72,7 @@ func writeCSV(path string, d *yrdv1.Dataset, rows int) error {
 // publishSampleData publishes every city's demo datasets to the catalog,
 // each through its own city's node with a publisher key of the owning
 // organisation, so that family queries reach every city's data.
-func publishSampleData(ctx context.Context, procs *testnet.ProcCluster) error {
+func publishSampleData(ctx context.Context, procs *procnet.ProcCluster) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	for i, city := range procs.Cities {

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/yrd-exchange/yrdnode/internal/cities"
-	"github.com/yrd-exchange/yrdnode/testnet"
+	"github.com/yrd-exchange/yrdnode/testnet/procnet"
 )
 
 // run runs one command (ip, tc, nft), returning its output in the error.
@@ -87,8 +87,8 @@ func (s *State) addressing(n uint16) {
 		} else {
 			c.IP = fmt.Sprintf("127.%d.%d.%d", a, b, i+1)
 		}
-		c.API = net.JoinHostPort(c.IP, strconv.Itoa(testnet.ProcAPIPort))
-		c.Fabric = fmt.Sprintf("/ip4/%s/tcp/%d", c.IP, testnet.ProcFabricPort)
+		c.API = net.JoinHostPort(c.IP, strconv.Itoa(procnet.ProcAPIPort))
+		c.Fabric = fmt.Sprintf("/ip4/%s/tcp/%d", c.IP, procnet.ProcFabricPort)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 	"strings"
 
 	"github.com/yrd-exchange/yrdnode/internal/cities"
-	"github.com/yrd-exchange/yrdnode/testnet"
+	"github.com/yrd-exchange/yrdnode/testnet/procnet"
 )
 
 // Options describe a testnet to bring up.
@@ -45,7 +45,7 @@ type Options struct {
 // Testnet is a running process testnet with its network.
 type Testnet struct {
 	State  *State
-	Procs  *testnet.ProcCluster
+	Procs  *procnet.ProcCluster
 	Faults *FaultLog
 	log    *slog.Logger
 }
@@ -128,7 +128,7 @@ func Up(ctx context.Context, o Options) (*Testnet, error) {
 	if o.SampleRows > 0 {
 		po.Prepare = func(i int, dir string) error { return writeSampleData(o.Cities[i], dir, o.SampleRows) }
 	}
-	t.Procs, err = testnet.StartProcsOpts(ctx, o.Binary, o.Dir, po)
+	t.Procs, err = procnet.StartProcsOpts(ctx, o.Binary, o.Dir, po)
 	if err != nil {
 		t.Faults.Close()
 		return nil, err
@@ -214,9 +214,9 @@ func (s *State) Latency() string {
 }
 
 // procOptions are the process-runner options for this testnet's cities.
-func (t *Testnet) procOptions(env []string, detach bool) testnet.ProcOptions {
+func (t *Testnet) procOptions(env []string, detach bool) procnet.ProcOptions {
 	s := t.State
-	po := testnet.ProcOptions{Env: env, Detach: detach}
+	po := procnet.ProcOptions{Env: env, Detach: detach}
 	for _, c := range s.Cities {
 		po.Cities, po.Hosts = append(po.Cities, c.ID), append(po.Hosts, c.IP)
 	}
@@ -248,7 +248,7 @@ func Open(dir string, log *slog.Logger, out io.Writer) (*Testnet, error) {
 	for i, c := range s.Cities {
 		pids[i] = c.Pid
 	}
-	t.Procs = testnet.AttachProcs(s.Binary, dir, t.procOptions(nil, true), pids)
+	t.Procs = procnet.AttachProcs(s.Binary, dir, t.procOptions(nil, true), pids)
 	return t, nil
 }
 
@@ -269,7 +269,7 @@ func Down(ctx context.Context, dir string, log *slog.Logger) error {
 	for i, c := range s.Cities {
 		pids[i] = c.Pid
 	}
-	procs := testnet.AttachProcs(s.Binary, dir, testnet.ProcOptions{Cities: cityIDs(s), Hosts: cityIPs(s)}, pids)
+	procs := procnet.AttachProcs(s.Binary, dir, procnet.ProcOptions{Cities: cityIDs(s), Hosts: cityIPs(s)}, pids)
 	for i := range s.Cities {
 		if procs.Pid(i) != 0 {
 			log.Info("stopping", "city", s.Cities[i].ID, "pid", procs.Pid(i))

@@ -1,11 +1,11 @@
-package testnet_test
+package devnet_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	"github.com/yrd-exchange/yrdnode/testnet"
+	"github.com/yrd-exchange/yrdnode/devnet"
 )
 
 // TestStartResumesFromDataDirs is what `yrdnode dev --data-dir` relies on:
@@ -14,10 +14,10 @@ import (
 func TestStartResumesFromDataDirs(t *testing.T) {
 	// The first start binds port 0; the second comes back on the ports
 	// the nodes got (their addresses are in every member's registry).
-	opts := testnet.Options{DataDir: t.TempDir()}
+	opts := devnet.Options{DataDir: t.TempDir()}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := testnet.Start(ctx, opts)
+	c, err := devnet.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestStartResumesFromDataDirs(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	c, err = testnet.Start(ctx, opts)
+	c, err = devnet.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package testnet
+package devnet
 
 import (
 	"context"
@@ -48,7 +48,7 @@ func (c *Cluster) TLSConfig(i int) (*tls.Config, error) {
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("testnet: %s: bad CA file", c.cfgs[i].City)
+		return nil, fmt.Errorf("devnet: %s: bad CA file", c.cfgs[i].City)
 	}
 	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}, nil
 }
@@ -107,7 +107,7 @@ func (c *Cluster) client(i int, org string, role yrdv1.Role) (*client, error) {
 		token = resp.GetToken()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("testnet: key for %s %s %v: %w", c.cfgs[i].City, org, role, err)
+		return nil, fmt.Errorf("devnet: key for %s %s %v: %w", c.cfgs[i].City, org, role, err)
 	}
 	conn, err := c.Dial(i, token)
 	if err != nil {
@@ -159,7 +159,7 @@ func (c *Cluster) Index(city string) int {
 func (c *Cluster) PublisherConn(d *yrdv1.Dataset) (*grpc.ClientConn, error) {
 	i := c.Index(d.GetOwnerCity())
 	if i < 0 {
-		return nil, fmt.Errorf("testnet: no node for %s", d.GetOwnerCity())
+		return nil, fmt.Errorf("devnet: no node for %s", d.GetOwnerCity())
 	}
 	return c.ConnAs(i, d.GetOwnerOrg(), yrdv1.Role_ROLE_PUBLISHER)
 }
@@ -171,28 +171,4 @@ func (c *Cluster) closeClients() {
 		cl.conn.Close()
 		delete(c.clients, k)
 	}
-}
-
-// UpdatePolicy changes the delta's policy parameters as city i's operator
-// would: it reads the current ones, applies edit and proposes the result
-// for the version it read.
-func (c *Cluster) UpdatePolicy(ctx context.Context, i int, edit func(*yrdv1.PolicyParams)) error {
-	ps := yrdv1grpc.NewPolicyServiceClient(c.Conn(i))
-	cur, err := ps.GetPolicy(ctx, &yrdv1.GetPolicyRequest{})
-	if err != nil {
-		return err
-	}
-	params := cur.GetParams()
-	edit(params)
-	_, err = ps.UpdatePolicy(ctx, &yrdv1.UpdatePolicyRequest{Params: params, ExpectedVersion: cur.GetParams().GetVersion()})
-	return err
-}
-
-// NoiseOff sets the per-query epsilon so high, and the budget with it,
-// that calibrated noise rounds to nothing: what an operator who wants
-// exact answers everywhere would have to do, and what tests of exact
-// mechanics (merging, formats, receipts) do. Sums are still rounded to
-// whole numbers, as every noisy sum is.
-func NoiseOff(p *yrdv1.PolicyParams) {
-	p.MaxQueryEpsilon, p.DefaultQueryEpsilon, p.PrivacyBudget = 1e12, 1e12, 1e300
 }

@@ -1,4 +1,10 @@
-package testnet
+// Package procnet runs a delta of yrdnode processes, one per city, set up
+// the way an operator would: `yrdnode init`, `serve`, then `cluster join`
+// with a token. `yrdnode testnet` (through testnet/chaos) and the process
+// tests build on it. It lives apart from the in-process test harness
+// (package testnet) so that the yrdnode binary does not link that harness.
+// Its errors keep the "testnet:" prefix that users of `yrdnode testnet` see.
+package procnet
 
 import (
 	"context"
@@ -292,6 +298,14 @@ func (c *ProcCluster) dial(i int, key string) (*grpc.ClientConn, error) {
 	return grpc.NewClient(c.API[i], grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13})),
 		grpc.WithPerRPCCredentials(bearer(key)))
 }
+
+// bearer sends an API key with every call.
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+func (bearer) RequireTransportSecurity() bool { return true }
 
 // Conn is an operator connection to city i's API, over TLS verified with
 // the city's CA. It exists once the city has started.
