@@ -25,11 +25,12 @@ var layout = map[string]rule{
 	"internal/connector": {imports: "proto/yrd/v1", tests: "internal/pgtest internal/sample internal/synth"},
 
 	// Pure packages: computation over values, no I/O stack of their own.
-	"internal/policy":      {pure: true, imports: "internal/fielderr proto/yrd/v1", tests: "internal/sample"},
-	"internal/merge":       {pure: true, imports: "proto/yrd/v1", tests: "internal/connector internal/sample internal/sqlq internal/synth"},
+	"internal/policy":      {pure: true, imports: "internal/fielderr internal/querylang proto/yrd/v1", tests: "internal/sample"},
+	"internal/merge":       {pure: true, imports: "internal/querylang proto/yrd/v1", tests: "internal/connector internal/sample internal/sqlq internal/synth"},
 	"internal/receipt":     {pure: true, imports: "internal/resultcodec proto/yrd/v1", libs: libp2pKeys},
 	"internal/noise":       {pure: true},
-	"internal/sqlq":        {pure: true, imports: "internal/catalogspec proto/yrd/v1"},
+	"internal/querylang":   {pure: true, imports: "proto/yrd/v1"},
+	"internal/sqlq":        {pure: true, imports: "internal/catalogspec internal/querylang proto/yrd/v1"},
 	"internal/catalogspec": {pure: true, imports: "internal/cities internal/fielderr proto/yrd/v1", tests: "internal/sample"},
 	"internal/resultcodec": {pure: true, imports: "proto/yrd/v1"},
 	"internal/fielderr":    {pure: true},
