@@ -81,7 +81,7 @@ var plainIdentRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
 // defaultName follows DuckDB's naming by the expression's text, for a
 // plainly named column and no sum bound (Plan on a DuckDB asks DuckDB
-// instead).
+// instead): the call as the querylang table writes it, count(*) aside.
 func (duckDialect) defaultName(a *yrdv1.AggregateCall) string {
 	if a.GetColumn() == "" {
 		return "count_star()"
@@ -90,28 +90,10 @@ func (duckDialect) defaultName(a *yrdv1.AggregateCall) string {
 	if !plainIdentRE.MatchString(col) {
 		col = quoteIdent(col)
 	}
-	if a.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT {
-		return "count(DISTINCT " + col + ")"
-	}
-	return aggregateFunctionName(a) + "(" + col + ")"
+	return aggregateOf(a).Call(col)
 }
 
 func (duckDialect) with(*yrdv1.Dataset) (string, error) { return "", nil }
-
-// aggregateFunctionName is the SQL function an aggregate calls.
-func aggregateFunctionName(a *yrdv1.AggregateCall) string {
-	switch a.GetFunction() {
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:
-		return "sum"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
-		return "avg"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN:
-		return "min"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
-		return "max"
-	}
-	return "count"
-}
 
 // cast is expr cast to the engine's type for catalogType. An unknown
 // type leaves the type out, which the engine refuses; the compiler only

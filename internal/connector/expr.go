@@ -7,21 +7,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yrd-exchange/yrdnode/internal/querylang"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
 // maxExprDepth bounds the filter tree, so a hostile query cannot exhaust
 // the stack here or in DuckDB's planner.
 const maxExprDepth = 64
-
-var compareOps = map[yrdv1.CompareOp]string{
-	yrdv1.CompareOp_COMPARE_OP_EQ: "=",
-	yrdv1.CompareOp_COMPARE_OP_NE: "<>",
-	yrdv1.CompareOp_COMPARE_OP_LT: "<",
-	yrdv1.CompareOp_COMPARE_OP_LE: "<=",
-	yrdv1.CompareOp_COMPARE_OP_GT: ">",
-	yrdv1.CompareOp_COMPARE_OP_GE: ">=",
-}
 
 // expr compiles a filter. Filters read raw values inside the node; what
 // a filter may reveal is the policy's call (it sees filter_columns), but
@@ -36,7 +28,7 @@ func (c *compiler) expr(e *yrdv1.Expr, depth int) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		op, ok := compareOps[n.Comparison.GetOp()]
+		op, ok := querylang.ComparisonOf(n.Comparison.GetOp())
 		if !ok {
 			return "", fmt.Errorf("connector: column %q: unknown comparison %v", col.GetName(), n.Comparison.GetOp())
 		}
@@ -44,7 +36,7 @@ func (c *compiler) expr(e *yrdv1.Expr, depth int) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return c.id(col.GetName()) + " " + op + " " + p, nil
+		return c.id(col.GetName()) + " " + op.SQL + " " + p, nil
 	case *yrdv1.Expr_And:
 		return c.logical(n.And, " AND ", depth)
 	case *yrdv1.Expr_Or:

@@ -114,8 +114,9 @@ func (pgDialect) sketchHash(expr, seed string) string {
 
 func (pgDialect) listAgg(expr string) string { return "array_agg(" + expr + ")" }
 
-// defaultName: PostgreSQL names a function call by the function, exactly.
-func (pgDialect) defaultName(a *yrdv1.AggregateCall) string { return aggregateFunctionName(a) }
+// defaultName: PostgreSQL names a function call by the function, exactly:
+// count for count(DISTINCT x) too.
+func (pgDialect) defaultName(a *yrdv1.AggregateCall) string { return aggregateOf(a).SQL }
 
 // with reads the city's table under the dataset's id (see
 // CompilePostgres).

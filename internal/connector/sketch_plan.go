@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/yrd-exchange/yrdnode/internal/querylang"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -142,6 +143,8 @@ func (c *compiler) newSketchPlan(q *yrdv1.Query, outs []outItem, groupSQL []stri
 		if o.agg == nil {
 			continue
 		}
+		// The distinct-values set computes count(DISTINCT col) only: a
+		// plan of this engine, not a fact of the language.
 		if col := c.id(o.agg.GetColumn()); o.agg.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT && !grouped[col] {
 			j := slices.Index(p.distinct, col)
 			if j < 0 {
@@ -348,15 +351,24 @@ func (c *compiler) alias(outs []outItem, i int) string {
 	return ""
 }
 
-// countsOnly reports whether every item of outs is count(*) or
-// count(col), whose per-cell values a Statement folds by summing.
+// countsOnly reports whether every item of outs is an aggregate whose
+// per-cell values a Statement folds by summing: count(*) and count(col).
 func countsOnly(outs []outItem) bool {
 	for _, o := range outs {
-		if o.agg.GetFunction() != yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT {
+		if ag, ok := querylang.AggregateOf(o.agg.GetFunction()); !ok || !addsAsCount(ag) {
 			return false
 		}
 	}
 	return true
+}
+
+// addsAsCount reports whether an aggregate's values over a partition of a
+// group's persons (cells, like cities) add up to its value over the group,
+// with the plain plan's BIGINT type: a count, merged by adding, that
+// merges so across parts. A distinct count does not: one value may be
+// counted in several cells.
+func addsAsCount(ag querylang.Aggregate) bool {
+	return ag.Result == querylang.ResultCount && ag.Merge == querylang.MergeAdd && ag.AcrossCities
 }
 
 // decomposable reports whether every aggregate of outs combines exactly
@@ -366,10 +378,14 @@ func countsOnly(outs []outItem) bool {
 // integer sum's type differs between engines.
 func decomposable(outs []outItem) bool {
 	for _, o := range outs {
-		switch o.agg.GetFunction() {
-		case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_UNSPECIFIED, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT,
-			yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
-		default:
+		if o.agg == nil {
+			continue
+		}
+		ag, ok := querylang.AggregateOf(o.agg.GetFunction())
+		if !ok || !ag.AcrossCities {
+			return false
+		}
+		if ag.Merge != querylang.MergeMin && ag.Merge != querylang.MergeMax && !addsAsCount(ag) {
 			return false
 		}
 	}
@@ -377,13 +393,12 @@ func decomposable(outs []outItem) bool {
 }
 
 // combined is the outer expression of a decomposable aggregate from its
-// per-cell values in column part.
+// per-cell values in column part: the least of the minima, the greatest
+// of the maxima, the sum of the counts.
 func (c *compiler) combined(a *yrdv1.AggregateCall, part string) string {
-	switch a.GetFunction() {
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN:
-		return "min(" + part + ")"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
-		return "max(" + part + ")"
+	switch ag := aggregateOf(a); ag.Merge {
+	case querylang.MergeMin, querylang.MergeMax:
+		return ag.Call(part)
 	}
 	return cast(c.dl, "sum("+part+")", "BIGINT")
 }
