@@ -22,7 +22,7 @@ var layout = map[string]rule{
 	"internal/audit":     {imports: "proto/yrd/v1"},
 	"internal/ledger":    {},
 	"internal/diffcheck": {},
-	"internal/connector": {imports: "proto/yrd/v1", tests: "internal/pgtest internal/sample internal/synth"},
+	"internal/connector": {imports: "internal/querylang proto/yrd/v1", tests: "internal/pgtest internal/sample internal/synth"},
 
 	// Pure packages: computation over values, no I/O stack of their own.
 	"internal/policy":      {pure: true, imports: "internal/fielderr internal/querylang proto/yrd/v1", tests: "internal/sample"},

@@ -41,8 +41,7 @@
 // names an unaliased result column from [Aggregate.SQL]. The merger
 // combines each group's parts as [Aggregate.Merge] says.
 //
-// The compiler (internal/connector) is to read the same table (its
-// conversion is the integrator's): [Aggregate.Call] for the SQL of an
+// The compiler (internal/connector) reads [Aggregate.Call] for the SQL of an
 // aggregate (count(*), count(DISTINCT "x")), [Aggregate.ReadsValues] for
 // the aggregates that need a RAW column, [Aggregate.Numeric] with
 // [NumericType] for its type, [Aggregate.NeedsSumBound] for the arguments
