@@ -24,6 +24,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/auth"
 	"github.com/yrd-exchange/yrdnode/internal/coalesce"
 	"github.com/yrd-exchange/yrdnode/internal/fabric"
+	"github.com/yrd-exchange/yrdnode/internal/owner"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
 	"github.com/yrd-exchange/yrdnode/store"
@@ -46,6 +47,7 @@ type Node struct {
 	health   *health.Server
 	data     *localData
 	queries  *queryLimiter
+	owner    *owner.Executor // the owner's side of queries
 
 	leaderReads coalesce.Rounds[uint64] // a follower's read-index requests, shared by concurrent reads
 
@@ -159,6 +161,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.openData(ctx); err != nil {
 		return fmt.Errorf("local data: %w", err)
 	}
+	n.openOwner()
 	n.queries = newQueryLimiter(n.cfg.MaxQueriesPerRequester)
 	n.host, err = fabric.New(fabric.Config{
 		Key:                n.key,

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/yrd-exchange/yrdnode/internal/merge"
+	"github.com/yrd-exchange/yrdnode/internal/owner"
 	"github.com/yrd-exchange/yrdnode/internal/resultcodec"
 	"github.com/yrd-exchange/yrdnode/internal/sqlq"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
@@ -55,8 +56,8 @@ func (s *queryService) Query(req *yrdv1.QueryRequest, stream yrdv1grpc.QueryServ
 	if err := n.readBarrier(ctx, yrdv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE); err != nil {
 		return err
 	}
-	er := execRequest{q: q, purpose: req.GetPurpose(), p: p, explain: req.GetExplain(), batch: int(req.GetBatchRows()),
-		columnar: req.GetColumnar()}
+	er := owner.Request{Query: q, Purpose: req.GetPurpose(), Principal: p, Explain: req.GetExplain(), BatchRows: int(req.GetBatchRows()),
+		Columnar: req.GetColumnar()}
 	if fam := q.GetFamily(); fam != "" {
 		return n.fanOut(ctx, er, stream.Send)
 	}
@@ -96,11 +97,11 @@ func parseQuestion(req *yrdv1.QueryRequest) (*yrdv1.Query, error) {
 }
 
 // runAt runs er on the node of city: here, or forwarded over the fabric.
-func (n *Node) runAt(ctx context.Context, city string, er execRequest, send func(*yrdv1.QueryResponse) error) error {
+func (n *Node) runAt(ctx context.Context, city string, er owner.Request, send func(*yrdv1.QueryResponse) error) error {
 	if city == n.cfg.City {
 		self, _ := n.catalog.Member(n.id.String())
-		er.outside = self.GetOutsideMainland()
-		return n.executeAudited(ctx, er, send)
+		er.Outside = self.GetOutsideMainland()
+		return n.owner.Execute(ctx, er, send)
 	}
 	id, err := n.nodeOf(city)
 	if err != nil {
@@ -110,8 +111,8 @@ func (n *Node) runAt(ctx context.Context, city string, er execRequest, send func
 	if err != nil {
 		return errorf(ErrUnavailable, "%s: %v", city, err)
 	}
-	st, err := yrdv1grpc.NewPeerServiceClient(conn).Execute(ctx, &yrdv1.ExecuteRequest{Query: er.q, Purpose: er.purpose,
-		Requester: er.p, Explain: er.explain, BatchRows: uint32(er.batch), Columnar: er.columnar})
+	st, err := yrdv1grpc.NewPeerServiceClient(conn).Execute(ctx, &yrdv1.ExecuteRequest{Query: er.Query, Purpose: er.Purpose,
+		Requester: er.Principal, Explain: er.Explain, BatchRows: uint32(er.BatchRows), Columnar: er.Columnar})
 	if err != nil {
 		return fromStatus(err)
 	}
@@ -150,8 +151,8 @@ type cityPart struct {
 // fanOut runs a family query on every owner in parallel, merges the parts
 // that came back and reports every city's status; a city that is down,
 // too slow or denying makes the result partial, never silently smaller.
-func (n *Node) fanOut(ctx context.Context, er execRequest, send func(*yrdv1.QueryResponse) error) error {
-	fam := er.q.GetFamily()
+func (n *Node) fanOut(ctx context.Context, er owner.Request, send func(*yrdv1.QueryResponse) error) error {
+	fam := er.Query.GetFamily()
 	var targets []*yrdv1.Dataset
 	token := ""
 	for {
@@ -168,7 +169,7 @@ func (n *Node) fanOut(ctx context.Context, er execRequest, send func(*yrdv1.Quer
 	if len(targets) == 0 {
 		return errorf(ErrNotFound, "family %q: no dataset in the catalog has this standard schema id", fam)
 	}
-	m, err := merge.Plan(er.q)
+	m, err := merge.Plan(er.Query)
 	if err != nil {
 		return errorf(ErrInvalid, "%v", err)
 	}
@@ -188,8 +189,8 @@ func (n *Node) fanOut(ctx context.Context, er execRequest, send func(*yrdv1.Quer
 		go func(part *cityPart) {
 			defer wg.Done()
 			sub := er
-			sub.q = m.Partial(part.ds.GetId())
-			sub.columnar = false // the merge consumes rows
+			sub.Query = m.Partial(part.ds.GetId())
+			sub.Columnar = false // the merge consumes rows
 			err := n.runAt(partCtx, part.ds.GetOwnerCity(), sub, func(msg *yrdv1.QueryResponse) error {
 				switch x := msg.GetPart().(type) {
 				case *yrdv1.QueryResponse_Header:
@@ -244,7 +245,7 @@ func (n *Node) fanOut(ctx context.Context, er execRequest, send func(*yrdv1.Quer
 				trailer.Partial = true
 			}
 		}
-		if er.explain {
+		if er.Explain {
 			continue
 		}
 		// Keyed by dataset: one city may own two datasets of a family.
@@ -256,7 +257,7 @@ func (n *Node) fanOut(ctx context.Context, er execRequest, send func(*yrdv1.Quer
 		}
 	}
 	var rows []*yrdv1.Row
-	if !er.explain && !allFailed(parts) {
+	if !er.Explain && !allFailed(parts) {
 		// allFailed sees merge refusals too: their status is set above.
 		if cols, rows, err = m.Result(); err != nil {
 			return errorf(ErrInvalid, "merging the cities' parts: %v", err)
@@ -266,14 +267,14 @@ func (n *Node) fanOut(ctx context.Context, er execRequest, send func(*yrdv1.Quer
 	if err := send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Header{Header: header}}); err != nil {
 		return err
 	}
-	batch := er.batch
+	batch := er.BatchRows
 	if batch <= 0 {
-		batch = defaultBatchRows
+		batch = owner.DefaultBatchRows
 	}
 	for len(rows) > 0 {
 		k := min(batch, len(rows))
 		msg := &yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Batch{Batch: &yrdv1.RowBatch{Rows: rows[:k]}}}
-		if er.columnar {
+		if er.Columnar {
 			// Merged rows that have no column form (a value not of its
 			// column's kind) go as rows, which a columnar client accepts.
 			if cbatch, err := resultcodec.RowsToColumns(cols, rows[:k]); err == nil {
@@ -353,6 +354,6 @@ func (s *peerService) Execute(req *yrdv1.ExecuteRequest, stream yrdv1grpc.PeerSe
 	if err := s.n.readBarrier(ctx, yrdv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE); err != nil {
 		return err
 	}
-	return s.n.executeAudited(ctx, execRequest{q: req.GetQuery(), purpose: req.GetPurpose(), p: p, outside: m.GetOutsideMainland(),
-		explain: req.GetExplain(), batch: int(req.GetBatchRows()), columnar: req.GetColumnar()}, stream.Send)
+	return s.n.owner.Execute(ctx, owner.Request{Query: req.GetQuery(), Purpose: req.GetPurpose(), Principal: p, Outside: m.GetOutsideMainland(),
+		Explain: req.GetExplain(), BatchRows: int(req.GetBatchRows()), Columnar: req.GetColumnar()}, stream.Send)
 }
