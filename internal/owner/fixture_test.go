@@ -33,12 +33,12 @@ import (
 // ledger and the difference check are the real stores in a temp dir.
 
 const (
-	city          = "shanghai"
-	elderly       = "shanghai.civil-affairs.elderly-population"
-	trips         = "shanghai.connected-vehicles.lingang-trips"
+	city           = "shanghai"
+	elderly        = "shanghai.civil-affairs.elderly-population"
+	trips          = "shanghai.connected-vehicles.lingang-trips"
 	elderlyPurpose = "elderly-care-planning"
-	tripsPurpose  = "autonomous-driving-research"
-	dataRows      = 500
+	tripsPurpose   = "autonomous-driving-research"
+	dataRows       = 500
 )
 
 // csvs writes the synthetic data once for every test: dataset id → file.
@@ -220,7 +220,9 @@ func (c *fakeCatalog) PrivacySpent(_, _ string, _ int, family string) (float64, 
 
 type fakePolicy struct{ params *yrdv1.PolicyParams }
 
-func (p *fakePolicy) Params() (*yrdv1.PolicyParams, error) { return proto.Clone(p.params).(*yrdv1.PolicyParams), nil }
+func (p *fakePolicy) Params() (*yrdv1.PolicyParams, error) {
+	return proto.Clone(p.params).(*yrdv1.PolicyParams), nil
+}
 
 // fakeAudit keeps records in memory; fail makes Append fail as a full
 // disk would.
