@@ -153,18 +153,9 @@ type cityPart struct {
 // too slow or denying makes the result partial, never silently smaller.
 func (n *Node) fanOut(ctx context.Context, er owner.Request, send func(*yrdv1.QueryResponse) error) error {
 	fam := er.Query.GetFamily()
-	var targets []*yrdv1.Dataset
-	token := ""
-	for {
-		page, next, err := n.catalog.ListDatasets(store.ListFilter{StandardSchemaID: fam, PageSize: 1000, PageToken: token})
-		if err != nil {
-			return err
-		}
-		targets = append(targets, page...)
-		if next == "" {
-			break
-		}
-		token = next
+	targets, err := n.familyDatasets(fam)
+	if err != nil {
+		return err
 	}
 	if len(targets) == 0 {
 		return errorf(ErrNotFound, "family %q: no dataset in the catalog has this standard schema id", fam)
@@ -173,6 +164,42 @@ func (n *Node) fanOut(ctx context.Context, er owner.Request, send func(*yrdv1.Qu
 	if err != nil {
 		return errorf(ErrInvalid, "%v", err)
 	}
+	parts := n.runParts(ctx, er, m, targets)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sort.SliceStable(parts, func(i, j int) bool { return parts[i].result.GetCity() < parts[j].result.GetCity() })
+	header, trailer := mergeParts(er, m, parts)
+	var rows []*yrdv1.Row
+	if !er.Explain && !allFailed(parts) {
+		// allFailed sees merge refusals too: mergeParts set their status.
+		if header.Columns, rows, err = m.Result(); err != nil {
+			return errorf(ErrInvalid, "merging the cities' parts: %v", err)
+		}
+	}
+	return sendMerged(er, header, rows, trailer, send)
+}
+
+// familyDatasets lists every dataset of the standard schema fam.
+func (n *Node) familyDatasets(fam string) ([]*yrdv1.Dataset, error) {
+	var targets []*yrdv1.Dataset
+	token := ""
+	for {
+		page, next, err := n.catalog.ListDatasets(store.ListFilter{StandardSchemaID: fam, PageSize: 1000, PageToken: token})
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets, page...)
+		if next == "" {
+			return targets, nil
+		}
+		token = next
+	}
+}
+
+// runParts runs m's partial query on the owner of each target in
+// parallel and returns what each sent, or why it failed.
+func (n *Node) runParts(ctx context.Context, er owner.Request, m *merge.Merge, targets []*yrdv1.Dataset) []*cityPart {
 	// Owners get a little less time than the whole query, so that the
 	// coordinator can still report a slow city instead of failing.
 	partCtx := ctx
@@ -191,41 +218,43 @@ func (n *Node) fanOut(ctx context.Context, er owner.Request, send func(*yrdv1.Qu
 			sub := er
 			sub.Query = m.Partial(part.ds.GetId())
 			sub.Columnar = false // the merge consumes rows
-			err := n.runAt(partCtx, part.ds.GetOwnerCity(), sub, func(msg *yrdv1.QueryResponse) error {
-				switch x := msg.GetPart().(type) {
-				case *yrdv1.QueryResponse_Header:
-					part.header = x.Header
-				case *yrdv1.QueryResponse_Batch:
-					part.rows = append(part.rows, x.Batch.GetRows()...)
-				case *yrdv1.QueryResponse_Columns:
-					// Not asked for, but a valid answer all the same.
-					rows, err := resultcodec.ColumnsToRows(x.Columns)
-					if err != nil {
-						return errorf(ErrInternal, "%s: %v", part.ds.GetOwnerCity(), err)
-					}
-					part.rows = append(part.rows, rows...)
-				case *yrdv1.QueryResponse_Trailer:
-					if cs := x.Trailer.GetCities(); len(cs) == 1 {
-						part.result = cs[0]
-					}
-				}
-				return nil
-			})
-			if err != nil {
+			if err := n.runAt(partCtx, part.ds.GetOwnerCity(), sub, part.receive); err != nil {
 				part.rows = nil
 				part.result.Status, part.result.Reason = cityStatus(partCtx, err), status.Convert(toStatus(err)).Message()
 			}
 		}(parts[i])
 	}
 	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	sort.SliceStable(parts, func(i, j int) bool { return parts[i].result.GetCity() < parts[j].result.GetCity() })
+	return parts
+}
 
+// receive keeps one message of the owner's answer.
+func (part *cityPart) receive(msg *yrdv1.QueryResponse) error {
+	switch x := msg.GetPart().(type) {
+	case *yrdv1.QueryResponse_Header:
+		part.header = x.Header
+	case *yrdv1.QueryResponse_Batch:
+		part.rows = append(part.rows, x.Batch.GetRows()...)
+	case *yrdv1.QueryResponse_Columns:
+		// Not asked for, but a valid answer all the same.
+		rows, err := resultcodec.ColumnsToRows(x.Columns)
+		if err != nil {
+			return errorf(ErrInternal, "%s: %v", part.ds.GetOwnerCity(), err)
+		}
+		part.rows = append(part.rows, rows...)
+	case *yrdv1.QueryResponse_Trailer:
+		if cs := x.Trailer.GetCities(); len(cs) == 1 {
+			part.result = cs[0]
+		}
+	}
+	return nil
+}
+
+// mergeParts adds the parts that came back to m, in city order, and
+// gathers the cities' plans and statuses into the header and trailer.
+func mergeParts(er owner.Request, m *merge.Merge, parts []*cityPart) (*yrdv1.ResultHeader, *yrdv1.ResultTrailer) {
 	header := &yrdv1.ResultHeader{}
 	trailer := &yrdv1.ResultTrailer{}
-	var cols []*yrdv1.ResultColumn
 	for _, part := range parts {
 		trailer.Cities = append(trailer.Cities, part.result)
 		if part.header != nil {
@@ -256,14 +285,13 @@ func (n *Node) fanOut(ctx context.Context, er owner.Request, send func(*yrdv1.Qu
 			trailer.Partial = true
 		}
 	}
-	var rows []*yrdv1.Row
-	if !er.Explain && !allFailed(parts) {
-		// allFailed sees merge refusals too: their status is set above.
-		if cols, rows, err = m.Result(); err != nil {
-			return errorf(ErrInvalid, "merging the cities' parts: %v", err)
-		}
-	}
-	header.Columns = cols
+	return header, trailer
+}
+
+// sendMerged sends the merged result: the header, the rows in batches,
+// then the trailer.
+func sendMerged(er owner.Request, header *yrdv1.ResultHeader, rows []*yrdv1.Row, trailer *yrdv1.ResultTrailer,
+	send func(*yrdv1.QueryResponse) error) error {
 	if err := send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Header{Header: header}}); err != nil {
 		return err
 	}
@@ -277,7 +305,7 @@ func (n *Node) fanOut(ctx context.Context, er owner.Request, send func(*yrdv1.Qu
 		if er.Columnar {
 			// Merged rows that have no column form (a value not of its
 			// column's kind) go as rows, which a columnar client accepts.
-			if cbatch, err := resultcodec.RowsToColumns(cols, rows[:k]); err == nil {
+			if cbatch, err := resultcodec.RowsToColumns(header.GetColumns(), rows[:k]); err == nil {
 				msg.Part = &yrdv1.QueryResponse_Columns{Columns: cbatch}
 			}
 		}
