@@ -1,8 +1,6 @@
 package node
 
-import (
-	"time"
-)
+import "time"
 
 // The difference check (internal/diffcheck) is the owner pipeline's
 // (internal/owner); the node keeps its store and prunes it.
