@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -184,17 +183,6 @@ func (n *Node) secret(purpose string, parts ...string) ([]byte, error) {
 		m.Write([]byte(p))
 	}
 	return m.Sum(nil), nil
-}
-
-// pseudonymKey keys the pseudonyms of one dataset for one grant (or, with
-// no grant, one requesting organisation): values join within it, not
-// across.
-func (n *Node) pseudonymKey(datasetID, grantID string, p *yrdv1.Principal) ([]byte, error) {
-	scope := "grant:" + grantID
-	if grantID == "" {
-		scope = fmt.Sprintf("org:%s/%s", p.GetCity(), p.GetOrg())
-	}
-	return n.secret("yrd.pseudonym", datasetID, scope)
 }
 
 // Serving reports whether this node serves dataset id's local data now.

@@ -11,23 +11,26 @@ import (
 
 	"github.com/yrd-exchange/yrdnode/consensus"
 	"github.com/yrd-exchange/yrdnode/internal/catalogspec"
+	"github.com/yrd-exchange/yrdnode/internal/errkind"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/store"
 )
 
 // Domain errors. Handlers return them wrapped with a message; toStatus is
-// the one place that turns them into gRPC status codes.
+// the one place that turns them into gRPC status codes. They are the kinds
+// of internal/errkind, which the owner's pipeline (internal/owner) returns
+// too.
 var (
-	ErrInvalid            = errors.New("invalid argument")
-	ErrNotFound           = errors.New("not found")
-	ErrAlreadyExists      = errors.New("already exists")
-	ErrConflict           = errors.New("version conflict")
-	ErrPermissionDenied   = errors.New("permission denied")
-	ErrUnauthenticated    = errors.New("unauthenticated")
-	ErrUnavailable        = errors.New("unavailable")
-	ErrExhausted          = errors.New("resource exhausted")
-	ErrFailedPrecondition = errors.New("failed precondition")
-	ErrInternal           = errors.New("internal error")
+	ErrInvalid            = errkind.Invalid
+	ErrNotFound           = errkind.NotFound
+	ErrAlreadyExists      = errkind.AlreadyExists
+	ErrConflict           = errkind.Conflict
+	ErrPermissionDenied   = errkind.PermissionDenied
+	ErrUnauthenticated    = errkind.Unauthenticated
+	ErrUnavailable        = errkind.Unavailable
+	ErrExhausted          = errkind.Exhausted
+	ErrFailedPrecondition = errkind.FailedPrecondition
+	ErrInternal           = errkind.Internal
 )
 
 // What a client may do about a write that failed UNAVAILABLE. The status

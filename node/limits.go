@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/yrd-exchange/yrdnode/internal/auth"
@@ -55,22 +53,4 @@ func (n *Node) acquireQuery(ctx context.Context, p *yrdv1.Principal, q *yrdv1.Qu
 			DatasetId: q.GetDatasetId(), QueryFingerprint: receipt.Fingerprint(q), Detail: detail})
 	}
 	return release, err
-}
-
-// errResultSize is the kind of a result refused at the size cap: a
-// ResourceExhausted that execute cannot put on record itself, since the
-// decision is already recorded when the result grows past the cap.
-var errResultSize = fmt.Errorf("%w: over the result size cap", ErrExhausted)
-
-// executeAudited is execute with a result cut at the size cap on record.
-// execute records the decision before it reads any data and the release
-// once the result is complete; a result that passes the cap ends between
-// the two, so nothing else would say the requester was refused.
-func (n *Node) executeAudited(ctx context.Context, r execRequest, send func(*yrdv1.QueryResponse) error) error {
-	err := n.execute(ctx, r, send)
-	if errors.Is(err, errResultSize) {
-		n.auditRefused(ctx, RuleResultSize, &yrdv1.AuditRecord{Requester: r.p, Action: yrdv1.AuditAction_AUDIT_ACTION_QUERY,
-			DatasetId: r.q.GetDatasetId(), QueryFingerprint: receipt.Fingerprint(r.q), Detail: err.Error()})
-	}
-	return err
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/auth"
 	"github.com/yrd-exchange/yrdnode/internal/coalesce"
 	"github.com/yrd-exchange/yrdnode/internal/fabric"
+	"github.com/yrd-exchange/yrdnode/internal/owner"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
 	"github.com/yrd-exchange/yrdnode/store"
@@ -46,6 +47,7 @@ type Node struct {
 	health   *health.Server
 	data     *localData
 	queries  *queryLimiter
+	owner    *owner.Executor // the owner's side of queries
 
 	leaderReads coalesce.Rounds[uint64] // a follower's read-index requests, shared by concurrent reads
 
@@ -150,6 +152,34 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.log.Warn("TEST-ONLY BROKEN MODE: as a follower this node answers linearizable reads from its own replica, which may be stale",
 			"env", UnsafeStaleReadsEnv)
 	}
+	if err := n.openLocal(ctx); err != nil {
+		return err
+	}
+	if err := n.openFabric(); err != nil {
+		return err
+	}
+	if err := n.openRaft(); err != nil {
+		return err
+	}
+	n.serveFabricRPC()
+	if err := n.serveAPI(); err != nil {
+		return err
+	}
+	if err := n.joinOrBootstrap(ctx); err != nil {
+		return err
+	}
+	n.goLoop(n.membershipLoop)
+	n.goLoop(n.anchorLoop)
+	n.goLoop(n.recheckLoop)
+	n.goLoop(n.pruneLoop)
+	n.log.Info("node started", "peer_id", n.id, "api", n.apiAddr, "fabric", n.host.AddrStrings())
+	return nil
+}
+
+// openLocal opens what the node keeps on its own disk: the catalog
+// replica, the credentials and audit log, the local data, and the owner's
+// query pipeline over them.
+func (n *Node) openLocal(ctx context.Context) (err error) {
 	if n.catalog, err = n.openCatalog(); err != nil {
 		return fmt.Errorf("open catalog: %w", err)
 	}
@@ -159,7 +189,14 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.openData(ctx); err != nil {
 		return fmt.Errorf("local data: %w", err)
 	}
+	n.openOwner()
 	n.queries = newQueryLimiter(n.cfg.MaxQueriesPerRequester)
+	return nil
+}
+
+// openFabric starts the libp2p host and tells it the addresses of the
+// members and of the cached peers.
+func (n *Node) openFabric() (err error) {
 	n.host, err = fabric.New(fabric.Config{
 		Key:                n.key,
 		ListenAddrs:        n.cfg.FabricAddrs,
@@ -185,24 +222,33 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.addSeed(m)
 	}
 	n.peers = newPeerClients(n.host)
+	return nil
+}
 
+// openRaft opens consensus over the fabric, applying to the catalog.
+func (n *Node) openRaft() (err error) {
 	rc := n.cfg.Raft
 	rc.ID, rc.Dir, rc.Logger = n.id.String(), n.cfg.raftDir(), n.log
 	var ropts []consensus.Option
 	if n.cfg.WALFS != nil {
 		ropts = append(ropts, consensus.WithWALFS(n.cfg.WALFS))
 	}
-	if n.raft, err = consensus.Open(rc, n.catalog, n.host.RaftLayer(), n.observe, ropts...); err != nil {
-		return err
-	}
+	n.raft, err = consensus.Open(rc, n.catalog, n.host.RaftLayer(), n.observe, ropts...)
+	return err
+}
 
+// serveFabricRPC serves the members' services over the fabric.
+func (n *Node) serveFabricRPC() {
 	n.health = health.NewServer()
 	n.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	n.fabricRPC = grpc.NewServer(grpc.ChainUnaryInterceptor(statusInterceptor), grpc.ChainStreamInterceptor(statusStreamInterceptor))
 	yrdv1grpc.RegisterPeerServiceServer(n.fabricRPC, &peerService{n: n})
 	yrdv1grpc.RegisterClusterServiceServer(n.fabricRPC, &fabricCluster{n: n})
 	n.serve(n.fabricRPC, n.host.Listen(fabric.ProtocolRPC))
+}
 
+// serveAPI serves the client API over TLS with the node's CA.
+func (n *Node) serveAPI() (err error) {
 	if n.apiLis, err = net.Listen("tcp", n.cfg.APIAddr); err != nil {
 		return fmt.Errorf("client API: %w", err)
 	}
@@ -226,21 +272,24 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	healthpb.RegisterHealthServer(n.api, n.health)
 	reflection.Register(n.api)
 	n.serve(n.api, n.apiLis)
+	return nil
+}
 
-	if !n.raft.HasState() {
-		if n.cfg.JoinAddr != "" {
-			if err := n.join(ctx); err != nil {
-				return fmt.Errorf("join via %s: %w", n.cfg.JoinAddr, err)
-			}
-		} else if err := n.raft.Bootstrap(); err != nil {
-			return fmt.Errorf("bootstrap: %w", err)
-		}
+// joinOrBootstrap makes a node without raft state a member: it joins the
+// cluster at JoinAddr, or with none founds a cluster of one.
+func (n *Node) joinOrBootstrap(ctx context.Context) error {
+	if n.raft.HasState() {
+		return nil
 	}
-	n.goLoop(n.membershipLoop)
-	n.goLoop(n.anchorLoop)
-	n.goLoop(n.recheckLoop)
-	n.goLoop(n.pruneLoop)
-	n.log.Info("node started", "peer_id", n.id, "api", n.apiAddr, "fabric", n.host.AddrStrings())
+	if n.cfg.JoinAddr != "" {
+		if err := n.join(ctx); err != nil {
+			return fmt.Errorf("join via %s: %w", n.cfg.JoinAddr, err)
+		}
+		return nil
+	}
+	if err := n.raft.Bootstrap(); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/yrd-exchange/yrdnode/internal/merge"
+	"github.com/yrd-exchange/yrdnode/internal/owner"
 	"github.com/yrd-exchange/yrdnode/internal/resultcodec"
 	"github.com/yrd-exchange/yrdnode/internal/sqlq"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
@@ -55,8 +56,8 @@ func (s *queryService) Query(req *yrdv1.QueryRequest, stream yrdv1grpc.QueryServ
 	if err := n.readBarrier(ctx, yrdv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE); err != nil {
 		return err
 	}
-	er := execRequest{q: q, purpose: req.GetPurpose(), p: p, explain: req.GetExplain(), batch: int(req.GetBatchRows()),
-		columnar: req.GetColumnar()}
+	er := owner.Request{Query: q, Purpose: req.GetPurpose(), Principal: p, Explain: req.GetExplain(), BatchRows: int(req.GetBatchRows()),
+		Columnar: req.GetColumnar()}
 	if fam := q.GetFamily(); fam != "" {
 		return n.fanOut(ctx, er, stream.Send)
 	}
@@ -96,11 +97,11 @@ func parseQuestion(req *yrdv1.QueryRequest) (*yrdv1.Query, error) {
 }
 
 // runAt runs er on the node of city: here, or forwarded over the fabric.
-func (n *Node) runAt(ctx context.Context, city string, er execRequest, send func(*yrdv1.QueryResponse) error) error {
+func (n *Node) runAt(ctx context.Context, city string, er owner.Request, send func(*yrdv1.QueryResponse) error) error {
 	if city == n.cfg.City {
 		self, _ := n.catalog.Member(n.id.String())
-		er.outside = self.GetOutsideMainland()
-		return n.executeAudited(ctx, er, send)
+		er.Outside = self.GetOutsideMainland()
+		return n.owner.Execute(ctx, er, send)
 	}
 	id, err := n.nodeOf(city)
 	if err != nil {
@@ -110,8 +111,8 @@ func (n *Node) runAt(ctx context.Context, city string, er execRequest, send func
 	if err != nil {
 		return errorf(ErrUnavailable, "%s: %v", city, err)
 	}
-	st, err := yrdv1grpc.NewPeerServiceClient(conn).Execute(ctx, &yrdv1.ExecuteRequest{Query: er.q, Purpose: er.purpose,
-		Requester: er.p, Explain: er.explain, BatchRows: uint32(er.batch), Columnar: er.columnar})
+	st, err := yrdv1grpc.NewPeerServiceClient(conn).Execute(ctx, &yrdv1.ExecuteRequest{Query: er.Query, Purpose: er.Purpose,
+		Requester: er.Principal, Explain: er.Explain, BatchRows: uint32(er.BatchRows), Columnar: er.Columnar})
 	if err != nil {
 		return fromStatus(err)
 	}
@@ -150,28 +151,55 @@ type cityPart struct {
 // fanOut runs a family query on every owner in parallel, merges the parts
 // that came back and reports every city's status; a city that is down,
 // too slow or denying makes the result partial, never silently smaller.
-func (n *Node) fanOut(ctx context.Context, er execRequest, send func(*yrdv1.QueryResponse) error) error {
-	fam := er.q.GetFamily()
+func (n *Node) fanOut(ctx context.Context, er owner.Request, send func(*yrdv1.QueryResponse) error) error {
+	fam := er.Query.GetFamily()
+	targets, err := n.familyDatasets(fam)
+	if err != nil {
+		return err
+	}
+	if len(targets) == 0 {
+		return errorf(ErrNotFound, "family %q: no dataset in the catalog has this standard schema id", fam)
+	}
+	m, err := merge.Plan(er.Query)
+	if err != nil {
+		return errorf(ErrInvalid, "%v", err)
+	}
+	parts := n.runParts(ctx, er, m, targets)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sort.SliceStable(parts, func(i, j int) bool { return parts[i].result.GetCity() < parts[j].result.GetCity() })
+	header, trailer := mergeParts(er, m, parts)
+	var rows []*yrdv1.Row
+	if !er.Explain && !allFailed(parts) {
+		// allFailed sees merge refusals too: mergeParts set their status.
+		if header.Columns, rows, err = m.Result(); err != nil {
+			return errorf(ErrInvalid, "merging the cities' parts: %v", err)
+		}
+	}
+	return sendMerged(er, header, rows, trailer, send)
+}
+
+// familyDatasets lists every dataset of the standard schema fam.
+func (n *Node) familyDatasets(fam string) ([]*yrdv1.Dataset, error) {
 	var targets []*yrdv1.Dataset
 	token := ""
 	for {
 		page, next, err := n.catalog.ListDatasets(store.ListFilter{StandardSchemaID: fam, PageSize: 1000, PageToken: token})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		targets = append(targets, page...)
 		if next == "" {
-			break
+			return targets, nil
 		}
 		token = next
 	}
-	if len(targets) == 0 {
-		return errorf(ErrNotFound, "family %q: no dataset in the catalog has this standard schema id", fam)
-	}
-	m, err := merge.Plan(er.q)
-	if err != nil {
-		return errorf(ErrInvalid, "%v", err)
-	}
+}
+
+// runParts runs m's partial query on the owner of each target in
+// parallel and returns what each sent, or why it failed.
+func (n *Node) runParts(ctx context.Context, er owner.Request, m *merge.Merge, targets []*yrdv1.Dataset) []*cityPart {
 	// Owners get a little less time than the whole query, so that the
 	// coordinator can still report a slow city instead of failing.
 	partCtx := ctx
@@ -188,43 +216,45 @@ func (n *Node) fanOut(ctx context.Context, er execRequest, send func(*yrdv1.Quer
 		go func(part *cityPart) {
 			defer wg.Done()
 			sub := er
-			sub.q = m.Partial(part.ds.GetId())
-			sub.columnar = false // the merge consumes rows
-			err := n.runAt(partCtx, part.ds.GetOwnerCity(), sub, func(msg *yrdv1.QueryResponse) error {
-				switch x := msg.GetPart().(type) {
-				case *yrdv1.QueryResponse_Header:
-					part.header = x.Header
-				case *yrdv1.QueryResponse_Batch:
-					part.rows = append(part.rows, x.Batch.GetRows()...)
-				case *yrdv1.QueryResponse_Columns:
-					// Not asked for, but a valid answer all the same.
-					rows, err := resultcodec.ColumnsToRows(x.Columns)
-					if err != nil {
-						return errorf(ErrInternal, "%s: %v", part.ds.GetOwnerCity(), err)
-					}
-					part.rows = append(part.rows, rows...)
-				case *yrdv1.QueryResponse_Trailer:
-					if cs := x.Trailer.GetCities(); len(cs) == 1 {
-						part.result = cs[0]
-					}
-				}
-				return nil
-			})
-			if err != nil {
+			sub.Query = m.Partial(part.ds.GetId())
+			sub.Columnar = false // the merge consumes rows
+			if err := n.runAt(partCtx, part.ds.GetOwnerCity(), sub, part.receive); err != nil {
 				part.rows = nil
 				part.result.Status, part.result.Reason = cityStatus(partCtx, err), status.Convert(toStatus(err)).Message()
 			}
 		}(parts[i])
 	}
 	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	sort.SliceStable(parts, func(i, j int) bool { return parts[i].result.GetCity() < parts[j].result.GetCity() })
+	return parts
+}
 
+// receive keeps one message of the owner's answer.
+func (part *cityPart) receive(msg *yrdv1.QueryResponse) error {
+	switch x := msg.GetPart().(type) {
+	case *yrdv1.QueryResponse_Header:
+		part.header = x.Header
+	case *yrdv1.QueryResponse_Batch:
+		part.rows = append(part.rows, x.Batch.GetRows()...)
+	case *yrdv1.QueryResponse_Columns:
+		// Not asked for, but a valid answer all the same.
+		rows, err := resultcodec.ColumnsToRows(x.Columns)
+		if err != nil {
+			return errorf(ErrInternal, "%s: %v", part.ds.GetOwnerCity(), err)
+		}
+		part.rows = append(part.rows, rows...)
+	case *yrdv1.QueryResponse_Trailer:
+		if cs := x.Trailer.GetCities(); len(cs) == 1 {
+			part.result = cs[0]
+		}
+	}
+	return nil
+}
+
+// mergeParts adds the parts that came back to m, in city order, and
+// gathers the cities' plans and statuses into the header and trailer.
+func mergeParts(er owner.Request, m *merge.Merge, parts []*cityPart) (*yrdv1.ResultHeader, *yrdv1.ResultTrailer) {
 	header := &yrdv1.ResultHeader{}
 	trailer := &yrdv1.ResultTrailer{}
-	var cols []*yrdv1.ResultColumn
 	for _, part := range parts {
 		trailer.Cities = append(trailer.Cities, part.result)
 		if part.header != nil {
@@ -244,7 +274,7 @@ func (n *Node) fanOut(ctx context.Context, er execRequest, send func(*yrdv1.Quer
 				trailer.Partial = true
 			}
 		}
-		if er.explain {
+		if er.Explain {
 			continue
 		}
 		// Keyed by dataset: one city may own two datasets of a family.
@@ -255,28 +285,27 @@ func (n *Node) fanOut(ctx context.Context, er execRequest, send func(*yrdv1.Quer
 			trailer.Partial = true
 		}
 	}
-	var rows []*yrdv1.Row
-	if !er.explain && !allFailed(parts) {
-		// allFailed sees merge refusals too: their status is set above.
-		if cols, rows, err = m.Result(); err != nil {
-			return errorf(ErrInvalid, "merging the cities' parts: %v", err)
-		}
-	}
-	header.Columns = cols
+	return header, trailer
+}
+
+// sendMerged sends the merged result: the header, the rows in batches,
+// then the trailer.
+func sendMerged(er owner.Request, header *yrdv1.ResultHeader, rows []*yrdv1.Row, trailer *yrdv1.ResultTrailer,
+	send func(*yrdv1.QueryResponse) error) error {
 	if err := send(&yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Header{Header: header}}); err != nil {
 		return err
 	}
-	batch := er.batch
+	batch := er.BatchRows
 	if batch <= 0 {
-		batch = defaultBatchRows
+		batch = owner.DefaultBatchRows
 	}
 	for len(rows) > 0 {
 		k := min(batch, len(rows))
 		msg := &yrdv1.QueryResponse{Part: &yrdv1.QueryResponse_Batch{Batch: &yrdv1.RowBatch{Rows: rows[:k]}}}
-		if er.columnar {
+		if er.Columnar {
 			// Merged rows that have no column form (a value not of its
 			// column's kind) go as rows, which a columnar client accepts.
-			if cbatch, err := resultcodec.RowsToColumns(cols, rows[:k]); err == nil {
+			if cbatch, err := resultcodec.RowsToColumns(header.GetColumns(), rows[:k]); err == nil {
 				msg.Part = &yrdv1.QueryResponse_Columns{Columns: cbatch}
 			}
 		}
@@ -353,6 +382,6 @@ func (s *peerService) Execute(req *yrdv1.ExecuteRequest, stream yrdv1grpc.PeerSe
 	if err := s.n.readBarrier(ctx, yrdv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE); err != nil {
 		return err
 	}
-	return s.n.executeAudited(ctx, execRequest{q: req.GetQuery(), purpose: req.GetPurpose(), p: p, outside: m.GetOutsideMainland(),
-		explain: req.GetExplain(), batch: int(req.GetBatchRows()), columnar: req.GetColumnar()}, stream.Send)
+	return s.n.owner.Execute(ctx, owner.Request{Query: req.GetQuery(), Purpose: req.GetPurpose(), Principal: p, Outside: m.GetOutsideMainland(),
+		Explain: req.GetExplain(), BatchRows: int(req.GetBatchRows()), Columnar: req.GetColumnar()}, stream.Send)
 }

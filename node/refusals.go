@@ -13,6 +13,7 @@ import (
 
 	"github.com/yrd-exchange/yrdnode/internal/auth"
 	"github.com/yrd-exchange/yrdnode/internal/fabric"
+	"github.com/yrd-exchange/yrdnode/internal/owner"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/store"
 )
@@ -32,8 +33,8 @@ const (
 	RuleDatasetOtherOrg  = "dataset.other-organisation"
 	RuleGrantOtherOrg    = "grant.other-organisation"
 	RuleConcurrentQuery  = "limit.concurrent-queries"
-	RuleResultSize       = "limit.result-size"
-	RuleBudgetExhausted  = "budget.exhausted"
+	RuleResultSize       = owner.RuleResultSize
+	RuleBudgetExhausted  = owner.RuleBudgetExhausted
 	RuleFabricNonMember  = "fabric.non-member"
 	RuleJoinTokenUsed    = "join.token-used"
 	RuleJoinTokenExpired = "join.token-expired"

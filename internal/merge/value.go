@@ -9,57 +9,36 @@ import (
 	"strings"
 	"time"
 
+	"github.com/yrd-exchange/yrdnode/internal/resultcodec"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
-// kind is the kind of a Value, kNull for an unset one (SQL NULL).
-type kind uint8
+// kind is the kind of a Value, kNull for an unset one (SQL NULL): the
+// kinds of internal/resultcodec, which converts values, in the order
+// values of different kinds sort.
+type kind = resultcodec.Kind
 
 const (
-	kNull kind = iota
-	kString
-	kInt
-	kDouble
-	kBool
-	kDate
-	kTimestamp
+	kNull      = resultcodec.Invalid
+	kString    = resultcodec.Strings
+	kInt       = resultcodec.Ints
+	kDouble    = resultcodec.Doubles
+	kBool      = resultcodec.Bools
+	kDate      = resultcodec.Dates
+	kTimestamp = resultcodec.Timestamps
 )
 
-func kindOf(v *yrdv1.Value) kind {
-	switch v.GetKind().(type) {
-	case *yrdv1.Value_StringValue:
-		return kString
-	case *yrdv1.Value_IntValue:
-		return kInt
-	case *yrdv1.Value_DoubleValue:
-		return kDouble
-	case *yrdv1.Value_BoolValue:
-		return kBool
-	case *yrdv1.Value_DateValue:
-		return kDate
-	case *yrdv1.Value_TimestampValue:
-		return kTimestamp
-	}
-	return kNull
-}
+func kindOf(v *yrdv1.Value) kind { return resultcodec.KindOfValue(v) }
 
-// typeKind is the Value kind of a result column type.
+// typeKind is the Value kind of a result column type. Result types are
+// upper case on the wire (resultcodec.ResultType makes them so); another
+// spelling is no result type here.
 func typeKind(t string) (kind, bool) {
-	switch t {
-	case "BIGINT":
-		return kInt, true
-	case "DOUBLE":
-		return kDouble, true
-	case "VARCHAR":
-		return kString, true
-	case "BOOLEAN":
-		return kBool, true
-	case "DATE":
-		return kDate, true
-	case "TIMESTAMP":
-		return kTimestamp, true
+	if t != strings.ToUpper(t) {
+		return kNull, false
 	}
-	return kNull, false
+	k := resultcodec.KindOfType(t)
+	return k, k != kNull
 }
 
 // compareValues orders two non-NULL values of one column as DuckDB does:

@@ -31,13 +31,15 @@ import (
 // ColumnData's values oneof is set.
 type Kind uint8
 
-// The kinds; Invalid is a column with no values member set, or a result
-// type that has no column form.
+// The kinds; Invalid is a column with no values member set, a result type
+// that has no column form, or (KindOfValue) a NULL. Their order is the
+// order in which values of different kinds sort (internal/merge relies on
+// it, and names them in it).
 const (
 	Invalid Kind = iota
+	Strings
 	Ints
 	Doubles
-	Strings
 	Bools
 	Dates
 	Timestamps

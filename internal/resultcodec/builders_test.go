@@ -1,4 +1,4 @@
-package node
+package resultcodec_test
 
 import (
 	"bytes"
@@ -56,21 +56,21 @@ func engineRow(rng *rand.Rand) []any {
 func TestColumnBuilderMatchesRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, n := range []int{1, 7, 8, 9, 100} {
-		cb := newColumnBuilder(builderCols, n)
-		rb := newBatchBuilder(builderCols, n)
+		cb := resultcodec.NewColumnBuilder(builderCols, n)
+		rb := resultcodec.NewRowBuilder(builderCols, n)
 		rd := receipt.NewDigest()
 		for range n {
 			vals := engineRow(rng)
-			if !cb.add(vals) {
+			if !cb.Add(vals) {
 				t.Fatalf("column builder refused %v", vals)
 			}
-			row, err := rb.add(vals)
+			row, err := rb.Add(vals)
 			if err != nil {
 				t.Fatal(err)
 			}
 			rd.Add(row)
 		}
-		batch, size := cb.take()
+		batch, size := cb.Take()
 		if want := proto.Size(batch); size != want {
 			t.Errorf("n=%d: column batch sized %d, proto.Size %d", n, size, want)
 		}
@@ -81,7 +81,7 @@ func TestColumnBuilderMatchesRows(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !proto.Equal(&yrdv1.RowBatch{Rows: rows}, &yrdv1.RowBatch{Rows: rb.rows}) {
+		if !proto.Equal(&yrdv1.RowBatch{Rows: rows}, &yrdv1.RowBatch{Rows: rb.Rows()}) {
 			t.Fatalf("n=%d: column batch rows differ from the row builder's", n)
 		}
 		cd := receipt.NewDigest()
@@ -91,8 +91,8 @@ func TestColumnBuilderMatchesRows(t *testing.T) {
 		if !bytes.Equal(cd.Sum(), rd.Sum()) {
 			t.Fatalf("n=%d: digests differ", n)
 		}
-		if cb.rows != 0 {
-			t.Fatal("take did not start a new batch")
+		if cb.Len() != 0 {
+			t.Fatal("Take did not start a new batch")
 		}
 	}
 }
@@ -115,26 +115,26 @@ func TestColumnBuilderRefusesAndUndoes(t *testing.T) {
 			v[5] = "late"
 		},
 	} {
-		cb := newColumnBuilder(builderCols, 4)
-		if !cb.add(good) {
+		cb := resultcodec.NewColumnBuilder(builderCols, 4)
+		if !cb.Add(good) {
 			t.Fatal("refused a good row")
 		}
 		want, wantSize := func() (*yrdv1.ColumnBatch, int) {
-			c := newColumnBuilder(builderCols, 4)
-			c.add(good)
-			return c.take()
+			c := resultcodec.NewColumnBuilder(builderCols, 4)
+			c.Add(good)
+			return c.Take()
 		}()
 		row := append([]any(nil), good...)
 		bad(row)
-		if cb.add(row) {
+		if cb.Add(row) {
 			t.Fatalf("%s: accepted", name)
 		}
-		got, size := cb.take()
+		got, size := cb.Take()
 		if !proto.Equal(got, want) || size != wantSize || size != proto.Size(got) {
 			t.Fatalf("%s: the refused row left traces: %v (%d bytes), want %v (%d)", name, got, size, want, wantSize)
 		}
 	}
-	if newColumnBuilder([]*yrdv1.ResultColumn{{Name: "t", Type: "TIME"}}, 4) != nil {
+	if resultcodec.NewColumnBuilder([]*yrdv1.ResultColumn{{Name: "t", Type: "TIME"}}, 4) != nil {
 		t.Error("a column builder for a type with no column form")
 	}
 }
