@@ -13,7 +13,7 @@ var layout = map[string]rule{
 	"internal/cli": {imports: "devnet internal/audit internal/auth internal/catalogspec internal/cities internal/connector internal/receipt internal/resultcodec internal/sample internal/sqlq internal/synth node proto/yrd/v1 proto/yrd/v1/yrdv1grpc testnet/bench testnet/chaos", tests: "store testnet"},
 
 	// The daemon and what it wires together.
-	"node":               {imports: "consensus internal/audit internal/auth internal/catalogspec internal/cities internal/coalesce internal/connector internal/diffcheck internal/fabric internal/fsutil internal/ledger internal/merge internal/noise internal/policy internal/receipt internal/resultcodec internal/sqlq proto/yrd/v1 proto/yrd/v1/yrdv1grpc store store/wal", tests: "internal/pgtest internal/sample internal/synth store/wal/waltest testnet"},
+	"node":               {imports: "consensus internal/audit internal/auth internal/catalogspec internal/cities internal/coalesce internal/connector internal/diffcheck internal/fabric internal/errkind internal/fsutil internal/ledger internal/merge internal/noise internal/owner internal/policy internal/receipt internal/resultcodec internal/sqlq proto/yrd/v1 proto/yrd/v1/yrdv1grpc store store/wal", tests: "internal/pgtest internal/sample internal/synth store/wal/waltest testnet"},
 	"consensus":          {imports: "internal/coalesce proto/yrd/v1 store store/wal", tests: "internal/policy internal/sample"},
 	"store":              {imports: "proto/yrd/v1 store/wal"},
 	"store/wal":          {imports: "internal/fsutil", tests: "store/wal/waltest"},
@@ -22,18 +22,20 @@ var layout = map[string]rule{
 	"internal/audit":     {imports: "proto/yrd/v1"},
 	"internal/ledger":    {},
 	"internal/diffcheck": {},
+	"internal/owner":     {imports: "internal/connector internal/diffcheck internal/errkind internal/ledger internal/merge internal/noise internal/policy internal/querylang internal/receipt internal/resultcodec proto/yrd/v1", tests: "internal/sqlq internal/synth"},
 	"internal/connector": {imports: "internal/querylang proto/yrd/v1", tests: "internal/pgtest internal/sample internal/synth"},
 
 	// Pure packages: computation over values, no I/O stack of their own.
 	"internal/policy":      {pure: true, imports: "internal/fielderr internal/querylang proto/yrd/v1", tests: "internal/sample"},
-	"internal/merge":       {pure: true, imports: "internal/querylang proto/yrd/v1", tests: "internal/connector internal/sample internal/sqlq internal/synth"},
+	"internal/merge":       {pure: true, imports: "internal/querylang internal/resultcodec proto/yrd/v1", tests: "internal/connector internal/sample internal/sqlq internal/synth"},
 	"internal/receipt":     {pure: true, imports: "internal/resultcodec proto/yrd/v1", libs: libp2pKeys},
 	"internal/noise":       {pure: true},
 	"internal/querylang":   {pure: true, imports: "proto/yrd/v1"},
 	"internal/sqlq":        {pure: true, imports: "internal/catalogspec internal/querylang proto/yrd/v1"},
 	"internal/catalogspec": {pure: true, imports: "internal/cities internal/fielderr proto/yrd/v1", tests: "internal/sample"},
-	"internal/resultcodec": {pure: true, imports: "proto/yrd/v1"},
+	"internal/resultcodec": {pure: true, imports: "proto/yrd/v1", tests: "internal/receipt"},
 	"internal/fielderr":    {pure: true},
+	"internal/errkind":     {pure: true},
 	"internal/cities":      {pure: true},
 	"internal/sample":      {pure: true, imports: "proto/yrd/v1", tests: "internal/catalogspec"},
 	"internal/synth":       {pure: true, imports: "internal/cities internal/sample proto/yrd/v1", tests: "internal/catalogspec"},

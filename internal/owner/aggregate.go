@@ -6,6 +6,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/merge"
 	"github.com/yrd-exchange/yrdnode/internal/noise"
 	"github.com/yrd-exchange/yrdnode/internal/policy"
+	"github.com/yrd-exchange/yrdnode/internal/querylang"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -61,7 +62,7 @@ func planAggregates(ds *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision) (*ag
 				arg = "*"
 			}
 			ap.noise[i] = measurement{key: aggregateName(a.GetFunction()) + "(" + arg + ")",
-				sum: a.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM}
+				sum: noiseOf(a) == querylang.NoiseBoundedSum}
 			keys[ap.noise[i].key] = true
 		}
 	}
@@ -72,10 +73,10 @@ func planAggregates(ds *yrdv1.Dataset, q *yrdv1.Query, dec *yrdv1.Decision) (*ag
 			continue
 		}
 		nm := &yrdv1.NoiseMeasurement{Aggregate: m.key, Epsilon: share}
-		switch a := items[i].GetAggregate(); a.GetFunction() {
-		case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT:
+		switch a := items[i].GetAggregate(); noiseOf(a) {
+		case querylang.NoiseCount:
 			ap.noise[i].scale = noise.CountScale(share)
-		case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:
+		case querylang.NoiseBoundedSum:
 			nm.SumBound = policy.SumBound(ds, a.GetColumn())
 			ap.noise[i].scale = noise.SumScale(share, nm.SumBound)
 		default:
@@ -102,9 +103,17 @@ func (ap *aggregatePlan) sumBounds(ds *yrdv1.Dataset) map[string]float64 {
 	}
 	out := map[string]float64{}
 	for _, it := range ap.partial.GetSelect() {
-		if a := it.GetAggregate(); a.GetFunction() == yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM {
+		if a := it.GetAggregate(); a != nil && noiseOf(a) == querylang.NoiseBoundedSum {
 			out[a.GetColumn()] = policy.SumBound(ds, a.GetColumn())
 		}
 	}
 	return out
+}
+
+// noiseOf is how calibrated noise applies to a partial aggregate; a
+// partial query never holds an average (NoiseParts), which the merge
+// planner decomposed into a sum and a count.
+func noiseOf(a *yrdv1.AggregateCall) querylang.Noise {
+	agg, _ := querylang.AggregateOf(a.GetFunction())
+	return agg.Noise
 }

@@ -3,6 +3,7 @@ package owner
 import (
 	"strings"
 
+	"github.com/yrd-exchange/yrdnode/internal/querylang"
 	"github.com/yrd-exchange/yrdnode/internal/resultcodec"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
@@ -63,15 +64,10 @@ func selectItems(ds *yrdv1.Dataset, q *yrdv1.Query, treat map[string]yrdv1.Colum
 
 // aggregateType is the result type of aggregate a over columns of types.
 func aggregateType(a *yrdv1.AggregateCall, types map[string]string, sumBound float64) string {
-	switch a.GetFunction() {
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT, yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT:
-		return "BIGINT"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
-		return "DOUBLE"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:
-		if sumBound > 0 {
-			return "DOUBLE"
-		}
+	argType := resultcodec.ResultType(types[a.GetColumn()])
+	agg, ok := querylang.AggregateOf(a.GetFunction())
+	if !ok {
+		return argType
 	}
-	return resultcodec.ResultType(types[a.GetColumn()])
+	return agg.ResultType(argType, sumBound > 0)
 }

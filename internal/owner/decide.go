@@ -9,6 +9,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/errkind"
 	"github.com/yrd-exchange/yrdnode/internal/ledger"
 	"github.com/yrd-exchange/yrdnode/internal/policy"
+	"github.com/yrd-exchange/yrdnode/internal/querylang"
 	"github.com/yrd-exchange/yrdnode/internal/receipt"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
@@ -131,20 +132,11 @@ func accessFor(q *yrdv1.Query, purpose string) *yrdv1.AccessRequest {
 	return a
 }
 
+// aggregateName is the canonical name of f, which an access request
+// carries and the audit log fingerprints (querylang's Key).
 func aggregateName(f yrdv1.AggregateFunction) string {
-	switch f {
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT:
-		return "count"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_COUNT_DISTINCT:
-		return "count_distinct"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_SUM:
-		return "sum"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_AVG:
-		return "avg"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MIN:
-		return "min"
-	case yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX:
-		return "max"
+	if a, ok := querylang.AggregateOf(f); ok {
+		return a.Key
 	}
 	return strings.ToLower(f.String())
 }

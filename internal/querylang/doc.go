@@ -46,7 +46,7 @@
 // the aggregates that need a RAW column, [Aggregate.Numeric] with
 // [NumericType] for its type, [Aggregate.NeedsSumBound] for the arguments
 // it clamps to a sum bound, and [Comparison.SQL] for operators. The
-// owner's pipeline (node) is to read [Aggregate.Key] for an access
+// owner's pipeline (internal/owner) reads [Aggregate.Key] for an access
 // request and a noise measurement's name, [Aggregate.ResultType] for a
 // result column's type and [Aggregate.Noise] for the scale of the noise
 // on a partial column ([NoiseCount] or [NoiseBoundedSum]; a partial query
