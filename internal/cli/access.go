@@ -142,6 +142,9 @@ func runKeyRevoke(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 			if err != nil {
 				return cf.callErr(err)
 			}
+			if cf.output == "json" {
+				return printJSON(env.Stdout, resp)
+			}
 			fmt.Fprintf(env.Stdout, "revoked key %s (%s)\n", resp.GetKey().GetId(), auth.String(resp.GetKey().GetPrincipal()))
 			return nil
 		})
@@ -180,6 +183,9 @@ func runCertIssue(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 			if err := os.WriteFile(*out+".pem", []byte(resp.GetCertificate().GetPem()), 0o644); err != nil {
 				return err
 			}
+			if cf.output == "json" {
+				return printJSON(env.Stdout, resp)
+			}
 			fmt.Fprintf(env.Stdout, "certificate %s for %s: %s.pem, key %s.key; use --cert %s.pem --cert-key %s.key\n",
 				resp.GetCertificate().GetSerial(), auth.String(resp.GetCertificate().GetPrincipal()), *out, *out, *out, *out)
 			return nil
@@ -216,6 +222,9 @@ func runCertRevoke(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 			resp, err := yrdv1grpc.NewAuthServiceClient(conn).RevokeCertificate(ctx, &yrdv1.RevokeCertificateRequest{Serial: pos[0]})
 			if err != nil {
 				return cf.callErr(err)
+			}
+			if cf.output == "json" {
+				return printJSON(env.Stdout, resp)
 			}
 			fmt.Fprintf(env.Stdout, "revoked certificate %s (%s)\n", resp.GetCertificate().GetSerial(), auth.String(resp.GetCertificate().GetPrincipal()))
 			return nil

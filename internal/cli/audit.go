@@ -81,7 +81,7 @@ func runAuditVerify(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	peerID := fs.String("peer", "", "with --file: the peer id of the node that wrote the log (its key signs every record)")
 	return func(ctx context.Context, _ []string) error {
 		if *file != "" || *peerID != "" {
-			return verifyAuditFile(env, *file, *peerID)
+			return verifyAuditFile(env, cf, *file, *peerID)
 		}
 		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
 			resp, err := yrdv1grpc.NewAuditServiceClient(conn).VerifyAudit(ctx, &yrdv1.VerifyAuditRequest{})
@@ -149,7 +149,7 @@ func runAuditExport(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 // verifyAuditFile checks a copy of an audit log with nothing but the
 // writer's peer id, which embeds its ed25519 public key: the chain and
 // every signature. (Anchors live in the catalog; a node checks them.)
-func verifyAuditFile(env Env, path, peerID string) error {
+func verifyAuditFile(env Env, cf *clientFlags, path, peerID string) error {
 	if path == "" || peerID == "" {
 		return usageError{"audit verify --file needs --peer, the peer id of the node that wrote the log"}
 	}
@@ -168,6 +168,12 @@ func verifyAuditFile(env Env, path, peerID string) error {
 	rep := audit.VerifyFile(path, ed25519.PublicKey(raw), nil)
 	if !rep.OK {
 		return fmt.Errorf("audit log %s fails verification at record %d: %s", path, rep.FirstBad, rep.Problem)
+	}
+	if cf.output == "json" {
+		return printValue(env.Stdout, struct {
+			OK      bool   `json:"ok"`
+			Records uint64 `json:"records"`
+		}{true, rep.Records})
 	}
 	fmt.Fprintf(env.Stdout, "ok: %d records, chain and signatures intact (anchors not checked offline)\n", rep.Records)
 	return nil

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -41,15 +42,43 @@ func benchLoad(ctx context.Context, env Env, cf *clientFlags, conn *grpc.ClientC
 		return cf.callErr(err)
 	}
 	// --duration ends the load and reports what was done by then.
-	p, err := bench.Load(ctx, workers, count, func(ctx context.Context, _, i int) error { return op(ctx, i) })
+	var done atomic.Int64
+	start := time.Now()
+	stop := startProgress(env, func() string {
+		n := done.Load()
+		return fmt.Sprintf("bench %s: %d of %d ops, %.0f ops/s", kind, n, count, float64(n)/time.Since(start).Seconds())
+	})
+	p, err := bench.Load(ctx, workers, count, func(ctx context.Context, _, i int) error {
+		defer done.Add(1)
+		return op(ctx, i)
+	})
+	stop()
 	if err != nil && (ctx.Err() == nil || p.Ops == 0) {
 		return cf.callErr(err)
+	}
+	if cf.output == "json" {
+		return printValue(env.Stdout, benchJSON{Kind: kind, Ops: p.Ops, Workers: workers, ElapsedMS: ms(p.Elapsed),
+			OpsPerSec: p.OpsPerSec(), P50MS: ms(p.P50), P99MS: ms(p.P99), MaxMS: ms(p.Max)})
 	}
 	fmt.Fprintf(env.Stdout, "%s: %d ops by %d workers in %v: %.0f ops/s, p50 %v, p99 %v, max %v\n", kind, p.Ops, workers,
 		p.Elapsed.Round(time.Millisecond), p.OpsPerSec(), p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond),
 		p.Max.Round(time.Microsecond))
 	return nil
 }
+
+// benchJSON is what bench -o json prints; times in milliseconds.
+type benchJSON struct {
+	Kind      string  `json:"kind"`
+	Ops       int     `json:"ops"`
+	Workers   int     `json:"workers"`
+	ElapsedMS float64 `json:"elapsed_ms"`
+	OpsPerSec float64 `json:"ops_per_sec"`
+	P50MS     float64 `json:"p50_ms"`
+	P99MS     float64 `json:"p99_ms"`
+	MaxMS     float64 `json:"max_ms"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func benchOp(ctx context.Context, conn *grpc.ClientConn, kind string) (func(context.Context, int) error, error) {
 	catalog := yrdv1grpc.NewCatalogServiceClient(conn)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -77,6 +78,9 @@ func (cf *clientFlags) callErr(err error) error {
 	switch st.Code() {
 	case codes.Unavailable:
 		msg := st.Message()
+		if x := certProblem(msg); x != "" {
+			return cf.certErr(x)
+		}
 		switch outcomeOf(st) {
 		case reasonOutcomeUnknown:
 			return fmt.Errorf("unavailable, and the change may or may not have been made (check before retrying): %s", msg)
@@ -93,4 +97,41 @@ func (cf *clientFlags) callErr(err error) error {
 		return fmt.Errorf("node at %s did not answer within %v", cf.node, cf.timeout)
 	}
 	return fmt.Errorf("%s: %s", codeWords(st.Code()), st.Message())
+}
+
+// certProblem is the x509 error in a failed handshake's message, or "".
+func certProblem(msg string) string {
+	i := strings.Index(msg, "x509: ")
+	if i < 0 {
+		return ""
+	}
+	return strings.TrimRight(msg[i:], `"`)
+}
+
+// certErr says which node's certificate failed against which --ca.
+func (cf *clientFlags) certErr(x509Err string) error {
+	if strings.Contains(x509Err, "unknown authority") {
+		return fmt.Errorf("node %s: its certificate is not signed by the CA in --ca %s (%s)", cf.node, cf.ca, x509Err)
+	}
+	return fmt.Errorf("node %s: its certificate does not verify with the CA in --ca %s (%s)", cf.node, cf.ca, x509Err)
+}
+
+// rpcErrText rewrites a gRPC status error inside err, which prints as
+// "rpc error: code = PermissionDenied desc = ...", the way callErr
+// words them: "permission denied: ...". For errors the node returns
+// with a status wrapped in them, such as a refused join.
+func rpcErrText(err error) error {
+	var se interface {
+		error
+		GRPCStatus() *status.Status
+	}
+	if err == nil || !errors.As(err, &se) {
+		return err
+	}
+	st := se.GRPCStatus()
+	words := fmt.Sprintf("%s: %s", codeWords(st.Code()), st.Message())
+	if x := certProblem(st.Message()); x != "" {
+		words = "its certificate does not verify (" + x + ")"
+	}
+	return errors.New(strings.Replace(err.Error(), se.Error(), words, 1))
 }

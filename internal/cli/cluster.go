@@ -3,16 +3,15 @@ package cli
 import (
 	"context"
 
-	"errors"
 	"fmt"
-	"google.golang.org/grpc"
-	"io"
-	"os"
 	"strconv"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/yrd-exchange/yrdnode/internal/cities"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
 
@@ -90,15 +89,24 @@ func runClusterRemove(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	city := fs.String("city", "", "remove the member serving this city")
 	return func(ctx context.Context, pos []string) error {
 		req := &yrdv1.RemoveRequest{City: *city}
-		if len(pos) == 1 {
-			req.PeerId = pos[0]
+		if len(pos) > 1 || (len(pos) == 1) == (req.City != "") {
+			return usageError{"usage: yrdnode cluster remove PEER_ID|CITY (or --city CITY)"}
 		}
-		if len(pos) > 1 || (req.PeerId == "") == (req.City == "") {
-			return usageError{"usage: yrdnode cluster remove PEER_ID | --city CITY"}
+		if len(pos) == 1 {
+			// A member is named by its city or its peer id, as in
+			// transfer-leader --to; the node resolves a city itself.
+			if isCity(pos[0]) {
+				req.City = pos[0]
+			} else {
+				req.PeerId = pos[0]
+			}
 		}
 		return withCluster(ctx, cf, func(ctx context.Context, c yrdv1grpc.ClusterServiceClient) error {
 			if _, err := c.Remove(ctx, req); err != nil {
 				return cf.callErr(err)
+			}
+			if cf.output == "json" {
+				return printValue(env.Stdout, map[string]string{"removed_peer_id": req.GetPeerId(), "removed_city": req.GetCity()})
 			}
 			fmt.Fprintln(env.Stdout, "removed; every node now refuses its connections")
 			return nil
@@ -107,12 +115,19 @@ func runClusterRemove(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 }
 
 func runTransferLeader(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
-	to := fs.String("to", "", "peer id of the voter to lead (default: the most up-to-date)")
+	to := fs.String("to", "", "the voter to lead, by peer id or city (default: the most up-to-date)")
 	return func(ctx context.Context, _ []string) error {
 		return withCluster(ctx, cf, func(ctx context.Context, c yrdv1grpc.ClusterServiceClient) error {
-			resp, err := c.TransferLeadership(ctx, &yrdv1.TransferLeadershipRequest{ToPeerId: *to})
+			peerID, err := memberPeerID(ctx, c, *to)
 			if err != nil {
 				return cf.callErr(err)
+			}
+			resp, err := c.TransferLeadership(ctx, &yrdv1.TransferLeadershipRequest{ToPeerId: peerID})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			if cf.output == "json" {
+				return printJSON(env.Stdout, resp)
 			}
 			fmt.Fprintf(env.Stdout, "leader is now %s\n", resp.GetLeaderPeerId())
 			return nil
@@ -120,52 +135,26 @@ func runTransferLeader(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	}
 }
 
-func runBackup(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
-	out := fs.StringP("file", "f", "", "write the backup to this file (required)")
-	return func(ctx context.Context, _ []string) error {
-		if *out == "" {
-			return usageError{"backup needs -f FILE"}
-		}
-		return withCluster(ctx, cf, func(ctx context.Context, c yrdv1grpc.ClusterServiceClient) error {
-			stream, err := c.Backup(ctx, &yrdv1.BackupRequest{})
-			if err != nil {
-				return cf.callErr(err)
-			}
-			tmp := *out + ".partial"
-			f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-			if err != nil {
-				return err
-			}
-			defer os.Remove(tmp)
-			var size int64
-			for {
-				chunk, err := stream.Recv()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					f.Close()
-					return cf.callErr(err)
-				}
-				n, err := f.Write(chunk.GetData())
-				size += int64(n)
-				if err != nil {
-					f.Close()
-					return err
-				}
-			}
-			if err := f.Sync(); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
-				return err
-			}
-			if err := os.Rename(tmp, *out); err != nil {
-				return err
-			}
-			fmt.Fprintf(env.Stdout, "wrote %s (%d bytes); restore by stopping a node and replacing its catalog.db with it\n", *out, size)
-			return nil
-		})
+// isCity reports whether name is a delta city id rather than a peer id.
+func isCity(name string) bool {
+	_, ok := cities.Lookup(name)
+	return ok
+}
+
+// memberPeerID is the peer id of the member named by name, a city id
+// (looked up in the node's cluster status) or already a peer id.
+func memberPeerID(ctx context.Context, c yrdv1grpc.ClusterServiceClient, name string) (string, error) {
+	if !isCity(name) {
+		return name, nil
 	}
+	st, err := c.Status(ctx, &yrdv1.StatusRequest{})
+	if err != nil {
+		return "", err
+	}
+	for _, m := range st.GetMembers() {
+		if m.GetMember().GetCity() == name {
+			return m.GetMember().GetPeerId(), nil
+		}
+	}
+	return "", fmt.Errorf("no member serves %s (see 'yrdnode cluster status')", name)
 }

@@ -208,6 +208,9 @@ func runInit(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		if err := os.WriteFile(filepath.Join(*dataDir, nodeFileName), append(data, '\n'), 0o600); err != nil {
 			return err
 		}
+		if cf.output == "json" {
+			return printValue(env.Stdout, map[string]string{"data_dir": *dataDir, "city": *city, "peer_id": n.PeerID().String()})
+		}
 		fmt.Fprintf(env.Stdout, "initialised %s for %s\npeer id: %s\nnext: 'yrdnode serve --data-dir %s' (first node) or\n      'yrdnode cluster join --data-dir %s --via EXISTING_NODE --token TOKEN'\n",
 			*dataDir, *city, n.PeerID(), *dataDir, *dataDir)
 		return nil
@@ -300,7 +303,7 @@ func serve(ctx context.Context, env Env, sf *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	return n.Run(ctx)
+	return rpcErrText(n.Run(ctx))
 }
 
 // Dev ports: fixed, so the commands dev prints are always the same.

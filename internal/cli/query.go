@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -140,7 +141,14 @@ func streamQuery(ctx context.Context, env Env, cf *clientFlags, conn *grpc.Clien
 	}
 	out := bufio.NewWriterSize(env.Stdout, 64<<10)
 	res := &resultReader{w: newRowWriter(out, cf.output, q.explain), digest: receipt.NewDigest()}
+	// Rows going to the terminal show progress themselves; rows going to
+	// a file or a pipe get a line on the terminal that counts them.
+	stop := func() {}
+	if !isTerminal(env.Stdout) {
+		stop = startProgress(env, func() string { return fmt.Sprintf("query: %d rows so far", res.rows.Load()) })
+	}
 	trailer, err := res.read(stream)
+	stop()
 	var ended streamEnded
 	if errors.As(err, &ended) {
 		out.Flush()
@@ -163,7 +171,7 @@ func streamQuery(ctx context.Context, env Env, cf *clientFlags, conn *grpc.Clien
 		return err
 	}
 	if !q.explain {
-		querySummary(env.Stderr, header, trailer, res.rows)
+		querySummary(env.Stderr, header, trailer, res.rows.Load())
 	}
 	if err := reportCities(env.Stderr, trailer); err != nil {
 		return err
@@ -197,7 +205,7 @@ type resultReader struct {
 	w      rowWriter
 	digest *receipt.Digest
 	header *yrdv1.ResultHeader
-	rows   uint64
+	rows   atomic.Uint64 // read by the progress line
 }
 
 // streamEnded wraps an error of the stream itself (not of its content),
@@ -267,7 +275,7 @@ func (r *resultReader) addRows(rs []*yrdv1.Row) error {
 			return err
 		}
 	}
-	r.rows += uint64(len(rs))
+	r.rows.Add(uint64(len(rs)))
 	return r.w.flush()
 }
 

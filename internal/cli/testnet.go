@@ -23,14 +23,14 @@ import (
 // an emulated network, with faults and a linearizability checker.
 func testnetCommands() []command {
 	return []command{
-		{name: "up", summary: "start cities as processes (own netns as root, else 127.x addresses)", setup: runTestnetUp},
-		{name: "status", summary: "show each city's raft role, lag and process", setup: runTestnetStatus},
-		{name: "down", summary: "stop the cities and remove everything up made (from the state file)", setup: runTestnetDown},
-		{name: "chaos", summary: "run checked clients under a seeded fault schedule", setup: runTestnetChaos},
-		{name: "fault", summary: "inject one fault: kill|restart|stop|cont|partition|cut|heal|loss|delay|restart-all", setup: runTestnetFault},
-		{name: "bench", summary: "measure writes and linearizable reads through the client API (TLS, keys), optionally beside etcd; write a report", setup: runTestnetBench},
-		{name: "rtt", summary: "measure the TCP round-trip time between two cities (netns mode)", setup: runTestnetRTT},
-		{name: "delayer", summary: "(internal) the userspace latency emulator 'up' starts in netns mode", setup: runTestnetDelayer},
+		{name: "up", summary: "start cities as processes (own netns as root, else 127.x addresses)", setup: runTestnetUp, outputs: tableOnly},
+		{name: "status", summary: "show each city's raft role, lag and process", setup: runTestnetStatus, outputs: tableOnly},
+		{name: "down", summary: "stop the cities and remove everything up made (from the state file)", setup: runTestnetDown, outputs: tableOnly},
+		{name: "chaos", summary: "run checked clients under a seeded fault schedule", setup: runTestnetChaos, outputs: tableOnly},
+		{name: "fault", summary: "inject one fault: kill|restart|stop|cont|partition|cut|heal|loss|delay|restart-all", setup: runTestnetFault, outputs: tableOnly},
+		{name: "bench", summary: "measure writes and linearizable reads through the client API (TLS, keys), optionally beside etcd; write a report", setup: runTestnetBench, outputs: tableOnly},
+		{name: "rtt", summary: "measure the TCP round-trip time between two cities (netns mode)", setup: runTestnetRTT, outputs: tableOnly},
+		{name: "delayer", summary: "(internal) the userspace latency emulator 'up' starts in netns mode", setup: runTestnetDelayer, outputs: tableOnly},
 	}
 }
 
