@@ -106,7 +106,10 @@ func runClusterRemove(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 				return cf.callErr(err)
 			}
 			if cf.output == "json" {
-				return printValue(env.Stdout, map[string]string{"removed_peer_id": req.GetPeerId(), "removed_city": req.GetCity()})
+				return printValue(env.Stdout, struct {
+					PeerID string `json:"removed_peer_id,omitempty"`
+					City   string `json:"removed_city,omitempty"`
+				}{req.GetPeerId(), req.GetCity()})
 			}
 			fmt.Fprintln(env.Stdout, "removed; every node now refuses its connections")
 			return nil
