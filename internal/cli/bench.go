@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
@@ -13,8 +14,6 @@ import (
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
 	"github.com/yrd-exchange/yrdnode/testnet/bench"
-
-	"github.com/spf13/pflag"
 )
 
 // runBench drives a running cluster with a bounded load and reports

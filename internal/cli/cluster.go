@@ -2,20 +2,17 @@ package cli
 
 import (
 	"context"
-
 	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
-
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/yrd-exchange/yrdnode/internal/cities"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
-
-	"github.com/spf13/pflag"
 )
 
 func withCluster(ctx context.Context, cf *clientFlags, f func(context.Context, yrdv1grpc.ClusterServiceClient) error) error {

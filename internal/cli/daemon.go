@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -25,8 +27,6 @@ import (
 	"github.com/yrd-exchange/yrdnode/node"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
-
-	"github.com/spf13/pflag"
 )
 
 // nodeFile is the operator's node config, written by init into the data
@@ -366,20 +366,9 @@ func runDev(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		if err := os.WriteFile(credPath, append(data, '\n'), 0o600); err != nil {
 			return err
 		}
-		published, kept := 0, 0
-		for _, d := range sample.Datasets() {
-			conn, err := c.PublisherConn(d)
-			if err != nil {
-				return err
-			}
-			_, err = yrdv1grpc.NewCatalogServiceClient(conn).PublishDataset(startCtx, &yrdv1.PublishDatasetRequest{Dataset: d})
-			if status.Code(err) == codes.AlreadyExists {
-				kept++
-				continue
-			} else if err != nil {
-				return fmt.Errorf("publishing sample %s: %w", d.GetId(), err)
-			}
-			published++
+		published, kept, err := publishSamples(startCtx, c)
+		if err != nil {
+			return err
 		}
 		// Each node checks its files against the catalog once the datasets are
 		// published; wait for that, so the printed queries work at once.
@@ -404,20 +393,45 @@ func runDev(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		} else {
 			fmt.Fprintf(env.Stdout, "Synthetic data: %d CSV files in %s, %d rows per dataset.\n", nfiles, filepath.Join(dir, "CITY-data"), *rows)
 		}
-		sh := creds["shanghai"]
-		fmt.Fprintf(env.Stdout, "API keys for every role of every city: %s\n\nTry, in another terminal (as Shanghai's analyst):\n\n", credPath)
-		fmt.Fprintf(env.Stdout, "  export YRDNODE_NODE=%s YRDNODE_CA=%s YRDNODE_KEY=%s\n", c.Config(0).APIAddr, sh.CA, sh.Keys["analyst"])
-		fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode dataset list\n")
-		fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode policy decide shanghai.civil-affairs.elderly-population --purpose elderly-care-planning\n")
-		fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose elderly-care-planning '%s'\n", devFamilyQuery)
-		fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose elderly-care-planning --explain '%s'\n", devFamilyQuery)
-		fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose population-statistics '%s'   # refused: CORE data\n", devCoreQuery)
-		fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode cluster status --node %s --ca %s --key %s\n", c.Config(2).APIAddr, creds["nanjing"].CA, creds["nanjing"].Keys["operator"])
+		printDevTry(env.Stdout, c, creds, credPath)
 		fmt.Fprintf(env.Stdout, "\nCtrl-C stops the delta.\n")
 		<-ctx.Done()
 		fmt.Fprintln(env.Stdout, "stopping")
 		return c.Close()
 	}
+}
+
+// publishSamples publishes the sample catalog, keeping what an earlier
+// run in the same data dir published.
+func publishSamples(ctx context.Context, c *devnet.Cluster) (published, kept int, err error) {
+	for _, d := range sample.Datasets() {
+		conn, err := c.PublisherConn(d)
+		if err != nil {
+			return 0, 0, err
+		}
+		_, err = yrdv1grpc.NewCatalogServiceClient(conn).PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: d})
+		if status.Code(err) == codes.AlreadyExists {
+			kept++
+			continue
+		} else if err != nil {
+			return 0, 0, fmt.Errorf("publishing sample %s: %w", d.GetId(), err)
+		}
+		published++
+	}
+	return published, kept, nil
+}
+
+// printDevTry prints the commands to try against the dev delta.
+func printDevTry(w io.Writer, c *devnet.Cluster, creds map[string]devCity, credPath string) {
+	sh := creds["shanghai"]
+	fmt.Fprintf(w, "API keys for every role of every city: %s\n\nTry, in another terminal (as Shanghai's analyst):\n\n", credPath)
+	fmt.Fprintf(w, "  export YRDNODE_NODE=%s YRDNODE_CA=%s YRDNODE_KEY=%s\n", c.Config(0).APIAddr, sh.CA, sh.Keys["analyst"])
+	fmt.Fprintf(w, "  go run ./cmd/yrdnode dataset list\n")
+	fmt.Fprintf(w, "  go run ./cmd/yrdnode policy decide shanghai.civil-affairs.elderly-population --purpose elderly-care-planning\n")
+	fmt.Fprintf(w, "  go run ./cmd/yrdnode query --purpose elderly-care-planning '%s'\n", devFamilyQuery)
+	fmt.Fprintf(w, "  go run ./cmd/yrdnode query --purpose elderly-care-planning --explain '%s'\n", devFamilyQuery)
+	fmt.Fprintf(w, "  go run ./cmd/yrdnode query --purpose population-statistics '%s'   # refused: CORE data\n", devCoreQuery)
+	fmt.Fprintf(w, "  go run ./cmd/yrdnode cluster status --node %s --ca %s --key %s\n", c.Config(2).APIAddr, creds["nanjing"].CA, creds["nanjing"].Keys["operator"])
 }
 
 // The queries dev suggests: a family aggregate over the three cities'

@@ -2,26 +2,29 @@ package cli
 
 import (
 	"context"
-
 	"fmt"
-	"google.golang.org/grpc"
 	"io"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/yrd-exchange/yrdnode/internal/catalogspec"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
-
-	"github.com/spf13/pflag"
 )
 
-// jsonOut is the JSON the CLI prints: proto field names, so what
-// `dataset get -o json` prints, `dataset publish -f` reads back.
+// jsonOut is the JSON the CLI prints for API messages: proto field names,
+// so what `dataset get -o json` prints, `dataset publish -f` reads back.
+// It keeps the proto3 JSON mapping's 64-bit integers as strings (versions,
+// indexes, audit numbers): JavaScript, which reads numbers as doubles,
+// would round those past 2^53, and every protojson reader takes them back.
+// JSON the CLI composes itself (printValue, query rows) has numbers as
+// numbers; -o's help states the rule.
 var jsonOut = protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true}
 
 func printJSON(w io.Writer, m proto.Message) error {

@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/yrd-exchange/yrdnode/internal/receipt"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
-
-	"github.com/spf13/pflag"
 )
 
 func runReceiptVerify(_ *pflag.FlagSet, env Env, cf *clientFlags) runFunc {

@@ -12,11 +12,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/yrd-exchange/yrdnode/internal/sample"
 	"github.com/yrd-exchange/yrdnode/node"
 	"github.com/yrd-exchange/yrdnode/testnet/chaos"
-
-	"github.com/spf13/pflag"
 )
 
 // testnetCommands are `yrdnode testnet ...`: a delta of real processes on

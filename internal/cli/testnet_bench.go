@@ -11,10 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/yrd-exchange/yrdnode/testnet/bench"
 	"github.com/yrd-exchange/yrdnode/testnet/chaos"
-
-	"github.com/spf13/pflag"
 )
 
 // runTestnetBench measures the running testnet through its client API,

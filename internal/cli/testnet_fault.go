@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/yrd-exchange/yrdnode/testnet/chaos"
-
 	"github.com/spf13/pflag"
+
+	"github.com/yrd-exchange/yrdnode/testnet/chaos"
 )
 
 const faultUsage = "fault kill|restart|stop|cont CITY|leader; partition CITY[,CITY...]|leader; cut FROM TO; loss CITY PERCENT; delay CITY MS; heal; restart-all"
