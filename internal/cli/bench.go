@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
@@ -16,24 +18,21 @@ import (
 
 // runBench drives a running cluster with a bounded load and reports
 // throughput and latency, e.g. against `yrdnode dev` or a deployment.
-func runBench(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "bench")
-	cf := addClientFlags(fs, env)
+func runBench(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	kind := fs.String("kind", "write", "write (publish datasets), read (linearizable get) or list (filtered list)")
 	workers := fs.Int("workers", 16, "concurrent clients")
 	count := fs.Int("count", 5000, "operations in all (the load stops at --count or --duration, whichever comes first)")
 	duration := fs.Duration("duration", 30*time.Second, "longest the load may run")
-	if _, err := parse(fs, args); err != nil {
-		return err
+	return func(ctx context.Context, _ []string) error {
+		if *workers < 1 || *workers > 1024 || *count < 1 || *count > 10_000_000 || *duration <= 0 || *duration > time.Hour {
+			return usageError{"bench: --workers 1..1024, --count 1..10000000, --duration up to 1h"}
+		}
+		// The whole load, setup included, is bounded by --duration.
+		cf.timeout = *duration
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			return benchLoad(ctx, env, cf, conn, *kind, *workers, *count)
+		})
 	}
-	if *workers < 1 || *workers > 1024 || *count < 1 || *count > 10_000_000 || *duration <= 0 || *duration > time.Hour {
-		return usageError{"bench: --workers 1..1024, --count 1..10000000, --duration up to 1h"}
-	}
-	// The whole load, setup included, is bounded by --duration.
-	cf.timeout = *duration
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		return benchLoad(ctx, env, cf, conn, *kind, *workers, *count)
-	})
 }
 
 func benchLoad(ctx context.Context, env Env, cf *clientFlags, conn *grpc.ClientConn, kind string, workers, count int) error {
@@ -42,15 +41,43 @@ func benchLoad(ctx context.Context, env Env, cf *clientFlags, conn *grpc.ClientC
 		return cf.callErr(err)
 	}
 	// --duration ends the load and reports what was done by then.
-	p, err := bench.Load(ctx, workers, count, func(ctx context.Context, _, i int) error { return op(ctx, i) })
+	var done atomic.Int64
+	start := time.Now()
+	stop := startProgress(env, func() string {
+		n := done.Load()
+		return fmt.Sprintf("bench %s: %d of %d ops, %.0f ops/s", kind, n, count, float64(n)/time.Since(start).Seconds())
+	})
+	p, err := bench.Load(ctx, workers, count, func(ctx context.Context, _, i int) error {
+		defer done.Add(1)
+		return op(ctx, i)
+	})
+	stop()
 	if err != nil && (ctx.Err() == nil || p.Ops == 0) {
 		return cf.callErr(err)
+	}
+	if cf.output == "json" {
+		return printValue(env.Stdout, benchJSON{Kind: kind, Ops: p.Ops, Workers: workers, ElapsedMS: ms(p.Elapsed),
+			OpsPerSec: p.OpsPerSec(), P50MS: ms(p.P50), P99MS: ms(p.P99), MaxMS: ms(p.Max)})
 	}
 	fmt.Fprintf(env.Stdout, "%s: %d ops by %d workers in %v: %.0f ops/s, p50 %v, p99 %v, max %v\n", kind, p.Ops, workers,
 		p.Elapsed.Round(time.Millisecond), p.OpsPerSec(), p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond),
 		p.Max.Round(time.Microsecond))
 	return nil
 }
+
+// benchJSON is what bench -o json prints; times in milliseconds.
+type benchJSON struct {
+	Kind      string  `json:"kind"`
+	Ops       int     `json:"ops"`
+	Workers   int     `json:"workers"`
+	ElapsedMS float64 `json:"elapsed_ms"`
+	OpsPerSec float64 `json:"ops_per_sec"`
+	P50MS     float64 `json:"p50_ms"`
+	P99MS     float64 `json:"p99_ms"`
+	MaxMS     float64 `json:"max_ms"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func benchOp(ctx context.Context, conn *grpc.ClientConn, kind string) (func(context.Context, int) error, error) {
 	catalog := yrdv1grpc.NewCatalogServiceClient(conn)

@@ -65,8 +65,8 @@ var defaultRetry = retryPolicy{first: 100 * time.Millisecond, most: time.Second,
 // retryable says whether a call that failed with err may be sent again.
 func retryable(method string, req any, err error) bool {
 	st, ok := status.FromError(err)
-	if !ok || st.Code() != codes.Unavailable {
-		return false
+	if !ok || st.Code() != codes.Unavailable || certProblem(st.Message()) != "" {
+		return false // a certificate that does not verify will not start to
 	}
 	if readMethods[method] {
 		return true
