@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -128,7 +129,9 @@ func TestDelayerHoldsPairsForTheirDelay(t *testing.T) {
 		}
 		last[[2]int{src, dst}] = n
 	}
-	if st := d.Stats(); st.Other != 1 || st.Packets != uint64(seq) || st.Queued != 0 {
+	// The delayer counts a packet once the device's Write has returned,
+	// which is just after the test has read it: wait for the count.
+	if st := statsAfter(d, func(st DelayerStats) bool { return st.Packets == uint64(seq) }); st.Other != 1 || st.Packets != uint64(seq) || st.Queued != 0 {
 		t.Errorf("stats %+v: want 1 other, %d packets, none queued", st, seq)
 	}
 
@@ -179,4 +182,16 @@ func TestDelayerBoundsItsQueue(t *testing.T) {
 	if st := d.Stats(); st.Dropped != 100 || st.Queued != maxFlowPackets {
 		t.Errorf("stats %+v: want 100 dropped, %d queued", st, maxFlowPackets)
 	}
+}
+
+// statsAfter returns the delayer's stats once done holds for them, or the
+// last ones after 5 s, for the caller to report.
+func statsAfter(d *Delayer, done func(DelayerStats) bool) DelayerStats {
+	deadline := time.Now().Add(5 * time.Second)
+	st := d.Stats()
+	for !done(st) && time.Now().Before(deadline) {
+		runtime.Gosched()
+		st = d.Stats()
+	}
+	return st
 }
