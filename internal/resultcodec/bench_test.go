@@ -8,15 +8,16 @@ import (
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
-// benchShapes are the batches the codec benchmarks convert: each column
-// kind alone (its loop's cost per row), then all six together. Every
-// batch has 4096 rows, a fifth of them NULL.
+// benchShape is one batch the codec benchmarks convert, in row form.
 type benchShape struct {
 	name string
 	cols []*yrdv1.ResultColumn
 	rows []*yrdv1.Row
 }
 
+// benchShapes are the batches the codec benchmarks convert: each column
+// kind alone (its loop's cost per row), then all six together. Every
+// batch has 4096 rows, a fifth of them NULL.
 func benchShapes() []benchShape {
 	const n = 4096
 	all := randomRows(rand.New(rand.NewPCG(1, 2)), n)
