@@ -52,6 +52,11 @@ func importantAt(c *testnet.Cluster, node int, org string) *yrdv1.Dataset {
 	return d
 }
 
+// TestCredentialsAndRolesAreEnforced: no credentials, a revoked API key,
+// a revoked client certificate, a wrong role and a body claiming another
+// organisation or city are each refused, and nothing is written on any
+// node. (One scenario whose steps share their data and state, so it is
+// one function beyond the usual length.)
 func TestCredentialsAndRolesAreEnforced(t *testing.T) {
 	c := startCluster(t, testnet.Options{})
 	existing := publishAt(t, c, 0, 1)
@@ -301,6 +306,8 @@ func plainColumn(d *yrdv1.Dataset) string {
 // TestAuditTrailVerifiesAndTamperingIsNamed runs decisions, waits for the
 // node to anchor its audit head in the catalog, then checks a copy of the
 // node's audit file offline, untouched and tampered.
+// (One scenario whose steps share their data and state, so it is one
+// function beyond the usual length.)
 func TestAuditTrailVerifiesAndTamperingIsNamed(t *testing.T) {
 	c := startCluster(t, testnet.Options{})
 	d := publishAt(t, c, 0, 1)

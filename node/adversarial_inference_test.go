@@ -33,6 +33,8 @@ import (
 // budget is spent the next query is ResourceExhausted with nothing
 // returned. What the attacker learns: that some group was held back,
 // never a count of k-1 or fewer people, and no exact count at all.
+// (One scenario whose steps share their data and state, so it is one
+// function beyond the usual length.)
 func TestAdversarialDifferencingOnImportantData(t *testing.T) {
 	dd := startAdvDelta(t, deltaOptions{})
 	direct := newAdvDirect(t, dd)

@@ -1,14 +1,13 @@
 package node_test
 
 // Adversarial tests of who may ask at all: CORE data, a cross-border
-// partner, a revoked grant, the limits, and a member forging a
-// requester's city (see adversarial_helpers_test.go).
+// partner (adversarial_crossborder_test.go), a revoked grant, the limits,
+// and a member forging a requester's city (see
+// adversarial_helpers_test.go).
 
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +78,14 @@ func TestAdversarialCoreDataNeverAnswers(t *testing.T) {
 	}
 
 	// A family with a CORE member: that city is denied, the others merge.
+	familyWithACoreMember(t, dd, direct)
+}
+
+// familyWithACoreMember is TestAdversarialCoreDataNeverAnswers' family
+// queries: Hangzhou's CORE member is reported DENIED, nothing of it
+// returned, and the merged result is exactly Shanghai's and Nanjing's.
+func familyWithACoreMember(t *testing.T, dd *dataDelta, direct *advDirect) {
+	t.Helper()
 	nj := dd.analyst(t, "nanjing")
 	for _, c := range []struct {
 		sql    string
@@ -129,179 +136,6 @@ func TestAdversarialCoreDataNeverAnswers(t *testing.T) {
 	}
 }
 
-// TestAdversarialCrossBorderPartner: a Lingang trial partner outside the
-// mainland (zhoushan, joined with OutsideMainland) gets only non-personal
-// columns of GENERAL, cross-border eligible data of a trial sector, within
-// the owner's yearly individuals threshold. Refused, with nothing
-// returned: any named personal column (shown, filtered, grouped),
-// IMPORTANT data even under an approved grant (crossborder.general-only),
-// a non-eligible dataset outside the trial sectors, and the trial dataset
-// once its sector is taken out of the trial (crossborder.trial-sector).
-// Allowed: SELECT * of the trial dataset gives only its non-personal
-// columns, exactly the filtered rows, with a receipt marked cross-border
-// and audit records tagged cross-border. Threshold: with the limit lowered
-// to L, a flow that would pass it is refused naming crossborder.threshold,
-// the counts and L; the refused flow records nothing, so a repeat of an
-// already counted flow and a flow that brings the total to exactly L still
-// pass, after which every flow is refused.
-//
-// The sample's trips dataset has no DIRECT identifier, without which the
-// owner cannot count the individuals a flow carries (it then refuses every
-// cross-border flow, failing closed); here its vehicle_id is the direct
-// identifier, so the ledger counts vehicles.
-func TestAdversarialCrossBorderPartner(t *testing.T) {
-	dd := startAdvDelta(t, deltaOptions{cities: []string{"shanghai", "hangzhou", "nanjing", "zhoushan"},
-		outside: map[string]bool{"zhoushan": true},
-		adjust: func(d *yrdv1.Dataset) {
-			if d.GetId() != advTrips {
-				return
-			}
-			for _, c := range d.GetSchema().GetColumns() {
-				if c.GetName() == "vehicle_id" {
-					c.IdentifierRole = yrdv1.IdentifierRole_IDENTIFIER_DIRECT
-				}
-			}
-		}})
-	direct := newAdvDirect(t, dd)
-	trips := direct.src(advTrips)
-	partner := advAnalyst(t, dd, "zhoushan", "overseas-oem")
-
-	for _, c := range []struct{ sql, col string }{
-		{"SELECT vehicle_id FROM " + advTrips, "vehicle_id"},
-		{"SELECT trip_id, start_grid FROM " + advTrips + " LIMIT 5", "start_grid"},
-		{"SELECT trip_id FROM " + advTrips + " WHERE end_grid = 'LG-E12N09'", "end_grid"},
-		{"SELECT start_grid, count(*) FROM " + advTrips + " GROUP BY start_grid", "start_grid"},
-		{"SELECT count(DISTINCT vehicle_id) FROM " + advTrips, "vehicle_id"},
-		{"SELECT distance_km FROM " + advTrips + " ORDER BY start_hour LIMIT 1", "start_hour"},
-	} {
-		advRefused(t, partner, advTripsPurpose, c.sql, codes.PermissionDenied, policy.RuleCrossBorderNoPersonal, c.col)
-	}
-	// IMPORTANT data, even with the owner's approval.
-	advGrant(t, dd, partner, advHealth, advHealthPurpose)
-	advRefused(t, partner, advHealthPurpose, "SELECT department, count(*) FROM "+advHealth+" GROUP BY department",
-		codes.PermissionDenied, policy.RuleCrossBorderGeneralOnly)
-	// GENERAL data that is neither eligible nor of a trial sector.
-	advRefused(t, partner, elderlyPurpose, "SELECT district, count(*) FROM "+advSHElderly+" GROUP BY district",
-		codes.PermissionDenied, policy.RuleCrossBorderEligible, policy.RuleCrossBorderTrialSector)
-
-	ps := yrdv1grpc.NewPolicyServiceClient(dd.Conn(0))
-	setPolicy := func(change func(*yrdv1.PolicyParams)) {
-		t.Helper()
-		cur, err := ps.GetPolicy(testCtx(t), &yrdv1.GetPolicyRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := cur.GetParams()
-		change(p)
-		if _, err := ps.UpdatePolicy(testCtx(t), &yrdv1.UpdatePolicyRequest{Params: p, ExpectedVersion: p.GetVersion()}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The trial dataset once its sector leaves the trial.
-	setPolicy(func(p *yrdv1.PolicyParams) {
-		p.TrialSectors = slices.DeleteFunc(p.TrialSectors, func(s string) bool { return s == "connected-vehicles" })
-	})
-	advRefused(t, partner, advTripsPurpose, "SELECT trip_id FROM "+advTrips+" LIMIT 1",
-		codes.PermissionDenied, policy.RuleCrossBorderTrialSector)
-
-	// Three flows by distance: f1 and f3 small, f2 half the trips.
-	quantile := func(p float64) string {
-		return strconv.FormatFloat(direct.query(t, "SELECT quantile_disc(distance_km, ?) FROM "+trips, p)[0][0].(float64), 'f', -1, 64)
-	}
-	q1, q2, q50 := quantile(0.01), quantile(0.02), quantile(0.5)
-	f1 := "distance_km < " + q1
-	f3 := "distance_km >= " + q1 + " AND distance_km < " + q2
-	f2 := "distance_km >= " + q50
-	vehicles := func(where string) map[string]bool {
-		out := map[string]bool{}
-		for _, r := range direct.query(t, "SELECT DISTINCT vehicle_id FROM "+trips+" WHERE "+where) {
-			out[r[0].(string)] = true
-		}
-		return out
-	}
-	v1, v2, v3 := vehicles(f1), vehicles(f2), vehicles(f3)
-	union := func(sets ...map[string]bool) uint64 {
-		all := map[string]bool{}
-		for _, s := range sets {
-			for v := range s {
-				all[v] = true
-			}
-		}
-		return uint64(len(all))
-	}
-	limit := union(v1, v3)
-	if len(v1) == 0 || limit == uint64(len(v1)) || union(v1, v2) <= limit {
-		t.Fatalf("setup: %d, %d and %d vehicles do not make a threshold case", len(v1), len(v2), len(v3))
-	}
-	setPolicy(func(p *yrdv1.PolicyParams) {
-		p.TrialSectors = append(p.TrialSectors, "connected-vehicles")
-		p.CrossBorderIndividualsLimit = limit
-	})
-
-	// Allowed: every non-personal column of the filtered trips, nothing else.
-	wantRows := map[string]bool{}
-	for _, r := range direct.query(t, "SELECT trip_id, distance_km, duration_s, autonomous_share FROM "+trips+" WHERE "+f1) {
-		wantRows[fmt.Sprint(r...)] = true
-	}
-	r, rc := advOK(t, partner, advTripsPurpose, "SELECT * FROM "+advTrips+" WHERE "+f1)
-	if names := columnNames(r.header.GetColumns()); !slices.Equal(names, []string{"trip_id", "distance_km", "duration_s", "autonomous_share"}) {
-		t.Fatalf("cross-border SELECT * shows %v", names)
-	}
-	if len(r.rows) != len(wantRows) {
-		t.Fatalf("%d rows, want %d", len(r.rows), len(wantRows))
-	}
-	for _, row := range r.rows {
-		var vals []any
-		for _, v := range row.GetValues() {
-			vals = append(vals, cell(v))
-		}
-		if !wantRows[fmt.Sprint(vals...)] {
-			t.Fatalf("row %v is not one of the filtered trips", vals)
-		}
-	}
-	if !rc.GetCrossBorder() || rc.GetRequester().GetCity() != "zhoushan" || rc.GetEffect() != yrdv1.Effect_EFFECT_ALLOW_ROWS ||
-		!slices.Contains(rc.GetRuleIds(), policy.RuleCrossBorderNoPersonal) {
-		t.Fatalf("receipt %v, want cross-border rows with personal columns withheld", rc)
-	}
-	if !r.header.GetPlans()[0].GetDecision().GetCrossBorder() {
-		t.Fatalf("decision not marked cross-border: %v", r.header.GetPlans()[0].GetDecision())
-	}
-
-	// f2 would pass the limit: refused, and it records nothing.
-	advRefused(t, partner, advTripsPurpose, "SELECT trip_id FROM "+advTrips+" WHERE "+f2, codes.PermissionDenied,
-		policy.RuleCrossBorderThreshold, fmt.Sprintf("has sent %d individuals", len(v1)),
-		fmt.Sprintf("would add %d", union(v1, v2)-uint64(len(v1))), fmt.Sprintf("limit of %d", limit))
-	// f1 again (its vehicles are counted already), then f3 up to exactly the limit.
-	advOK(t, partner, advTripsPurpose, "SELECT trip_id, distance_km FROM "+advTrips+" WHERE "+f1)
-	r3, _ := advOK(t, partner, advTripsPurpose, "SELECT trip_id FROM "+advTrips+" WHERE "+f3)
-	if len(r3.rows) == 0 {
-		t.Fatal("f3 released no rows")
-	}
-	// At the limit nothing more leaves, counted before or not.
-	advRefused(t, partner, advTripsPurpose, "SELECT trip_id FROM "+advTrips+" WHERE "+f1, codes.PermissionDenied, policy.RuleCrossBorderThreshold)
-
-	// The owner's record: every query of the partner tagged cross-border,
-	// the threshold refusal among them.
-	var released, thresholdDenials int
-	for _, rec := range advAudit(t, dd, "shanghai", advTrips) {
-		if rec.GetRequester().GetCity() != "zhoushan" {
-			continue
-		}
-		if !rec.GetCrossBorder() {
-			t.Fatalf("audit record not tagged cross-border: %v", rec)
-		}
-		if rec.GetDecision() == yrdv1.Effect_EFFECT_DENY && slices.Contains(rec.GetRuleIds(), policy.RuleCrossBorderThreshold) {
-			thresholdDenials++
-		}
-		if rec.GetDecision() == yrdv1.Effect_EFFECT_ALLOW_ROWS && strings.HasPrefix(rec.GetDetail(), "released") {
-			released++
-		}
-	}
-	if released != 3 || thresholdDenials != 2 {
-		t.Fatalf("owner's record: %d releases and %d threshold refusals, want 3 and 2", released, thresholdDenials)
-	}
-}
-
 // TestAdversarialRevokedGrantStopsTheVeryNextQuery: two organisations,
 // homed at the raft leader (Shanghai) and at a follower (Hangzhou), query
 // IMPORTANT data owned by Nanjing under approved grants; Nanjing's CDO
@@ -346,6 +180,9 @@ func TestAdversarialRevokedGrantStopsTheVeryNextQuery(t *testing.T) {
 	}
 }
 
+// limitsMaxResultBytes is TestAdversarialLimitsHold's result size cap.
+const limitsMaxResultBytes = 16 << 10
+
 // TestAdversarialLimitsHold: with one query per principal per node, a
 // principal running a heavy query gets ResourceExhausted for a second one
 // (nothing returned) while another principal is answered; a client
@@ -358,7 +195,6 @@ func TestAdversarialRevokedGrantStopsTheVeryNextQuery(t *testing.T) {
 // ResourceExhausted without a trailer or receipt, and without any row when
 // the first batch is already too large.
 func TestAdversarialLimitsHold(t *testing.T) {
-	const maxBytes = 16 << 10
 	dd := startAdvDelta(t, deltaOptions{noiseOff: true,
 		// 120,000 links to one file of 3,000 rows: 360 million rows, a
 		// minute or more of scanning if nothing stops it. The owner
@@ -367,7 +203,7 @@ func TestAdversarialLimitsHold(t *testing.T) {
 		copies: map[string]int{advSHElderly: 120000},
 		configure: func(_ int, cfg *node.Config) {
 			cfg.MaxQueriesPerRequester = 1
-			cfg.MaxResultBytes = maxBytes
+			cfg.MaxResultBytes = limitsMaxResultBytes
 		}})
 	direct := newAdvDirect(t, dd)
 	total := direct.query(t, "SELECT count(*) FROM "+direct.src(advHZElderly))[0][0].(int64)
@@ -384,6 +220,18 @@ func TestAdversarialLimitsHold(t *testing.T) {
 		return nil
 	}
 
+	heavyQueryHoldsItsSlotUntilCancelled(t, dd, analyst, other, smallOK)
+	// The size cap, forwarded to Hangzhou's owner node.
+	resultSizeCapHolds(t, dd, analyst, total)
+}
+
+// heavyQueryHoldsItsSlotUntilCancelled is TestAdversarialLimitsHold's
+// concurrency limit and deadline: while analyst's heavy query runs, its
+// second query is refused and other's is answered (smallOK); the heavy
+// query ends at its deadline and the slot is free again soon after.
+func heavyQueryHoldsItsSlotUntilCancelled(t *testing.T, dd *dataDelta, analyst, other *grpc.ClientConn, smallOK func(*grpc.ClientConn) error) {
+	t.Helper()
+	const small = "SELECT count(*) FROM " + advHZElderly
 	const deadline = 1500 * time.Millisecond
 	type outcome struct {
 		r    *result
@@ -444,13 +292,19 @@ func TestAdversarialLimitsHold(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
 
-	// The size cap, forwarded to Hangzhou's owner node.
+// resultSizeCapHolds is TestAdversarialLimitsHold's size cap: a result
+// over it is ResourceExhausted without trailer or receipt, and without
+// any row when the first batch is already too large; total is the rows
+// of Hangzhou's elderly dataset.
+func resultSizeCapHolds(t *testing.T, dd *dataDelta, analyst *grpc.ClientConn, total int64) {
+	t.Helper()
 	const rowsQ = "SELECT person_id, district, age, living_alone FROM " + advHZElderly
 	// The header (columns and plan, no data) precedes the first batch,
 	// which is already over the cap: no row and no receipt leave.
 	r, err := advQuery(testCtx(t), analyst, elderlyPurpose, rowsQ)
-	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), fmt.Sprintf("%d-byte size cap", maxBytes)) ||
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(status.Convert(err).Message(), fmt.Sprintf("%d-byte size cap", limitsMaxResultBytes)) ||
 		len(r.rows) != 0 || r.trailer != nil {
 		t.Fatalf("over the size cap: %v, %d rows, trailer %v; want ResourceExhausted naming the cap, nothing else", err, len(r.rows), r.trailer)
 	}
@@ -475,6 +329,38 @@ func TestAdversarialLimitsHold(t *testing.T) {
 	}
 }
 
+// fabricClientAs stops city's node and calls owner's PeerService over the
+// fabric with city's identity key, as a member node would.
+func fabricClientAs(t *testing.T, dd *dataDelta, city, ownerCity string) yrdv1grpc.PeerServiceClient {
+	t.Helper()
+	i := dd.Index(city)
+	dataDir := dd.Config(i).DataDir
+	if err := dd.Stop(i); err != nil {
+		t.Fatal(err)
+	}
+	key, err := fabric.LoadKey(node.KeyPath(dataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := fabric.New(fabric.Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+		Gate: fabric.GateFunc(func(peer.ID) bool { return true })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	owner := dd.Node(dd.Index(ownerCity))
+	if err := h.SetPeerAddrs(owner.PeerID(), owner.FabricAddrs()); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient("passthrough:///"+owner.PeerID().String(), grpc.WithContextDialer(h.Dialer(fabric.ProtocolRPC)),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return yrdv1grpc.NewPeerServiceClient(conn)
+}
+
 // TestAdversarialForgedRequesterCity: a member node that calls an owner's
 // PeerService.Execute over the fabric cannot speak for another city. The
 // test takes Suzhou's node down and uses its identity key, a registered
@@ -493,32 +379,7 @@ func TestAdversarialForgedRequesterCity(t *testing.T) {
 		t.Fatal("the real Shanghai principal got no rows")
 	}
 
-	sz := dd.Index("suzhou-js")
-	dataDir := dd.Config(sz).DataDir
-	if err := dd.Stop(sz); err != nil {
-		t.Fatal(err)
-	}
-	key, err := fabric.LoadKey(node.KeyPath(dataDir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := fabric.New(fabric.Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
-		Gate: fabric.GateFunc(func(peer.ID) bool { return true })})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	owner := dd.Node(dd.Index("nanjing"))
-	if err := h.SetPeerAddrs(owner.PeerID(), owner.FabricAddrs()); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient("passthrough:///"+owner.PeerID().String(), grpc.WithContextDialer(h.Dialer(fabric.ProtocolRPC)),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	peerClient := yrdv1grpc.NewPeerServiceClient(conn)
+	peerClient := fabricClientAs(t, dd, "suzhou-js", "nanjing")
 	claimed := &yrdv1.Principal{City: "shanghai", Org: "shanghai-analytics", Name: "testnet-analyst", Role: yrdv1.Role_ROLE_ANALYST}
 	execute := func(id, purpose, sql string) (*result, error) {
 		t.Helper()

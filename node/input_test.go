@@ -12,6 +12,9 @@ import (
 	"github.com/yrd-exchange/yrdnode/testnet"
 )
 
+// TestBadInputGetsClearStatusAndWritesNothing: each malformed call gets
+// its status code naming the field, and the catalog is unchanged. Long
+// because its table of cases is inline, one entry per bad input.
 func TestBadInputGetsClearStatusAndWritesNothing(t *testing.T) {
 	c := startCluster(t, testnet.Options{})
 	leader, follower := leaderAndFollower(t, c)

@@ -65,6 +65,10 @@ func TestNonMemberCannotOpenRaftOrForwardingStreams(t *testing.T) {
 	}
 }
 
+// TestJoinTokensAreSingleUseAndExpire: a join token admits one node and
+// then no other; an expired or unknown token admits none; each refusal is
+// on record. (One scenario whose steps share their data and state, so it
+// is one function beyond the usual length.)
 func TestJoinTokensAreSingleUseAndExpire(t *testing.T) {
 	c := startCluster(t, testnet.Options{})
 	admin := yrdv1grpc.NewClusterServiceClient(c.Conn(1))

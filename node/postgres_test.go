@@ -25,6 +25,8 @@ import (
 // query forwarded from Hangzhou and a family query mixing PostgreSQL and
 // DuckDB owners give the permitted results, equal to the same computation
 // over the raw rows.
+// (One scenario whose steps share their data and state, so it is one
+// function beyond the usual length.)
 func TestQueriesOnDataKeptInPostgreSQL(t *testing.T) {
 	pg, err := pgtest.Start()
 	if err != nil {

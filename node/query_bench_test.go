@@ -64,6 +64,8 @@ import (
 //
 // Sub-benchmarks: central (first), then federated, which also reports
 // x-central, its time per op over central's (target ≤ 1.5).
+// (Long because its structure is the measurement: the sub-benchmarks
+// share one setup and are checked against each other, side by side.)
 func BenchmarkFederatedGroupBy(b *testing.B) {
 	const rowsPerCity = 2_000_000
 	cities := []string{"shanghai", "hangzhou", "nanjing", "suzhou-js", "hefei"}
@@ -292,6 +294,8 @@ func BenchmarkRowStream(b *testing.B) {
 // count: SELECT count(*) over the 100-row elderly dataset (an aggregate:
 // k-floor and the individuals check). limit1: SELECT … LIMIT 1 on the
 // 100-row traffic dataset (a row query).
+// (Long because its structure is the measurement: the sub-benchmarks
+// share one setup and are checked against each other, side by side.)
 func BenchmarkQueryOverhead(b *testing.B) {
 	const rows = 100
 	dir := b.TempDir()

@@ -31,6 +31,8 @@ import (
 // same file system as the nodes' data), and the signed receipt. all is
 // the sequence execute runs for a one-row aggregate, including the second
 // (queued, not waited for) audit record.
+// (Long because its structure is the measurement: the sub-benchmarks
+// share one setup and are checked against each other, side by side.)
 func BenchmarkPolicyAuditReceipt(b *testing.B) {
 	d := elderlyDatasetOf(b, "nanjing")
 	d.Version = 1
@@ -125,6 +127,8 @@ func BenchmarkPolicyAuditReceipt(b *testing.B) {
 // size-protowire computes the same number without reflection),
 // marshalling, and unmarshalling (what every receiver, the relay of a
 // forwarded query included, pays). Every sub-benchmark reports ns/row.
+// (Long because its structure is the measurement: the sub-benchmarks
+// share one setup and are checked against each other, side by side.)
 func BenchmarkRowBatchCodec(b *testing.B) {
 	const n = 4096
 	d := datasetOf(b, "nanjing", trafficID)

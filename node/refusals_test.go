@@ -147,21 +147,68 @@ func withCert(cert tls.Certificate) func(*tls.Config) {
 func TestEveryRefusalIsOnRecord(t *testing.T) {
 	c := startCluster(t, testnet.Options{Cities: []string{"shanghai"}})
 	ctx := testCtx(t)
-	admin := yrdv1grpc.NewAuthServiceClient(c.Conn(0))
 	before := denialRules(t, c, 0)
 	if len(before) != 0 {
 		t.Fatalf("denials before the test: %v", before)
 	}
-	unauthenticated := func(what string, err error) {
-		t.Helper()
-		if status.Code(err) != codes.Unauthenticated {
-			t.Fatalf("%s: %v, want Unauthenticated", what, err)
-		}
+	// Each step checks its own records; their order matters only for the
+	// last, whose source already has a bad-certificate record this minute.
+	refuseKeys(ctx, t, c)
+	refuseCertificates(ctx, t, c)
+	analyst := connAs(t, c, 0, "sh-analytics", yrdv1.Role_ROLE_ANALYST)
+	refuseRoleAndOwnership(ctx, t, c, analyst)
+	refuseOtherOrgsCDO(ctx, t, c, analyst)
+	h := refuseNonMemberPeer(ctx, t, c)
+	refuseOtherCA(ctx, t, c)
+
+	// Nothing else was refused, and nothing was written: one dataset (the
+	// IMPORTANT one) and the grant, still requested.
+	want := []string{node.RuleBadCertificate, node.RuleBadKey, node.RuleDatasetOtherOrg, node.RuleFabricNonMember,
+		node.RuleGrantOtherOrg, node.RuleGrantOtherOrg, node.RuleGrantOtherOrg, node.RuleNoCredentials,
+		node.RuleRevokedCertificate, node.RuleRevokedKey, node.RuleRoleMethod}
+	sort.Strings(want)
+	if got := denialRules(t, c, 0); !slices.Equal(got, want) {
+		t.Fatalf("denials %v, want %v", got, want)
+	}
+	if got := c.Node(0).Catalog().DatasetCount(); got != 1 {
+		t.Fatalf("catalog holds %d datasets, want 1", got)
 	}
 
+	// The minute's summaries are written at shutdown: the malformed key and
+	// the other CA's certificate (at least one handshake) are counted there.
+	path := filepath.Join(c.Config(0).DataDir, "audit.db")
+	if err := c.Stop(0); err != nil {
+		t.Fatal(err)
+	}
+	all := readLog(t, path)
+	if got := standsFor(all, "127.0.0.1", node.RuleBadKey); got != 2 {
+		t.Fatalf("bad-key records stand for %d refusals, want 2", got)
+	}
+	if got := standsFor(all, "127.0.0.1", node.RuleBadCertificate); got < 2 {
+		t.Fatalf("bad-certificate records stand for %d refusals, want the forgery and at least one handshake", got)
+	}
+	if got := standsFor(all, h.ID().String(), node.RuleFabricNonMember); got < 2 {
+		t.Fatalf("fabric records stand for %d refusals, want at least the two dials", got)
+	}
+}
+
+// wantUnauthenticated fails t unless err is Unauthenticated.
+func wantUnauthenticated(t testing.TB, what string, err error) {
+	t.Helper()
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("%s: %v, want Unauthenticated", what, err)
+	}
+}
+
+// refuseKeys: no credentials, a garbage key, a malformed header (counted,
+// not recorded: the garbage key's record covers it) and a revoked key,
+// which names its owner.
+func refuseKeys(ctx context.Context, t *testing.T, c *testnet.Cluster) {
+	t.Helper()
+	admin := yrdv1grpc.NewAuthServiceClient(c.Conn(0))
 	// No credentials.
 	_, err := yrdv1grpc.NewAuthServiceClient(tlsClient(t, c, 0, nil)).WhoAmI(ctx, &yrdv1.WhoAmIRequest{})
-	unauthenticated("no credentials", err)
+	wantUnauthenticated(t, "no credentials", err)
 	r := oneRefusal(t, c, 0, node.RuleNoCredentials, yrdv1.AuditAction_AUDIT_ACTION_AUTHENTICATE)
 	fromLoopback(t, r)
 	if r.GetRequester() != nil || !strings.Contains(r.GetDetail(), "/yrd.v1.AuthService/WhoAmI") {
@@ -170,10 +217,10 @@ func TestEveryRefusalIsOnRecord(t *testing.T) {
 
 	// A garbage key, then a malformed header: the second is counted.
 	_, err = keyed(t, c, 0, "yrdk_garbage_AAAA").WhoAmI(ctx, &yrdv1.WhoAmIRequest{})
-	unauthenticated("garbage key", err)
+	wantUnauthenticated(t, "garbage key", err)
 	fromLoopback(t, oneRefusal(t, c, 0, node.RuleBadKey, yrdv1.AuditAction_AUDIT_ACTION_AUTHENTICATE))
 	_, err = keyed(t, c, 0, "not-a-key").WhoAmI(ctx, &yrdv1.WhoAmIRequest{})
-	unauthenticated("malformed key", err)
+	wantUnauthenticated(t, "malformed key", err)
 	oneRefusal(t, c, 0, node.RuleBadKey, yrdv1.AuditAction_AUDIT_ACTION_AUTHENTICATE)
 
 	// A revoked key names its owner.
@@ -185,13 +232,19 @@ func TestEveryRefusalIsOnRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = keyed(t, c, 0, key.GetToken()).WhoAmI(ctx, &yrdv1.WhoAmIRequest{})
-	unauthenticated("revoked key", err)
+	wantUnauthenticated(t, "revoked key", err)
 	r = oneRefusal(t, c, 0, node.RuleRevokedKey, yrdv1.AuditAction_AUDIT_ACTION_AUTHENTICATE)
 	fromLoopback(t, r)
 	if r.GetRequester().GetName() != "leaver" || r.GetRequester().GetOrg() != "sh-leavers" {
 		t.Fatalf("revoked key: requester %v, want the key's owner", r.GetRequester())
 	}
+}
 
+// refuseCertificates: a certificate signed by the node's CA that the node
+// never issued, and a revoked certificate, which names its owner.
+func refuseCertificates(ctx context.Context, t *testing.T, c *testnet.Cluster) {
+	t.Helper()
+	admin := yrdv1grpc.NewAuthServiceClient(c.Conn(0))
 	// A certificate signed by the node's CA that the node never issued:
 	// another credential store with a copy of the CA made it.
 	ca, err := auth.LoadOrCreateCA(filepath.Join(c.Config(0).DataDir, "ca"), "shanghai")
@@ -207,8 +260,8 @@ func TestEveryRefusalIsOnRecord(t *testing.T) {
 		return rogue.IssueCertificate(&yrdv1.Principal{City: "shanghai", Org: "sh-ops", Name: "mallory", Role: yrdv1.Role_ROLE_OPERATOR}, pub, time.Hour, "rogue")
 	})
 	_, err = yrdv1grpc.NewAuthServiceClient(tlsClient(t, c, 0, withCert(forged))).WhoAmI(ctx, &yrdv1.WhoAmIRequest{})
-	unauthenticated("unknown certificate", err)
-	r = oneRefusal(t, c, 0, node.RuleBadCertificate, yrdv1.AuditAction_AUDIT_ACTION_AUTHENTICATE)
+	wantUnauthenticated(t, "unknown certificate", err)
+	r := oneRefusal(t, c, 0, node.RuleBadCertificate, yrdv1.AuditAction_AUDIT_ACTION_AUTHENTICATE)
 	fromLoopback(t, r)
 	if r.GetRequester() != nil {
 		t.Fatalf("unknown certificate: requester %v, want none (nobody is proven)", r.GetRequester())
@@ -225,18 +278,22 @@ func TestEveryRefusalIsOnRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = yrdv1grpc.NewAuthServiceClient(tlsClient(t, c, 0, withCert(revoked))).WhoAmI(ctx, &yrdv1.WhoAmIRequest{})
-	unauthenticated("revoked certificate", err)
+	wantUnauthenticated(t, "revoked certificate", err)
 	if r = oneRefusal(t, c, 0, node.RuleRevokedCertificate, yrdv1.AuditAction_AUDIT_ACTION_AUTHENTICATE); r.GetRequester().GetName() != "cert-leaver" {
 		t.Fatalf("revoked certificate: requester %v, want its owner", r.GetRequester())
 	}
+}
 
+// refuseRoleAndOwnership: an analyst calling a publisher's method, and a
+// publisher claiming a dataset of another organisation.
+func refuseRoleAndOwnership(ctx context.Context, t *testing.T, c *testnet.Cluster, analyst *grpc.ClientConn) {
+	t.Helper()
 	// A wrong role, and a publisher's claim on another organisation.
-	analyst := connAs(t, c, 0, "sh-analytics", yrdv1.Role_ROLE_ANALYST)
-	_, err = yrdv1grpc.NewCatalogServiceClient(analyst).PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: dsAt(c, 0, 1)})
+	_, err := yrdv1grpc.NewCatalogServiceClient(analyst).PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: dsAt(c, 0, 1)})
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("analyst publishing: %v", err)
 	}
-	r = oneRefusal(t, c, 0, node.RuleRoleMethod, yrdv1.AuditAction_AUDIT_ACTION_ADMIN)
+	r := oneRefusal(t, c, 0, node.RuleRoleMethod, yrdv1.AuditAction_AUDIT_ACTION_ADMIN)
 	if r.GetRequester().GetOrg() != "sh-analytics" || !strings.Contains(r.GetDetail(), "PublishDataset") {
 		t.Fatalf("role refusal: %v", r)
 	}
@@ -248,7 +305,13 @@ func TestEveryRefusalIsOnRecord(t *testing.T) {
 	if r = oneRefusal(t, c, 0, node.RuleDatasetOtherOrg, yrdv1.AuditAction_AUDIT_ACTION_PUBLISH); r.GetDatasetId() != other.GetId() || r.GetRequester().GetOrg() != orgOf("shanghai") {
 		t.Fatalf("ownership refusal: %v", r)
 	}
+}
 
+// refuseOtherOrgsCDO: a CDO of another organisation approves, rejects and
+// revokes an analyst's grant request; it publishes the one dataset the
+// test leaves in the catalog.
+func refuseOtherOrgsCDO(ctx context.Context, t *testing.T, c *testnet.Cluster, analyst *grpc.ClientConn) {
+	t.Helper()
 	// A CDO of another organisation approves, rejects and revokes: three
 	// refusals, and the grant is untouched.
 	d := importantAt(c, 0, "sh-health")
@@ -283,7 +346,12 @@ func TestEveryRefusalIsOnRecord(t *testing.T) {
 	if err != nil || got.GetGrant().GetState() != yrdv1.GrantState_GRANT_STATE_REQUESTED || got.GetGrant().GetVersion() != g.GetGrant().GetVersion() {
 		t.Fatalf("grant after the refusals: %v %v, want it still requested, unchanged", got, err)
 	}
+}
 
+// refuseNonMemberPeer: a peer outside the cluster dials the node's fabric
+// twice; it returns the peer.
+func refuseNonMemberPeer(ctx context.Context, t *testing.T, c *testnet.Cluster) *fabric.Host {
+	t.Helper()
 	// A non-member peer on the fabric, twice.
 	h := outsider(t)
 	n := c.Node(0)
@@ -297,11 +365,17 @@ func TestEveryRefusalIsOnRecord(t *testing.T) {
 		}
 		cancel()
 	}
-	r = oneRefusal(t, c, 0, node.RuleFabricNonMember, yrdv1.AuditAction_AUDIT_ACTION_PEER_CONNECT)
+	r := oneRefusal(t, c, 0, node.RuleFabricNonMember, yrdv1.AuditAction_AUDIT_ACTION_PEER_CONNECT)
 	if r.GetSource() != h.ID().String() || !strings.Contains(r.GetDetail(), "127.0.0.1") {
 		t.Fatalf("fabric refusal: %v, want the outsider's peer id and address", r)
 	}
+	return h
+}
 
+// refuseOtherCA: a client certificate of another CA fails the TLS
+// handshake.
+func refuseOtherCA(ctx context.Context, t *testing.T, c *testnet.Cluster) {
+	t.Helper()
 	// A client certificate of another CA fails the TLS handshake; the
 	// node's CA-signed forgery above already had this source's record of
 	// the rule this minute, so this one is only counted.
@@ -318,41 +392,11 @@ func TestEveryRefusalIsOnRecord(t *testing.T) {
 		return foreignStore.IssueCertificate(&yrdv1.Principal{City: "shanghai", Org: "sh-ops", Name: "eve", Role: yrdv1.Role_ROLE_OPERATOR}, pub, time.Hour, "elsewhere")
 	})
 	fconn := tlsClient(t, c, 0, withCert(foreign))
-	if _, err = yrdv1grpc.NewAuthServiceClient(fconn).WhoAmI(ctx, &yrdv1.WhoAmIRequest{}); status.Code(err) != codes.Unavailable {
+	if _, err := yrdv1grpc.NewAuthServiceClient(fconn).WhoAmI(ctx, &yrdv1.WhoAmIRequest{}); status.Code(err) != codes.Unavailable {
 		t.Fatalf("certificate of another CA: %v, want the handshake to fail", err)
 	}
 	fconn.Close()
 	oneRefusal(t, c, 0, node.RuleBadCertificate, yrdv1.AuditAction_AUDIT_ACTION_AUTHENTICATE)
-
-	// Nothing else was refused, and nothing was written: one dataset (the
-	// IMPORTANT one) and the grant, still requested.
-	want := []string{node.RuleBadCertificate, node.RuleBadKey, node.RuleDatasetOtherOrg, node.RuleFabricNonMember,
-		node.RuleGrantOtherOrg, node.RuleGrantOtherOrg, node.RuleGrantOtherOrg, node.RuleNoCredentials,
-		node.RuleRevokedCertificate, node.RuleRevokedKey, node.RuleRoleMethod}
-	sort.Strings(want)
-	if got := denialRules(t, c, 0); !slices.Equal(got, want) {
-		t.Fatalf("denials %v, want %v", got, want)
-	}
-	if got := n.Catalog().DatasetCount(); got != 1 {
-		t.Fatalf("catalog holds %d datasets, want 1", got)
-	}
-
-	// The minute's summaries are written at shutdown: the malformed key and
-	// the other CA's certificate (at least one handshake) are counted there.
-	path := filepath.Join(c.Config(0).DataDir, "audit.db")
-	if err := c.Stop(0); err != nil {
-		t.Fatal(err)
-	}
-	all := readLog(t, path)
-	if got := standsFor(all, "127.0.0.1", node.RuleBadKey); got != 2 {
-		t.Fatalf("bad-key records stand for %d refusals, want 2", got)
-	}
-	if got := standsFor(all, "127.0.0.1", node.RuleBadCertificate); got < 2 {
-		t.Fatalf("bad-certificate records stand for %d refusals, want the forgery and at least one handshake", got)
-	}
-	if got := standsFor(all, h.ID().String(), node.RuleFabricNonMember); got < 2 {
-		t.Fatalf("fabric records stand for %d refusals, want at least the two dials", got)
-	}
 }
 
 // readLog reads every record of a stopped node's audit log.
@@ -408,6 +452,8 @@ func (s *syncBuffer) String() string {
 // written at shutdown at the latest) that stand for exactly 5,000
 // refusals; during the flood an authenticated caller is answered, and the
 // node stops without logging an error.
+// (One scenario whose steps share their data and state, so it is one
+// function beyond the usual length.)
 func TestRefusalFloodIsSummarised(t *testing.T) {
 	const flood, workers = 5000, 8
 	logs := &syncBuffer{}

@@ -24,6 +24,8 @@ import (
 // dataset with the CLI, and queries the family with `yrdnode query`:
 // every city answers, receipts verify offline, and with one city's process
 // killed the result is marked partial, naming it.
+// (One scenario whose steps share their data and state, so it is one
+// function beyond the usual length.)
 func TestProcessClusterAnswersFamilyQueries(t *testing.T) {
 	cities := []string{"shanghai", "hangzhou", "nanjing"}
 	elderly := map[string]*yrdv1.Dataset{}

@@ -291,6 +291,8 @@ const (
 	fMax      = yrdv1.AggregateFunction_AGGREGATE_FUNCTION_MAX
 )
 
+// elderlyShapes is the table of query shapes over the elderly dataset,
+// one entry per shape; long because it is the table.
 func elderlyShapes(d *yrdv1.Dataset) []sketchShape {
 	q := func(sel []*yrdv1.SelectItem, group []string, where *yrdv1.Expr, order []*yrdv1.OrderItem, limit uint64) *yrdv1.Query {
 		x := onDataset(d)

@@ -106,7 +106,35 @@ func eval(t testing.TB, q *yrdv1.Query, tb table, o owner) ([]*yrdv1.ResultColum
 			items = append(items, &yrdv1.SelectItem{Item: &yrdv1.SelectItem_Column{Column: c}})
 		}
 	}
-	grouped := len(q.GetGroupBy()) > 0
+	cols, grouped := evalColumns(t, items, tb, o)
+	var recs []evalRec
+	if grouped || len(q.GetGroupBy()) > 0 {
+		recs = evalGroups(t, q, items, tb, o)
+	} else {
+		recs = evalRows(t, items, tb)
+	}
+	evalOrder(t, q, tb, recs)
+	if l := q.GetLimit(); l > 0 && uint64(len(recs)) > l {
+		recs = recs[:l]
+	}
+	rows := make([]*yrdv1.Row, len(recs))
+	for i, r := range recs {
+		rows[i] = row(r.vals...)
+	}
+	return cols, rows
+}
+
+// evalRec is one result row of eval, before ORDER BY and LIMIT.
+type evalRec struct {
+	vals []*yrdv1.Value
+	src  []*yrdv1.Value // the raw row (row queries) or the group key row
+	key  []*yrdv1.Value // group key values
+}
+
+// evalColumns is the result columns of items over tb as o's engine names
+// them, and whether an item is an aggregate (the query is grouped).
+func evalColumns(t testing.TB, items []*yrdv1.SelectItem, tb table, o owner) ([]*yrdv1.ResultColumn, bool) {
+	grouped := false
 	var cols []*yrdv1.ResultColumn
 	for _, it := range items {
 		if a := it.GetAggregate(); a != nil {
@@ -136,82 +164,91 @@ func eval(t testing.TB, q *yrdv1.Query, tb table, o owner) ([]*yrdv1.ResultColum
 		name := cmp.Or(it.GetAlias(), it.GetColumn())
 		cols = append(cols, rc(name, tb.types[tb.col(t, it.GetColumn())]))
 	}
+	return cols, grouped
+}
 
-	type rec struct {
-		vals []*yrdv1.Value
-		src  []*yrdv1.Value // the raw row (row queries) or the group key row
-		key  []*yrdv1.Value // group key values
+// evalRows is a row query's records: items of every row of tb, in order.
+func evalRows(t testing.TB, items []*yrdv1.SelectItem, tb table) []evalRec {
+	var recs []evalRec
+	for _, r := range tb.rows {
+		vals := make([]*yrdv1.Value, len(items))
+		for i, it := range items {
+			vals[i] = r[tb.col(t, it.GetColumn())]
+		}
+		recs = append(recs, evalRec{vals: vals, src: r})
 	}
-	var recs []rec
-	if !grouped {
-		for _, r := range tb.rows {
-			vals := make([]*yrdv1.Value, len(items))
-			for i, it := range items {
-				vals[i] = r[tb.col(t, it.GetColumn())]
-			}
-			recs = append(recs, rec{vals: vals, src: r})
+	return recs
+}
+
+// evalGroups is a grouped query's records: one per group of tb by q's
+// GROUP BY that has at least o.k rows (one group of every row when there
+// is no GROUP BY), in group key order.
+func evalGroups(t testing.TB, q *yrdv1.Query, items []*yrdv1.SelectItem, tb table, o owner) []evalRec {
+	var gi []int
+	for _, g := range q.GetGroupBy() {
+		if i := tb.col(t, g); !slices.Contains(gi, i) {
+			gi = append(gi, i)
 		}
-	} else {
-		var gi []int
-		for _, g := range q.GetGroupBy() {
-			if i := tb.col(t, g); !slices.Contains(gi, i) {
-				gi = append(gi, i)
-			}
+	}
+	type group struct {
+		key  []*yrdv1.Value
+		rows [][]*yrdv1.Value
+	}
+	groups := map[string]*group{}
+	var order []string
+	if len(gi) == 0 {
+		groups[""] = &group{}
+		order = append(order, "")
+	}
+	for _, r := range tb.rows {
+		var key []*yrdv1.Value
+		var ks []string
+		for _, i := range gi {
+			key = append(key, r[i])
+			ks = append(ks, fmt.Sprintf("%T:%v", r[i].GetKind(), r[i].GetKind()))
 		}
-		type group struct {
-			key  []*yrdv1.Value
-			rows [][]*yrdv1.Value
+		k := strings.Join(ks, "|")
+		if groups[k] == nil {
+			groups[k] = &group{key: key}
+			order = append(order, k)
 		}
-		groups := map[string]*group{}
-		var order []string
-		if len(gi) == 0 {
-			groups[""] = &group{}
-			order = append(order, "")
+		groups[k].rows = append(groups[k].rows, r)
+	}
+	var recs []evalRec
+	for _, k := range order {
+		g := groups[k]
+		if o.k > 0 && len(g.rows) < o.k {
+			continue
 		}
-		for _, r := range tb.rows {
-			var key []*yrdv1.Value
-			var ks []string
-			for _, i := range gi {
-				key = append(key, r[i])
-				ks = append(ks, fmt.Sprintf("%T:%v", r[i].GetKind(), r[i].GetKind()))
-			}
-			k := strings.Join(ks, "|")
-			if groups[k] == nil {
-				groups[k] = &group{key: key}
-				order = append(order, k)
-			}
-			groups[k].rows = append(groups[k].rows, r)
-		}
-		for _, k := range order {
-			g := groups[k]
-			if o.k > 0 && len(g.rows) < o.k {
+		vals := make([]*yrdv1.Value, len(items))
+		for i, it := range items {
+			a := it.GetAggregate()
+			if a == nil {
+				vals[i] = g.key[slices.Index(gi, tb.col(t, it.GetColumn()))]
 				continue
 			}
-			vals := make([]*yrdv1.Value, len(items))
-			for i, it := range items {
-				a := it.GetAggregate()
-				if a == nil {
-					vals[i] = g.key[slices.Index(gi, tb.col(t, it.GetColumn()))]
-					continue
-				}
-				vals[i] = aggregate(t, a, tb, g.rows)
-			}
-			src := make([]*yrdv1.Value, len(tb.cols))
-			for j, i := range gi {
-				src[i] = g.key[j]
-			}
-			recs = append(recs, rec{vals: vals, src: src, key: g.key})
+			vals[i] = aggregate(t, a, tb, g.rows)
 		}
-		slices.SortStableFunc(recs, func(a, b rec) int {
-			for i := range a.key {
-				if c := cmpNullsLast(a.key[i], b.key[i], false); c != 0 {
-					return c
-				}
-			}
-			return 0
-		})
+		src := make([]*yrdv1.Value, len(tb.cols))
+		for j, i := range gi {
+			src[i] = g.key[j]
+		}
+		recs = append(recs, evalRec{vals: vals, src: src, key: g.key})
 	}
-	slices.SortStableFunc(recs, func(a, b rec) int {
+	slices.SortStableFunc(recs, func(a, b evalRec) int {
+		for i := range a.key {
+			if c := cmpNullsLast(a.key[i], b.key[i], false); c != 0 {
+				return c
+			}
+		}
+		return 0
+	})
+	return recs
+}
+
+// evalOrder sorts recs by q's ORDER BY, stably (ties keep their order).
+func evalOrder(t testing.TB, q *yrdv1.Query, tb table, recs []evalRec) {
+	slices.SortStableFunc(recs, func(a, b evalRec) int {
 		for _, ob := range q.GetOrderBy() {
 			var x, y *yrdv1.Value
 			if c, ok := ob.GetKey().(*yrdv1.OrderItem_Column); ok {
@@ -226,14 +263,6 @@ func eval(t testing.TB, q *yrdv1.Query, tb table, o owner) ([]*yrdv1.ResultColum
 		}
 		return 0
 	})
-	if l := q.GetLimit(); l > 0 && uint64(len(recs)) > l {
-		recs = recs[:l]
-	}
-	rows := make([]*yrdv1.Row, len(recs))
-	for i, r := range recs {
-		rows[i] = row(r.vals...)
-	}
-	return cols, rows
 }
 
 func aggregate(t testing.TB, a *yrdv1.AggregateCall, tb table, rows [][]*yrdv1.Value) *yrdv1.Value {

@@ -24,6 +24,8 @@ func tripsRows(t testing.TB) *Request {
 
 func TestCrossBorderRules(t *testing.T) { run(t, crossBorderCases()) }
 
+// crossBorderCases is the table of cases for a requester outside the
+// mainland, one entry per rule and edge; long because it is the table.
 func crossBorderCases() []ruleCase {
 	threshold := "cross-border exports of lingang-ica reached 100000 individuals this year, the limit for non-sensitive personal information"
 	return []ruleCase{

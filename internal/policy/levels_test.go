@@ -15,6 +15,8 @@ func personalGrant(r *Request) {
 
 func TestGeneralRules(t *testing.T) { run(t, generalCases()) }
 
+// generalCases is the table of cases for general-level data, one entry
+// per rule and edge; long because it is the table.
 func generalCases() []ruleCase {
 	allPersonal := []string{"general.rows", "general.personal.pseudonymise", "general.quasi.generalise", "general.personal.mask",
 		"general.sensitive.withhold", "general.quasi.withhold"}
@@ -223,6 +225,8 @@ func TestGeneralParams(t *testing.T) {
 
 func TestImportantRules(t *testing.T) { run(t, importantCases()) }
 
+// importantCases is the table of cases for important-level data, one
+// entry per rule and edge; long because it is the table.
 func importantCases() []ruleCase {
 	grantIs := func(edit func(g *yrdv1.Grant)) func(testing.TB) *Request {
 		return with(hospitalAggs, func(r *Request) { edit(r.Grants[0]) })

@@ -124,7 +124,9 @@ func (c combo) request() *Request {
 	return r
 }
 
-// oracle is what the rules say for c, written out plainly.
+// oracle is what the rules say for c, written out plainly. Long because
+// it is the rules in the order the policy applies them, sharing one
+// decision; split, that order would be harder to check against the rules.
 func oracle(c combo) *yrdv1.Decision {
 	want := &yrdv1.Decision{PolicyVersion: 1, DerivedLevel: c.level, CrossBorder: c.outside}
 	shown := []string{"district", "subject"}

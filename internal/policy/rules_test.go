@@ -95,6 +95,9 @@ func elderlyAggs(t testing.TB) *Request {
 
 func TestGateRules(t *testing.T) { run(t, gateCases()) }
 
+// gateCases is the table of cases for the gate rules (parameters, a
+// complete request, role, retired dataset, rights, purpose, core level),
+// one entry per rule and edge; long because it is the table.
 func gateCases() []ruleCase {
 	return []ruleCase{
 		{

@@ -12,6 +12,9 @@ import (
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
+// TestValidateAccess: ValidateAccess accepts well-formed access requests
+// and names the field of each mistake. Long because its table of cases
+// is inline, one entry per mistake.
 func TestValidateAccess(t *testing.T) {
 	cases := []struct {
 		name  string

@@ -250,97 +250,154 @@ func parseTimestamp(s string) (int64, bool) {
 }
 
 // ColumnsToRows returns b's rows in row form. The rows share a few slab
-// allocations.
+// allocations: the Rows, their Values and the pointers to them, and per
+// column one slice of oneof wrappers.
 func ColumnsToRows(b *yrdv1.ColumnBatch) ([]*yrdv1.Row, error) {
 	if err := Validate(b); err != nil {
 		return nil, err
 	}
-	rows, cols := int(b.GetRows()), b.GetColumns()
-	n := len(cols)
-	out := make([]*yrdv1.Row, rows)
-	slab := make([]yrdv1.Row, rows)
-	vals := make([]yrdv1.Value, rows*n)
-	ptrs := make([]*yrdv1.Value, rows*n)
-	for i := range out {
-		slab[i].Values = ptrs[i*n : (i+1)*n : (i+1)*n]
-		out[i] = &slab[i]
+	g := newRowGrid(int(b.GetRows()), len(b.GetColumns()))
+	for j, c := range b.GetColumns() {
+		g.fill(j, c)
 	}
-	var buf []byte
-	for j, c := range cols {
-		nulls := c.GetNulls()
-		k := 0
-		switch x := c.GetValues().(type) {
-		case *yrdv1.ColumnData_Ints:
-			ws := make([]yrdv1.Value_IntValue, len(x.Ints.GetValues()))
-			for i := range rows {
-				v := &vals[i*n+j]
-				if !IsNull(nulls, i) {
-					ws[k].IntValue = x.Ints.Values[k]
-					v.Kind = &ws[k]
-					k++
-				}
-				ptrs[i*n+j] = v
-			}
-		case *yrdv1.ColumnData_Doubles:
-			ws := make([]yrdv1.Value_DoubleValue, len(x.Doubles.GetValues()))
-			for i := range rows {
-				v := &vals[i*n+j]
-				if !IsNull(nulls, i) {
-					ws[k].DoubleValue = x.Doubles.Values[k]
-					v.Kind = &ws[k]
-					k++
-				}
-				ptrs[i*n+j] = v
-			}
-		case *yrdv1.ColumnData_Strings:
-			ws := make([]yrdv1.Value_StringValue, len(x.Strings.GetValues()))
-			for i := range rows {
-				v := &vals[i*n+j]
-				if !IsNull(nulls, i) {
-					ws[k].StringValue = x.Strings.Values[k]
-					v.Kind = &ws[k]
-					k++
-				}
-				ptrs[i*n+j] = v
-			}
-		case *yrdv1.ColumnData_Bools:
-			ws := make([]yrdv1.Value_BoolValue, len(x.Bools.GetValues()))
-			for i := range rows {
-				v := &vals[i*n+j]
-				if !IsNull(nulls, i) {
-					ws[k].BoolValue = x.Bools.Values[k]
-					v.Kind = &ws[k]
-					k++
-				}
-				ptrs[i*n+j] = v
-			}
-		case *yrdv1.ColumnData_Dates:
-			ws := make([]yrdv1.Value_DateValue, len(x.Dates.GetValues()))
-			for i := range rows {
-				v := &vals[i*n+j]
-				if !IsNull(nulls, i) {
-					buf = AppendDate(buf[:0], x.Dates.Values[k])
-					ws[k].DateValue = string(buf)
-					v.Kind = &ws[k]
-					k++
-				}
-				ptrs[i*n+j] = v
-			}
-		case *yrdv1.ColumnData_Timestamps:
-			ws := make([]yrdv1.Value_TimestampValue, len(x.Timestamps.GetValues()))
-			for i := range rows {
-				v := &vals[i*n+j]
-				if !IsNull(nulls, i) {
-					buf = AppendTimestamp(buf[:0], x.Timestamps.Values[k])
-					ws[k].TimestampValue = string(buf)
-					v.Kind = &ws[k]
-					k++
-				}
-				ptrs[i*n+j] = v
-			}
+	return g.out, nil
+}
+
+// rowGrid is the rows ColumnsToRows builds, filled one column at a time:
+// the Value of row i, column j is vals[i*n+j], which row i's Values[j]
+// points at; a NULL keeps its Value's Kind nil.
+type rowGrid struct {
+	rows, n int
+	out     []*yrdv1.Row
+	vals    []yrdv1.Value
+	ptrs    []*yrdv1.Value
+	buf     []byte // scratch for formatting a DATE or TIMESTAMP
+}
+
+// newRowGrid makes rows empty rows of n values each.
+func newRowGrid(rows, n int) *rowGrid {
+	g := &rowGrid{
+		rows: rows, n: n,
+		out:  make([]*yrdv1.Row, rows),
+		vals: make([]yrdv1.Value, rows*n),
+		ptrs: make([]*yrdv1.Value, rows*n),
+	}
+	slab := make([]yrdv1.Row, rows)
+	for i := range g.out {
+		slab[i].Values = g.ptrs[i*n : (i+1)*n : (i+1)*n]
+		g.out[i] = &slab[i]
+	}
+	return g
+}
+
+// fill sets column j of every row from the column c.
+func (g *rowGrid) fill(j int, c *yrdv1.ColumnData) {
+	nulls := c.GetNulls()
+	switch x := c.GetValues().(type) {
+	case *yrdv1.ColumnData_Ints:
+		g.ints(j, nulls, x.Ints.GetValues())
+	case *yrdv1.ColumnData_Doubles:
+		g.doubles(j, nulls, x.Doubles.GetValues())
+	case *yrdv1.ColumnData_Strings:
+		g.strings(j, nulls, x.Strings.GetValues())
+	case *yrdv1.ColumnData_Bools:
+		g.bools(j, nulls, x.Bools.GetValues())
+	case *yrdv1.ColumnData_Dates:
+		g.dates(j, nulls, x.Dates.GetValues())
+	case *yrdv1.ColumnData_Timestamps:
+		g.timestamps(j, nulls, x.Timestamps.GetValues())
+	}
+}
+
+// cell is the Value of row i, column j, which it points row i at.
+func (g *rowGrid) cell(i, j int) *yrdv1.Value {
+	v := &g.vals[i*g.n+j]
+	g.ptrs[i*g.n+j] = v
+	return v
+}
+
+// The per-kind fills below differ only in their wrapper type and, for
+// DATE and TIMESTAMP, in formatting the value; each is the hot loop of its
+// kind, so they are written out rather than shared through a func value.
+
+func (g *rowGrid) ints(j int, nulls []byte, vs []int64) {
+	ws := make([]yrdv1.Value_IntValue, len(vs))
+	k := 0
+	for i := range g.rows {
+		v := g.cell(i, j)
+		if !IsNull(nulls, i) {
+			ws[k].IntValue = vs[k]
+			v.Kind = &ws[k]
+			k++
 		}
 	}
-	return out, nil
+}
+
+func (g *rowGrid) doubles(j int, nulls []byte, vs []float64) {
+	ws := make([]yrdv1.Value_DoubleValue, len(vs))
+	k := 0
+	for i := range g.rows {
+		v := g.cell(i, j)
+		if !IsNull(nulls, i) {
+			ws[k].DoubleValue = vs[k]
+			v.Kind = &ws[k]
+			k++
+		}
+	}
+}
+
+func (g *rowGrid) strings(j int, nulls []byte, vs []string) {
+	ws := make([]yrdv1.Value_StringValue, len(vs))
+	k := 0
+	for i := range g.rows {
+		v := g.cell(i, j)
+		if !IsNull(nulls, i) {
+			ws[k].StringValue = vs[k]
+			v.Kind = &ws[k]
+			k++
+		}
+	}
+}
+
+func (g *rowGrid) bools(j int, nulls []byte, vs []bool) {
+	ws := make([]yrdv1.Value_BoolValue, len(vs))
+	k := 0
+	for i := range g.rows {
+		v := g.cell(i, j)
+		if !IsNull(nulls, i) {
+			ws[k].BoolValue = vs[k]
+			v.Kind = &ws[k]
+			k++
+		}
+	}
+}
+
+func (g *rowGrid) dates(j int, nulls []byte, vs []int32) {
+	ws := make([]yrdv1.Value_DateValue, len(vs))
+	k := 0
+	for i := range g.rows {
+		v := g.cell(i, j)
+		if !IsNull(nulls, i) {
+			g.buf = AppendDate(g.buf[:0], vs[k])
+			ws[k].DateValue = string(g.buf)
+			v.Kind = &ws[k]
+			k++
+		}
+	}
+}
+
+func (g *rowGrid) timestamps(j int, nulls []byte, vs []int64) {
+	ws := make([]yrdv1.Value_TimestampValue, len(vs))
+	k := 0
+	for i := range g.rows {
+		v := g.cell(i, j)
+		if !IsNull(nulls, i) {
+			g.buf = AppendTimestamp(g.buf[:0], vs[k])
+			ws[k].TimestampValue = string(g.buf)
+			v.Kind = &ws[k]
+			k++
+		}
+	}
 }
 
 // RowsToColumns returns rows as one column batch of a result with columns
@@ -353,113 +410,169 @@ func RowsToColumns(cols []*yrdv1.ResultColumn, rows []*yrdv1.Row) (*yrdv1.Column
 	if n > math.MaxUint32 {
 		return nil, fmt.Errorf("resultcodec: %d rows do not fit one batch", n)
 	}
-	out := &yrdv1.ColumnBatch{Rows: uint32(n), Columns: make([]*yrdv1.ColumnData, len(cols))}
 	for i, r := range rows {
 		if len(r.GetValues()) != len(cols) {
 			return nil, fmt.Errorf("resultcodec: row %d has %d values for %d columns", i, len(r.GetValues()), len(cols))
 		}
 	}
+	out := &yrdv1.ColumnBatch{Rows: uint32(n), Columns: make([]*yrdv1.ColumnData, len(cols))}
 	for j, col := range cols {
-		kind := KindOfType(col.GetType())
-		cd := &yrdv1.ColumnData{}
-		var nulls []byte
-		bad := func(i int) error {
-			return fmt.Errorf("resultcodec: row %d: column %s of type %s: value %v has no column form", i, col.GetName(), col.GetType(), rows[i].GetValues()[j])
+		cd, err := packColumn(col, rows, j)
+		if err != nil {
+			return nil, err
 		}
-		switch kind {
-		case Ints:
-			vs := make([]int64, 0, n)
-			for i, r := range rows {
-				switch x := r.GetValues()[j].GetKind().(type) {
-				case nil:
-					nulls = setNull(nulls, n, i)
-				case *yrdv1.Value_IntValue:
-					vs = append(vs, x.IntValue)
-				default:
-					return nil, bad(i)
-				}
-			}
-			cd.Values = &yrdv1.ColumnData_Ints{Ints: &yrdv1.Int64Column{Values: vs}}
-		case Doubles:
-			vs := make([]float64, 0, n)
-			for i, r := range rows {
-				switch x := r.GetValues()[j].GetKind().(type) {
-				case nil:
-					nulls = setNull(nulls, n, i)
-				case *yrdv1.Value_DoubleValue:
-					vs = append(vs, x.DoubleValue)
-				default:
-					return nil, bad(i)
-				}
-			}
-			cd.Values = &yrdv1.ColumnData_Doubles{Doubles: &yrdv1.DoubleColumn{Values: vs}}
-		case Strings:
-			vs := make([]string, 0, n)
-			for i, r := range rows {
-				switch x := r.GetValues()[j].GetKind().(type) {
-				case nil:
-					nulls = setNull(nulls, n, i)
-				case *yrdv1.Value_StringValue:
-					vs = append(vs, x.StringValue)
-				default:
-					return nil, bad(i)
-				}
-			}
-			cd.Values = &yrdv1.ColumnData_Strings{Strings: &yrdv1.StringColumn{Values: vs}}
-		case Bools:
-			vs := make([]bool, 0, n)
-			for i, r := range rows {
-				switch x := r.GetValues()[j].GetKind().(type) {
-				case nil:
-					nulls = setNull(nulls, n, i)
-				case *yrdv1.Value_BoolValue:
-					vs = append(vs, x.BoolValue)
-				default:
-					return nil, bad(i)
-				}
-			}
-			cd.Values = &yrdv1.ColumnData_Bools{Bools: &yrdv1.BoolColumn{Values: vs}}
-		case Dates:
-			vs := make([]int32, 0, n)
-			for i, r := range rows {
-				switch x := r.GetValues()[j].GetKind().(type) {
-				case nil:
-					nulls = setNull(nulls, n, i)
-				case *yrdv1.Value_DateValue:
-					d, ok := parseDate(x.DateValue)
-					if !ok {
-						return nil, bad(i)
-					}
-					vs = append(vs, d)
-				default:
-					return nil, bad(i)
-				}
-			}
-			cd.Values = &yrdv1.ColumnData_Dates{Dates: &yrdv1.DateColumn{Values: vs}}
-		case Timestamps:
-			vs := make([]int64, 0, n)
-			for i, r := range rows {
-				switch x := r.GetValues()[j].GetKind().(type) {
-				case nil:
-					nulls = setNull(nulls, n, i)
-				case *yrdv1.Value_TimestampValue:
-					us, ok := parseTimestamp(x.TimestampValue)
-					if !ok {
-						return nil, bad(i)
-					}
-					vs = append(vs, us)
-				default:
-					return nil, bad(i)
-				}
-			}
-			cd.Values = &yrdv1.ColumnData_Timestamps{Timestamps: &yrdv1.TimestampColumn{Values: vs}}
-		default:
-			return nil, fmt.Errorf("resultcodec: column %s: type %q has no column form", col.GetName(), col.GetType())
-		}
-		cd.Nulls = nulls
 		out.Columns[j] = cd
 	}
 	return out, nil
+}
+
+// packColumn is column j of rows in column form, of the kind of col's
+// type.
+func packColumn(col *yrdv1.ResultColumn, rows []*yrdv1.Row, j int) (*yrdv1.ColumnData, error) {
+	cd := &yrdv1.ColumnData{}
+	bad := -1 // the first row whose value has no column form, if any
+	switch KindOfType(col.GetType()) {
+	case Ints:
+		var vs []int64
+		vs, cd.Nulls, bad = packInts(rows, j)
+		cd.Values = &yrdv1.ColumnData_Ints{Ints: &yrdv1.Int64Column{Values: vs}}
+	case Doubles:
+		var vs []float64
+		vs, cd.Nulls, bad = packDoubles(rows, j)
+		cd.Values = &yrdv1.ColumnData_Doubles{Doubles: &yrdv1.DoubleColumn{Values: vs}}
+	case Strings:
+		var vs []string
+		vs, cd.Nulls, bad = packStrings(rows, j)
+		cd.Values = &yrdv1.ColumnData_Strings{Strings: &yrdv1.StringColumn{Values: vs}}
+	case Bools:
+		var vs []bool
+		vs, cd.Nulls, bad = packBools(rows, j)
+		cd.Values = &yrdv1.ColumnData_Bools{Bools: &yrdv1.BoolColumn{Values: vs}}
+	case Dates:
+		var vs []int32
+		vs, cd.Nulls, bad = packDates(rows, j)
+		cd.Values = &yrdv1.ColumnData_Dates{Dates: &yrdv1.DateColumn{Values: vs}}
+	case Timestamps:
+		var vs []int64
+		vs, cd.Nulls, bad = packTimestamps(rows, j)
+		cd.Values = &yrdv1.ColumnData_Timestamps{Timestamps: &yrdv1.TimestampColumn{Values: vs}}
+	default:
+		return nil, fmt.Errorf("resultcodec: column %s: type %q has no column form", col.GetName(), col.GetType())
+	}
+	if bad >= 0 {
+		return nil, fmt.Errorf("resultcodec: row %d: column %s of type %s: value %v has no column form", bad, col.GetName(), col.GetType(), rows[bad].GetValues()[j])
+	}
+	return cd, nil
+}
+
+// The per-kind packs below each return column j of rows as that kind's
+// values and a NULL bitmap (nil if no row is NULL), and -1; or the first
+// row whose value is of another kind (or a DATE or TIMESTAMP not exactly
+// as the column form writes it back). Like the fills above, each is its
+// kind's hot loop, written out.
+
+func packInts(rows []*yrdv1.Row, j int) ([]int64, []byte, int) {
+	vs := make([]int64, 0, len(rows))
+	var nulls []byte
+	for i, r := range rows {
+		switch x := r.GetValues()[j].GetKind().(type) {
+		case nil:
+			nulls = setNull(nulls, len(rows), i)
+		case *yrdv1.Value_IntValue:
+			vs = append(vs, x.IntValue)
+		default:
+			return nil, nil, i
+		}
+	}
+	return vs, nulls, -1
+}
+
+func packDoubles(rows []*yrdv1.Row, j int) ([]float64, []byte, int) {
+	vs := make([]float64, 0, len(rows))
+	var nulls []byte
+	for i, r := range rows {
+		switch x := r.GetValues()[j].GetKind().(type) {
+		case nil:
+			nulls = setNull(nulls, len(rows), i)
+		case *yrdv1.Value_DoubleValue:
+			vs = append(vs, x.DoubleValue)
+		default:
+			return nil, nil, i
+		}
+	}
+	return vs, nulls, -1
+}
+
+func packStrings(rows []*yrdv1.Row, j int) ([]string, []byte, int) {
+	vs := make([]string, 0, len(rows))
+	var nulls []byte
+	for i, r := range rows {
+		switch x := r.GetValues()[j].GetKind().(type) {
+		case nil:
+			nulls = setNull(nulls, len(rows), i)
+		case *yrdv1.Value_StringValue:
+			vs = append(vs, x.StringValue)
+		default:
+			return nil, nil, i
+		}
+	}
+	return vs, nulls, -1
+}
+
+func packBools(rows []*yrdv1.Row, j int) ([]bool, []byte, int) {
+	vs := make([]bool, 0, len(rows))
+	var nulls []byte
+	for i, r := range rows {
+		switch x := r.GetValues()[j].GetKind().(type) {
+		case nil:
+			nulls = setNull(nulls, len(rows), i)
+		case *yrdv1.Value_BoolValue:
+			vs = append(vs, x.BoolValue)
+		default:
+			return nil, nil, i
+		}
+	}
+	return vs, nulls, -1
+}
+
+func packDates(rows []*yrdv1.Row, j int) ([]int32, []byte, int) {
+	vs := make([]int32, 0, len(rows))
+	var nulls []byte
+	for i, r := range rows {
+		switch x := r.GetValues()[j].GetKind().(type) {
+		case nil:
+			nulls = setNull(nulls, len(rows), i)
+		case *yrdv1.Value_DateValue:
+			d, ok := parseDate(x.DateValue)
+			if !ok {
+				return nil, nil, i
+			}
+			vs = append(vs, d)
+		default:
+			return nil, nil, i
+		}
+	}
+	return vs, nulls, -1
+}
+
+func packTimestamps(rows []*yrdv1.Row, j int) ([]int64, []byte, int) {
+	vs := make([]int64, 0, len(rows))
+	var nulls []byte
+	for i, r := range rows {
+		switch x := r.GetValues()[j].GetKind().(type) {
+		case nil:
+			nulls = setNull(nulls, len(rows), i)
+		case *yrdv1.Value_TimestampValue:
+			us, ok := parseTimestamp(x.TimestampValue)
+			if !ok {
+				return nil, nil, i
+			}
+			vs = append(vs, us)
+		default:
+			return nil, nil, i
+		}
+	}
+	return vs, nulls, -1
 }
 
 // setNull marks row i of n NULL in nulls, making the bitmap on first use.

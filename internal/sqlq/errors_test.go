@@ -40,6 +40,8 @@ func idMsg(id string) string {
 	return "dataset id: " + fe.Msg
 }
 
+// errorCases is the table of rejected SQL, one entry per error with its
+// line, column and message; long because it is the table.
 func errorCases() []errorCase {
 	join := "SELECT count(*) FROM shanghai.civil-affairs.pop JOIN hangzhou.civil-affairs.pop ON true"
 	end := func(s string) int { return len([]rune(s)) + 1 }

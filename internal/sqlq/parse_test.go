@@ -18,6 +18,8 @@ type parseCase struct {
 	format string
 }
 
+// parseCases is the table of SQL the parser accepts and the query it
+// makes of each; long because it is the table, one entry per form.
 func parseCases() []parseCase {
 	const ds = "FROM " + elderly
 	q := func(sel ...*yrdv1.SelectItem) *yrdv1.Query { return fromDS(elderly, sel...) }
