@@ -223,6 +223,9 @@ func (s *clusterService) Status(ctx context.Context, _ *yrdv1.StatusRequest) (*y
 			raftSuffrage[sv.ID] = yrdv1.Suffrage_SUFFRAGE_VOTER
 		}
 	}
+	if resp.GetLeaderPeerId() == "" {
+		resp.NoLeader = n.noLeaderReason(ctx)
+	}
 	members := n.catalog.Members()
 	resp.Members = make([]*yrdv1.MemberStatus, len(members))
 	ctx, cancel := context.WithTimeout(ctx, time.Second)

@@ -95,6 +95,9 @@ func (n *Node) propose(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandR
 		// Retry only what surely did not enter the log: no leader known, or
 		// a node that was not the leader when asked.
 		if errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, consensus.ErrNoLeader) || errors.Is(err, errNoLeaderYet) {
+			if qerr := n.quorumLoss(ctx); qerr != nil {
+				return nil, qerr
+			}
 			select {
 			case <-time.After(50 * time.Millisecond):
 				continue
@@ -199,6 +202,9 @@ func (n *Node) readBarrier(ctx context.Context, c yrdv1.ReadConsistency) error {
 	for {
 		index, err := n.readIndexOnce(ctx)
 		if errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, errNoLeaderYet) {
+			if qerr := n.quorumLoss(ctx); qerr != nil {
+				return qerr
+			}
 			select {
 			case <-time.After(50 * time.Millisecond):
 				continue

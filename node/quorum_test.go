@@ -1,0 +1,82 @@
+package node_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/yrd-exchange/yrdnode/node"
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+	"github.com/yrd-exchange/yrdnode/testnet"
+)
+
+// waitNoLeader waits until node i knows no leader (its election timeout
+// ran out after the leader went away).
+func waitNoLeader(t *testing.T, c *testnet.Cluster, i int) {
+	t.Helper()
+	ctx := testCtx(t)
+	for c.Node(i).Raft().Leader() != "" {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s still follows %s", c.Config(i).City, c.Node(i).Raft().Leader())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// checkQuorumLost asserts err is the fast, clear refusal of a node that
+// cannot elect a leader, marked so that clients do not retry it.
+func checkQuorumLost(t *testing.T, what string, err error, took time.Duration) {
+	t.Helper()
+	st, _ := status.FromError(err)
+	if st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "no leader: 2 of 3 voters unreachable") {
+		t.Fatalf("%s without quorum: %v, want Unavailable \"no leader: 2 of 3 voters unreachable\"", what, err)
+	}
+	// Stopped voters refuse the probe at once; the client's deadline is
+	// 10 s, which is what this took before.
+	if took > 3*time.Second {
+		t.Fatalf("%s without quorum took %v, want well under the 10 s deadline", what, took)
+	}
+	var marked bool
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetMetadata()[node.MetaQuorum] == node.MetaQuorumLost {
+			marked = true
+		}
+	}
+	if !marked {
+		t.Fatalf("%s without quorum: status details %v lack %s=%s", what, st.Details(), node.MetaQuorum, node.MetaQuorumLost)
+	}
+}
+
+func TestQuorumLossFailsFastAndShowsInStatus(t *testing.T) {
+	c := startCluster(t, testnet.Options{})
+	leader, follower := leaderAndFollower(t, c)
+	publisher := publisherClient(t, c, follower) // its key is made while writes still work
+	c.Stop(leader)
+	c.Stop(3 - leader - follower)
+	waitNoLeader(t, c, follower)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := publisher.PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: dsAt(c, follower, 1)})
+	checkQuorumLost(t, "write", err, time.Since(start))
+
+	start = time.Now()
+	_, err = catalogClient(c, follower).GetDataset(ctx, &yrdv1.GetDatasetRequest{Id: dsAt(c, follower, 1).GetId()})
+	checkQuorumLost(t, "linearizable read", err, time.Since(start))
+
+	st, err := yrdv1grpc.NewClusterServiceClient(c.Conn(follower)).Status(ctx, &yrdv1.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.GetLeaderPeerId() != "" || !strings.Contains(st.GetNoLeader(), "no leader: 2 of 3 voters unreachable") {
+		t.Fatalf("status without quorum: leader %q, no_leader %q; want the unreachable voters", st.GetLeaderPeerId(), st.GetNoLeader())
+	}
+}
