@@ -134,7 +134,10 @@ func (s *clusterService) redeem(ctx context.Context, req *yrdv1.JoinRequest) (*y
 			return nil, err
 		}
 		resp, err := yrdv1grpc.NewPeerServiceClient(conn).Join(ctx, req)
-		return resp, fromStatus(err)
+		if err != nil {
+			return nil, n.hopFailed("the leader", n.raft.Leader(), err)
+		}
+		return resp, nil
 	}
 	member := &yrdv1.Member{PeerId: req.GetPeerId(), City: req.GetCity(), FabricAddrs: req.GetFabricAddrs(), ApiAddr: req.GetApiAddr()}
 	res, err := n.propose(ctx, &yrdv1.Command{Op: &yrdv1.Command_RedeemJoinToken{RedeemJoinToken: &yrdv1.RedeemJoinTokenCommand{
@@ -194,7 +197,10 @@ func (s *clusterService) TransferLeadership(ctx context.Context, req *yrdv1.Tran
 			return nil, err
 		}
 		resp, err := yrdv1grpc.NewClusterServiceClient(conn).TransferLeadership(ctx, req)
-		return resp, fromStatus(err)
+		if err != nil {
+			return nil, n.hopFailed("the leader", n.raft.Leader(), err)
+		}
+		return resp, nil
 	}
 	if err := n.raft.TransferLeadership(req.GetToPeerId()); err != nil {
 		return nil, errorf(ErrUnavailable, "leadership transfer: %v", err)

@@ -114,7 +114,7 @@ func (n *Node) runAt(ctx context.Context, city string, er owner.Request, send fu
 	st, err := yrdv1grpc.NewPeerServiceClient(conn).Execute(ctx, &yrdv1.ExecuteRequest{Query: er.Query, Purpose: er.Purpose,
 		Requester: er.Principal, Explain: er.Explain, BatchRows: uint32(er.BatchRows), Columnar: er.Columnar})
 	if err != nil {
-		return fromStatus(err)
+		return n.hopFailed("the node of", id.String(), err)
 	}
 	for {
 		msg, err := st.Recv()
@@ -122,7 +122,7 @@ func (n *Node) runAt(ctx context.Context, city string, er owner.Request, send fu
 			return nil
 		}
 		if err != nil {
-			return fromStatus(err)
+			return n.hopFailed("the node of", id.String(), err)
 		}
 		if err := send(msg); err != nil {
 			return err

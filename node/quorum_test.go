@@ -80,3 +80,35 @@ func TestQuorumLossFailsFastAndShowsInStatus(t *testing.T) {
 		t.Fatalf("status without quorum: leader %q, no_leader %q; want the unreachable voters", st.GetLeaderPeerId(), st.GetNoLeader())
 	}
 }
+
+// TestFailedHopIsNamed: a follower cut off from the leader is healthy; a
+// call it forwards says the hop to the leader failed, not the node.
+func TestFailedHopIsNamed(t *testing.T) {
+	c := startCluster(t, testnet.Options{})
+	leader, follower := leaderAndFollower(t, c)
+	publisher := publisherClient(t, c, follower)
+	leaderID := c.Node(leader).PeerID().String()
+	c.Partition([]int{follower}, []int{leader, 3 - leader - follower})
+	// Until its election timeout the follower still knows the leader.
+	want := "forwarding from " + c.Config(follower).City + " to the leader " + c.Config(leader).City + " (peer " + leaderID + ") failed"
+	_, err := publisher.PublishDataset(testCtx(t), &yrdv1.PublishDatasetRequest{Dataset: dsAt(c, follower, 1)})
+	checkHop(t, "write", err, want)
+	_, err = yrdv1grpc.NewClusterServiceClient(c.Conn(follower)).TransferLeadership(testCtx(t), &yrdv1.TransferLeadershipRequest{})
+	checkHop(t, "leadership transfer", err, want)
+}
+
+// checkHop asserts err names the failed hop and carries the mark that
+// keeps a client from blaming the node it asked.
+func checkHop(t *testing.T, what string, err error, want string) {
+	t.Helper()
+	st, _ := status.FromError(err)
+	if st.Code() != codes.Unavailable || !strings.Contains(st.Message(), want) {
+		t.Fatalf("%s through a partitioned follower: %v, want Unavailable %q", what, err, want)
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == node.ReasonNotApplied {
+			return
+		}
+	}
+	t.Fatalf("%s through a partitioned follower: details %v, want reason %s", what, st.Details(), node.ReasonNotApplied)
+}
