@@ -1,8 +1,10 @@
 package node_test
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -39,5 +41,50 @@ func TestOwnerFieldErrorsBeforeOwnership(t *testing.T) {
 	_, err := pub.PublishDataset(testCtx(t), &yrdv1.PublishDatasetRequest{Dataset: d})
 	if status.Code(err) != codes.PermissionDenied {
 		t.Errorf("other org's dataset: %v, want PermissionDenied", err)
+	}
+}
+
+// TestRestartedNodeResumesAnchoring: after a restart the anchor loop
+// starts from the node's latest anchor in the catalog; from 0 it proposed
+// the unchanged head every interval, each refused as "does not advance".
+func TestRestartedNodeResumesAnchoring(t *testing.T) {
+	logs := &syncBuffer{}
+	c := startCluster(t, testnet.Options{Cities: []string{"shanghai"},
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	connAs(t, c, 0, "sh-analytics", yrdv1.Role_ROLE_ANALYST) // its key's creation is audited
+	id := c.Node(0).PeerID().String()
+	waitFor(t, "a first anchor", func() bool {
+		a, err := c.Node(0).Catalog().LatestAnchor(id)
+		return err == nil && a.GetSeq() > 0
+	})
+	if err := c.Stop(0); err != nil {
+		t.Fatal(err)
+	}
+	before := len(logs.String())
+	if err := c.Restart(testCtx(t), 0); err != nil {
+		t.Fatal(err)
+	}
+	// A tick that finds the head anchored is the event that shows the
+	// loop knew where it stood; a refused proposal comes before it if not.
+	waitFor(t, "the anchor loop to find its head anchored", func() bool {
+		since := logs.String()[before:]
+		if strings.Contains(since, "does not advance") {
+			t.Fatalf("after a restart: %s", since)
+		}
+		return strings.Contains(since, "head already anchored")
+	})
+}
+
+// waitFor polls cond until it holds, failing the test if it does not
+// within the test context's time.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx := testCtx(t)
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
 }
