@@ -9,7 +9,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/yrd-exchange/yrdnode/node"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
+	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
 	"github.com/yrd-exchange/yrdnode/testnet"
 )
 
@@ -85,6 +87,36 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		case <-ctx.Done():
 			t.Fatalf("waiting for %s: %v", what, ctx.Err())
 		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestOperatorIssuesCredentialsOnlyForItsCity: an organisation that
+// publishes in hangzhou is hangzhou's; shanghai's operator may not vouch
+// for it, with a key or a certificate, and the refusal is on record.
+func TestOperatorIssuesCredentialsOnlyForItsCity(t *testing.T) {
+	c := startCluster(t, testnet.Options{})
+	sh, hz := c.Index("shanghai"), c.Index("hangzhou")
+	publishAt(t, c, hz, 1)
+	publishAt(t, c, sh, 1)
+	admin := yrdv1grpc.NewAuthServiceClient(c.Conn(sh))
+	ctx := testCtx(t)
+	_, err := admin.CreateAPIKey(ctx, &yrdv1.CreateAPIKeyRequest{Org: orgOf("hangzhou"), Role: yrdv1.Role_ROLE_PUBLISHER, Name: "mallory"})
+	if st, _ := status.FromError(err); st.Code() != codes.PermissionDenied || !strings.Contains(st.Message(), "is an organisation of hangzhou") {
+		t.Fatalf("shanghai key for a hangzhou organisation: %v, want PermissionDenied naming hangzhou", err)
+	}
+	_, err = admin.IssueCertificate(ctx, &yrdv1.IssueCertificateRequest{Org: orgOf("hangzhou"), Role: yrdv1.Role_ROLE_PUBLISHER, Name: "mallory"})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("shanghai certificate for a hangzhou organisation: %v, want PermissionDenied", err)
+	}
+	if recs := withRule(t, c, sh, node.RuleCredentialOtherCity); len(recs) != 2 {
+		t.Fatalf("%d %s records, want 2: %v", len(recs), node.RuleCredentialOtherCity, recs)
+	}
+	// Its own organisations, and ones the catalog does not know yet, are
+	// shanghai's to name.
+	for _, org := range []string{orgOf("shanghai"), "sh-new-bureau"} {
+		if _, err := admin.CreateAPIKey(ctx, &yrdv1.CreateAPIKeyRequest{Org: org, Role: yrdv1.Role_ROLE_ANALYST, Name: "ann"}); err != nil {
+			t.Fatalf("key for %s: %v", org, err)
 		}
 	}
 }
