@@ -112,3 +112,47 @@ func checkHop(t *testing.T, what string, err error, want string) {
 	}
 	t.Fatalf("%s through a partitioned follower: details %v, want reason %s", what, st.Details(), node.ReasonNotApplied)
 }
+
+// memberReachable is what node i's cluster status says of the member of
+// city.
+func memberReachable(t *testing.T, c *testnet.Cluster, i int, city string) (bool, string) {
+	t.Helper()
+	st, err := yrdv1grpc.NewClusterServiceClient(c.Conn(i)).Status(testCtx(t), &yrdv1.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range st.GetMembers() {
+		if m.GetMember().GetCity() == city {
+			return m.GetReachable(), m.GetError()
+		}
+	}
+	t.Fatalf("status of %s lists no %s", c.Config(i).City, city)
+	return false, ""
+}
+
+// TestRestartedMemberIsReachableAtOnce: once a restarted member is back
+// (ready: it follows the leader), another member's status shows it
+// reachable on the next call, not after the dial backoffs run out.
+func TestRestartedMemberIsReachableAtOnce(t *testing.T) {
+	c := startCluster(t, testnet.Options{})
+	leader, follower := leaderAndFollower(t, c)
+	other := 3 - leader - follower
+	city := c.Config(other).City
+	if err := c.Stop(other); err != nil {
+		t.Fatal(err)
+	}
+	// The follower finds it gone, and keeps finding it gone: its probes
+	// and their retries back off.
+	for range 3 {
+		waitFor(t, "the follower to see "+city+" unreachable", func() bool {
+			ok, _ := memberReachable(t, c, follower, city)
+			return !ok
+		})
+	}
+	if err := c.Restart(testCtx(t), other); err != nil {
+		t.Fatal(err)
+	}
+	if ok, why := memberReachable(t, c, follower, city); !ok {
+		t.Fatalf("%s is back and follows the leader, but %s's status says unreachable: %s", city, c.Config(follower).City, why)
+	}
+}
