@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/auth"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+	"github.com/yrd-exchange/yrdnode/store"
 )
 
 func (c Config) auditPath() string { return filepath.Join(c.DataDir, "audit.db") }
@@ -133,7 +135,10 @@ func (n *Node) previousLevel(ctx context.Context) yrdv1.ClassificationLevel {
 func (n *Node) anchorLoop() {
 	t := time.NewTicker(n.cfg.AnchorInterval)
 	defer t.Stop()
-	var anchored uint64
+	// Start from what the catalog holds: from 0, a restarted node would
+	// propose its unchanged head every interval, each refused as not
+	// advancing, until its next audit record.
+	anchored := n.lastAnchored()
 	for {
 		select {
 		case <-n.base.Done():
@@ -141,7 +146,11 @@ func (n *Node) anchorLoop() {
 		case <-t.C:
 		}
 		seq, head := n.auditLog.Head()
-		if seq == anchored || n.raft.Leader() == "" {
+		if seq == anchored {
+			n.log.Debug("audit anchor: head already anchored", "seq", seq)
+			continue
+		}
+		if n.raft.Leader() == "" {
 			continue
 		}
 		key, err := n.signingKey()
@@ -153,12 +162,30 @@ func (n *Node) anchorLoop() {
 		ctx, cancel := context.WithTimeout(n.base, 5*time.Second)
 		_, err = n.propose(ctx, &yrdv1.Command{Op: &yrdv1.Command_RecordAnchor{RecordAnchor: &yrdv1.RecordAnchorCommand{Anchor: a}}})
 		cancel()
+		if errors.Is(err, ErrConflict) {
+			// This replica had not yet applied a later anchor of ours
+			// when the loop started; catch up instead of retrying.
+			anchored = max(anchored, n.lastAnchored())
+			if seq <= anchored {
+				continue
+			}
+		}
 		if err != nil {
 			n.log.Warn("recording audit anchor", "seq", seq, "err", err)
 			continue
 		}
 		anchored = seq
 	}
+}
+
+// lastAnchored is the sequence number of this node's latest anchor in
+// the local catalog, 0 if it has none.
+func (n *Node) lastAnchored() uint64 {
+	a, err := n.catalog.LatestAnchor(n.id.String())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		n.log.Warn("audit anchor: reading the latest", "err", err)
+	}
+	return a.GetSeq()
 }
 
 // flushAudit makes every record of a call already answered readable: the

@@ -5,8 +5,10 @@ import (
 	"strings"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/yrd-exchange/yrdnode/internal/auth"
+	"github.com/yrd-exchange/yrdnode/internal/catalogspec"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -151,6 +153,9 @@ func (n *Node) checkOwnership(ctx context.Context, req any) error {
 	default:
 		return nil
 	}
+	if err := ownerFieldErrors(claimed); err != nil {
+		return err
+	}
 	for _, d := range []*yrdv1.Dataset{claimed, existing} {
 		if d != nil && (d.GetOwnerCity() != p.GetCity() || d.GetOwnerOrg() != p.GetOrg()) {
 			n.auditRefused(ctx, RuleDatasetOtherOrg, &yrdv1.AuditRecord{Requester: p, Action: publishAction(req), DatasetId: d.GetId(),
@@ -160,6 +165,27 @@ func (n *Node) checkOwnership(ctx context.Context, req any) error {
 		}
 	}
 	return nil
+}
+
+// ownerFieldErrors reports a claimed dataset's owner_city and owner_org
+// problems before ownership is checked against them: a publisher who left
+// owner_org out or misspelt owner_city made a mistake in the file, and
+// "permission denied" would send them looking at their key instead.
+func ownerFieldErrors(d *yrdv1.Dataset) error {
+	if d == nil {
+		return nil
+	}
+	var errs catalogspec.Errors
+	all, _ := catalogspec.Validate(proto.Clone(d).(*yrdv1.Dataset)).(catalogspec.Errors)
+	for _, e := range all {
+		if e.Field == "owner_city" || e.Field == "owner_org" {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errorf(ErrInvalid, "%v", errs)
 }
 
 // publishAction is the audit action of a catalog change request.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/yrd-exchange/yrdnode/internal/cities"
@@ -134,7 +136,10 @@ func (s *clusterService) redeem(ctx context.Context, req *yrdv1.JoinRequest) (*y
 			return nil, err
 		}
 		resp, err := yrdv1grpc.NewPeerServiceClient(conn).Join(ctx, req)
-		return resp, fromStatus(err)
+		if err != nil {
+			return nil, n.hopFailed("the leader", n.raft.Leader(), err)
+		}
+		return resp, nil
 	}
 	member := &yrdv1.Member{PeerId: req.GetPeerId(), City: req.GetCity(), FabricAddrs: req.GetFabricAddrs(), ApiAddr: req.GetApiAddr()}
 	res, err := n.propose(ctx, &yrdv1.Command{Op: &yrdv1.Command_RedeemJoinToken{RedeemJoinToken: &yrdv1.RedeemJoinTokenCommand{
@@ -194,7 +199,10 @@ func (s *clusterService) TransferLeadership(ctx context.Context, req *yrdv1.Tran
 			return nil, err
 		}
 		resp, err := yrdv1grpc.NewClusterServiceClient(conn).TransferLeadership(ctx, req)
-		return resp, fromStatus(err)
+		if err != nil {
+			return nil, n.hopFailed("the leader", n.raft.Leader(), err)
+		}
+		return resp, nil
 	}
 	if err := n.raft.TransferLeadership(req.GetToPeerId()); err != nil {
 		return nil, errorf(ErrUnavailable, "leadership transfer: %v", err)
@@ -222,6 +230,9 @@ func (s *clusterService) Status(ctx context.Context, _ *yrdv1.StatusRequest) (*y
 		if sv.Voter {
 			raftSuffrage[sv.ID] = yrdv1.Suffrage_SUFFRAGE_VOTER
 		}
+	}
+	if resp.GetLeaderPeerId() == "" {
+		resp.NoLeader = n.noLeaderReason(ctx)
 	}
 	members := n.catalog.Members()
 	resp.Members = make([]*yrdv1.MemberStatus, len(members))
@@ -251,10 +262,7 @@ func (n *Node) probe(ctx context.Context, ms *yrdv1.MemberStatus) {
 			ms.Error = err.Error()
 			return
 		}
-		conn, err := n.peers.get(id)
-		if err == nil {
-			st, err = yrdv1grpc.NewPeerServiceClient(conn).LocalStatus(ctx, &yrdv1.StatusRequest{})
-		}
+		st, err = n.peerStatus(ctx, id)
 		if err != nil {
 			ms.Error = err.Error()
 			return
@@ -269,6 +277,26 @@ func (n *Node) probe(ctx context.Context, ms *yrdv1.MemberStatus) {
 	if self := st.GetMembers(); len(self) == 1 && self[0].GetError() != "" {
 		ms.Error = self[0].GetError() // e.g. its storage failed
 	}
+}
+
+// peerStatus asks member id for its own view. The fabric connection is
+// opened (or found) first, past libp2p's dial backoff, and the cached gRPC
+// channel's reconnect backoff is reset: both grow while a member is down,
+// and would show it unreachable for many seconds after it is back.
+func (n *Node) peerStatus(ctx context.Context, id peer.ID) (*yrdv1.StatusResponse, error) {
+	if err := n.host.Reach(ctx, id); err != nil {
+		return nil, err
+	}
+	conn, err := n.peers.get(id)
+	if err != nil {
+		return nil, err
+	}
+	if conn.GetState() == connectivity.TransientFailure {
+		conn.ResetConnectBackoff()
+	}
+	// The fabric connection is up, so waiting for the channel to connect
+	// costs one stream; ctx bounds it all the same.
+	return yrdv1grpc.NewPeerServiceClient(conn).LocalStatus(ctx, &yrdv1.StatusRequest{}, grpc.WaitForReady(true))
 }
 
 // localStatus is this node's own raft view; its single member entry carries

@@ -54,7 +54,8 @@ const (
 type domainError struct {
 	kind    error
 	msg     string
-	outcome string // "", ReasonNotApplied or ReasonOutcomeUnknown
+	outcome string            // "", ReasonNotApplied or ReasonOutcomeUnknown
+	meta    map[string]string // the ErrorInfo's metadata, with outcome
 }
 
 func (e *domainError) Error() string { return e.msg }
@@ -153,7 +154,8 @@ func toStatus(err error) error {
 		if errors.Is(err, kc.kind) {
 			st := status.New(kc.code, err.Error())
 			if outcome := outcomeOf(err); outcome != "" && kc.code == codes.Unavailable {
-				if withInfo, derr := st.WithDetails(&errdetails.ErrorInfo{Domain: ErrorDomain, Reason: outcome}); derr == nil {
+				info := &errdetails.ErrorInfo{Domain: ErrorDomain, Reason: outcome, Metadata: metaOf(err)}
+				if withInfo, derr := st.WithDetails(info); derr == nil {
 					st = withInfo
 				}
 			}
@@ -161,6 +163,15 @@ func toStatus(err error) error {
 		}
 	}
 	return status.Error(codes.Internal, err.Error())
+}
+
+// metaOf is the ErrorInfo metadata a domain error carries, or nil.
+func metaOf(err error) map[string]string {
+	var de *domainError
+	if errors.As(err, &de) {
+		return de.meta
+	}
+	return nil
 }
 
 // statusOutcome is the ErrorInfo reason a status carries, or "".
@@ -173,6 +184,16 @@ func statusOutcome(st *status.Status) string {
 	return ""
 }
 
+// statusMeta is the metadata of the ErrorInfo a status carries, or nil.
+func statusMeta(st *status.Status) map[string]string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
+			return info.GetMetadata()
+		}
+	}
+	return nil
+}
+
 // fromStatus turns a status received from a peer back into a domain error,
 // so a forwarded call fails the same way a local one would.
 func fromStatus(err error) error {
@@ -182,7 +203,7 @@ func fromStatus(err error) error {
 	}
 	for _, kc := range kindCodes {
 		if kc.code == st.Code() {
-			return &domainError{kind: kc.kind, msg: st.Message(), outcome: statusOutcome(st)}
+			return &domainError{kind: kc.kind, msg: st.Message(), outcome: statusOutcome(st), meta: statusMeta(st)}
 		}
 	}
 	return err

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -95,6 +96,9 @@ func (n *Node) propose(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandR
 		// Retry only what surely did not enter the log: no leader known, or
 		// a node that was not the leader when asked.
 		if errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, consensus.ErrNoLeader) || errors.Is(err, errNoLeaderYet) {
+			if qerr := n.quorumLoss(ctx); qerr != nil {
+				return nil, qerr
+			}
 			select {
 			case <-time.After(50 * time.Millisecond):
 				continue
@@ -140,6 +144,44 @@ func (n *Node) applyLocal(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.Comma
 	return n.raft.Apply(ctx, cmd)
 }
 
+// hopFailed is the error for a call this node forwarded over the fabric
+// (to the leader, or to another city's node) that failed. When the
+// transport failed, not the node at the other end, it names that hop: the
+// client's own node is healthy, and told "cannot reach node" the operator
+// would look in the wrong place. It is marked with whether the call may
+// have arrived: a failed dial sent nothing, a broken connection may have
+// delivered it. Anything else is the remote node's verdict, passed on.
+func (n *Node) hopFailed(role, id string, err error) error {
+	st := status.Convert(err)
+	if st.Code() != codes.Unavailable || statusOutcome(st) != "" || !isTransportFailure(st) {
+		return fromStatus(err)
+	}
+	mark := outcomeUnknown
+	if isDialFailure(st) {
+		mark = notApplied
+	}
+	msg := fmt.Sprintf("forwarding from %s to %s %s (peer %s) failed: %s", n.cfg.City, role, n.memberName(id), id, st.Message())
+	if m, ok := n.catalog.Member(id); ok && m.GetApiAddr() != "" {
+		msg += "; its API is at " + m.GetApiAddr()
+	}
+	return mark("%s", msg)
+}
+
+// isTransportFailure reports whether an UNAVAILABLE status was made by
+// grpc-go's client for a connection that failed (see isDialFailure) or
+// broke, rather than sent by the server.
+func isTransportFailure(st *status.Status) bool {
+	if isDialFailure(st) {
+		return true
+	}
+	for _, p := range []string{"error reading from server", "closing transport", "transport is closing", "connection closed"} {
+		if strings.HasPrefix(st.Message(), p) {
+			return true
+		}
+	}
+	return false
+}
+
 // isDialFailure reports whether an UNAVAILABLE status from a gRPC client
 // means no connection was made, so the request was never sent. grpc-go
 // fails a call on a channel that could not connect (dial or handshake)
@@ -162,24 +204,11 @@ func (n *Node) proposeOnce(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.Comm
 		return nil, err
 	}
 	resp, err := client.Apply(ctx, &yrdv1grpc.ApplyRequest{Command: cmd})
-	if st := status.Convert(err); st.Code() == codes.Unavailable {
-		// The leader's own verdict (not leader, leadership lost) comes with
-		// its outcome; pass it on as it is.
-		if outcome := statusOutcome(st); outcome != "" {
-			return nil, fromStatus(err)
-		}
-		// Otherwise the transport failed. Tell the client where the leader
-		// is, so it can go there itself, and whether the write may have
-		// reached it: a failed dial sent nothing, a broken connection may
-		// have delivered it.
-		mark := outcomeUnknown
-		if isDialFailure(st) {
-			mark = notApplied
-		}
-		return nil, mark("the leader (%s) cannot be reached from %s: %s; its API is at %s",
-			n.raft.Leader(), n.cfg.City, st.Message(), n.leaderAPIAddr())
-	} else if err != nil {
-		return nil, fromStatus(err)
+	if err != nil {
+		// The leader's own verdict (not leader, leadership lost) comes
+		// with its outcome and passes on as it is; a failed hop says so,
+		// with the leader's API, so the client can go there itself.
+		return nil, n.hopFailed("the leader", n.raft.Leader(), err)
 	}
 	if resp.GetResult().GetErrorCode() == yrdv1.ErrorCode_ERROR_CODE_NOT_LEADER {
 		return nil, consensus.ErrNotLeader // leadership moved on; the entry never entered the log
@@ -199,6 +228,9 @@ func (n *Node) readBarrier(ctx context.Context, c yrdv1.ReadConsistency) error {
 	for {
 		index, err := n.readIndexOnce(ctx)
 		if errors.Is(err, consensus.ErrNotLeader) || errors.Is(err, errNoLeaderYet) {
+			if qerr := n.quorumLoss(ctx); qerr != nil {
+				return qerr
+			}
 			select {
 			case <-time.After(50 * time.Millisecond):
 				continue
@@ -236,7 +268,10 @@ func (n *Node) askLeaderReadIndex() (uint64, error) {
 	}
 	resp, err := client.ReadIndex(ctx, &yrdv1grpc.ReadIndexRequest{})
 	if status.Code(err) == codes.Unavailable {
-		return 0, consensus.ErrNotLeader // reads are safe to retry
+		// Reads are safe to retry; if none succeeds, the client learns
+		// which hop failed.
+		reason := n.hopFailed("the leader", n.raft.Leader(), err).Error()
+		return 0, &domainError{kind: consensus.ErrNotLeader, msg: reason}
 	} else if err != nil {
 		return 0, fromStatus(err)
 	}

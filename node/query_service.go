@@ -35,7 +35,7 @@ type queryService struct {
 func (s *queryService) Query(req *yrdv1.QueryRequest, stream yrdv1grpc.QueryService_QueryServer) error {
 	n := s.n
 	p := principal(stream.Context())
-	q, err := parseQuestion(req)
+	q, refs, err := parseQuestion(req)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (s *queryService) Query(req *yrdv1.QueryRequest, stream yrdv1grpc.QueryServ
 	er := owner.Request{Query: q, Purpose: req.GetPurpose(), Principal: p, Explain: req.GetExplain(), BatchRows: int(req.GetBatchRows()),
 		Columnar: req.GetColumnar()}
 	if fam := q.GetFamily(); fam != "" {
-		return n.fanOut(ctx, er, stream.Send)
+		return n.fanOut(ctx, er, refs, stream.Send)
 	}
 	if err := validID("query.dataset", q.GetDatasetId()); err != nil {
 		return err
@@ -67,6 +67,9 @@ func (s *queryService) Query(req *yrdv1.QueryRequest, stream yrdv1grpc.QueryServ
 	ds, ok := n.catalog.GetDataset(q.GetDatasetId())
 	if !ok {
 		return errorf(ErrNotFound, "dataset %q not found", q.GetDatasetId())
+	}
+	if err := checkColumns("dataset "+ds.GetId(), refs, ds); err != nil {
+		return err
 	}
 	return n.runAt(ctx, ds.GetOwnerCity(), er, stream.Send)
 }
@@ -78,22 +81,44 @@ func (n *Node) withQueryTimeout(ctx context.Context) (context.Context, context.C
 	return context.WithTimeout(ctx, n.cfg.QueryTimeout)
 }
 
-// parseQuestion returns the structured query of req, parsing SQL text.
-func parseQuestion(req *yrdv1.QueryRequest) (*yrdv1.Query, error) {
+// parseQuestion returns the structured query of req, parsing SQL text,
+// and the columns it reads: with their positions in the text, if any.
+func parseQuestion(req *yrdv1.QueryRequest) (*yrdv1.Query, []sqlq.ColumnRef, error) {
 	switch x := req.GetQuestion().(type) {
 	case *yrdv1.QueryRequest_Sql:
-		q, err := sqlq.Parse(x.Sql)
+		q, refs, err := sqlq.ParseColumns(x.Sql)
 		if err != nil {
-			return nil, errorf(ErrInvalid, "sql: %v", err)
+			return nil, nil, errorf(ErrInvalid, "sql: %v", err)
 		}
-		return q, nil
+		return q, refs, nil
 	case *yrdv1.QueryRequest_Query:
 		if x.Query.GetSource() == nil {
-			return nil, errorf(ErrInvalid, "query: names no dataset or family")
+			return nil, nil, errorf(ErrInvalid, "query: names no dataset or family")
 		}
-		return x.Query, nil
+		return x.Query, sqlq.Columns(x.Query), nil
 	}
-	return nil, errorf(ErrInvalid, "sql or query: one is required")
+	return nil, nil, errorf(ErrInvalid, "sql or query: one is required")
+}
+
+// checkColumns refuses a query that reads a column in none of the
+// schemas of its datasets (one, or a family's), naming the first such
+// column in the text and where it is. Checked here, before the owners
+// see it, a misspelt GROUP BY column is not reported as some other
+// column's fault by a later check, and a family query fails once, not as
+// a partial result with every city refusing.
+func checkColumns(what string, refs []sqlq.ColumnRef, datasets ...*yrdv1.Dataset) error {
+	known := map[string]bool{}
+	for _, d := range datasets {
+		for _, c := range d.GetSchema().GetColumns() {
+			known[c.GetName()] = true
+		}
+	}
+	for _, r := range refs {
+		if !known[r.Name] {
+			return errorf(ErrInvalid, "unknown column %s (not in the schema of %s)", r, what)
+		}
+	}
+	return nil
 }
 
 // runAt runs er on the node of city: here, or forwarded over the fabric.
@@ -114,7 +139,7 @@ func (n *Node) runAt(ctx context.Context, city string, er owner.Request, send fu
 	st, err := yrdv1grpc.NewPeerServiceClient(conn).Execute(ctx, &yrdv1.ExecuteRequest{Query: er.Query, Purpose: er.Purpose,
 		Requester: er.Principal, Explain: er.Explain, BatchRows: uint32(er.BatchRows), Columnar: er.Columnar})
 	if err != nil {
-		return fromStatus(err)
+		return n.hopFailed("the node of", id.String(), err)
 	}
 	for {
 		msg, err := st.Recv()
@@ -122,7 +147,7 @@ func (n *Node) runAt(ctx context.Context, city string, er owner.Request, send fu
 			return nil
 		}
 		if err != nil {
-			return fromStatus(err)
+			return n.hopFailed("the node of", id.String(), err)
 		}
 		if err := send(msg); err != nil {
 			return err
@@ -151,7 +176,7 @@ type cityPart struct {
 // fanOut runs a family query on every owner in parallel, merges the parts
 // that came back and reports every city's status; a city that is down,
 // too slow or denying makes the result partial, never silently smaller.
-func (n *Node) fanOut(ctx context.Context, er owner.Request, send func(*yrdv1.QueryResponse) error) error {
+func (n *Node) fanOut(ctx context.Context, er owner.Request, refs []sqlq.ColumnRef, send func(*yrdv1.QueryResponse) error) error {
 	fam := er.Query.GetFamily()
 	targets, err := n.familyDatasets(fam)
 	if err != nil {
@@ -159,6 +184,9 @@ func (n *Node) fanOut(ctx context.Context, er owner.Request, send func(*yrdv1.Qu
 	}
 	if len(targets) == 0 {
 		return errorf(ErrNotFound, "family %q: no dataset in the catalog has this standard schema id", fam)
+	}
+	if err := checkColumns("family "+fam, refs, targets...); err != nil {
+		return err
 	}
 	m, err := merge.Plan(er.Query)
 	if err != nil {

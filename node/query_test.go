@@ -190,6 +190,15 @@ func TestBadQueriesAreRefusedWithPositionOrName(t *testing.T) {
 		{"unknown dataset", "SELECT district FROM shanghai.civil-affairs.no-such-thing", codes.NotFound, "shanghai.civil-affairs.no-such-thing"},
 		{"unknown family", "SELECT count(*) FROM family:yrd.no-such-family.v1", codes.NotFound, "yrd.no-such-family.v1"},
 		{"unmergeable", "SELECT count(DISTINCT district) FROM family:yrd.elderly-population.v1", codes.InvalidArgument, "select item 1"},
+		// The first unknown column, and where, not a complaint about a
+		// column the misspelling left ungrouped.
+		{"unknown GROUP BY column", "SELECT district, count(*) FROM shanghai.civil-affairs.elderly-population GROUP BY distrct",
+			codes.InvalidArgument, "unknown column distrct at line 1, column 83"},
+		{"first unknown column wins", "SELECT district, count(*) FROM shanghai.civil-affairs.elderly-population\nWHERE agee > 60 GROUP BY distrct",
+			codes.InvalidArgument, "unknown column agee at line 2, column 7"},
+		// One clear error for a family, not a partial result per city.
+		{"unknown column in a family", "SELECT district, count(*) FROM family:yrd.elderly-population.v1 GROUP BY distrct",
+			codes.InvalidArgument, "unknown column distrct at line 1, column 74 (not in the schema of family yrd.elderly-population.v1)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := runQuery(testCtx(t), conn, &yrdv1.QueryRequest{Question: &yrdv1.QueryRequest_Sql{Sql: c.sql}, Purpose: elderlyPurpose})

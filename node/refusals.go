@@ -29,19 +29,20 @@ const (
 	RuleBadCertificate     = "auth.bad-certificate"
 	RuleRevokedCertificate = "auth.revoked-certificate"
 
-	RuleRoleMethod       = "role.method"
-	RuleDatasetOtherOrg  = "dataset.other-organisation"
-	RuleGrantOtherOrg    = "grant.other-organisation"
-	RuleConcurrentQuery  = "limit.concurrent-queries"
-	RuleResultSize       = owner.RuleResultSize
-	RuleBudgetExhausted  = owner.RuleBudgetExhausted
-	RuleFabricNonMember  = "fabric.non-member"
-	RuleJoinTokenUsed    = "join.token-used"
-	RuleJoinTokenExpired = "join.token-expired"
-	RuleJoinTokenUnknown = "join.token-unknown"
-	RuleJoinWrongCity    = "join.token-wrong-city"
-	RuleJoinBadSignature = "join.bad-signature"
-	RuleJoinRefused      = "join.refused"
+	RuleRoleMethod          = "role.method"
+	RuleDatasetOtherOrg     = "dataset.other-organisation"
+	RuleGrantOtherOrg       = "grant.other-organisation"
+	RuleCredentialOtherCity = "credential.other-city"
+	RuleConcurrentQuery     = "limit.concurrent-queries"
+	RuleResultSize          = owner.RuleResultSize
+	RuleBudgetExhausted     = owner.RuleBudgetExhausted
+	RuleFabricNonMember     = "fabric.non-member"
+	RuleJoinTokenUsed       = "join.token-used"
+	RuleJoinTokenExpired    = "join.token-expired"
+	RuleJoinTokenUnknown    = "join.token-unknown"
+	RuleJoinWrongCity       = "join.token-wrong-city"
+	RuleJoinBadSignature    = "join.bad-signature"
+	RuleJoinRefused         = "join.refused"
 )
 
 var authRules = map[auth.Refusal]string{

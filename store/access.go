@@ -200,6 +200,21 @@ func (c *Catalog) Policy() (*yrdv1.PolicyParams, error) {
 	return p, err
 }
 
+// LatestAnchor returns node's most recent audit anchor, or ErrNotFound.
+func (c *Catalog) LatestAnchor(node string) (*yrdv1.AuditAnchor, error) {
+	var a *yrdv1.AuditAnchor
+	err := c.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAnchors)
+		if b == nil {
+			return ErrNotFound
+		}
+		var err error
+		a, err = lastAnchor(b, node)
+		return err
+	})
+	return a, err
+}
+
 // Anchors returns node's audit anchors, oldest first.
 func (c *Catalog) Anchors(node string) ([]*yrdv1.AuditAnchor, error) {
 	var out []*yrdv1.AuditAnchor

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -79,6 +80,46 @@ func DecodeDataset(data []byte) (*yrdv1.Dataset, error) {
 		return nil, fmt.Errorf("decoding dataset: %s", msg)
 	}
 	return d, nil
+}
+
+// DecodeDatasetFile decodes a dataset file by its extension: a .json file
+// strictly as JSON, its syntax errors placed by line and column (read as
+// YAML, a stray comma would be reported in YAML's terms, or a broken file
+// accepted); .yaml and .yml, and any other name, as DecodeDataset does.
+func DecodeDatasetFile(name string, data []byte) (*yrdv1.Dataset, error) {
+	if strings.EqualFold(filepath.Ext(name), ".json") {
+		if err := checkJSON(data); err != nil {
+			return nil, err
+		}
+	}
+	return DecodeDataset(data)
+}
+
+// checkJSON reports where data stops being JSON.
+func checkJSON(data []byte) error {
+	var v any
+	err := json.Unmarshal(data, &v)
+	var syn *json.SyntaxError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &syn):
+		line, col := lineCol(data, syn.Offset)
+		return fmt.Errorf("parsing dataset JSON: line %d, column %d: %v", line, col, syn)
+	}
+	return fmt.Errorf("parsing dataset JSON: %w", err)
+}
+
+// lineCol turns a byte offset into a 1-based line and column (in runes).
+func lineCol(data []byte, off int64) (line, col int) {
+	off = min(max(off, 0), int64(len(data)))
+	before := data[:off]
+	line = bytes.Count(before, []byte("\n")) + 1
+	col = utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:])
+	if col == 0 {
+		col = 1
+	}
+	return line, col
 }
 
 // protojson separates its prefix with a space or, at random, U+00A0 so
@@ -293,7 +334,9 @@ func rewriteValue(fd protoreflect.FieldDescriptor, v any, path string) (any, err
 	case protoreflect.EnumKind:
 		switch v := v.(type) {
 		case json.Number:
-			return v, nil // protojson accepts numbers; Validate judges them
+			// protojson would take level: 3 as CORE. A classification
+			// written as a number is too easy to get wrong; only names.
+			return nil, &FieldError{Field: path, Msg: fmt.Sprintf("want %s, got the number %s (write the name)", enumChoices(fd.Enum()), v)}
 		case string:
 			a, ok := enumAliases[fd.Enum().FullName()]
 			if !ok {
@@ -304,10 +347,7 @@ func rewriteValue(fd protoreflect.FieldDescriptor, v any, path string) (any, err
 			}
 			return nil, &FieldError{Field: path, Msg: fmt.Sprintf("unknown value %s, want %s", show(v), a.choices)}
 		}
-		if a, ok := enumAliases[fd.Enum().FullName()]; ok {
-			return bad(a.choices)
-		}
-		return bad("an enum name")
+		return bad(enumChoices(fd.Enum()))
 	case protoreflect.StringKind:
 		switch v.(type) {
 		case string:
@@ -334,6 +374,22 @@ func rewriteValue(fd protoreflect.FieldDescriptor, v any, path string) (any, err
 		}
 	}
 	return v, nil
+}
+
+// enumChoices names the values an enum field takes, as publishers write
+// them.
+func enumChoices(ed protoreflect.EnumDescriptor) string {
+	if a, ok := enumAliases[ed.FullName()]; ok {
+		return a.choices
+	}
+	vals := ed.Values()
+	names := make([]string, 0, vals.Len())
+	for i := range vals.Len() {
+		if vals.Get(i).Number() != 0 { // the zero value means unset
+			names = append(names, string(vals.Get(i).Name()))
+		}
+	}
+	return "one of " + strings.Join(names, ", ")
 }
 
 func join(path, name string) string {

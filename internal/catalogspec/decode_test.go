@@ -69,7 +69,7 @@ func TestDecodeJSONFullNames(t *testing.T) {
 	  "schema": {"columns": [
 	    {"name": "trip_id", "type": "VARCHAR", "personal_info": "PERSONAL_INFO_NONE", "identifier_role": "IDENTIFIER_NONE"},
 	    {"name": "vehicle_id", "type": "VARCHAR", "personal_info": "PERSONAL_INFO_PERSONAL", "identifier_role": "IDENTIFIER_QUASI", "description": "Pseudonymous."},
-	    {"name": "distance_km", "type": "DOUBLE", "personal_info": 1, "identifier_role": "IDENTIFIER_NONE"}
+	    {"name": "distance_km", "type": "DOUBLE", "personal_info": "PERSONAL_INFO_NONE", "identifier_role": "IDENTIFIER_NONE"}
 	  ]},
 	  "standard_schema_id": "yrd.connected-car-trips.v2", "update_frequency": "daily",
 	  "data_rights": {"holder": "上海临港智能网联汽车研究中心", "processing_use_right": true, "registration_ref": "SHDE-2024-000457"},
@@ -218,7 +218,6 @@ func TestDecodeRoundTrip(t *testing.T) {
 			{},
 			{Multiline: true},
 			{UseProtoNames: true, Multiline: true, Indent: "  "},
-			{UseEnumNumbers: true},
 			{EmitUnpopulated: true},
 		} {
 			js, err := opts.Marshal(d)
@@ -233,6 +232,61 @@ func TestDecodeRoundTrip(t *testing.T) {
 				t.Errorf("%s: round trip via %s\ngot  %v\nwant %v", d.GetId(), js, got, d)
 			}
 		}
+	}
+}
+
+// TestDecodeRefusesEnumNumbers: only names are valid for an enum; level: 3
+// was taken as CORE. protojson prints names unless told otherwise, and the
+// CLI never tells it otherwise, so refusing numbers breaks no round trip.
+func TestDecodeRefusesEnumNumbers(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{"level: 3\n", "level: want GENERAL, IMPORTANT or CORE, got the number 3 (write the name)"},
+		{`{"level": 1}`, "level: want GENERAL, IMPORTANT or CORE, got the number 1"},
+		{"schema: {columns: [{name: a, personal_info: 2}]}\n", "schema.columns[0].personal_info: want NONE, PERSONAL or SENSITIVE, got the number 2"},
+	} {
+		_, err := DecodeDataset([]byte(tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.doc, err, tc.want)
+		}
+	}
+	js, err := protojson.MarshalOptions{UseEnumNumbers: true}.Marshal(valid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeDataset(js); err == nil || !strings.Contains(err.Error(), "got the number") {
+		t.Errorf("enum numbers as protojson writes them with UseEnumNumbers: %v, want refused", err)
+	}
+}
+
+// TestDecodeJSONFileStrictly: a .json file that is not JSON is not read
+// as YAML, and its error says where it breaks; YAML files and standard
+// input are read as before.
+func TestDecodeJSONFileStrictly(t *testing.T) {
+	js, err := protojson.MarshalOptions{Multiline: true}.Marshal(valid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := "{\n  \"id\": \"shanghai.x.y\",,\n  \"level\": \"CORE\"\n}\n" // a stray comma on line 2
+	_, err = DecodeDatasetFile("trips.json", []byte(broken))
+	if err == nil || !strings.Contains(err.Error(), "parsing dataset JSON: line 2, column 24") {
+		t.Fatalf("broken .json: %v, want a JSON error with its line and column", err)
+	}
+	// Valid YAML that is not JSON: refused in a .json file...
+	yamlDoc := "id: shanghai.x.y # a comment\n"
+	if _, err := DecodeDatasetFile("d.JSON", []byte(yamlDoc)); err == nil || !strings.Contains(err.Error(), "parsing dataset JSON: line 1, column 1") {
+		t.Fatalf("YAML in a .JSON file: %v, want refused as JSON", err)
+	}
+	// ...read as YAML elsewhere.
+	for _, name := range []string{"d.yaml", "d.yml", "-"} {
+		if _, err := DecodeDatasetFile(name, append(js, "\n# edited\n"...)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if _, err := DecodeDatasetFile("d.json", js); err != nil {
+		t.Fatalf("valid .json: %v", err)
+	}
+	if _, err := DecodeDatasetFile("d.json", []byte(`{"id": "a"`)); err == nil || !strings.Contains(err.Error(), "line 1, column 10: unexpected end of JSON input") {
+		t.Fatalf("truncated .json: %v", err)
 	}
 }
 

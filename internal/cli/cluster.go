@@ -33,7 +33,11 @@ func runClusterStatus(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 			}
 			fmt.Fprintf(env.Stdout, "node %s (%s), %s, term %d, commit %d, applied %d, version %s\n",
 				st.GetCity(), st.GetPeerId(), st.GetRaftState(), st.GetTerm(), st.GetCommitIndex(), st.GetAppliedIndex(), st.GetVersion())
-			fmt.Fprintf(env.Stdout, "leader %s at %s\n\n", st.GetLeaderPeerId(), st.GetLeaderApiAddr())
+			if st.GetLeaderPeerId() == "" && st.GetNoLeader() != "" {
+				fmt.Fprintf(env.Stdout, "%s\n\n", st.GetNoLeader())
+			} else {
+				fmt.Fprintf(env.Stdout, "leader %s at %s\n\n", st.GetLeaderPeerId(), st.GetLeaderApiAddr())
+			}
 			var rows [][]string
 			for _, m := range st.GetMembers() {
 				role := trimEnum(m.GetMember().GetSuffrage().String(), "SUFFRAGE_")

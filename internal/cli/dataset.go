@@ -50,7 +50,7 @@ func readDatasetFile(path string) (*yrdv1.Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := catalogspec.DecodeDataset(data)
+	d, err := catalogspec.DecodeDatasetFile(path, data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}

@@ -65,7 +65,10 @@ var defaultRetry = retryPolicy{first: 100 * time.Millisecond, most: time.Second,
 // retryable says whether a call that failed with err may be sent again.
 func retryable(method string, req any, err error) bool {
 	st, ok := status.FromError(err)
-	if !ok || st.Code() != codes.Unavailable || certProblem(st.Message()) != "" {
+	if !ok || st.Code() != codes.Unavailable || quorumLost(st) {
+		return false // only an operator brings a lost quorum back
+	}
+	if certProblem(st.Message()) != "" {
 		return false // a certificate that does not verify will not start to
 	}
 	if readMethods[method] {
@@ -87,6 +90,18 @@ func retryable(method string, req any, err error) bool {
 // which nothing was sent, "connection error: desc = ...".
 func neverSent(st *status.Status) bool {
 	return strings.HasPrefix(st.Message(), "connection error: desc = ")
+}
+
+// quorumLost: the node knows no leader and reaches too few voters to
+// elect one (node.MetaQuorum); only an operator changes that, so a retry
+// would just wait out the deadline.
+func quorumLost(st *status.Status) bool {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == errorDomain {
+			return info.GetMetadata()["quorum"] == "lost"
+		}
+	}
+	return false
 }
 
 func outcomeOf(st *status.Status) string {

@@ -36,6 +36,10 @@ func TestRetryOnlyWhatIsSafe(t *testing.T) {
 	notApplied, unknown := markedStatus(t, reasonNotApplied), markedStatus(t, reasonOutcomeUnknown)
 	dialFailed := status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:1: connect: connection refused"`)
 	broken := status.Error(codes.Unavailable, "error reading from server: EOF")
+	// Until an operator brings voters back no leader can be elected:
+	// resending only waits out the deadline the node just spared.
+	quorumLost, _ := status.New(codes.Unavailable, "no leader: 2 of 3 voters unreachable").WithDetails(&errdetails.ErrorInfo{
+		Domain: errorDomain, Reason: reasonNotApplied, Metadata: map[string]string{"quorum": "lost"}})
 	versioned := &yrdv1.UpdateDatasetRequest{ExpectedVersion: 3}
 	for _, tc := range []struct {
 		name   string
@@ -55,6 +59,8 @@ func TestRetryOnlyWhatIsSafe(t *testing.T) {
 		{"read, not found", get, &yrdv1.GetDatasetRequest{}, status.Error(codes.NotFound, "x"), false},
 		{"write, deadline", publish, &yrdv1.PublishDatasetRequest{}, status.Error(codes.DeadlineExceeded, "x"), false},
 		{"query spends budget", "/yrd.v1.QueryService/Query", &yrdv1.QueryRequest{}, broken, false},
+		{"write, quorum lost", publish, &yrdv1.PublishDatasetRequest{}, quorumLost.Err(), false},
+		{"read, quorum lost", get, &yrdv1.GetDatasetRequest{}, quorumLost.Err(), false},
 	} {
 		if got := retryable(tc.method, tc.req, tc.err); got != tc.want {
 			t.Errorf("%s: retryable %v, want %v", tc.name, got, tc.want)

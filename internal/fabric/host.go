@@ -266,6 +266,24 @@ func (h *Host) Dial(ctx context.Context, id peer.ID, protocol protocol.ID) (net.
 	return newConn(s), nil
 }
 
+// Reach reports whether peer id can be reached now: nil if a connection
+// is open, else the outcome of opening one within ctx. Unlike a cached
+// verdict it is current: a peer that just came back is reached at once,
+// past libp2p's dial backoff.
+func (h *Host) Reach(ctx context.Context, id peer.ID) error {
+	if !h.gate.Admit(id) {
+		return fmt.Errorf("fabric: reach %s: %w", id, ErrNotAdmitted)
+	}
+	if h.p2p.Network().Connectedness(id) == network.Connected {
+		return nil
+	}
+	ctx = network.WithForceDirectDial(ctx, "reachability probe")
+	if err := h.p2p.Connect(ctx, peer.AddrInfo{ID: id}); err != nil {
+		return fmt.Errorf("fabric: reach %s: %w", id, err)
+	}
+	return nil
+}
+
 // Dialer returns a dial function for protocol that takes a peer id string as
 // the address, for grpc.WithContextDialer with a "passthrough:///<peer id>"
 // target.

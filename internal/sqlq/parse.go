@@ -78,13 +78,17 @@ const maxStandardSchemaLen = 128
 
 // Parse parses one query of the SQL subset into a Query. Every error is a
 // *SyntaxError.
-func Parse(text string) (q *yrdv1.Query, err error) {
+func Parse(text string) (*yrdv1.Query, error) {
+	return parseWith(&parser{}, text)
+}
+
+func parseWith(p *parser, text string) (q *yrdv1.Query, err error) {
 	if len(text) > MaxQueryBytes {
 		line, col := posAt(text, MaxQueryBytes)
 		return nil, &SyntaxError{Line: line, Column: col,
 			Msg: fmt.Sprintf("the query is %d bytes, more than the limit of %d", len(text), MaxQueryBytes)}
 	}
-	p := &parser{lex: newLexer(text), aliases: map[string]int{}}
+	p.lex, p.aliases = newLexer(text), map[string]int{}
 	defer func() {
 		if r := recover(); r != nil {
 			se, ok := r.(*SyntaxError)
@@ -98,6 +102,18 @@ func Parse(text string) (q *yrdv1.Query, err error) {
 	return p.query(), nil
 }
 
+// ParseColumns parses text as Parse does and also returns the columns it
+// names, in text order, with their positions: the catalog's schema is
+// checked against them where the text is gone.
+func ParseColumns(text string) (*yrdv1.Query, []ColumnRef, error) {
+	p := &parser{}
+	q, err := parseWith(p, text)
+	if err != nil {
+		return nil, nil, err
+	}
+	return q, p.refs, nil
+}
+
 // parser is a recursive-descent parser with one token of lookahead. Errors
 // panic with a *SyntaxError, which Parse recovers; nothing else is
 // recovered.
@@ -106,6 +122,7 @@ type parser struct {
 	tok     token
 	q       *yrdv1.Query
 	aliases map[string]int // select item index by alias
+	refs    []ColumnRef    // the columns named, in text order
 }
 
 func (p *parser) advance() { p.tok = p.lex.next() }
@@ -295,6 +312,7 @@ func (p *parser) selectItem() *yrdv1.SelectItem {
 		item.Item = &yrdv1.SelectItem_Aggregate{Aggregate: p.aggregate(t)}
 	} else {
 		item.Item = &yrdv1.SelectItem_Column{Column: col}
+		p.ref(t)
 		p.afterOperand("select columns and aggregates")
 	}
 	if p.isKw("as") {
@@ -441,6 +459,7 @@ func (p *parser) column(hint string) string {
 	if t.kind == tIdent && p.isPunct("(") {
 		p.unsupportedFunction(t, hint)
 	}
+	p.ref(t)
 	p.afterOperand(hint)
 	return col
 }
@@ -486,6 +505,7 @@ func (p *parser) orderBy() {
 				item.Key = &yrdv1.OrderItem_SelectIndex{SelectIndex: int32(idx)}
 			} else {
 				item.Key = &yrdv1.OrderItem_Column{Column: name}
+				p.ref(t)
 			}
 		default:
 			p.expected("a column name, alias or select item position")

@@ -111,9 +111,11 @@ func (p *parser) operand(want string) operand {
 			}
 			p.unsupportedFunction(t, whereHint)
 		}
+		p.ref(t)
 		return operand{column: t.val, tok: t}
 	case tQIdent:
 		p.advance()
+		p.ref(t)
 		return operand{column: t.val, tok: t}
 	case tString:
 		p.advance()

@@ -332,6 +332,9 @@ type StatusResponse struct {
 	AppliedIndex  uint64          `protobuf:"varint,8,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	Members       []*MemberStatus `protobuf:"bytes,9,rep,name=members,proto3" json:"members,omitempty"`
 	Version       string          `protobuf:"bytes,10,opt,name=version,proto3" json:"version,omitempty"`
+	// Set while the answering node knows no leader: why, as far as it can
+	// tell (e.g. "no leader: 2 of 3 voters unreachable"). Empty otherwise.
+	NoLeader      string `protobuf:"bytes,11,opt,name=no_leader,json=noLeader,proto3" json:"no_leader,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -432,6 +435,13 @@ func (x *StatusResponse) GetMembers() []*MemberStatus {
 func (x *StatusResponse) GetVersion() string {
 	if x != nil {
 		return x.Version
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetNoLeader() string {
+	if x != nil {
+		return x.NoLeader
 	}
 	return ""
 }
@@ -981,7 +991,7 @@ const file_yrd_v1_cluster_proto_rawDesc = "" +
 	"raft_state\x18\x06 \x01(\tR\traftState\x12#\n" +
 	"\rapplied_index\x18\a \x01(\x04R\fappliedIndex\x12\x14\n" +
 	"\x05error\x18\b \x01(\tR\x05error\"\x0f\n" +
-	"\rStatusRequest\"\xd0\x02\n" +
+	"\rStatusRequest\"\xed\x02\n" +
 	"\x0eStatusResponse\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x12\n" +
 	"\x04city\x18\x02 \x01(\tR\x04city\x12\x1d\n" +
@@ -994,7 +1004,8 @@ const file_yrd_v1_cluster_proto_rawDesc = "" +
 	"\rapplied_index\x18\b \x01(\x04R\fappliedIndex\x12.\n" +
 	"\amembers\x18\t \x03(\v2\x14.yrd.v1.MemberStatusR\amembers\x12\x18\n" +
 	"\aversion\x18\n" +
-	" \x01(\tR\aversion\"\xb1\x01\n" +
+	" \x01(\tR\aversion\x12\x1b\n" +
+	"\tno_leader\x18\v \x01(\tR\bnoLeader\"\xb1\x01\n" +
 	"\x15IssueJoinTokenRequest\x12+\n" +
 	"\x03ttl\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12,\n" +
 	"\bsuffrage\x18\x02 \x01(\x0e2\x10.yrd.v1.SuffrageR\bsuffrage\x12\x12\n" +
