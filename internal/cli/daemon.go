@@ -322,14 +322,9 @@ func runDev(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		if *rows < 1 {
 			return usageError{fmt.Sprintf("--rows: %d is not a positive row count", *rows)}
 		}
-		apiAddrs, fabricAddrs := devAPIAddrs, devFabricAddrs
-		switch *ports {
-		case "fixed":
-		case "any":
-			// devnet binds port 0 by default and reports what it got.
-			apiAddrs, fabricAddrs = nil, nil
-		default:
-			return usageError{fmt.Sprintf("--ports: %q is not fixed or any", *ports)}
+		apiAddrs, fabricAddrs, err := devPorts(*ports)
+		if err != nil {
+			return err
 		}
 		log, err := newLogger(env, *logLevel)
 		if err != nil {
@@ -375,29 +370,55 @@ func runDev(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		if err := waitServed(startCtx, c, files); err != nil {
 			fmt.Fprintf(env.Stderr, "yrdnode dev: warning: %v\n", err)
 		}
-		fmt.Fprintf(env.Stdout, "yrdnode dev: a 3-city delta is running (data in %s)\n\n", dir)
-		for i, city := range devCities {
-			fmt.Fprintf(env.Stdout, "  %-9s api %s  fabric %s  peer %s\n", city, c.Config(i).APIAddr, strings.Join(c.Config(i).FabricAddrs, ","), c.Node(i).PeerID())
-		}
-		if kept > 0 {
-			fmt.Fprintf(env.Stdout, "\n%d sample datasets already in the catalog, %d published.\n", kept, published)
-		} else {
-			fmt.Fprintf(env.Stdout, "\n%d sample datasets published.\n", published)
-		}
-		nfiles := 0
-		for _, srcs := range files {
-			nfiles += len(srcs)
-		}
-		if made < nfiles {
-			fmt.Fprintf(env.Stdout, "Synthetic data: %d CSV files in %s (%d generated, %d kept from an earlier run).\n", nfiles, filepath.Join(dir, "CITY-data"), made, nfiles-made)
-		} else {
-			fmt.Fprintf(env.Stdout, "Synthetic data: %d CSV files in %s, %d rows per dataset.\n", nfiles, filepath.Join(dir, "CITY-data"), *rows)
-		}
+		printDevDelta(env.Stdout, c, dir, devSummary{files: files, made: made, rows: *rows, published: published, kept: kept})
 		printDevTry(env.Stdout, c, creds, credPath)
 		fmt.Fprintf(env.Stdout, "\nCtrl-C stops the delta.\n")
 		<-ctx.Done()
 		fmt.Fprintln(env.Stdout, "stopping")
 		return c.Close()
+	}
+}
+
+// devPorts is where the dev delta listens: the fixed ports the README's
+// commands use, or (nil) ports the kernel picks, which devnet reports.
+func devPorts(ports string) (api, fabric []string, err error) {
+	switch ports {
+	case "fixed":
+		return devAPIAddrs, devFabricAddrs, nil
+	case "any":
+		return nil, nil, nil
+	}
+	return nil, nil, usageError{fmt.Sprintf("--ports: %q is not fixed or any", ports)}
+}
+
+// devSummary is what dev made and published before it prints the delta.
+type devSummary struct {
+	files           map[string][]connector.Source
+	made, rows      int
+	published, kept int
+}
+
+// printDevDelta prints the running delta: each city's addresses, what
+// was published and where the synthetic data is.
+func printDevDelta(w io.Writer, c *devnet.Cluster, dir string, s devSummary) {
+	fmt.Fprintf(w, "yrdnode dev: a 3-city delta is running (data in %s)\n\n", dir)
+	for i, city := range devCities {
+		fmt.Fprintf(w, "  %-9s api %s  fabric %s  peer %s\n", city, c.Config(i).APIAddr, strings.Join(c.Config(i).FabricAddrs, ","), c.Node(i).PeerID())
+	}
+	if s.kept > 0 {
+		fmt.Fprintf(w, "\n%d sample datasets already in the catalog, %d published.\n", s.kept, s.published)
+	} else {
+		fmt.Fprintf(w, "\n%d sample datasets published.\n", s.published)
+	}
+	nfiles := 0
+	for _, srcs := range s.files {
+		nfiles += len(srcs)
+	}
+	dataDir := filepath.Join(dir, "CITY-data")
+	if s.made < nfiles {
+		fmt.Fprintf(w, "Synthetic data: %d CSV files in %s (%d generated, %d kept from an earlier run).\n", nfiles, dataDir, s.made, nfiles-s.made)
+	} else {
+		fmt.Fprintf(w, "Synthetic data: %d CSV files in %s, %d rows per dataset.\n", nfiles, dataDir, s.rows)
 	}
 }
 
