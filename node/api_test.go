@@ -88,11 +88,10 @@ func TestDeadlinesAreHonoured(t *testing.T) {
 }
 
 func TestUnreachableLeaderIsNamed(t *testing.T) {
-	c := startCluster(t, testnet.Options{})
-	leader, follower := leaderAndFollower(t, c)
+	c, leader, follower := startPatientCluster(t)
 	c.Partition([]int{follower}, []int{leader, 3 - leader - follower})
-	// Until its election timeout the follower still knows the leader; a
-	// write forwarded there fails at once and names the leader's API.
+	// The patient follower still knows the leader; a write forwarded
+	// there fails at once and names the leader's API.
 	_, err := publisherClient(t, c, follower).PublishDataset(testCtx(t), &yrdv1.PublishDatasetRequest{Dataset: dsAt(c, follower, 1)})
 	st, _ := status.FromError(err)
 	if st.Code() != codes.Unavailable || !strings.Contains(st.Message(), c.Config(leader).APIAddr) {

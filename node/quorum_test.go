@@ -84,12 +84,11 @@ func TestQuorumLossFailsFastAndShowsInStatus(t *testing.T) {
 // TestFailedHopIsNamed: a follower cut off from the leader is healthy; a
 // call it forwards says the hop to the leader failed, not the node.
 func TestFailedHopIsNamed(t *testing.T) {
-	c := startCluster(t, testnet.Options{})
-	leader, follower := leaderAndFollower(t, c)
+	c, leader, follower := startPatientCluster(t)
 	publisher := publisherClient(t, c, follower)
 	leaderID := c.Node(leader).PeerID().String()
 	c.Partition([]int{follower}, []int{leader, 3 - leader - follower})
-	// Until its election timeout the follower still knows the leader.
+	// The patient follower still knows the leader.
 	want := "forwarding from " + c.Config(follower).City + " to the leader " + c.Config(leader).City + " (peer " + leaderID + ") failed"
 	_, err := publisher.PublishDataset(testCtx(t), &yrdv1.PublishDatasetRequest{Dataset: dsAt(c, follower, 1)})
 	checkHop(t, "write", err, want)
@@ -155,4 +154,29 @@ func TestRestartedMemberIsReachableAtOnce(t *testing.T) {
 	if ok, why := memberReachable(t, c, follower, city); !ok {
 		t.Fatalf("%s is back and follows the leader, but %s's status says unreachable: %s", city, c.Config(follower).City, why)
 	}
+}
+
+// startPatientCluster starts a 3-city cluster whose followers wait 30 s
+// without hearing from the leader before they stand for election, and
+// returns the leader and one such follower: cut off, that follower still
+// knows its leader however slow the machine, which is what the tests of a
+// failed hop to the leader need. The first city, which bootstraps the
+// cluster, keeps the fast timeouts so that the cluster forms at once.
+func startPatientCluster(t *testing.T) (c *testnet.Cluster, leader, follower int) {
+	t.Helper()
+	c = startCluster(t, testnet.Options{Configure: func(i int, cfg *node.Config) {
+		if i > 0 {
+			cfg.Raft.HeartbeatTimeout, cfg.Raft.ElectionTimeout = 30*time.Second, 30*time.Second
+		}
+	}})
+	leader, err := c.Leader(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < c.Len(); i++ {
+		if i != leader {
+			return c, leader, i
+		}
+	}
+	panic("unreachable: a 3-city cluster has two cities after the first")
 }
