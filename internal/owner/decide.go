@@ -109,7 +109,7 @@ func accessFor(q *yrdv1.Query, purpose string) *yrdv1.AccessRequest {
 		a.ResultForm = yrdv1.ResultForm_RESULT_FORM_AGGREGATES
 	}
 	filters := map[string]bool{}
-	walkColumns(q.GetWhere(), func(c string) {
+	querylang.ConditionColumns(q.GetWhere(), func(c string) {
 		if !filters[c] {
 			filters[c] = true
 			a.FilterColumns = append(a.FilterColumns, c)
@@ -139,28 +139,4 @@ func aggregateName(f yrdv1.AggregateFunction) string {
 		return a.Key
 	}
 	return strings.ToLower(f.String())
-}
-
-// walkColumns calls f for every column a condition reads.
-func walkColumns(e *yrdv1.Expr, f func(string)) {
-	switch x := e.GetNode().(type) {
-	case *yrdv1.Expr_Comparison:
-		f(x.Comparison.GetColumn())
-	case *yrdv1.Expr_And:
-		for _, o := range x.And.GetOperands() {
-			walkColumns(o, f)
-		}
-	case *yrdv1.Expr_Or:
-		for _, o := range x.Or.GetOperands() {
-			walkColumns(o, f)
-		}
-	case *yrdv1.Expr_Not:
-		walkColumns(x.Not, f)
-	case *yrdv1.Expr_In:
-		f(x.In.GetColumn())
-	case *yrdv1.Expr_Between:
-		f(x.Between.GetColumn())
-	case *yrdv1.Expr_IsNull:
-		f(x.IsNull.GetColumn())
-	}
 }

@@ -3,6 +3,7 @@ package sqlq
 import (
 	"fmt"
 
+	"github.com/yrd-exchange/yrdnode/internal/querylang"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -40,7 +41,7 @@ func Columns(q *yrdv1.Query) []ColumnRef {
 		add(it.GetColumn())
 		add(it.GetAggregate().GetColumn())
 	}
-	walkExpr(q.GetWhere(), add)
+	querylang.ConditionColumns(q.GetWhere(), add)
 	for _, g := range q.GetGroupBy() {
 		add(g)
 	}
@@ -48,28 +49,4 @@ func Columns(q *yrdv1.Query) []ColumnRef {
 		add(o.GetColumn())
 	}
 	return refs
-}
-
-// walkExpr calls f for every column a condition reads, in order.
-func walkExpr(e *yrdv1.Expr, f func(string)) {
-	switch x := e.GetNode().(type) {
-	case *yrdv1.Expr_Comparison:
-		f(x.Comparison.GetColumn())
-	case *yrdv1.Expr_And:
-		for _, o := range x.And.GetOperands() {
-			walkExpr(o, f)
-		}
-	case *yrdv1.Expr_Or:
-		for _, o := range x.Or.GetOperands() {
-			walkExpr(o, f)
-		}
-	case *yrdv1.Expr_Not:
-		walkExpr(x.Not, f)
-	case *yrdv1.Expr_In:
-		f(x.In.GetColumn())
-	case *yrdv1.Expr_Between:
-		f(x.Between.GetColumn())
-	case *yrdv1.Expr_IsNull:
-		f(x.IsNull.GetColumn())
-	}
 }
