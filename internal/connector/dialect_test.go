@@ -18,23 +18,12 @@ func TestPGDialectSpelling(t *testing.T) {
 		{Name: `a?"b`, Type: "VARCHAR"}, {Name: "x", Type: "VARCHAR"}, {Name: "y", Type: "BIGINT"}, {Name: "z", Type: "BOOLEAN"},
 		{Name: "person_id", Type: "VARCHAR", IdentifierRole: yrdv1.IdentifierRole_IDENTIFIER_DIRECT},
 	}}}
-	lit := func(v any) *yrdv1.Literal {
-		switch x := v.(type) {
-		case string:
-			return &yrdv1.Literal{Value: &yrdv1.Literal_StringValue{StringValue: x}}
-		case int:
-			return &yrdv1.Literal{Value: &yrdv1.Literal_IntValue{IntValue: int64(x)}}
-		case float64:
-			return &yrdv1.Literal{Value: &yrdv1.Literal_DoubleValue{DoubleValue: x}}
-		}
-		return &yrdv1.Literal{Value: &yrdv1.Literal_BoolValue{BoolValue: v.(bool)}}
-	}
 	q := onDataset(d)
 	q.Select = []*yrdv1.SelectItem{col(`a?"b`)}
 	q.Where = &yrdv1.Expr{Node: &yrdv1.Expr_And{And: &yrdv1.Logical{Operands: []*yrdv1.Expr{
 		eqString("x", "s"),
-		{Node: &yrdv1.Expr_In{In: &yrdv1.InList{Column: "y", Values: []*yrdv1.Literal{lit(1), lit(2.5)}}}},
-		{Node: &yrdv1.Expr_Comparison{Comparison: &yrdv1.Comparison{Column: "z", Op: yrdv1.CompareOp_COMPARE_OP_EQ, Value: lit(true)}}},
+		{Node: &yrdv1.Expr_In{In: &yrdv1.InList{Column: "y", Values: []*yrdv1.Literal{literal(1), literal(2.5)}}}},
+		{Node: &yrdv1.Expr_Comparison{Comparison: &yrdv1.Comparison{Column: "z", Op: yrdv1.CompareOp_COMPARE_OP_EQ, Value: literal(true)}}},
 	}}}}
 	q.Limit = 10
 	sql, args, err := CompilePostgres(d, PGTable{Table: "t"}, q, decision(d, rows, nil), nil)

@@ -144,3 +144,18 @@ func clone(d *yrdv1.Dataset) *yrdv1.Dataset { return proto.Clone(d).(*yrdv1.Data
 func writeJSON(w *os.File, d *yrdv1.Dataset) error {
 	return synth.WriteJSONLines(w, d, testRows, testSeed)
 }
+
+// literal is v as a query literal: a string, an int, a float64 or a bool.
+func literal(v any) *yrdv1.Literal {
+	switch x := v.(type) {
+	case string:
+		return &yrdv1.Literal{Value: &yrdv1.Literal_StringValue{StringValue: x}}
+	case int:
+		return &yrdv1.Literal{Value: &yrdv1.Literal_IntValue{IntValue: int64(x)}}
+	case float64:
+		return &yrdv1.Literal{Value: &yrdv1.Literal_DoubleValue{DoubleValue: x}}
+	case bool:
+		return &yrdv1.Literal{Value: &yrdv1.Literal_BoolValue{BoolValue: x}}
+	}
+	panic(fmt.Sprintf("literal: %T is not a literal type", v))
+}

@@ -48,19 +48,6 @@ func TestPGSameResultsAsDuckDB(t *testing.T) {
 	duck, d := openElderly(t)
 	p, _ := openPGElderly(t)
 	key := []byte("grant-1 key for shanghai elderly")
-	lit := func(v any) *yrdv1.Literal {
-		switch x := v.(type) {
-		case string:
-			return &yrdv1.Literal{Value: &yrdv1.Literal_StringValue{StringValue: x}}
-		case int:
-			return &yrdv1.Literal{Value: &yrdv1.Literal_IntValue{IntValue: int64(x)}}
-		case float64:
-			return &yrdv1.Literal{Value: &yrdv1.Literal_DoubleValue{DoubleValue: x}}
-		case bool:
-			return &yrdv1.Literal{Value: &yrdv1.Literal_BoolValue{BoolValue: x}}
-		}
-		panic(v)
-	}
 	gen := generated(t, d, testRows)
 	district := gen[0]["district"].(string)
 	all := func() *yrdv1.Query { return onDataset(d) }
@@ -72,12 +59,12 @@ func TestPGSameResultsAsDuckDB(t *testing.T) {
 	filtered.Select = []*yrdv1.SelectItem{col("person_id"), col("age"), col("care_level")}
 	filtered.Where = &yrdv1.Expr{Node: &yrdv1.Expr_And{And: &yrdv1.Logical{Operands: []*yrdv1.Expr{
 		eqString("district", district),
-		{Node: &yrdv1.Expr_Between{Between: &yrdv1.Between{Column: "age", Low: lit(70), High: lit(79.5)}}},
-		{Node: &yrdv1.Expr_Not{Not: &yrdv1.Expr{Node: &yrdv1.Expr_In{In: &yrdv1.InList{Column: "gender", Values: []*yrdv1.Literal{lit("F")}}}}}},
+		{Node: &yrdv1.Expr_Between{Between: &yrdv1.Between{Column: "age", Low: literal(70), High: literal(79.5)}}},
+		{Node: &yrdv1.Expr_Not{Not: &yrdv1.Expr{Node: &yrdv1.Expr_In{In: &yrdv1.InList{Column: "gender", Values: []*yrdv1.Literal{literal("F")}}}}}},
 		{Node: &yrdv1.Expr_Or{Or: &yrdv1.Logical{Operands: []*yrdv1.Expr{
-			{Node: &yrdv1.Expr_Comparison{Comparison: &yrdv1.Comparison{Column: "living_alone", Op: yrdv1.CompareOp_COMPARE_OP_EQ, Value: lit(true)}}},
+			{Node: &yrdv1.Expr_Comparison{Comparison: &yrdv1.Comparison{Column: "living_alone", Op: yrdv1.CompareOp_COMPARE_OP_EQ, Value: literal(true)}}},
 			{Node: &yrdv1.Expr_IsNull{IsNull: &yrdv1.IsNull{Column: "care_level"}}},
-			{Node: &yrdv1.Expr_Comparison{Comparison: &yrdv1.Comparison{Column: "age", Op: yrdv1.CompareOp_COMPARE_OP_GT, Value: lit(75.5)}}},
+			{Node: &yrdv1.Expr_Comparison{Comparison: &yrdv1.Comparison{Column: "age", Op: yrdv1.CompareOp_COMPARE_OP_GT, Value: literal(75.5)}}},
 		}}}},
 	}}}}
 	grouped := onDataset(d)

@@ -309,24 +309,13 @@ func suiteLiteralInjection(t *testing.T, e engineUnderTest) {
 func suiteFilters(t *testing.T, e engineUnderTest) {
 	d := e.d
 	gen := generated(t, d, testRows)
-	lit := func(v any) *yrdv1.Literal {
-		switch x := v.(type) {
-		case string:
-			return &yrdv1.Literal{Value: &yrdv1.Literal_StringValue{StringValue: x}}
-		case int:
-			return &yrdv1.Literal{Value: &yrdv1.Literal_IntValue{IntValue: int64(x)}}
-		case bool:
-			return &yrdv1.Literal{Value: &yrdv1.Literal_BoolValue{BoolValue: x}}
-		}
-		panic(v)
-	}
 	district := gen[0]["district"].(string)
 	where := &yrdv1.Expr{Node: &yrdv1.Expr_And{And: &yrdv1.Logical{Operands: []*yrdv1.Expr{
 		eqString("district", district),
-		{Node: &yrdv1.Expr_Between{Between: &yrdv1.Between{Column: "age", Low: lit(70), High: lit(79)}}},
-		{Node: &yrdv1.Expr_Not{Not: &yrdv1.Expr{Node: &yrdv1.Expr_In{In: &yrdv1.InList{Column: "gender", Values: []*yrdv1.Literal{lit("F")}}}}}},
+		{Node: &yrdv1.Expr_Between{Between: &yrdv1.Between{Column: "age", Low: literal(70), High: literal(79)}}},
+		{Node: &yrdv1.Expr_Not{Not: &yrdv1.Expr{Node: &yrdv1.Expr_In{In: &yrdv1.InList{Column: "gender", Values: []*yrdv1.Literal{literal("F")}}}}}},
 		{Node: &yrdv1.Expr_Or{Or: &yrdv1.Logical{Operands: []*yrdv1.Expr{
-			{Node: &yrdv1.Expr_Comparison{Comparison: &yrdv1.Comparison{Column: "living_alone", Op: yrdv1.CompareOp_COMPARE_OP_EQ, Value: lit(true)}}},
+			{Node: &yrdv1.Expr_Comparison{Comparison: &yrdv1.Comparison{Column: "living_alone", Op: yrdv1.CompareOp_COMPARE_OP_EQ, Value: literal(true)}}},
 			{Node: &yrdv1.Expr_IsNull{IsNull: &yrdv1.IsNull{Column: "care_level"}}},
 		}}}},
 	}}}}
@@ -369,7 +358,7 @@ func suiteFilters(t *testing.T, e engineUnderTest) {
 		t.Errorf("filter on masked gender: %v, want [*** %d]", got, wantF)
 	}
 	// A literal of the wrong type is caught before DuckDB.
-	q.Where = &yrdv1.Expr{Node: &yrdv1.Expr_Comparison{Comparison: &yrdv1.Comparison{Column: "age", Op: yrdv1.CompareOp_COMPARE_OP_EQ, Value: lit("70")}}}
+	q.Where = &yrdv1.Expr{Node: &yrdv1.Expr_Comparison{Comparison: &yrdv1.Comparison{Column: "age", Op: yrdv1.CompareOp_COMPARE_OP_EQ, Value: literal("70")}}}
 	if _, _, err := e.compile(q, decision(d, rows, nil), Options{}); err == nil {
 		t.Error("string literal against an INTEGER column accepted")
 	}
