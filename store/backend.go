@@ -23,6 +23,10 @@ type Options struct {
 	// elsewhere (the node rebuilds its catalog from raft after an unclean
 	// stop), or for tests. Close still syncs.
 	NoSync bool
+	// ReadOnly opens an existing file for reading only, under a shared
+	// lock: it fails (after openTimeout) while a node has the file open,
+	// and never writes to it. Update and Restore fail on such a catalog.
+	ReadOnly bool
 }
 
 const (
@@ -42,8 +46,9 @@ const (
 
 func (o Options) boltOptions(mmapSize int) *bolt.Options {
 	return &bolt.Options{
-		Timeout: openTimeout,
-		NoSync:  o.NoSync,
+		Timeout:  openTimeout,
+		NoSync:   o.NoSync,
+		ReadOnly: o.ReadOnly,
 		// Growing the file fsyncs it even with NoSync; for an unsynced
 		// file that flushes every dirty page at once and stalls the
 		// writer (the FSM) for tens of ms. Without fsyncs, skip that one.
@@ -115,16 +120,9 @@ func OpenCatalog(path string, opts Options) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open catalog %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		if err := createBuckets(tx, catalogBuckets); err != nil {
-			return err
-		}
-		meta := tx.Bucket(bucketMeta)
-		if meta.Get(keySchemaVersion) == nil {
-			return meta.Put(keySchemaVersion, u64bytes(schemaVersion))
-		}
-		return nil
-	})
+	if !opts.ReadOnly {
+		err = db.Update(initCatalog)
+	}
 	if err == nil {
 		var st *state
 		if st, err = loadState(db); err == nil {
@@ -135,6 +133,19 @@ func OpenCatalog(path string, opts Options) (*Catalog, error) {
 	}
 	_ = db.Close()
 	return nil, fmt.Errorf("store: open catalog %s: %w", path, err)
+}
+
+// initCatalog creates the buckets and the schema version a new catalog
+// file lacks.
+func initCatalog(tx *bolt.Tx) error {
+	if err := createBuckets(tx, catalogBuckets); err != nil {
+		return err
+	}
+	meta := tx.Bucket(bucketMeta)
+	if meta.Get(keySchemaVersion) == nil {
+		return meta.Put(keySchemaVersion, u64bytes(schemaVersion))
+	}
+	return nil
 }
 
 // AppliedIndex is the raft index recorded by the last successful Update (or
@@ -191,7 +202,7 @@ func (c *Catalog) Close() error {
 		return nil
 	}
 	var syncErr error
-	if c.db.NoSync {
+	if c.db.NoSync && !c.opts.ReadOnly {
 		syncErr = c.db.Sync()
 	}
 	return errors.Join(syncErr, c.db.Close())

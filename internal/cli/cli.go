@@ -72,6 +72,7 @@ func commands() []command {
 			{name: "remove", use: "PEER_ID|CITY", summary: "remove a member (by peer id or city, or --city)", setup: runClusterRemove},
 			{name: "transfer-leader", summary: "hand leadership to another voter (--to peer id or city)", setup: runTransferLeader},
 		}},
+		{name: "config", summary: "check a node's yrdnode.toml and data mappings, or migrate an old node.json", sub: configCommands()},
 		{name: "backup", summary: "save a consistent snapshot of the catalog to a file", setup: runBackup},
 		{name: "testnet", summary: "a delta of real processes on an emulated network, with faults and a checker", sub: testnetCommands()},
 		{name: "bench", summary: "drive a running cluster with a bounded load and report ops/s and latency", setup: runBench},

@@ -42,29 +42,29 @@ type nodeFile struct {
 
 // dataFile is node.json's "data" object.
 type dataFile struct {
-	Files    []fileSource `json:"files,omitempty"`
-	Postgres *pgSource    `json:"postgres,omitempty"`
+	Files    []fileSource `json:"files,omitempty" toml:"files,omitempty"`
+	Postgres *pgSource    `json:"postgres,omitempty" toml:"postgres,omitempty"`
 }
 
 // fileSource is one dataset served from files through DuckDB.
 type fileSource struct {
-	Dataset string `json:"dataset"`
+	Dataset string `json:"dataset" toml:"dataset"`
 	// Format is csv, parquet or json; empty means by the first path's
 	// extension.
-	Format string   `json:"format,omitempty"`
-	Paths  []string `json:"paths"`
+	Format string   `json:"format,omitempty" toml:"format,omitempty"`
+	Paths  []string `json:"paths" toml:"paths"`
 }
 
 // pgSource is the city's PostgreSQL database and the tables it serves.
 type pgSource struct {
-	DSN    string    `json:"dsn"`
-	Tables []pgTable `json:"tables"`
+	DSN    string    `json:"dsn" toml:"dsn"`
+	Tables []pgTable `json:"tables" toml:"tables"`
 }
 
 type pgTable struct {
-	Dataset string `json:"dataset"`
-	Schema  string `json:"schema,omitempty"`
-	Table   string `json:"table"`
+	Dataset string `json:"dataset" toml:"dataset"`
+	Schema  string `json:"schema,omitempty" toml:"schema,omitempty"`
+	Table   string `json:"table" toml:"table"`
 }
 
 const nodeFileName = "node.json"
@@ -192,7 +192,7 @@ func runInit(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		if _, ok := cities.Lookup(*city); !ok {
 			return usageError{fmt.Sprintf("--city: %q is not a delta city id (known: %s)", *city, strings.Join(cities.IDs(), ", "))}
 		}
-		if _, err := os.Stat(filepath.Join(*dataDir, nodeFileName)); err == nil {
+		if initialised(*dataDir) {
 			return fmt.Errorf("%s is already initialised; remove it to start over", *dataDir)
 		}
 		nf := nodeFile{City: *city, APIAddr: *api, FabricAddrs: strings.Split(*fabricAddr, ",")}
@@ -204,8 +204,7 @@ func runInit(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		if err != nil {
 			return err
 		}
-		data, _ := json.MarshalIndent(nf, "", "  ")
-		if err := os.WriteFile(filepath.Join(*dataDir, nodeFileName), append(data, '\n'), 0o600); err != nil {
+		if err := writeConfigFile(filepath.Join(*dataDir, configFileName), fileConfigFromNodeFile(nf)); err != nil {
 			return err
 		}
 		if cf.output == "json" {
@@ -230,6 +229,7 @@ func nodeConfig(nf nodeFile, dataDir string, log *slog.Logger, version string) (
 }
 
 type serveFlags struct {
+	fs                                       *pflag.FlagSet
 	dataDir, join, token, logLevel           *string
 	natPortMap, relay, holePunching, autoNAT *bool
 }
@@ -238,6 +238,7 @@ func addServeFlags(fs *pflag.FlagSet) *serveFlags {
 	token := new(string)
 	envString(fs, token, "token", "", "YRDNODE_JOIN_TOKEN", "join token")
 	return &serveFlags{
+		fs:           fs,
 		dataDir:      dataDirFlag(fs),
 		join:         fs.String("via", "", "join the cluster through the node whose API is at this address (first start only)"),
 		token:        token,
@@ -280,25 +281,10 @@ func serve(ctx context.Context, env Env, sf *serveFlags) error {
 	if *sf.dataDir == "" {
 		return usageError{"--data-dir is required"}
 	}
-	log, err := newLogger(env, *sf.logLevel)
+	cfg, err := serveConfig(env, sf.fs, *sf.dataDir)
 	if err != nil {
 		return err
 	}
-	nf, err := readNodeFile(*sf.dataDir)
-	if err != nil {
-		return err
-	}
-	cfg, err := nodeConfig(nf, *sf.dataDir, log, env.Version)
-	if err != nil {
-		return err
-	}
-	if (*sf.join == "") != (*sf.token == "") {
-		return usageError{"--via and --token go together"}
-	}
-	if !node.HasState(*sf.dataDir) {
-		cfg.JoinAddr, cfg.JoinToken = *sf.join, *sf.token
-	}
-	cfg.EnableNATPortMap, cfg.EnableRelay, cfg.EnableHolePunching, cfg.EnableAutoNAT = *sf.natPortMap, *sf.relay, *sf.holePunching, *sf.autoNAT
 	n, err := node.New(cfg)
 	if err != nil {
 		return err

@@ -364,17 +364,23 @@ func TestNodeFileData(t *testing.T) {
 	checkNodeFileDataPaths(t, dir, base)
 	checkNodeFileDataErrors(t, dir, base)
 
-	// init writes no "data" object, and its file reads back.
+	// init writes a yrdnode.toml with no data mappings, which reads back.
 	dir2 := t.TempDir()
 	if r := run(t, nil, "init", "--data-dir", dir2, "--city", "hangzhou", "--api", "127.0.0.1:0", "--fabric", "/ip4/127.0.0.1/tcp/0"); r.code != 0 {
 		t.Fatalf("init: %+v", r)
 	}
-	data, _ := os.ReadFile(filepath.Join(dir2, nodeFileName))
-	if bytes.Contains(data, []byte("data")) {
+	data, _ := os.ReadFile(filepath.Join(dir2, configFileName))
+	if bytes.Contains(data, []byte("[data")) || !bytes.Contains(data, []byte(`city = 'hangzhou'`)) {
 		t.Fatalf("init wrote %s", data)
 	}
-	if _, err := readNodeFile(dir2); err != nil {
+	if _, err := readDataDirConfig(dir2); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir2, nodeFileName)); err == nil {
+		t.Fatal("init wrote a node.json")
+	}
+	if r := run(t, nil, "init", "--data-dir", dir2, "--city", "hangzhou"); r.code != 1 || !strings.Contains(r.stderr, "already initialised") {
+		t.Fatalf("second init: %+v", r)
 	}
 }
 
