@@ -44,6 +44,7 @@ var layout = map[string]rule{
 
 	// Small helpers with I/O.
 	"internal/fsutil":        {},
+	"internal/backupfile":    {},
 	"proto/yrd/v1/yrdv1grpc": {imports: "proto/yrd/v1"},
 
 	// Deltas: the dev delta the binary runs, and the process testnets of
