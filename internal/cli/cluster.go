@@ -132,40 +132,45 @@ func runBackup(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 				return cf.callErr(err)
 			}
 			tmp := *out + ".partial"
-			f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-			if err != nil {
-				return err
-			}
 			defer os.Remove(tmp)
-			var size int64
-			for {
-				chunk, err := stream.Recv()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					f.Close()
-					return cf.callErr(err)
-				}
-				n, err := f.Write(chunk.GetData())
-				size += int64(n)
-				if err != nil {
-					f.Close()
-					return err
-				}
+			if err := receiveBackup(stream, tmp); err != nil {
+				return cf.callErr(err)
 			}
-			if err := f.Sync(); err != nil {
-				f.Close()
-				return err
-			}
-			if err := f.Close(); err != nil {
+			// Checked as restore will check it, before it takes the name.
+			h, err := checkBackupFile(tmp)
+			if err != nil {
 				return err
 			}
 			if err := os.Rename(tmp, *out); err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Stdout, "wrote %s (%d bytes); restore by stopping a node and replacing its catalog.db with it\n", *out, size)
-			return nil
+			return printBackupHeader(env, cf, *out, h)
 		})
 	}
+}
+
+// receiveBackup writes the streamed backup to path, synced.
+func receiveBackup(stream grpc.ServerStreamingClient[yrdv1.BackupChunk], path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err == nil {
+			_, err = f.Write(chunk.GetData())
+		}
+		if err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
