@@ -96,13 +96,33 @@ func (o *Offline) Recover(catalog *store.Catalog, servers []Server) error {
 	_, trans := raft.NewInmemTransport(raft.ServerAddress(o.cfg.ID))
 	defer trans.Close()
 	f := newFSM(catalog, nil, o.cfg.Logger)
-	if err := raft.RecoverCluster(rc, f, o.logs, o.stable, o.snaps, trans, conf); err != nil {
+	if err := raft.RecoverCluster(rc, releasingFSM{f}, o.logs, o.stable, o.snaps, trans, conf); err != nil {
 		return fmt.Errorf("consensus: recover: %w", err)
 	}
 	if f.failed != nil {
 		return f.failed
 	}
 	return nil
+}
+
+// releasingFSM is the FSM for raft.RecoverCluster, which persists the
+// snapshot it takes but never releases it: our snapshot is a catalog read
+// transaction, and one left open makes closing the catalog wait forever.
+type releasingFSM struct{ *fsm }
+
+func (f releasingFSM) Snapshot() (raft.FSMSnapshot, error) {
+	snap, err := f.fsm.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return releasedAfterPersist{snap}, nil
+}
+
+type releasedAfterPersist struct{ raft.FSMSnapshot }
+
+func (s releasedAfterPersist) Persist(sink raft.SnapshotSink) error {
+	defer s.Release()
+	return s.FSMSnapshot.Persist(sink)
 }
 
 // Close releases the storage and its lock.

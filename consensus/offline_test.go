@@ -118,6 +118,19 @@ func TestRecoverAfterLostQuorum(t *testing.T) {
 		t.Fatal(err)
 	}
 	off.Close()
+	// Closing waits for every snapshot of the catalog to be released.
+	closed := make(chan error, 1)
+	go func() { closed <- catalog.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the catalog does not close after a recovery: a snapshot was left open")
+	}
+	catalog = openTestCatalog(t, dir)
+	defer catalog.Close()
 	r = startOne(t, cfg, catalog)
 	defer r.Close()
 	apply(t, r, 2)

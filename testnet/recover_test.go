@@ -26,6 +26,15 @@ func offline(bin string, args ...string) (string, error) {
 	return string(out), err
 }
 
+// cliErr runs the yrdnode binary as city i's client with key and returns
+// its output and error, for commands expected to fail.
+func cliErr(c *procnet.ProcCluster, i int, key string, args ...string) (string, error) {
+	cmd := exec.Command(c.Binary, args...)
+	cmd.Env = append(os.Environ(), "YRDNODE_NODE="+c.API[i], "YRDNODE_CA="+c.CA(i), "YRDNODE_KEY="+key)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // catalogState is what a restore must keep, read through the API.
 type catalogState struct {
 	datasets *yrdv1.ListDatasetsResponse
@@ -169,5 +178,104 @@ func TestProcessBackupRestoredIntoANewCluster(t *testing.T) {
 	status := cli(t, restored, 1, "", "cluster", "status")
 	if strings.Count(status, "VOTER") != 3 {
 		t.Fatalf("the restored cluster does not have three voters:\n%s", status)
+	}
+}
+
+// TestProcessQuorumLossRecovered kills two of three voters for good and
+// brings the survivor back by the procedure of docs/operations.md: stop
+// it, write the peers file, `yrdnode cluster recover`, start it, remove the
+// lost members. Writes work again and nothing committed is lost.
+func TestProcessQuorumLossRecovered(t *testing.T) {
+	c := startProcs(t)
+	f := filepath.Join(t.TempDir(), "d.json")
+	dataset := func(id string) string {
+		os.WriteFile(f, []byte(fmt.Sprintf(`{"id":%q,"owner_city":"shanghai","owner_org":"sh-data","title":"t","sector":"civil-affairs","level":"GENERAL","data_rights":{"holder":"h"},"schema":{"columns":[{"name":"a","type":"INTEGER","personal_info":"NONE"}]}}`, id)), 0o600)
+		return f
+	}
+	publisher := strings.TrimSpace(cli(t, c, 0, "", "key", "create", "--org", "sh-data", "--role", "publisher", "--name", "etl"))
+	cli(t, c, 0, publisher, "dataset", "publish", "-f", dataset("shanghai.test.before-loss"))
+	if err := c.Kill(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Kill(2); err != nil {
+		t.Fatal(err)
+	}
+	// Without a quorum no write commits.
+	if out, err := cliErr(c, 0, publisher, "dataset", "publish", "-f", dataset("shanghai.test.no-quorum"), "--timeout", "2s"); err == nil {
+		t.Fatalf("a write committed without quorum:\n%s", out)
+	}
+
+	// The procedure: stop the survivor, name it in a peers file, recover.
+	if err := c.Stop(0); err != nil {
+		t.Fatal(err)
+	}
+	id, err := os.ReadFile(filepath.Join(c.Dir(0), "member"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := filepath.Join(t.TempDir(), "peers.json")
+	os.WriteFile(peers, []byte(fmt.Sprintf(`[{"id": %q, "voter": true}]`, strings.TrimSpace(string(id)))), 0o600)
+	out, err := offline(c.Binary, "cluster", "recover", "--peers", peers, "--data-dir", c.Dir(0))
+	if err != nil || !strings.Contains(out, "recovered") {
+		t.Fatalf("cluster recover: %v\n%s", err, out)
+	}
+	if err := c.Start(0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.WaitServing(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	cli(t, c, 0, publisher, "dataset", "publish", "-f", dataset("shanghai.test.after-recovery"))
+	cli(t, c, 0, "", "cluster", "remove", "--city", "hangzhou")
+	cli(t, c, 0, "", "cluster", "remove", "--city", "nanjing")
+	for _, id := range []string{"shanghai.test.before-loss", "shanghai.test.after-recovery"} {
+		if out := cli(t, c, 0, "", "dataset", "get", id); !strings.Contains(out, id) {
+			t.Fatalf("after recovery %s is missing:\n%s", id, out)
+		}
+	}
+	if status := cli(t, c, 0, "", "cluster", "status"); strings.Count(status, "VOTER") != 1 || !strings.Contains(status, "Leader") {
+		t.Fatalf("after recovery and removals:\n%s", status)
+	}
+}
+
+// TestClusterRecoverRefusesABadPeersFile checks the peers file before the
+// data dir is touched.
+func TestClusterRecoverRefusesABadPeersFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "node")
+	if out, err := offline(binary(t), "init", "--data-dir", dir, "--city", "shanghai"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	// A peer id of another node, from what init prints.
+	out, err := offline(binary(t), "init", "--data-dir", filepath.Join(t.TempDir(), "other"), "--city", "hangzhou")
+	_, other, _ := strings.Cut(out, "peer id: ")
+	other, _, _ = strings.Cut(other, "\n")
+	if err != nil || other == "" {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	cases := map[string]string{
+		`[{"id": "12D3KooWnotapeerid", "voter": true}]`:                "entry 1: id \"12D3KooWnotapeerid\" is not a peer id",
+		`[{"id": "` + other + `"}]`:                                    "\"voter\" is required",
+		`{"id": "x"}`:                                                  "not a list of",
+		`[{"id": "` + other + `", "voter": true, "non_voter": false}]`: "unknown field \"non_voter\"",
+		`[{"id": "` + other + `", "voter": false}]`:                    "no voter listed",
+	}
+	before, _ := os.ReadDir(dir)
+	for content, want := range cases {
+		peers := filepath.Join(t.TempDir(), "peers.json")
+		os.WriteFile(peers, []byte(content), 0o600)
+		out, err := offline(binary(t), "cluster", "recover", "--peers", peers, "--data-dir", dir)
+		if err == nil || !strings.Contains(out, "peers file refused, nothing changed") || !strings.Contains(out, want) {
+			t.Errorf("peers file %s: err %v, output:\n%s", content, err, out)
+		}
+	}
+	peers := filepath.Join(t.TempDir(), "peers.json")
+	os.WriteFile(peers, []byte(`[{"id": "`+other+`", "voter": true}]`), 0o600)
+	if out, err := offline(binary(t), "cluster", "recover", "--peers", peers, "--data-dir", dir); err == nil || !strings.Contains(out, "this node (shanghai") {
+		t.Errorf("a peers file without this node: err %v, output:\n%s", err, out)
+	}
+	if after, _ := os.ReadDir(dir); len(after) != len(before) {
+		t.Errorf("a refused recovery changed the data dir: %v, then %v", before, after)
 	}
 }
