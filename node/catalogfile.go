@@ -2,6 +2,7 @@ package node
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -16,11 +17,13 @@ import (
 // so it is set aside and rebuilt: raft restores its latest snapshot and
 // replays the log after it. A clean Close leaves a marker saying the file
 // is whole.
-func (n *Node) openCatalog() (*store.Catalog, error) {
-	path, clean := n.cfg.catalogPath(), n.cfg.cleanPath()
+func (n *Node) openCatalog() (*store.Catalog, error) { return openCatalogFile(n.cfg, n.log) }
+
+func openCatalogFile(cfg Config, log *slog.Logger) (*store.Catalog, error) {
+	path, clean := cfg.catalogPath(), cfg.cleanPath()
 	_, cleanErr := os.Stat(clean)
 	if _, err := os.Stat(path); err == nil && errors.Is(cleanErr, os.ErrNotExist) {
-		n.log.Warn("catalog was not closed cleanly; rebuilding it from the raft snapshot and log", "set_aside", path+".unclean")
+		log.Warn("catalog was not closed cleanly; rebuilding it from the raft snapshot and log", "set_aside", path+".unclean")
 		if err := os.Rename(path, path+".unclean"); err != nil {
 			return nil, err
 		}

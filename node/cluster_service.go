@@ -325,19 +325,14 @@ func (n *Node) localStatus() *yrdv1.StatusResponse {
 	return st
 }
 
-// Backup streams a consistent copy of this node's catalog database, taken
-// after a read barrier so it holds every write acknowledged before the call.
+// Backup streams a backup file (see writeBackup), taken after a read
+// barrier so it holds every write acknowledged before the call.
 func (s *clusterService) Backup(_ *yrdv1.BackupRequest, stream yrdv1grpc.ClusterService_BackupServer) error {
 	if err := s.n.readBarrier(stream.Context(), yrdv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE); err != nil {
 		return err
 	}
-	snap, err := s.n.catalog.Snapshot()
-	if err != nil {
-		return err
-	}
-	defer snap.Close()
 	w := &chunkWriter{send: func(b []byte) error { return stream.Send(&yrdv1.BackupChunk{Data: b}) }}
-	if _, err := snap.WriteTo(w); err != nil {
+	if err := s.n.writeBackup(stream.Context(), w); err != nil {
 		return err
 	}
 	return w.flush()

@@ -108,7 +108,7 @@ func (n *Node) membershipRound(ctx context.Context) {
 	}
 	if members := n.catalog.Members(); len(members) > 0 && !sameMembers(members, n.savedPeers) {
 		if err := savePeers(n.cfg.peersPath(), members); err != nil {
-			n.log.Warn("saving the peers cache", "err", err)
+			n.log.Warn("saving the member cache", "err", err)
 		} else {
 			n.savedPeers = members
 		}

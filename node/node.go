@@ -56,7 +56,7 @@ type Node struct {
 	apiAddr              string
 	seedMu               sync.RWMutex
 	seeds                map[peer.ID]bool // admitted until ready, before the registry names them
-	savedPeers           []*yrdv1.Member  // last registry written to the peers cache; membership loop only
+	savedPeers           []*yrdv1.Member  // last registry written to the member cache; membership loop only
 	peerFilter           atomic.Pointer[func(peer.ID) bool]
 	reconcileCh          chan struct{}
 	ready                chan struct{}
@@ -214,9 +214,9 @@ func (n *Node) openFabric() (err error) {
 	for _, m := range n.catalog.Members() {
 		n.learnAddrs(m)
 	}
-	cached, err := loadPeers(n.cfg.peersPath())
+	cached, err := loadMemberCache(n.cfg)
 	if err != nil {
-		return fmt.Errorf("peers cache %s: %w", n.cfg.peersPath(), err)
+		return fmt.Errorf("member cache %s: %w", n.cfg.peersPath(), err)
 	}
 	for _, m := range cached {
 		n.addSeed(m)

@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -13,14 +14,32 @@ import (
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
-// The peers cache is a copy of the member registry kept beside the catalog.
-// A node whose catalog was rebuilt after a crash (or has not caught up after
-// joining) has an empty registry until raft replays it, and raft cannot
-// replay without reaching its peers: the cache tells the gate whom to admit
-// and the fabric where they are until the registry is back. Once the node
-// is ready, the registry alone decides.
+// The member cache is a copy of the member registry kept beside the
+// catalog. A node whose catalog was rebuilt after a crash (or has not
+// caught up after joining) has an empty registry until raft replays it,
+// and raft cannot replay without reaching its peers: the cache tells the
+// gate whom to admit and the fabric where they are until the registry is
+// back. Once the node is ready, the registry alone decides.
+//
+// It was once called peers.json, which an operator who knows Consul takes
+// for raft's recovery file; it is not one (recovery reads an explicit
+// file, see `yrdnode cluster recover`), so it has a name nobody mistakes.
 
-func (c Config) peersPath() string { return filepath.Join(c.DataDir, "peers.json") }
+func (c Config) peersPath() string { return filepath.Join(c.DataDir, "members.cache.json") }
+
+// legacyPeersPath is the cache's name before it was renamed.
+func (c Config) legacyPeersPath() string { return filepath.Join(c.DataDir, "peers.json") }
+
+// loadMemberCache reads the member cache, first moving a cache under its
+// old name to the new one (a data dir from before the rename).
+func loadMemberCache(c Config) ([]*yrdv1.Member, error) {
+	if _, err := os.Stat(c.peersPath()); errors.Is(err, os.ErrNotExist) {
+		if err := os.Rename(c.legacyPeersPath(), c.peersPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("moving the member cache from %s: %w", c.legacyPeersPath(), err)
+		}
+	}
+	return loadPeers(c.peersPath())
+}
 
 func savePeers(path string, members []*yrdv1.Member) error {
 	var raws []json.RawMessage

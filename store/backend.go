@@ -118,7 +118,7 @@ type Catalog struct {
 func OpenCatalog(path string, opts Options) (*Catalog, error) {
 	db, err := bolt.Open(path, 0o600, opts.boltOptions(catalogMmapSize))
 	if err != nil {
-		return nil, fmt.Errorf("store: open catalog %s: %w", path, err)
+		return nil, fmt.Errorf("store: open catalog %s: %w", path, inUse(err))
 	}
 	if !opts.ReadOnly {
 		err = db.Update(initCatalog)
@@ -206,6 +206,14 @@ func (c *Catalog) Close() error {
 		syncErr = c.db.Sync()
 	}
 	return errors.Join(syncErr, c.db.Close())
+}
+
+// inUse names a lock that bbolt could not take for what it means.
+func inUse(err error) error {
+	if errors.Is(err, bolt.ErrTimeout) {
+		return ErrInUse
+	}
+	return err
 }
 
 // checkSchema verifies that tx holds a catalog this code understands.

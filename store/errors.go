@@ -15,6 +15,10 @@ var (
 	// its own, wal.ErrClosed.)
 	ErrClosed = errors.New("store: closed")
 
+	// ErrInUse is returned when another process holds the file open: a
+	// node still running on the data dir.
+	ErrInUse = errors.New("in use by another process (is the node still running? stop it first)")
+
 	// ErrKeyNotFound is returned by LogStore.Get and GetUint64 for a missing
 	// key. Its text must stay exactly "not found": raft recognises a missing
 	// stable-store key by comparing err.Error() with that string (as

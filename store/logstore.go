@@ -53,7 +53,7 @@ func OpenLogStore(path string, opts Options) (*LogStore, error) {
 	bopts.NoFreelistSync = true
 	db, err := bolt.Open(path, 0o600, bopts)
 	if err != nil {
-		return nil, fmt.Errorf("store: open log store %s: %w", path, err)
+		return nil, fmt.Errorf("store: open log store %s: %w", path, inUse(err))
 	}
 	s := &LogStore{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {

@@ -3,7 +3,6 @@ package testnet_test
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +19,7 @@ import (
 )
 
 // TestProcessClusterAnswersFamilyQueries runs real yrdnode binaries whose
-// node.json points at local CSV files, publishes each city's elderly
+// yrdnode.toml points at local CSV files, publishes each city's elderly
 // dataset with the CLI, and queries the family with `yrdnode query`:
 // every city answers, receipts verify offline, and with one city's process
 // killed the result is marked partial, naming it.
@@ -50,20 +49,9 @@ func TestProcessClusterAnswersFamilyQueries(t *testing.T) {
 		if err := f.Close(); err != nil {
 			return err
 		}
-		// The operator's node.json gains a data section; the path is
+		// The operator's yrdnode.toml gains a data mapping; the path is
 		// relative to the data dir.
-		path := filepath.Join(dir, "node.json")
-		raw, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		var nf map[string]any
-		if err := json.Unmarshal(raw, &nf); err != nil {
-			return err
-		}
-		nf["data"] = map[string]any{"files": []any{map[string]any{"dataset": d.GetId(), "format": "csv", "paths": []string{"elderly.csv"}}}}
-		out, _ := json.MarshalIndent(nf, "", "  ")
-		return os.WriteFile(path, out, 0o600)
+		return procnet.MapDataFiles(dir, []procnet.DataFile{{Dataset: d.GetId(), Paths: []string{"elderly.csv"}}})
 	})
 	if err != nil {
 		t.Fatal(err)

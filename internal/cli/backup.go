@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/yrd-exchange/yrdnode/internal/backupfile"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
 )
@@ -33,33 +34,27 @@ func runBackup(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 			return usageError{"backup needs -f FILE"}
 		}
 		return withCluster(ctx, cf, func(ctx context.Context, c yrdv1grpc.ClusterServiceClient) error {
-			size, err := backupTo(ctx, env, cf, c, *out)
+			h, err := backupTo(ctx, env, cf, c, *out)
 			if err != nil {
 				return err
 			}
-			if cf.output == "json" {
-				return printValue(env.Stdout, struct {
-					File  string `json:"file"`
-					Bytes int64  `json:"bytes"`
-				}{*out, size})
-			}
-			fmt.Fprintf(env.Stdout, "wrote %s (%d bytes); restore by stopping a node and replacing its catalog.db with it\n", *out, size)
-			return nil
+			return printBackupHeader(env, cf, *out, h)
 		})
 	}
 }
 
-// backupTo streams the node's backup into path, whole or not at all,
-// showing the bytes received so far on a terminal.
-func backupTo(ctx context.Context, env Env, cf *clientFlags, c yrdv1grpc.ClusterServiceClient, path string) (int64, error) {
+// backupTo streams the node's backup into path, whole and checked as
+// restore will check it or not at all, showing the bytes received so far
+// on a terminal.
+func backupTo(ctx context.Context, env Env, cf *clientFlags, c yrdv1grpc.ClusterServiceClient, path string) (backupfile.Header, error) {
 	stream, err := c.Backup(ctx, &yrdv1.BackupRequest{})
 	if err != nil {
-		return 0, cf.callErr(err)
+		return backupfile.Header{}, cf.callErr(err)
 	}
 	tmp := path + ".partial"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		return 0, err
+		return backupfile.Header{}, err
 	}
 	defer os.Remove(tmp)
 	var size atomic.Int64
@@ -73,9 +68,13 @@ func backupTo(ctx context.Context, env Env, cf *clientFlags, c yrdv1grpc.Cluster
 		err = cerr
 	}
 	if err != nil {
-		return 0, err
+		return backupfile.Header{}, err
 	}
-	return size.Load(), os.Rename(tmp, path)
+	h, err := checkBackupFile(tmp)
+	if err != nil {
+		return backupfile.Header{}, err
+	}
+	return h, os.Rename(tmp, path)
 }
 
 func receiveBackup(cf *clientFlags, stream interface {

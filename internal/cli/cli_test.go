@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/yrd-exchange/yrdnode/internal/backupfile"
 	"github.com/yrd-exchange/yrdnode/internal/catalogspec"
 	"github.com/yrd-exchange/yrdnode/internal/sample"
 	"github.com/yrd-exchange/yrdnode/node"
@@ -195,8 +197,21 @@ func TestClusterCommands(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("backup: %+v", r)
 	}
-	// The backup is a catalog database holding every acknowledged write.
-	restored, err := store.OpenCatalog(backup, store.Options{})
+	// The backup's catalog is a catalog database holding every
+	// acknowledged write.
+	b, err := backupfile.Open(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	section, err := b.Section(backupfile.SectionCatalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(section)
+	catalogFile := filepath.Join(t.TempDir(), "catalog.db")
+	os.WriteFile(catalogFile, data, 0o600)
+	restored, err := store.OpenCatalog(catalogFile, store.Options{})
 	if err != nil {
 		t.Fatalf("backup is not a catalog: %v", err)
 	}

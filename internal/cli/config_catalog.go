@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -50,7 +49,7 @@ func checkCatalog(ctx context.Context, cf *clientFlags, dataDir string, ids []st
 		return nil, fmt.Sprintf("none: %s has no catalog.db (the node has not started yet) and no --ca/--key was given for a running node, so schemas were not checked", dataDir), nil
 	}
 	c, err := store.OpenCatalog(path, store.Options{ReadOnly: true})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, store.ErrInUse) {
 		return nil, path, fmt.Errorf("%s is locked by a running node: check against that node with --node ADDR --ca CA --key KEY", path)
 	} else if err != nil {
 		return nil, path, err

@@ -63,7 +63,7 @@ func runTestnetUp(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	citySpec := fs.String("cities", "5", "how many cities (5: Shanghai, Hangzhou, Nanjing, Hefei, Suzhou (Jiangsu) as voters; 41: every delta city, the rest as non-voters), or city ids comma-separated")
 	mode := fs.String("mode", "auto", "auto (netns as root with ip, nft and /dev/net/tun; else loopback), netns or loopback")
 	loss := fs.Int("loss", 0, "packet loss in percent on every inter-city link")
-	rows := fs.Int("rows", 2000, "synthetic rows per dataset for each city's demo datasets (mapped in its node.json and published); 0: none")
+	rows := fs.Int("rows", 2000, "synthetic rows per dataset for each city's demo datasets (mapped in its yrdnode.toml and published); 0: none")
 	return func(ctx context.Context, _ []string) error {
 		if *rows < 0 {
 			return usageError{fmt.Sprintf("--rows: %d is negative", *rows)}

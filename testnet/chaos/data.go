@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -26,32 +25,18 @@ const sampleSeed = 20261202
 // writeSampleData writes, into a city's data dir, a CSV file of rows
 // synthetic rows for every dataset the city holds in the delta demo
 // (synth.ForCity: its sample datasets and its elderly population), and
-// maps them in the node.json that `yrdnode init` wrote, as an operator
+// maps them in the yrdnode.toml that `yrdnode init` wrote, as an operator
 // would. Paths are relative to the data dir.
 func writeSampleData(city, dir string, rows int) error {
-	var files []map[string]any
+	var files []procnet.DataFile
 	for _, d := range synth.ForCity(city) {
 		name := filepath.Join("data", d.GetId()+".csv")
 		if err := writeCSV(filepath.Join(dir, name), d, rows); err != nil {
 			return err
 		}
-		files = append(files, map[string]any{"dataset": d.GetId(), "format": "csv", "paths": []string{name}})
+		files = append(files, procnet.DataFile{Dataset: d.GetId(), Paths: []string{name}})
 	}
-	path := filepath.Join(dir, "node.json")
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var nf map[string]any
-	if err := json.Unmarshal(raw, &nf); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	nf["data"] = map[string]any{"files": files}
-	out, err := json.MarshalIndent(nf, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, out, 0o600)
+	return procnet.MapDataFiles(dir, files)
 }
 
 func writeCSV(path string, d *yrdv1.Dataset, rows int) error {

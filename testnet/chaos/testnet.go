@@ -38,7 +38,7 @@ type Options struct {
 	Out io.Writer
 	// SampleRows, if positive, gives every city synthetic files of that
 	// many rows for the datasets it holds in the delta demo, mapped in its
-	// node.json and published to the catalog.
+	// yrdnode.toml and published to the catalog.
 	SampleRows int
 }
 

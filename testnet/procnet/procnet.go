@@ -74,7 +74,7 @@ type ProcOptions struct {
 	// outlives a Ctrl-C to the command that started it.
 	Detach bool
 	// Prepare is called for each city between `yrdnode init` and its first
-	// start, with the city's data dir (e.g. to add local data to node.json).
+	// start, with the city's data dir (e.g. to add local data to yrdnode.toml).
 	Prepare func(i int, dir string) error
 	// Started is called after each process starts (e.g. to record its pid).
 	Started func(i int, pid int)
@@ -153,7 +153,7 @@ func StartProcs(ctx context.Context, binary, dataDir string, cities []string) (*
 
 // StartProcsWith is StartProcs with prepare called for each city between
 // `yrdnode init` and its first start, with the city's data dir (e.g. to add
-// local data to its node.json).
+// local data to its yrdnode.toml).
 func StartProcsWith(ctx context.Context, binary, dataDir string, cities []string, prepare func(i int, dir string) error) (*ProcCluster, error) {
 	return StartProcsOpts(ctx, binary, dataDir, ProcOptions{Cities: cities, Prepare: prepare})
 }
