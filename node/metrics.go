@@ -52,7 +52,7 @@ func newNodeMetrics() *nodeMetrics {
 	m.denials = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "yrd_denials_total",
 		Help: "Refusals put on this node's audit record, by rule id (a denied decision counts once for each of its rules)."}, []string{"rule"})
 	m.engineSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "yrd_connector_query_duration_seconds",
-		Help: "How long a query of the local data took in its engine, from the call to the end of its rows (a row result's rows stream to the requester meanwhile), by dataset.",
+		Help:    "How long a query of the local data took in its engine, from the call to the end of its rows (a row result's rows stream to the requester meanwhile), by dataset.",
 		Buckets: secondsBuckets}, []string{"dataset"})
 	m.budgetSpent = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "yrd_privacy_budget_spent_epsilon_total",
 		Help: "Privacy budget (epsilon) charged by this node as the data's owner, by requesting city and organisation."},

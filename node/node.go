@@ -52,7 +52,7 @@ type Node struct {
 	leaderReads coalesce.Rounds[uint64] // a follower's read-index requests, shared by concurrent reads
 
 	metrics     *nodeMetrics
-	admin       *adminServer // nil when AdminAddr is ""
+	admin       *adminServer  // nil when AdminAddr is ""
 	anchoredSeq atomic.Uint64 // the audit seq of the last anchor this node recorded
 	anchoredAt  atomic.Int64  // and its time, in Unix nanoseconds; 0 before the first
 
