@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/yrd-exchange/yrdnode/internal/policy"
 	"github.com/yrd-exchange/yrdnode/node"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
@@ -112,8 +113,32 @@ func TestFannedOutQueryMovesMetricsAndCarriesRequestID(t *testing.T) {
 			t.Errorf("%s's audit chain with request ids does not verify: %v %v", city, v, err)
 		}
 	}
+	checkDenialCounted(t, dd, clients[sh])
 	checkRequestIDEdge(t, dd)
 	checkAdminRoutes(t, dd, clients)
+}
+
+// checkDenialCounted: a query forwarded from hangzhou that shanghai's
+// policy denies moves shanghai's denials under the rule that fired.
+func checkDenialCounted(t *testing.T, dd *dataDelta, client *http.Client) {
+	t.Helper()
+	sh := dd.Index("shanghai")
+	var id string
+	for _, d := range dd.datasets {
+		if d.GetOwnerCity() == "shanghai" && strings.HasSuffix(d.GetId(), ".elderly-population") {
+			id = d.GetId()
+		}
+	}
+	rule := `rule="` + policy.RuleGeneralHiddenPredicate + `"`
+	before := metricValueAt(t, client, dd.Node(sh).AdminAddr(), "yrd_denials_total", rule)
+	_, err := runQuery(testCtx(t), dd.analyst(t, "hangzhou"), &yrdv1.QueryRequest{Purpose: elderlyPurpose,
+		Question: &yrdv1.QueryRequest_Sql{Sql: "SELECT district FROM " + id + " WHERE care_level >= 5"}})
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("query with a hidden predicate: %v", err)
+	}
+	if d := metricValueAt(t, client, dd.Node(sh).AdminAddr(), "yrd_denials_total", rule) - before; d != 1 {
+		t.Errorf("shanghai's denials under %s moved by %v, want 1", rule, d)
+	}
 }
 
 // checkRequestIDEdge: without an id the node makes one up and answers
