@@ -33,6 +33,7 @@ type Raft struct {
 	reads     coalesce.Rounds[uint64] // leadership checks shared by concurrent reads
 	readyTerm atomic.Uint64           // term in which this leader's first barrier completed
 	failure   *storageFailure
+	metrics   Metrics
 	stopped   atomic.Bool   // raft was shut down after a storage failure
 	stop      chan struct{} // closed by Close: ends watchStorage
 	watching  sync.WaitGroup
@@ -52,7 +53,7 @@ func Open(cfg Config, catalog *store.Catalog, layer raft.StreamLayer, observe Ob
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	var o options
+	o := options{metrics: noMetrics{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -89,7 +90,7 @@ func Open(cfg Config, catalog *store.Catalog, layer raft.StreamLayer, observe Ob
 	// to each follower, a follower to apply what it appended. A ring of the
 	// latest entries serves those reads from memory instead of a pread and
 	// a decoding copy per entry and reader; the WAL keeps no cache itself.
-	cached, err := raft.NewLogCache(logCacheSize(cfg.MaxAppendEntries), guardedLog{logs, failure})
+	cached, err := raft.NewLogCache(logCacheSize(cfg.MaxAppendEntries), guardedLog{logs, failure, o.metrics})
 	if err != nil {
 		trans.Close()
 		closeStorage()
@@ -102,9 +103,10 @@ func Open(cfg Config, catalog *store.Catalog, layer raft.StreamLayer, observe Ob
 		return nil, fmt.Errorf("consensus: start raft: %w", err)
 	}
 	rr := &Raft{cfg: cfg, raft: r, fsm: f, logs: logs, stable: stable, trans: trans, catalog: catalog,
-		failure: failure, stop: make(chan struct{})}
-	rr.watching.Add(1)
+		failure: failure, metrics: o.metrics, stop: make(chan struct{})}
+	rr.watching.Add(2)
 	go rr.watchStorage()
+	go rr.watchLeader(o.metrics)
 	return rr, nil
 }
 
@@ -240,6 +242,8 @@ func (r *Raft) Apply(ctx context.Context, cmd *yrdv1.Command) (*yrdv1.CommandRes
 			return nil, context.DeadlineExceeded
 		}
 	}
+	start := time.Now()
+	defer func() { r.metrics.ObserveApply(time.Since(start)) }()
 	f := r.raft.Apply(data, timeout)
 	done := make(chan error, 1)
 	go func() { done <- f.Error() }() // f.Error blocks until raft answers; raft always answers
@@ -446,3 +450,6 @@ type unpipelined struct{ *raft.NetworkTransport }
 func (unpipelined) AppendEntriesPipeline(raft.ServerID, raft.ServerAddress) (raft.AppendPipeline, error) {
 	return nil, raft.ErrPipelineReplicationNotSupported
 }
+
+// LastIndex is the index of the last entry in this node's raft log.
+func (r *Raft) LastIndex() uint64 { return r.raft.LastIndex() }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 	bolterrors "go.etcd.io/bbolt/errors"
@@ -17,7 +18,8 @@ import (
 type Option func(*options)
 
 type options struct {
-	walFS wal.FS
+	walFS   wal.FS
+	metrics Metrics
 }
 
 // WithWALFS makes the raft log reach its files through fs instead of the
@@ -79,6 +81,7 @@ func (s *storageFailure) Err() error {
 type guardedLog struct {
 	*wal.Log
 	failure *storageFailure
+	metrics Metrics
 }
 
 var _ raft.MonotonicLogStore = guardedLog{}
@@ -86,7 +89,9 @@ var _ raft.MonotonicLogStore = guardedLog{}
 func (g guardedLog) StoreLog(l *raft.Log) error { return g.StoreLogs([]*raft.Log{l}) }
 
 func (g guardedLog) StoreLogs(logs []*raft.Log) error {
+	start := time.Now()
 	err := g.Log.StoreLogs(logs)
+	g.metrics.ObserveLogStore(time.Since(start))
 	if err != nil && len(logs) > 0 {
 		g.failure.fail(fmt.Sprintf("raft log (append %d-%d)", logs[0].Index, logs[len(logs)-1].Index), err)
 	}

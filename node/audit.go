@@ -38,9 +38,13 @@ func (n *Node) audit(ctx context.Context, rec *yrdv1.AuditRecord) (*yrdv1.AuditR
 	if rec.Requester == nil {
 		rec.Requester = principal(ctx)
 	}
+	stampRequestID(ctx, rec)
+	if rec.GetDecision() == yrdv1.Effect_EFFECT_DENY {
+		n.metrics.countDenial(rec.GetRuleIds(), 1)
+	}
 	out, err := n.auditLog.Append(context.WithoutCancel(ctx), rec)
 	if err != nil {
-		n.log.Error("audit append failed", "err", err)
+		n.log.ErrorContext(ctx, "audit append failed", "err", err)
 		return nil, errorf(ErrUnavailable, "the audit record could not be written, so the request is refused: %v", err)
 	}
 	return out, nil
@@ -105,8 +109,9 @@ func (n *Node) auditCall(ctx context.Context, method string, resp any) error {
 	// The change is committed and in the replicated raft log already, so
 	// the client does not wait for this record's fsync (see DESIGN.md).
 	rec.Requester = principal(ctx)
+	stampRequestID(ctx, rec)
 	if err := n.auditLog.Enqueue(context.WithoutCancel(ctx), rec); err != nil {
-		n.log.Error("audit append failed", "err", err)
+		n.log.ErrorContext(ctx, "audit append failed", "err", err)
 		return errorf(ErrUnavailable, "the change was made but its audit record could not be written: %v", err)
 	}
 	return nil
@@ -175,6 +180,8 @@ func (n *Node) anchorLoop() {
 			continue
 		}
 		anchored = seq
+		n.anchoredSeq.Store(seq)
+		n.anchoredAt.Store(a.GetTime().AsTime().UnixNano())
 	}
 }
 

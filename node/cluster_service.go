@@ -177,7 +177,7 @@ func (s *clusterService) Remove(ctx context.Context, req *yrdv1.RemoveRequest) (
 	}
 	if n.raft.IsLeader() {
 		if err := n.raft.RemoveServer(id); err != nil {
-			n.log.Warn("removing member from raft; will retry", "peer_id", id, "err", err)
+			n.log.WarnContext(ctx, "removing member from raft; will retry", "peer_id", id, "err", err)
 		}
 	}
 	return &yrdv1.RemoveResponse{}, nil

@@ -84,6 +84,23 @@ type Config struct {
 	// take fewer bytes as columns).
 	MaxResultBytes int64
 
+	// AdminAddr is the host:port of the admin listener (HTTPS with the
+	// node's certificate: Prometheus /metrics, /healthz, pprof if
+	// enabled); "" disables it. Keep it on loopback or a management
+	// network: it has no authentication.
+	AdminAddr string
+	// AdminAddrOptional makes a taken AdminAddr a warning instead of a
+	// failed start: for a default address, which two nodes on one host
+	// would both be given.
+	AdminAddrOptional bool
+	// EnablePprof serves net/http/pprof on the admin listener.
+	EnablePprof bool
+	// RaftLibraryMetrics also exports hashicorp/raft's own metrics
+	// (raft_*, through go-metrics' Prometheus sink) on this node's
+	// /metrics. They are process-wide, so only one node of a process may
+	// ask for them: the daemon's, never the tests' several.
+	RaftLibraryMetrics bool
+
 	Version string
 	Logger  *slog.Logger
 }
@@ -135,6 +152,11 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil {
 		return fmt.Errorf("config: APIAddr %q: %v", c.APIAddr, err)
+	}
+	if c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			return fmt.Errorf("config: AdminAddr %q: %v", c.AdminAddr, err)
+		}
 	}
 	if len(c.FabricAddrs) == 0 {
 		return errors.New("config: FabricAddrs needs at least one multiaddr")

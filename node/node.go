@@ -51,6 +51,11 @@ type Node struct {
 
 	leaderReads coalesce.Rounds[uint64] // a follower's read-index requests, shared by concurrent reads
 
+	metrics     *nodeMetrics
+	admin       *adminServer  // nil when AdminAddr is ""
+	anchoredSeq atomic.Uint64 // the audit seq of the last anchor this node recorded
+	anchoredAt  atomic.Int64  // and its time, in Unix nanoseconds; 0 before the first
+
 	api, fabricRPC       *grpc.Server
 	apiLis               net.Listener
 	apiAddr              string
@@ -85,17 +90,21 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	base, cancel := context.WithCancel(context.Background())
-	return &Node{
-		cfg:         cfg,
-		log:         cfg.Logger.With("city", cfg.City),
+	n := &Node{
+		cfg: cfg,
+		// Lines logged with a request's context carry its request id.
+		log:         slog.New(requestIDHandler{cfg.Logger.Handler()}).With("city", cfg.City),
 		key:         key,
 		id:          id,
+		metrics:     newNodeMetrics(),
 		seeds:       map[peer.ID]bool{},
 		reconcileCh: make(chan struct{}, 1),
 		ready:       make(chan struct{}),
 		base:        base,
 		cancelBase:  cancel,
-	}, nil
+	}
+	n.metrics.reg.MustRegister(stateCollector{n})
+	return n, nil
 }
 
 // PeerID is the node's libp2p identity, which is also its raft id.
@@ -152,6 +161,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.log.Warn("TEST-ONLY BROKEN MODE: as a follower this node answers linearizable reads from its own replica, which may be stale",
 			"env", UnsafeStaleReadsEnv)
 	}
+	if err := n.installRaftLibraryMetrics(); err != nil {
+		return err
+	}
 	if err := n.openLocal(ctx); err != nil {
 		return err
 	}
@@ -172,7 +184,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.goLoop(n.anchorLoop)
 	n.goLoop(n.recheckLoop)
 	n.goLoop(n.pruneLoop)
-	n.log.Info("node started", "peer_id", n.id, "api", n.apiAddr, "fabric", n.host.AddrStrings())
+	if err := n.serveAdmin(); err != nil {
+		return err
+	}
+	n.log.Info("node started", "peer_id", n.id, "api", n.apiAddr, "fabric", n.host.AddrStrings(), "admin", n.AdminAddr())
 	return nil
 }
 
@@ -229,7 +244,7 @@ func (n *Node) openFabric() (err error) {
 func (n *Node) openRaft() (err error) {
 	rc := n.cfg.Raft
 	rc.ID, rc.Dir, rc.Logger = n.id.String(), n.cfg.raftDir(), n.log
-	var ropts []consensus.Option
+	ropts := []consensus.Option{consensus.WithMetrics(n.metrics)}
 	if n.cfg.WALFS != nil {
 		ropts = append(ropts, consensus.WithWALFS(n.cfg.WALFS))
 	}
@@ -241,7 +256,8 @@ func (n *Node) openRaft() (err error) {
 func (n *Node) serveFabricRPC() {
 	n.health = health.NewServer()
 	n.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	n.fabricRPC = grpc.NewServer(grpc.ChainUnaryInterceptor(statusInterceptor), grpc.ChainStreamInterceptor(statusStreamInterceptor))
+	n.fabricRPC = grpc.NewServer(grpc.ChainUnaryInterceptor(n.observeUnary(serverFabric), statusInterceptor),
+		grpc.ChainStreamInterceptor(n.observeStream(serverFabric), statusStreamInterceptor))
 	yrdv1grpc.RegisterPeerServiceServer(n.fabricRPC, &peerService{n: n})
 	yrdv1grpc.RegisterClusterServiceServer(n.fabricRPC, &fabricCluster{n: n})
 	n.serve(n.fabricRPC, n.host.Listen(fabric.ProtocolRPC))
@@ -259,8 +275,8 @@ func (n *Node) serveAPI() (err error) {
 	}
 	n.api = grpc.NewServer(
 		grpc.Creds(refusingTLS{credentials.NewTLS(tlsCfg), n}),
-		grpc.ChainUnaryInterceptor(n.authUnary),
-		grpc.ChainStreamInterceptor(n.authStream),
+		grpc.ChainUnaryInterceptor(n.observeUnary(serverAPI), n.authUnary),
+		grpc.ChainStreamInterceptor(n.observeStream(serverAPI), n.authStream),
 	)
 	yrdv1grpc.RegisterCatalogServiceServer(n.api, &catalogService{n: n})
 	yrdv1grpc.RegisterClusterServiceServer(n.api, &clusterService{n: n})
@@ -320,6 +336,7 @@ func (n *Node) Close() error {
 			n.health.Shutdown()
 		}
 		var errs []error
+		errs = append(errs, n.admin.close())
 		stopGracefully(n.api, 2*time.Second)
 		if n.raft != nil {
 			errs = append(errs, n.raft.Close())
@@ -350,6 +367,7 @@ func (n *Node) Close() error {
 			}
 			errs = append(errs, err)
 		}
+		n.uninstallRaftLibraryMetrics()
 		n.closeErr = errors.Join(errs...)
 		n.log.Info("node stopped")
 	})

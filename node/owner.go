@@ -14,8 +14,10 @@ import (
 // node's parts, once its catalog, audit log and local data are open.
 func (n *Node) openOwner() {
 	p := ownerPorts{n}
+	exports := countingLedger{n.data.exports, n.metrics.exported}
 	n.owner = owner.New(owner.Config{City: n.cfg.City, Node: n.id.String(), MaxResultBytes: n.cfg.MaxResultBytes},
-		owner.Ports{Catalog: p, Policy: p, Audit: p, Budget: p, Engines: p, Exports: n.data.exports, Difference: n.data.differ, Secrets: p})
+		owner.Ports{Catalog: p, Policy: p, Audit: p, Budget: p, Engines: p, Exports: exports, Difference: n.data.differ, Secrets: p,
+			Metrics: n.metrics})
 }
 
 // ownerPorts is the node as the owner's pipeline sees it: each method
@@ -39,6 +41,7 @@ func (o ownerPorts) Append(ctx context.Context, rec *yrdv1.AuditRecord) (*yrdv1.
 }
 
 func (o ownerPorts) Enqueue(ctx context.Context, rec *yrdv1.AuditRecord) error {
+	stampRequestID(ctx, rec)
 	return o.n.auditLog.Enqueue(ctx, rec)
 }
 
@@ -52,10 +55,18 @@ func (o ownerPorts) Spend(ctx context.Context, s owner.Spend) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	o.n.metrics.budgetSpent.WithLabelValues(s.RequesterCity, s.RequesterOrg).Add(s.Epsilon)
 	return res.GetBudgetRemaining(), nil
 }
 
-func (o ownerPorts) Engine(id string) connector.Engine { return o.n.engineFor(id) }
+// Engine is the dataset's engine with its queries timed.
+func (o ownerPorts) Engine(id string) connector.Engine {
+	eng := o.n.engineFor(id)
+	if eng == nil {
+		return nil
+	}
+	return timedEngine{eng, o.n.metrics.engineSeconds.WithLabelValues(id)}
+}
 
 func (o ownerPorts) Derive(purpose string, parts ...string) ([]byte, error) {
 	return o.n.secret(purpose, parts...)

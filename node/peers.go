@@ -42,7 +42,9 @@ func (p *peerClients) get(id peer.ID) (*grpc.ClientConn, error) {
 	}
 	c, err := grpc.NewClient("passthrough:///"+id.String(),
 		grpc.WithContextDialer(p.host.Dialer(fabric.ProtocolRPC)),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(requestIDUnaryClient),
+		grpc.WithChainStreamInterceptor(requestIDStreamClient))
 	if err != nil {
 		return nil, err
 	}

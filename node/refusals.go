@@ -67,6 +67,13 @@ func (n *Node) auditRefused(ctx context.Context, rule string, rec *yrdv1.AuditRe
 // at once and one summary, so a flood neither fills the disk nor waits on
 // it.
 
+// noteRefusal counts a refusal anyone can cause and hands it to the
+// summariser.
+func (n *Node) noteRefusal(source, rule string, rec *yrdv1.AuditRecord) {
+	n.metrics.countDenial([]string{rule}, 1)
+	n.refusals.Note(source, rule, rec)
+}
+
 // noteAuthRefusal records a client API call refused for its credentials.
 func (n *Node) noteAuthRefusal(ctx context.Context, method string, err error) {
 	why, p, _ := auth.RefusalOf(err)
@@ -74,8 +81,8 @@ func (n *Node) noteAuthRefusal(ctx context.Context, method string, err error) {
 	if !ok {
 		rule = RuleBadKey
 	}
-	n.refusals.Note(clientSource(ctx), rule, &yrdv1.AuditRecord{Action: yrdv1.AuditAction_AUDIT_ACTION_AUTHENTICATE,
-		Requester: p, Detail: method + ": " + err.Error()})
+	n.noteRefusal(clientSource(ctx), rule, &yrdv1.AuditRecord{Action: yrdv1.AuditAction_AUDIT_ACTION_AUTHENTICATE,
+		Requester: p, Detail: method + ": " + err.Error(), RequestId: requestIDOf(ctx)})
 }
 
 // clientSource is what a client API refusal is summarised by: the
@@ -107,7 +114,7 @@ func (c refusingTLS) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthI
 	out, info, err := c.TransportCredentials.ServerHandshake(conn)
 	var bad *tls.CertificateVerificationError
 	if errors.As(err, &bad) {
-		c.n.refusals.Note(addrHost(conn.RemoteAddr()), RuleBadCertificate, &yrdv1.AuditRecord{
+		c.n.noteRefusal(addrHost(conn.RemoteAddr()), RuleBadCertificate, &yrdv1.AuditRecord{
 			Action: yrdv1.AuditAction_AUDIT_ACTION_AUTHENTICATE, Detail: "TLS handshake: client certificate refused: " + err.Error()})
 	}
 	return out, info, err
@@ -132,7 +139,7 @@ func (n *Node) noteFabricRefusal(f fabric.Refusal) {
 	if f.Remote != nil {
 		from = f.Remote.String()
 	}
-	n.refusals.Note(f.Peer.String(), RuleFabricNonMember, &yrdv1.AuditRecord{Action: yrdv1.AuditAction_AUDIT_ACTION_PEER_CONNECT,
+	n.noteRefusal(f.Peer.String(), RuleFabricNonMember, &yrdv1.AuditRecord{Action: yrdv1.AuditAction_AUDIT_ACTION_PEER_CONNECT,
 		Detail: what + " from non-member peer " + f.Peer.String() + " at " + from + " refused"})
 }
 
@@ -148,8 +155,8 @@ func (n *Node) registered(id peer.ID) bool {
 
 // noteJoinRefusal records a refused ClusterService.Join under rule.
 func (n *Node) noteJoinRefusal(ctx context.Context, req *yrdv1.JoinRequest, rule string, err error) {
-	n.refusals.Note(clientSource(ctx), rule, &yrdv1.AuditRecord{Action: yrdv1.AuditAction_AUDIT_ACTION_JOIN,
-		Detail: "join of " + req.GetCity() + " (peer " + req.GetPeerId() + "): " + err.Error()})
+	n.noteRefusal(clientSource(ctx), rule, &yrdv1.AuditRecord{Action: yrdv1.AuditAction_AUDIT_ACTION_JOIN,
+		Detail: "join of " + req.GetCity() + " (peer " + req.GetPeerId() + "): " + err.Error(), RequestId: requestIDOf(ctx)})
 }
 
 // joinTokenRule names why the catalog refused req's token. The catalog

@@ -28,6 +28,7 @@ type fileConfig struct {
 	Fabric  fabricSection  `toml:"fabric"`
 	Join    joinSection    `toml:"join"`
 	Log     logSection     `toml:"log"`
+	Admin   adminSection   `toml:"admin"`
 	Cluster clusterSection `toml:"cluster"`
 	Query   querySection   `toml:"query"`
 	Raft    raftSection    `toml:"raft"`
@@ -53,7 +54,15 @@ type joinSection struct {
 }
 
 type logSection struct {
-	Level string `toml:"level"`
+	Level  string `toml:"level"`
+	Format string `toml:"format"` // text or json
+}
+
+// adminSection is the admin listener: /metrics, /healthz, and pprof when
+// asked. Left unset, serve listens on defaultAdminAddr if it is free.
+type adminSection struct {
+	Addr  string `toml:"addr" cfg:"AdminAddr"`
+	Pprof bool   `toml:"pprof" cfg:"EnablePprof"`
 }
 
 type clusterSection struct {

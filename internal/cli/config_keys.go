@@ -214,7 +214,7 @@ func cfgField(cfg reflect.Value, path string) reflect.Value {
 
 // defaultFileConfig is the settings of node.DefaultConfig, as a file.
 func defaultFileConfig() fileConfig {
-	fc := fileConfig{Log: logSection{Level: "info"}}
+	fc := fileConfig{Log: logSection{Level: "info", Format: "text"}}
 	fv, cv := reflect.ValueOf(&fc).Elem(), reflect.ValueOf(node.DefaultConfig())
 	for _, s := range settings() {
 		if s.cfg == "" {

@@ -33,6 +33,9 @@ var serveFlagKeys = map[string]string{
 	"via":                  "join.via",
 	"token":                "join.token",
 	"log-level":            "log.level",
+	"log-format":           "log.format",
+	"admin-addr":           "admin.addr",
+	"pprof":                "admin.pprof",
 	"enable-nat-portmap":   "fabric.enable_nat_portmap",
 	"enable-relay":         "fabric.enable_relay",
 	"enable-hole-punching": "fabric.enable_hole_punching",
@@ -141,13 +144,20 @@ func (lc *loadedConfig) set(root reflect.Value, s setting, text, origin string) 
 	return nil
 }
 
-// logger makes the logger that log.level asks for.
+// logger makes the logger that log.level and log.format ask for.
 func (lc *loadedConfig) logger(env Env) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(lc.file.Log.Level)); err != nil {
 		return nil, configError{where: lc.where("log.level"), key: "log.level", msg: fmt.Sprintf("%q is not debug, info, warn or error", lc.file.Log.Level)}
 	}
-	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv})), nil
+	opts := &slog.HandlerOptions{Level: lv}
+	switch lc.file.Log.Format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(env.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(env.Stderr, opts)), nil
+	}
+	return nil, configError{where: lc.where("log.format"), key: "log.format", msg: fmt.Sprintf("%q is not text or json", lc.file.Log.Format)}
 }
 
 // nodeConfig is the node's config: the settings, the data mappings with
@@ -230,5 +240,13 @@ func serveConfig(env Env, fs *pflag.FlagSet, dataDir string) (node.Config, error
 	if node.HasState(dataDir) {
 		lc.file.Join = joinSection{} // a member needs no join, and keeps no token
 	}
-	return lc.nodeConfig(dataDir, log, env.Version)
+	// The default admin address is shared by every node of a host: taken,
+	// it is a warning; an address the operator chose must work.
+	chosen := lc.isSet("admin.addr")
+	if !chosen {
+		lc.file.Admin.Addr = defaultAdminAddr
+	}
+	cfg, err := lc.nodeConfig(dataDir, log, env.Version)
+	cfg.AdminAddrOptional = !chosen
+	return cfg, err
 }

@@ -231,8 +231,14 @@ func nodeConfig(nf nodeFile, dataDir string, log *slog.Logger, version string) (
 type serveFlags struct {
 	fs                                       *pflag.FlagSet
 	dataDir, join, token, logLevel           *string
+	logFormat, adminAddr                     *string
 	natPortMap, relay, holePunching, autoNAT *bool
+	pprof                                    *bool
 }
+
+// defaultAdminAddr is the admin listener's (metrics, health) when
+// --admin-addr is not given: loopback, next to the API's 7401.
+const defaultAdminAddr = "127.0.0.1:7421"
 
 func addServeFlags(fs *pflag.FlagSet) *serveFlags {
 	token := new(string)
@@ -247,15 +253,29 @@ func addServeFlags(fs *pflag.FlagSet) *serveFlags {
 		relay:        fs.Bool("enable-relay", false, "allow libp2p relays"),
 		holePunching: fs.Bool("enable-hole-punching", false, "allow libp2p hole punching"),
 		autoNAT:      fs.Bool("enable-autonat", false, "run the AutoNAT service"),
+		logFormat:    logFormatFlag(fs),
+		adminAddr:    fs.String("admin-addr", defaultAdminAddr, "serve /metrics, /healthz (and --pprof) over HTTPS with the node's certificate here; \"\" turns it off"),
+		pprof:        fs.Bool("pprof", false, "serve Go's profiler at /debug/pprof on the admin listener"),
 	}
 }
 
-func newLogger(env Env, level string) (*slog.Logger, error) {
+func logFormatFlag(fs *pflag.FlagSet) *string {
+	return fs.String("log-format", "text", "text (key=value) or json (one object a line, for log shippers)")
+}
+
+func newLogger(env Env, level, format string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, usageError{fmt.Sprintf("--log-level: %v", err)}
 	}
-	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv})), nil
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(env.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(env.Stderr, opts)), nil
+	}
+	return nil, usageError{fmt.Sprintf("--log-format: %q is not text or json", format)}
 }
 
 func runServe(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
@@ -285,6 +305,8 @@ func serve(ctx context.Context, env Env, sf *serveFlags) error {
 	if err != nil {
 		return err
 	}
+	// One node per process: raft's process-wide metrics are this node's.
+	cfg.RaftLibraryMetrics = true
 	n, err := node.New(cfg)
 	if err != nil {
 		return err
@@ -302,6 +324,7 @@ var (
 func runDev(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	dataDir := fs.String("data-dir", "", "keep the delta's state here (default: a temporary dir removed on exit)")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	logFormat := logFormatFlag(fs)
 	ports := fs.String("ports", "fixed", "fixed: API on 7401–7403, fabric on 7411–7413; any: ports the kernel picks (printed below)")
 	rows := fs.Int("rows", 20000, "synthetic rows per sample dataset (elderly-population: the residents aged 60+ among that many); files already in --data-dir are kept")
 	return func(ctx context.Context, _ []string) error {
@@ -312,7 +335,7 @@ func runDev(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		if err != nil {
 			return err
 		}
-		log, err := newLogger(env, *logLevel)
+		log, err := newLogger(env, *logLevel, *logFormat)
 		if err != nil {
 			return err
 		}

@@ -35,10 +35,15 @@ func checkBackupFile(path string) (backupfile.Header, error) {
 
 func printBackupHeader(env Env, cf *clientFlags, path string, h backupfile.Header) error {
 	if cf.output == "json" {
+		st, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
 		data, err := json.Marshal(struct {
-			File string `json:"file"`
+			File  string `json:"file"`
+			Bytes int64  `json:"bytes"`
 			backupfile.Header
-		}{path, h})
+		}{path, st.Size(), h})
 		if err != nil {
 			return err
 		}
@@ -151,7 +156,7 @@ func runClusterRecover(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		if err != nil {
 			return fmt.Errorf("peers file refused, nothing changed: %w", err)
 		}
-		log, err := newLogger(env, *logLevel)
+		log, err := newLogger(env, *logLevel, "text")
 		if err != nil {
 			return err
 		}

@@ -87,6 +87,7 @@ func (e *Executor) execute(ctx context.Context, r Request, send Send) error {
 	if err != nil {
 		return err
 	}
+	defer e.countDecision(q)
 	if err := e.decide(ctx, q); err != nil {
 		return err
 	}
@@ -108,6 +109,15 @@ func (e *Executor) execute(ctx context.Context, r Request, send Send) error {
 		return err
 	}
 	return e.finish(ctx, q, out, send)
+}
+
+// countDecision counts q by its final effect, once it was decided: a
+// later stage's denial has set the record's decision to DENY by then.
+func (e *Executor) countDecision(q *query) {
+	if e.ports.Metrics == nil || q.rec == nil {
+		return
+	}
+	e.ports.Metrics.Decided(q.rec.GetDecision(), q.ds.GetLevel(), q.req.Principal.GetCity())
 }
 
 // query is one Execute's state, filled in stage by stage.

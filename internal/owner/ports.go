@@ -100,7 +100,17 @@ type Secrets interface {
 	SigningKey() (ed25519.PrivateKey, error)
 }
 
-// Ports are the node's parts the Executor uses; every one is required.
+// Metrics counts the pipeline's outcomes for the node's monitoring.
+type Metrics interface {
+	// Decided counts one decided query on a dataset of level for a
+	// requester of requesterCity, by its final effect: a query the policy
+	// allowed and a later stage refused (the budget, an export threshold)
+	// counts as a denial.
+	Decided(effect yrdv1.Effect, level yrdv1.ClassificationLevel, requesterCity string)
+}
+
+// Ports are the node's parts the Executor uses; every one is required but
+// Metrics (nil counts nothing).
 type Ports struct {
 	Catalog    Catalog
 	Policy     Policy
@@ -110,6 +120,7 @@ type Ports struct {
 	Exports    ExportLedger
 	Difference DifferenceCheck
 	Secrets    Secrets
+	Metrics    Metrics
 }
 
 // Config is what the Executor knows of the node it runs on.

@@ -155,7 +155,13 @@ type AuditRecord struct {
 	// How many refusals a summary record stands for: refusals of one source
 	// and rule in one minute beyond the first, which has its own record.
 	// 0 on every other record (one event each).
-	Count         uint64 `protobuf:"varint,20,opt,name=count,proto3" json:"count,omitempty"`
+	Count uint64 `protobuf:"varint,20,opt,name=count,proto3" json:"count,omitempty"`
+	// The request id of the client call that caused the record (the API
+	// edge's x-request-id, carried to the other nodes the call reached), so
+	// that one query's records on every node and its log lines can be found
+	// together. Empty on records written before it existed and on records no
+	// request caused (anchors, summaries of many refusals keep the first's).
+	RequestId     string `protobuf:"bytes,21,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -330,6 +336,13 @@ func (x *AuditRecord) GetCount() uint64 {
 	return 0
 }
 
+func (x *AuditRecord) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // AuditAnchor is a node's audit chain head, recorded in the replicated
 // catalog so that every member can later check the node's log against it.
 type AuditAnchor struct {
@@ -412,7 +425,7 @@ var File_yrd_v1_audit_proto protoreflect.FileDescriptor
 
 const file_yrd_v1_audit_proto_rawDesc = "" +
 	"\n" +
-	"\x12yrd/v1/audit.proto\x12\x06yrd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13yrd/v1/access.proto\"\x84\x05\n" +
+	"\x12yrd/v1/audit.proto\x12\x06yrd.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13yrd/v1/access.proto\"\xa3\x05\n" +
 	"\vAuditRecord\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
@@ -435,7 +448,9 @@ const file_yrd_v1_audit_proto_rawDesc = "" +
 	"\x04hash\x18\x11 \x01(\fR\x04hash\x12\x1c\n" +
 	"\tsignature\x18\x12 \x01(\fR\tsignature\x12\x16\n" +
 	"\x06source\x18\x13 \x01(\tR\x06source\x12\x14\n" +
-	"\x05count\x18\x14 \x01(\x04R\x05count\"\x9e\x01\n" +
+	"\x05count\x18\x14 \x01(\x04R\x05count\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x15 \x01(\tR\trequestId\"\x9e\x01\n" +
 	"\vAuditAnchor\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1b\n" +
