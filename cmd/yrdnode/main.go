@@ -11,12 +11,14 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/cli"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// Set at build time with -ldflags "-X main.version=v1.2.3 -X main.commit=...
+// -X main.date=..."; what is left empty yrdnode version reads from the
+// build info the go command stamps into the binary.
+var version, commit, date string
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Main(ctx, cli.Env{Args: os.Args[1:], Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Version: version})
+	code := cli.Main(ctx, cli.Env{Args: os.Args[1:], Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Version: version, Commit: commit, Date: date})
 	stop()
 	os.Exit(code)
 }

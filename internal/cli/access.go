@@ -21,54 +21,53 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/auth"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+
+	"github.com/spf13/pflag"
 )
 
 func accessCommands() []command {
 	return []command{
-		{name: "whoami", summary: "show the principal your credentials authenticate as", run: runWhoAmI},
+		{name: "whoami", summary: "show the principal your credentials authenticate as", setup: runWhoAmI},
 		{name: "key", summary: "manage this node's API keys (operator)", sub: []command{
-			{name: "create", summary: "create an API key for --org --role --name (shown once)", run: runKeyCreate},
-			{name: "list", summary: "list API keys", run: runKeyList},
-			{name: "revoke", summary: "revoke an API key by id, at once", run: runKeyRevoke},
+			{name: "create", summary: "create an API key for --org --role --name (shown once)", setup: runKeyCreate},
+			{name: "list", summary: "list API keys", setup: runKeyList},
+			{name: "revoke", summary: "revoke an API key by id, at once", setup: runKeyRevoke},
 		}},
 		{name: "cert", summary: "manage client certificates from the node's city CA (operator)", sub: []command{
-			{name: "issue", summary: "make a key pair here and have the node certify it (--org --role --name --out PREFIX)", run: runCertIssue},
-			{name: "list", summary: "list issued certificates", run: runCertList},
-			{name: "revoke", summary: "revoke a certificate by serial, at once", run: runCertRevoke},
+			{name: "issue", summary: "make a key pair here and have the node certify it (--org --role --name --out PREFIX)", setup: runCertIssue},
+			{name: "list", summary: "list issued certificates", setup: runCertList},
+			{name: "revoke", summary: "revoke a certificate by serial, at once", setup: runCertRevoke},
 		}},
 		{name: "grant", summary: "data-use agreements: request, decide, revoke", sub: []command{
-			{name: "request", summary: "request use of a dataset (analyst or cdo)", run: runGrantRequest},
-			{name: "list", summary: "list grants", run: runGrantList},
-			{name: "show", summary: "show one grant", run: runGrantShow},
-			{name: "approve", summary: "approve a requested grant (cdo of the owning organisation)", run: grantDecision("approve")},
-			{name: "reject", summary: "reject a requested grant (cdo of the owning organisation)", run: grantDecision("reject")},
-			{name: "revoke", summary: "revoke a grant; the next query is refused on every node", run: grantDecision("revoke")},
+			{name: "request", summary: "request use of a dataset (analyst or cdo)", setup: runGrantRequest},
+			{name: "list", summary: "list grants", setup: runGrantList},
+			{name: "show", summary: "show one grant", setup: runGrantShow},
+			{name: "approve", summary: "approve a requested grant (cdo of the owning organisation)", setup: grantDecision("approve")},
+			{name: "reject", summary: "reject a requested grant (cdo of the owning organisation)", setup: grantDecision("reject")},
+			{name: "revoke", summary: "revoke a grant; the next query is refused on every node", setup: grantDecision("revoke")},
 		}},
 		{name: "policy", summary: "the delta's rule parameters and decisions", sub: []command{
-			{name: "show", summary: "show the rule parameters in force", run: runPolicyShow},
-			{name: "decide", summary: "ask how the rules judge an access request (and put it on record)", run: runPolicyDecide},
+			{name: "show", summary: "show the rule parameters in force", setup: runPolicyShow},
+			{name: "decide", summary: "ask how the rules judge an access request (and put it on record)", setup: runPolicyDecide},
 		}},
 		auditCommand(),
 	}
 }
 
-func runWhoAmI(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "whoami")
-	cf := addClientFlags(fs, env)
-	if _, err := parse(fs, args); err != nil {
-		return err
+func runWhoAmI(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	return func(ctx context.Context, _ []string) error {
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			resp, err := yrdv1grpc.NewAuthServiceClient(conn).WhoAmI(ctx, &yrdv1.WhoAmIRequest{})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			if cf.output == "json" {
+				return printJSON(env.Stdout, resp)
+			}
+			fmt.Fprintf(env.Stdout, "%s by %s\n", auth.String(resp.GetPrincipal()), resp.GetMethod())
+			return nil
+		})
 	}
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := yrdv1grpc.NewAuthServiceClient(conn).WhoAmI(ctx, &yrdv1.WhoAmIRequest{})
-		if err != nil {
-			return cf.callErr(err)
-		}
-		if cf.output == "json" {
-			return printJSON(env.Stdout, resp)
-		}
-		fmt.Fprintf(env.Stdout, "%s by %s\n", auth.String(resp.GetPrincipal()), resp.GetMethod())
-		return nil
-	})
 }
 
 func principalArgs(fsOrg, fsRole, fsName string) (yrdv1.Role, error) {
@@ -82,31 +81,28 @@ func principalArgs(fsOrg, fsRole, fsName string) (yrdv1.Role, error) {
 	return role, nil
 }
 
-func runKeyCreate(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "key create")
-	cf := addClientFlags(fs, env)
+func runKeyCreate(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	org := fs.String("org", "", "organisation, e.g. hz-health-commission")
 	roleName := fs.String("role", "", "operator, publisher, cdo, analyst or auditor")
 	name := fs.String("name", "", "who or what the key is for")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	role, err := principalArgs(*org, *roleName, *name)
-	if err != nil {
-		return err
-	}
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := yrdv1grpc.NewAuthServiceClient(conn).CreateAPIKey(ctx, &yrdv1.CreateAPIKeyRequest{Org: *org, Role: role, Name: *name})
+	return func(ctx context.Context, _ []string) error {
+		role, err := principalArgs(*org, *roleName, *name)
 		if err != nil {
-			return cf.callErr(err)
+			return err
 		}
-		if cf.output == "json" {
-			return printJSON(env.Stdout, resp)
-		}
-		fmt.Fprintln(env.Stdout, resp.GetToken())
-		fmt.Fprintf(env.Stderr, "key %s for %s; shown once, the node keeps only its hash\n", resp.GetKey().GetId(), auth.String(resp.GetKey().GetPrincipal()))
-		return nil
-	})
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			resp, err := yrdv1grpc.NewAuthServiceClient(conn).CreateAPIKey(ctx, &yrdv1.CreateAPIKeyRequest{Org: *org, Role: role, Name: *name})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			if cf.output == "json" {
+				return printJSON(env.Stdout, resp)
+			}
+			fmt.Fprintln(env.Stdout, resp.GetToken())
+			fmt.Fprintf(env.Stderr, "key %s for %s; shown once, the node keeps only its hash\n", resp.GetKey().GetId(), auth.String(resp.GetKey().GetPrincipal()))
+			return nil
+		})
+	}
 }
 
 func timeOrDash(t *timestamppb.Timestamp) string {
@@ -116,132 +112,115 @@ func timeOrDash(t *timestamppb.Timestamp) string {
 	return t.AsTime().UTC().Format("2006-01-02 15:04Z")
 }
 
-func runKeyList(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "key list")
-	cf := addClientFlags(fs, env)
-	if _, err := parse(fs, args); err != nil {
-		return err
+func runKeyList(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	return func(ctx context.Context, _ []string) error {
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			resp, err := yrdv1grpc.NewAuthServiceClient(conn).ListAPIKeys(ctx, &yrdv1.ListAPIKeysRequest{})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			if cf.output == "json" {
+				return printJSON(env.Stdout, resp)
+			}
+			var rows [][]string
+			for _, k := range resp.GetKeys() {
+				rows = append(rows, []string{k.GetId(), auth.String(k.GetPrincipal()), timeOrDash(k.GetCreatedAt()), timeOrDash(k.GetRevokedAt())})
+			}
+			table(env.Stdout, []string{"ID", "PRINCIPAL", "CREATED", "REVOKED"}, rows)
+			return nil
+		})
 	}
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := yrdv1grpc.NewAuthServiceClient(conn).ListAPIKeys(ctx, &yrdv1.ListAPIKeysRequest{})
-		if err != nil {
-			return cf.callErr(err)
-		}
-		if cf.output == "json" {
-			return printJSON(env.Stdout, resp)
-		}
-		var rows [][]string
-		for _, k := range resp.GetKeys() {
-			rows = append(rows, []string{k.GetId(), auth.String(k.GetPrincipal()), timeOrDash(k.GetCreatedAt()), timeOrDash(k.GetRevokedAt())})
-		}
-		table(env.Stdout, []string{"ID", "PRINCIPAL", "CREATED", "REVOKED"}, rows)
-		return nil
-	})
 }
 
-func runKeyRevoke(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "key revoke")
-	cf := addClientFlags(fs, env)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"usage: yrdnode key revoke ID"}
-	}
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := yrdv1grpc.NewAuthServiceClient(conn).RevokeAPIKey(ctx, &yrdv1.RevokeAPIKeyRequest{Id: pos[0]})
-		if err != nil {
-			return cf.callErr(err)
+func runKeyRevoke(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	return func(ctx context.Context, pos []string) error {
+		if len(pos) != 1 {
+			return usageError{"usage: yrdnode key revoke ID"}
 		}
-		fmt.Fprintf(env.Stdout, "revoked key %s (%s)\n", resp.GetKey().GetId(), auth.String(resp.GetKey().GetPrincipal()))
-		return nil
-	})
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			resp, err := yrdv1grpc.NewAuthServiceClient(conn).RevokeAPIKey(ctx, &yrdv1.RevokeAPIKeyRequest{Id: pos[0]})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			fmt.Fprintf(env.Stdout, "revoked key %s (%s)\n", resp.GetKey().GetId(), auth.String(resp.GetKey().GetPrincipal()))
+			return nil
+		})
+	}
 }
 
-func runCertIssue(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "cert issue")
-	cf := addClientFlags(fs, env)
+func runCertIssue(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	org := fs.String("org", "", "organisation")
 	roleName := fs.String("role", "", "operator, publisher, cdo, analyst or auditor")
 	name := fs.String("name", "", "who the certificate is for")
 	out := fs.String("out", "", "write PREFIX.pem and PREFIX.key (mode 0600)")
 	ttl := fs.Duration("ttl", 90*24*time.Hour, "validity")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	role, err := principalArgs(*org, *roleName, *name)
-	if err != nil {
-		return err
-	}
-	if *out == "" {
-		return usageError{"--out PREFIX is required"}
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := yrdv1grpc.NewAuthServiceClient(conn).IssueCertificate(ctx, &yrdv1.IssueCertificateRequest{
-			Org: *org, Role: role, Name: *name, PublicKey: pubDER, Ttl: durationpb.New(*ttl)})
+	return func(ctx context.Context, _ []string) error {
+		role, err := principalArgs(*org, *roleName, *name)
 		if err != nil {
-			return cf.callErr(err)
-		}
-		keyDER, _ := x509.MarshalECPrivateKey(key)
-		if err := os.WriteFile(*out+".key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 			return err
 		}
-		if err := os.WriteFile(*out+".pem", []byte(resp.GetCertificate().GetPem()), 0o644); err != nil {
+		if *out == "" {
+			return usageError{"--out PREFIX is required"}
+		}
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "certificate %s for %s: %s.pem, key %s.key; use --cert %s.pem --cert-key %s.key\n",
-			resp.GetCertificate().GetSerial(), auth.String(resp.GetCertificate().GetPrincipal()), *out, *out, *out, *out)
-		return nil
-	})
+		pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			resp, err := yrdv1grpc.NewAuthServiceClient(conn).IssueCertificate(ctx, &yrdv1.IssueCertificateRequest{
+				Org: *org, Role: role, Name: *name, PublicKey: pubDER, Ttl: durationpb.New(*ttl)})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			keyDER, _ := x509.MarshalECPrivateKey(key)
+			if err := os.WriteFile(*out+".key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+				return err
+			}
+			if err := os.WriteFile(*out+".pem", []byte(resp.GetCertificate().GetPem()), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "certificate %s for %s: %s.pem, key %s.key; use --cert %s.pem --cert-key %s.key\n",
+				resp.GetCertificate().GetSerial(), auth.String(resp.GetCertificate().GetPrincipal()), *out, *out, *out, *out)
+			return nil
+		})
+	}
 }
 
-func runCertList(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "cert list")
-	cf := addClientFlags(fs, env)
-	if _, err := parse(fs, args); err != nil {
-		return err
+func runCertList(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	return func(ctx context.Context, _ []string) error {
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			resp, err := yrdv1grpc.NewAuthServiceClient(conn).ListCertificates(ctx, &yrdv1.ListCertificatesRequest{})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			if cf.output == "json" {
+				return printJSON(env.Stdout, resp)
+			}
+			var rows [][]string
+			for _, c := range resp.GetCertificates() {
+				rows = append(rows, []string{c.GetSerial(), auth.String(c.GetPrincipal()), timeOrDash(c.GetNotAfter()), timeOrDash(c.GetRevokedAt())})
+			}
+			table(env.Stdout, []string{"SERIAL", "PRINCIPAL", "EXPIRES", "REVOKED"}, rows)
+			return nil
+		})
 	}
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := yrdv1grpc.NewAuthServiceClient(conn).ListCertificates(ctx, &yrdv1.ListCertificatesRequest{})
-		if err != nil {
-			return cf.callErr(err)
-		}
-		if cf.output == "json" {
-			return printJSON(env.Stdout, resp)
-		}
-		var rows [][]string
-		for _, c := range resp.GetCertificates() {
-			rows = append(rows, []string{c.GetSerial(), auth.String(c.GetPrincipal()), timeOrDash(c.GetNotAfter()), timeOrDash(c.GetRevokedAt())})
-		}
-		table(env.Stdout, []string{"SERIAL", "PRINCIPAL", "EXPIRES", "REVOKED"}, rows)
-		return nil
-	})
 }
 
-func runCertRevoke(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "cert revoke")
-	cf := addClientFlags(fs, env)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"usage: yrdnode cert revoke SERIAL"}
-	}
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := yrdv1grpc.NewAuthServiceClient(conn).RevokeCertificate(ctx, &yrdv1.RevokeCertificateRequest{Serial: pos[0]})
-		if err != nil {
-			return cf.callErr(err)
+func runCertRevoke(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	return func(ctx context.Context, pos []string) error {
+		if len(pos) != 1 {
+			return usageError{"usage: yrdnode cert revoke SERIAL"}
 		}
-		fmt.Fprintf(env.Stdout, "revoked certificate %s (%s)\n", resp.GetCertificate().GetSerial(), auth.String(resp.GetCertificate().GetPrincipal()))
-		return nil
-	})
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			resp, err := yrdv1grpc.NewAuthServiceClient(conn).RevokeCertificate(ctx, &yrdv1.RevokeCertificateRequest{Serial: pos[0]})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			fmt.Fprintf(env.Stdout, "revoked certificate %s (%s)\n", resp.GetCertificate().GetSerial(), auth.String(resp.GetCertificate().GetPrincipal()))
+			return nil
+		})
+	}
 }
 
 func parseForm(s string) (yrdv1.ResultForm, error) {
@@ -254,60 +233,23 @@ func parseForm(s string) (yrdv1.ResultForm, error) {
 	return 0, usageError{fmt.Sprintf("--form: %q is not rows or aggregates", s)}
 }
 
-func runGrantRequest(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "grant request")
-	cf := addClientFlags(fs, env)
+func runGrantRequest(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	purpose := fs.String("purpose", "", "what the data will be used for, e.g. elderly-care-planning")
 	form := fs.String("form", "aggregates", "rows or aggregates")
 	duration := fs.Duration("duration", 90*24*time.Hour, "how long the grant runs once approved")
 	personal := fs.Bool("allow-personal", false, "ask for PERSONAL columns of GENERAL data unmasked")
 	note := fs.String("note", "", "justification for the CDO")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"usage: yrdnode grant request DATASET_ID --purpose P [--form aggregates|rows]"}
-	}
-	rf, err := parseForm(*form)
-	if err != nil {
-		return err
-	}
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := yrdv1grpc.NewGrantServiceClient(conn).RequestGrant(ctx, &yrdv1.RequestGrantRequest{DatasetId: pos[0],
-			Purpose: *purpose, ResultForm: rf, Duration: durationpb.New(*duration), AllowPersonal: *personal, Note: *note})
-		if err != nil {
-			return cf.callErr(err)
+	return func(ctx context.Context, pos []string) error {
+		if len(pos) != 1 {
+			return usageError{"usage: yrdnode grant request DATASET_ID --purpose P [--form aggregates|rows]"}
 		}
-		return showGrant(env.Stdout, cf, resp.GetGrant())
-	})
-}
-
-func grantDecision(verb string) func(context.Context, Env, []string) error {
-	return func(ctx context.Context, env Env, args []string) error {
-		fs := newFlags(env, "grant "+verb)
-		cf := addClientFlags(fs, env)
-		note := fs.String("note", "", "reason, kept with the grant")
-		pos, err := parse(fs, args)
+		rf, err := parseForm(*form)
 		if err != nil {
 			return err
 		}
-		if len(pos) != 1 {
-			return usageError{"usage: yrdnode grant " + verb + " GRANT_ID [--note TEXT]"}
-		}
 		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-			c := yrdv1grpc.NewGrantServiceClient(conn)
-			req := &yrdv1.DecideGrantRequest{Id: pos[0], Note: *note}
-			var resp *yrdv1.DecideGrantResponse
-			var err error
-			switch verb {
-			case "approve":
-				resp, err = c.ApproveGrant(ctx, req)
-			case "reject":
-				resp, err = c.RejectGrant(ctx, req)
-			default:
-				resp, err = c.RevokeGrant(ctx, req)
-			}
+			resp, err := yrdv1grpc.NewGrantServiceClient(conn).RequestGrant(ctx, &yrdv1.RequestGrantRequest{DatasetId: pos[0],
+				Purpose: *purpose, ResultForm: rf, Duration: durationpb.New(*duration), AllowPersonal: *personal, Note: *note})
 			if err != nil {
 				return cf.callErr(err)
 			}
@@ -316,23 +258,48 @@ func grantDecision(verb string) func(context.Context, Env, []string) error {
 	}
 }
 
-func runGrantShow(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "grant show")
-	cf := addClientFlags(fs, env)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"usage: yrdnode grant show GRANT_ID"}
-	}
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := yrdv1grpc.NewGrantServiceClient(conn).GetGrant(ctx, &yrdv1.GetGrantRequest{Id: pos[0]})
-		if err != nil {
-			return cf.callErr(err)
+func grantDecision(verb string) setupFunc {
+	return func(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+		note := fs.String("note", "", "reason, kept with the grant")
+		return func(ctx context.Context, pos []string) error {
+			if len(pos) != 1 {
+				return usageError{"usage: yrdnode grant " + verb + " GRANT_ID [--note TEXT]"}
+			}
+			return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+				c := yrdv1grpc.NewGrantServiceClient(conn)
+				req := &yrdv1.DecideGrantRequest{Id: pos[0], Note: *note}
+				var resp *yrdv1.DecideGrantResponse
+				var err error
+				switch verb {
+				case "approve":
+					resp, err = c.ApproveGrant(ctx, req)
+				case "reject":
+					resp, err = c.RejectGrant(ctx, req)
+				default:
+					resp, err = c.RevokeGrant(ctx, req)
+				}
+				if err != nil {
+					return cf.callErr(err)
+				}
+				return showGrant(env.Stdout, cf, resp.GetGrant())
+			})
 		}
-		return showGrant(env.Stdout, cf, resp.GetGrant())
-	})
+	}
+}
+
+func runGrantShow(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	return func(ctx context.Context, pos []string) error {
+		if len(pos) != 1 {
+			return usageError{"usage: yrdnode grant show GRANT_ID"}
+		}
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			resp, err := yrdv1grpc.NewGrantServiceClient(conn).GetGrant(ctx, &yrdv1.GetGrantRequest{Id: pos[0]})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			return showGrant(env.Stdout, cf, resp.GetGrant())
+		})
+	}
 }
 
 func grantState(s yrdv1.GrantState) string {
@@ -353,53 +320,47 @@ func showGrant(w io.Writer, cf *clientFlags, g *yrdv1.Grant) error {
 	return nil
 }
 
-func runGrantList(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "grant list")
-	cf := addClientFlags(fs, env)
+func runGrantList(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	dataset := fs.String("dataset", "", "only grants on this dataset")
 	org := fs.String("org", "", "only grants to this requester organisation")
 	state := fs.String("state", "", "requested, approved, rejected or revoked")
-	if _, err := parse(fs, args); err != nil {
-		return err
+	return func(ctx context.Context, _ []string) error {
+		var st yrdv1.GrantState
+		if *state != "" {
+			v, ok := yrdv1.GrantState_value["GRANT_STATE_"+strings.ToUpper(*state)]
+			if !ok {
+				return usageError{fmt.Sprintf("--state: %q is not requested, approved, rejected or revoked", *state)}
+			}
+			st = yrdv1.GrantState(v)
+		}
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			resp, err := yrdv1grpc.NewGrantServiceClient(conn).ListGrants(ctx, &yrdv1.ListGrantsRequest{DatasetId: *dataset, RequesterOrg: *org, State: st})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			if cf.output == "json" {
+				return printJSON(env.Stdout, resp)
+			}
+			var rows [][]string
+			for _, g := range resp.GetGrants() {
+				rows = append(rows, []string{g.GetId(), g.GetDatasetId(), g.GetRequesterCity() + "/" + g.GetRequesterOrg(), g.GetPurpose(), grantState(g.GetState()), timeOrDash(g.GetExpiresAt())})
+			}
+			table(env.Stdout, []string{"ID", "DATASET", "REQUESTER", "PURPOSE", "STATE", "EXPIRES"}, rows)
+			return nil
+		})
 	}
-	var st yrdv1.GrantState
-	if *state != "" {
-		v, ok := yrdv1.GrantState_value["GRANT_STATE_"+strings.ToUpper(*state)]
-		if !ok {
-			return usageError{fmt.Sprintf("--state: %q is not requested, approved, rejected or revoked", *state)}
-		}
-		st = yrdv1.GrantState(v)
-	}
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := yrdv1grpc.NewGrantServiceClient(conn).ListGrants(ctx, &yrdv1.ListGrantsRequest{DatasetId: *dataset, RequesterOrg: *org, State: st})
-		if err != nil {
-			return cf.callErr(err)
-		}
-		if cf.output == "json" {
-			return printJSON(env.Stdout, resp)
-		}
-		var rows [][]string
-		for _, g := range resp.GetGrants() {
-			rows = append(rows, []string{g.GetId(), g.GetDatasetId(), g.GetRequesterCity() + "/" + g.GetRequesterOrg(), g.GetPurpose(), grantState(g.GetState()), timeOrDash(g.GetExpiresAt())})
-		}
-		table(env.Stdout, []string{"ID", "DATASET", "REQUESTER", "PURPOSE", "STATE", "EXPIRES"}, rows)
-		return nil
-	})
 }
 
-func runPolicyShow(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "policy show")
-	cf := addClientFlags(fs, env)
-	if _, err := parse(fs, args); err != nil {
-		return err
+func runPolicyShow(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	return func(ctx context.Context, _ []string) error {
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			resp, err := yrdv1grpc.NewPolicyServiceClient(conn).GetPolicy(ctx, &yrdv1.GetPolicyRequest{})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			return printJSON(env.Stdout, resp.GetParams())
+		})
 	}
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := yrdv1grpc.NewPolicyServiceClient(conn).GetPolicy(ctx, &yrdv1.GetPolicyRequest{})
-		if err != nil {
-			return cf.callErr(err)
-		}
-		return printJSON(env.Stdout, resp.GetParams())
-	})
 }
 
 func splitList(s string) []string {
@@ -409,9 +370,7 @@ func splitList(s string) []string {
 	return strings.Split(s, ",")
 }
 
-func runPolicyDecide(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "policy decide")
-	cf := addClientFlags(fs, env)
+func runPolicyDecide(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	purpose := fs.String("purpose", "", "purpose of use")
 	form := fs.String("form", "rows", "rows or aggregates")
 	columns := fs.String("columns", "", "comma-separated columns shown (empty: all)")
@@ -419,47 +378,45 @@ func runPolicyDecide(ctx context.Context, env Env, args []string) error {
 	groupBy := fs.String("group-by", "", "comma-separated group-by columns")
 	orderBy := fs.String("order-by", "", "comma-separated order-by columns")
 	aggs := fs.String("aggregates", "", "comma-separated FUNC:COLUMN, e.g. count:,avg:age")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"usage: yrdnode policy decide DATASET_ID --purpose P [--form rows|aggregates] [--columns a,b] ..."}
-	}
-	rf, err := parseForm(*form)
-	if err != nil {
-		return err
-	}
-	access := &yrdv1.AccessRequest{DatasetId: pos[0], Purpose: *purpose, ResultForm: rf, Columns: splitList(*columns),
-		FilterColumns: splitList(*filters), GroupBy: splitList(*groupBy), OrderBy: splitList(*orderBy)}
-	for _, a := range splitList(*aggs) {
-		fn, col, _ := strings.Cut(a, ":")
-		access.Aggregates = append(access.Aggregates, &yrdv1.Aggregate{Function: fn, Column: col})
-	}
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := yrdv1grpc.NewPolicyServiceClient(conn).Decide(ctx, &yrdv1.DecideRequest{Access: access})
+	return func(ctx context.Context, pos []string) error {
+		if len(pos) != 1 {
+			return usageError{"usage: yrdnode policy decide DATASET_ID --purpose P [--form rows|aggregates] [--columns a,b] ..."}
+		}
+		rf, err := parseForm(*form)
 		if err != nil {
-			return cf.callErr(err)
+			return err
 		}
-		if cf.output == "json" {
-			return printJSON(env.Stdout, resp)
+		access := &yrdv1.AccessRequest{DatasetId: pos[0], Purpose: *purpose, ResultForm: rf, Columns: splitList(*columns),
+			FilterColumns: splitList(*filters), GroupBy: splitList(*groupBy), OrderBy: splitList(*orderBy)}
+		for _, a := range splitList(*aggs) {
+			fn, col, _ := strings.Cut(a, ":")
+			access.Aggregates = append(access.Aggregates, &yrdv1.Aggregate{Function: fn, Column: col})
 		}
-		d := resp.GetDecision()
-		fmt.Fprintf(env.Stdout, "%s (policy v%d, rules %s, audit #%d)\n%s\n", strings.ToLower(trimEnum(d.GetEffect().String(), "EFFECT_")),
-			d.GetPolicyVersion(), strings.Join(d.GetRuleIds(), ", "), resp.GetAuditSeq(), d.GetReason())
-		var rows [][]string
-		for _, c := range d.GetColumns() {
-			rows = append(rows, []string{c.GetColumn(), strings.ToLower(trimEnum(c.GetTreatment().String(), "COLUMN_TREATMENT_"))})
-		}
-		if len(rows) > 0 {
-			fmt.Fprintln(env.Stdout)
-			table(env.Stdout, []string{"COLUMN", "TREATMENT"}, rows)
-		}
-		if d.GetEffect() == yrdv1.Effect_EFFECT_DENY {
-			return errDenied
-		}
-		return nil
-	})
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			resp, err := yrdv1grpc.NewPolicyServiceClient(conn).Decide(ctx, &yrdv1.DecideRequest{Access: access})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			if cf.output == "json" {
+				return printJSON(env.Stdout, resp)
+			}
+			d := resp.GetDecision()
+			fmt.Fprintf(env.Stdout, "%s (policy v%d, rules %s, audit #%d)\n%s\n", strings.ToLower(trimEnum(d.GetEffect().String(), "EFFECT_")),
+				d.GetPolicyVersion(), strings.Join(d.GetRuleIds(), ", "), resp.GetAuditSeq(), d.GetReason())
+			var rows [][]string
+			for _, c := range d.GetColumns() {
+				rows = append(rows, []string{c.GetColumn(), strings.ToLower(trimEnum(c.GetTreatment().String(), "COLUMN_TREATMENT_"))})
+			}
+			if len(rows) > 0 {
+				fmt.Fprintln(env.Stdout)
+				table(env.Stdout, []string{"COLUMN", "TREATMENT"}, rows)
+			}
+			if d.GetEffect() == yrdv1.Effect_EFFECT_DENY {
+				return errDenied
+			}
+			return nil
+		})
+	}
 }
 
 // errDenied makes a denied decision exit non-zero without repeating it.

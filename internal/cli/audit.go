@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,52 +20,51 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/auth"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+
+	"github.com/spf13/pflag"
 )
 
 // auditCommand is "yrdnode audit": reading and checking a node's audit
 // trail, which auditors do.
 func auditCommand() command {
 	return command{name: "audit", summary: "the node's tamper-evident audit trail (auditor)", sub: []command{
-		{name: "list", summary: "list audit records, with filters", run: runAuditList},
-		{name: "verify", summary: "check the chain, signatures and anchors; names the first bad record", run: runAuditVerify},
-		{name: "export", summary: "export records as JSON Lines for a regulator", run: runAuditExport},
+		{name: "list", summary: "list audit records, with filters", setup: runAuditList},
+		{name: "verify", summary: "check the chain, signatures and anchors; names the first bad record", setup: runAuditVerify},
+		{name: "export", summary: "export records as JSON Lines for a regulator", setup: runAuditExport},
 	}}
 }
 
-func runAuditList(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "audit list")
-	cf := addClientFlags(fs, env)
+func runAuditList(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	af := addAuditFilter(fs)
 	limit := fs.Int("limit", 100, "records per page (at most 10000)")
 	after := fs.Uint64("after", 0, "start after this record number")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	req, err := af.build()
-	if err != nil {
-		return err
-	}
-	req.Limit, req.AfterSeq = int32(*limit), *after
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := yrdv1grpc.NewAuditServiceClient(conn).ListAudit(ctx, req)
+	return func(ctx context.Context, _ []string) error {
+		req, err := af.build()
 		if err != nil {
-			return cf.callErr(err)
+			return err
 		}
-		if cf.output == "json" {
-			return printJSON(env.Stdout, resp)
-		}
-		var rows [][]string
-		for _, r := range resp.GetRecords() {
-			rows = append(rows, []string{strconv.FormatUint(r.GetSeq(), 10), r.GetTime().AsTime().UTC().Format("2006-01-02 15:04:05Z"),
-				strings.ToLower(trimEnum(r.GetAction().String(), "AUDIT_ACTION_")), auditWho(r), r.GetDatasetId(),
-				strings.ToLower(trimEnum(r.GetDecision().String(), "EFFECT_")), strings.Join(r.GetRuleIds(), ","), r.GetDetail()})
-		}
-		table(env.Stdout, []string{"SEQ", "TIME", "ACTION", "REQUESTER", "DATASET", "DECISION", "RULES", "DETAIL"}, rows)
-		if resp.GetNextAfterSeq() != 0 {
-			fmt.Fprintf(env.Stdout, "\nmore: --after %d\n", resp.GetNextAfterSeq())
-		}
-		return nil
-	})
+		req.Limit, req.AfterSeq = int32(*limit), *after
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			resp, err := yrdv1grpc.NewAuditServiceClient(conn).ListAudit(ctx, req)
+			if err != nil {
+				return cf.callErr(err)
+			}
+			if cf.output == "json" {
+				return printJSON(env.Stdout, resp)
+			}
+			var rows [][]string
+			for _, r := range resp.GetRecords() {
+				rows = append(rows, []string{strconv.FormatUint(r.GetSeq(), 10), r.GetTime().AsTime().UTC().Format("2006-01-02 15:04:05Z"),
+					strings.ToLower(trimEnum(r.GetAction().String(), "AUDIT_ACTION_")), auditWho(r), r.GetDatasetId(),
+					strings.ToLower(trimEnum(r.GetDecision().String(), "EFFECT_")), strings.Join(r.GetRuleIds(), ","), r.GetDetail()})
+			}
+			table(env.Stdout, []string{"SEQ", "TIME", "ACTION", "REQUESTER", "DATASET", "DECISION", "RULES", "DETAIL"}, rows)
+			if resp.GetNextAfterSeq() != 0 {
+				fmt.Fprintf(env.Stdout, "\nmore: --after %d\n", resp.GetNextAfterSeq())
+			}
+			return nil
+		})
+	}
 }
 
 // auditWho is a record's requester, or for a refusal of no proven
@@ -78,80 +76,74 @@ func auditWho(r *yrdv1.AuditRecord) string {
 	return auth.String(r.GetRequester())
 }
 
-func runAuditVerify(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "audit verify")
-	cf := addClientFlags(fs, env)
+func runAuditVerify(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	file := fs.String("file", "", "verify a copy of a node's audit.db offline instead of asking a node (needs --peer)")
 	peerID := fs.String("peer", "", "with --file: the peer id of the node that wrote the log (its key signs every record)")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	if *file != "" || *peerID != "" {
-		return verifyAuditFile(env, *file, *peerID)
-	}
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		resp, err := yrdv1grpc.NewAuditServiceClient(conn).VerifyAudit(ctx, &yrdv1.VerifyAuditRequest{})
-		if err != nil {
-			return cf.callErr(err)
+	return func(ctx context.Context, _ []string) error {
+		if *file != "" || *peerID != "" {
+			return verifyAuditFile(env, *file, *peerID)
 		}
-		if cf.output == "json" {
-			if err := printJSON(env.Stdout, resp); err != nil {
-				return err
-			}
-		} else if resp.GetOk() {
-			fmt.Fprintf(env.Stdout, "ok: %d records, chain and signatures intact, %d anchors match\n", resp.GetRecords(), resp.GetAnchorsChecked())
-		}
-		if !resp.GetOk() {
-			return fmt.Errorf("audit log fails verification at record %d: %s", resp.GetFirstBad(), resp.GetProblem())
-		}
-		return nil
-	})
-}
-
-func runAuditExport(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "audit export")
-	cf := addClientFlags(fs, env)
-	af := addAuditFilter(fs)
-	out := fs.String("f", "-", "write JSON Lines to this file (- for standard output)")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	req, err := af.build()
-	if err != nil {
-		return err
-	}
-	w := env.Stdout
-	if *out != "-" {
-		f, err := os.OpenFile(*out, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
-	}
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		stream, err := yrdv1grpc.NewAuditServiceClient(conn).ExportAudit(ctx, req)
-		if err != nil {
-			return cf.callErr(err)
-		}
-		line := protojson.MarshalOptions{UseProtoNames: true}
-		for {
-			rec, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			resp, err := yrdv1grpc.NewAuditServiceClient(conn).VerifyAudit(ctx, &yrdv1.VerifyAuditRequest{})
 			if err != nil {
 				return cf.callErr(err)
 			}
-			data, err := line.Marshal(rec)
+			if cf.output == "json" {
+				if err := printJSON(env.Stdout, resp); err != nil {
+					return err
+				}
+			} else if resp.GetOk() {
+				fmt.Fprintf(env.Stdout, "ok: %d records, chain and signatures intact, %d anchors match\n", resp.GetRecords(), resp.GetAnchorsChecked())
+			}
+			if !resp.GetOk() {
+				return fmt.Errorf("audit log fails verification at record %d: %s", resp.GetFirstBad(), resp.GetProblem())
+			}
+			return nil
+		})
+	}
+}
+
+func runAuditExport(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	af := addAuditFilter(fs)
+	out := fs.StringP("file", "f", "-", "write JSON Lines to this file (- for standard output)")
+	return func(ctx context.Context, _ []string) error {
+		req, err := af.build()
+		if err != nil {
+			return err
+		}
+		w := env.Stdout
+		if *out != "-" {
+			f, err := os.OpenFile(*out, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 			if err != nil {
 				return err
 			}
-			if _, err := fmt.Fprintf(w, "%s\n", data); err != nil {
-				return err
-			}
+			defer f.Close()
+			w = f
 		}
-	})
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			stream, err := yrdv1grpc.NewAuditServiceClient(conn).ExportAudit(ctx, req)
+			if err != nil {
+				return cf.callErr(err)
+			}
+			line := protojson.MarshalOptions{UseProtoNames: true}
+			for {
+				rec, err := stream.Recv()
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				if err != nil {
+					return cf.callErr(err)
+				}
+				data, err := line.Marshal(rec)
+				if err != nil {
+					return err
+				}
+				if _, err := fmt.Fprintf(w, "%s\n", data); err != nil {
+					return err
+				}
+			}
+		})
+	}
 }
 
 // verifyAuditFile checks a copy of an audit log with nothing but the
@@ -190,7 +182,7 @@ type auditListFlags struct {
 	since, until      *string
 }
 
-func addAuditFilter(fs *flag.FlagSet) *auditListFlags {
+func addAuditFilter(fs *pflag.FlagSet) *auditListFlags {
 	a := &auditListFlags{req: &yrdv1.ListAuditRequest{}}
 	fs.StringVar(&a.req.Requester, "requester", "", "principal name, organisation or city")
 	fs.StringVar(&a.req.DatasetId, "dataset", "", "dataset id")

@@ -12,28 +12,27 @@ import (
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
 	"github.com/yrd-exchange/yrdnode/testnet/bench"
+
+	"github.com/spf13/pflag"
 )
 
 // runBench drives a running cluster with a bounded load and reports
 // throughput and latency, e.g. against `yrdnode dev` or a deployment.
-func runBench(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "bench")
-	cf := addClientFlags(fs, env)
+func runBench(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	kind := fs.String("kind", "write", "write (publish datasets), read (linearizable get) or list (filtered list)")
 	workers := fs.Int("workers", 16, "concurrent clients")
 	count := fs.Int("count", 5000, "operations in all (the load stops at --count or --duration, whichever comes first)")
 	duration := fs.Duration("duration", 30*time.Second, "longest the load may run")
-	if _, err := parse(fs, args); err != nil {
-		return err
+	return func(ctx context.Context, _ []string) error {
+		if *workers < 1 || *workers > 1024 || *count < 1 || *count > 10_000_000 || *duration <= 0 || *duration > time.Hour {
+			return usageError{"bench: --workers 1..1024, --count 1..10000000, --duration up to 1h"}
+		}
+		// The whole load, setup included, is bounded by --duration.
+		cf.timeout = *duration
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			return benchLoad(ctx, env, cf, conn, *kind, *workers, *count)
+		})
 	}
-	if *workers < 1 || *workers > 1024 || *count < 1 || *count > 10_000_000 || *duration <= 0 || *duration > time.Hour {
-		return usageError{"bench: --workers 1..1024, --count 1..10000000, --duration up to 1h"}
-	}
-	// The whole load, setup included, is bounded by --duration.
-	cf.timeout = *duration
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		return benchLoad(ctx, env, cf, conn, *kind, *workers, *count)
-	})
 }
 
 func benchLoad(ctx context.Context, env Env, cf *clientFlags, conn *grpc.ClientConn, kind string, workers, count int) error {

@@ -1,24 +1,20 @@
 // Package cli implements the yrdnode command line: the daemon commands
 // (init, serve, dev) and the client commands that talk to a node's gRPC API.
+//
+// The command tree is built on cobra, so it behaves like etcdctl and
+// kubectl: global flags go before or after the command, -h works
+// everywhere, and `yrdnode completion bash|zsh|fish` writes completions.
 package cli
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"slices"
 	"strings"
-	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/status"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Env is the process environment a command runs in; tests supply their own.
@@ -26,43 +22,60 @@ type Env struct {
 	Args           []string
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
-	Version        string
+	// Version, Commit and Date are what the build stamped with -ldflags
+	// -X; empty ones are read from the binary's build info.
+	Version, Commit, Date string
+
+	modified bool // the build info says the checkout had changes
 }
 
 // DefaultNode is where client commands look when neither --node nor
 // YRDNODE_NODE says otherwise: the first node of `yrdnode dev`.
 const DefaultNode = "127.0.0.1:7401"
 
+// runFunc runs a command, its flags parsed, with its positional arguments.
+type runFunc func(ctx context.Context, pos []string) error
+
+// setupFunc defines a command's own flags on fs and returns what runs it.
+// The client flags (cf) are global; a setup may read them only when run.
+type setupFunc func(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc
+
 type command struct {
 	name    string
 	summary string
-	run     func(ctx context.Context, env Env, args []string) error
+	use     string   // the positional arguments, for the usage line
+	long    string   // the help text, when the summary is not enough
+	outputs []string // what -o accepts; nil means table and json
+	setup   setupFunc
 	sub     []command
 }
 
+// tableOnly is the outputs of a command that prints nothing for programs.
+var tableOnly = []string{"table"}
+
 func commands() []command {
 	return []command{
-		{name: "init", summary: "create a node's identity and config in a data dir", run: runInit},
-		{name: "serve", summary: "run a node from its data dir", run: runServe},
-		{name: "dev", summary: "run a local 3-city delta with sample data", run: runDev},
+		{name: "init", summary: "create a node's identity and config in a data dir", setup: runInit},
+		{name: "serve", summary: "run a node from its data dir", setup: runServe, outputs: tableOnly},
+		{name: "dev", summary: "run a local 3-city delta with sample data", setup: runDev, outputs: tableOnly},
 		{name: "dataset", summary: "publish, read and retire catalog datasets", sub: []command{
-			{name: "publish", summary: "publish a dataset from a YAML or JSON file (-f)", run: runDatasetPublish},
-			{name: "get", summary: "show one dataset", run: runDatasetGet},
-			{name: "list", summary: "list datasets, with filters", run: runDatasetList},
-			{name: "update", summary: "update a dataset from a file (-f), checking its version", run: runDatasetUpdate},
-			{name: "retire", summary: "retire a dataset", run: runDatasetRetire},
+			{name: "publish", summary: "publish a dataset from a YAML or JSON file (-f)", setup: runDatasetPublish},
+			{name: "get", use: "ID", summary: "show one dataset", setup: runDatasetGet},
+			{name: "list", summary: "list datasets, with filters", setup: runDatasetList},
+			{name: "update", summary: "update a dataset from a file (-f), checking its version", setup: runDatasetUpdate},
+			{name: "retire", use: "ID", summary: "retire a dataset", setup: runDatasetRetire},
 		}},
 		{name: "cluster", summary: "inspect and change cluster membership", sub: []command{
-			{name: "status", summary: "show members, leader and raft indexes", run: runClusterStatus},
-			{name: "join-token", summary: "issue a single-use join token", run: runJoinToken},
-			{name: "join", summary: "run a new node that joins a cluster with a token", run: runClusterJoin},
-			{name: "remove", summary: "remove a member (by peer id or --city)", run: runClusterRemove},
-			{name: "transfer-leader", summary: "hand leadership to another voter", run: runTransferLeader},
+			{name: "status", summary: "show members, leader and raft indexes", setup: runClusterStatus},
+			{name: "join-token", summary: "issue a single-use join token", setup: runJoinToken},
+			{name: "join", summary: "run a new node that joins a cluster with a token", setup: runClusterJoin, outputs: tableOnly},
+			{name: "remove", use: "PEER_ID|CITY", summary: "remove a member (by peer id or city, or --city)", setup: runClusterRemove},
+			{name: "transfer-leader", summary: "hand leadership to another voter (--to peer id or city)", setup: runTransferLeader},
 		}},
-		{name: "backup", summary: "save a consistent snapshot of the catalog to a file", run: runBackup},
+		{name: "backup", summary: "save a consistent snapshot of the catalog to a file", setup: runBackup},
 		{name: "testnet", summary: "a delta of real processes on an emulated network, with faults and a checker", sub: testnetCommands()},
-		{name: "bench", summary: "drive a running cluster with a bounded load and report ops/s and latency", run: runBench},
-		{name: "version", summary: "print the version", run: runVersion},
+		{name: "bench", summary: "drive a running cluster with a bounded load and report ops/s and latency", setup: runBench},
+		{name: "version", summary: "print the version, commit and build date", setup: runVersion},
 	}
 }
 
@@ -71,24 +84,24 @@ func allCommands() []command {
 	return append(cmds[:len(cmds)-1:len(cmds)-1], append(append(accessCommands(), queryCommands()...), cmds[len(cmds)-1])...)
 }
 
-// Main runs one command line and returns the process exit status.
+// Main runs one command line and returns the process exit status: 0 done,
+// 1 an error or a denial, 2 a usage error.
 func Main(ctx context.Context, env Env) int {
-	err := dispatch(ctx, env, allCommands(), env.Args, "yrdnode")
+	env = withBuildInfo(env)
+	root := newRoot(env)
+	root.SetArgs(env.Args)
+	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return 0
-	}
-	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if errors.Is(err, errDenied) {
 		return 1
 	}
+	fmt.Fprintf(env.Stderr, "yrdnode: %v\n", err)
 	var u usageError
 	if errors.As(err, &u) {
-		fmt.Fprintf(env.Stderr, "yrdnode: %v\n", err)
 		return 2
 	}
-	fmt.Fprintf(env.Stderr, "yrdnode: %v\n", err)
 	return 1
 }
 
@@ -96,252 +109,70 @@ type usageError struct{ msg string }
 
 func (u usageError) Error() string { return u.msg }
 
-func dispatch(ctx context.Context, env Env, cmds []command, args []string, path string) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		printUsage(env.Stdout, cmds, path)
-		if len(args) == 0 {
-			return usageError{"missing command; see above"}
-		}
-		return nil
+// newRoot builds the command tree for one run.
+func newRoot(env Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "yrdnode",
+		Short:         "yrdnode runs and administers a node of the Yangtze River Delta data exchange",
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
-	for _, c := range cmds {
-		if c.name != args[0] {
-			continue
-		}
-		if c.sub != nil {
-			return dispatch(ctx, env, c.sub, args[1:], path+" "+c.name)
-		}
-		return c.run(ctx, env, args[1:])
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	cf := addClientFlags(root.PersistentFlags())
+	root.SetGlobalNormalizationFunc(oldFlagNames)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Sprintf("%v (see '%s -h')", err, c.CommandPath())}
+	})
+	// Flag, then environment, then default: resolved after parsing, so
+	// -h shows the defaults and never what the environment holds.
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error { return applyEnv(c.Flags(), env) }
+	group(root)
+	for _, c := range allCommands() {
+		root.AddCommand(build(c, env, cf))
 	}
-	return usageError{fmt.Sprintf("unknown command %q for %s; run '%s help'", args[0], path, path)}
+	return root
 }
 
-func printUsage(w io.Writer, cmds []command, path string) {
-	fmt.Fprintf(w, "Usage: %s COMMAND [flags]\n\nCommands:\n", path)
-	for _, c := range cmds {
-		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintf(w, "\nRun '%s COMMAND -h' for a command's flags.\n", path)
-}
-
-// newFlags makes a flag set whose errors come back instead of exiting.
-func newFlags(env Env, name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	return fs
-}
-
-// parse parses args, allowing flags after positional arguments
-// ("dataset get ID -o json") as people tend to type them.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usageError{err.Error()}
+// build makes the cobra command for c and its subcommands.
+func build(c command, env Env, cf *clientFlags) *cobra.Command {
+	cc := &cobra.Command{Use: strings.TrimSpace(c.name + " " + c.use), Short: c.summary, Long: c.long}
+	if c.sub != nil {
+		group(cc)
+		for _, s := range c.sub {
+			cc.AddCommand(build(s, env, cf))
 		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+		return cc
 	}
-}
-
-// clientFlags are shared by every command that talks to a node.
-type clientFlags struct {
-	node    string
-	output  string
-	outputs []string // what -o accepts; nil means table and json
-	timeout time.Duration
-	ca      string
-	key     string
-	cert    string
-	certKey string
-}
-
-func envOr(env Env, name, def string) string {
-	if v := env.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-func addClientFlags(fs *flag.FlagSet, env Env) *clientFlags {
-	cf := &clientFlags{}
-	fs.StringVar(&cf.node, "node", envOr(env, "YRDNODE_NODE", DefaultNode), "node API address (env YRDNODE_NODE)")
-	fs.StringVar(&cf.output, "o", "table", "output: table or json")
-	fs.DurationVar(&cf.timeout, "timeout", 10*time.Second, "deadline for the call")
-	fs.StringVar(&cf.ca, "ca", env.Getenv("YRDNODE_CA"), "the node's city CA certificate, ca/ca.pem in its data dir (env YRDNODE_CA)")
-	fs.StringVar(&cf.key, "key", env.Getenv("YRDNODE_KEY"), "API key (env YRDNODE_KEY)")
-	fs.StringVar(&cf.cert, "cert", env.Getenv("YRDNODE_CERT"), "client certificate PEM (env YRDNODE_CERT)")
-	fs.StringVar(&cf.certKey, "cert-key", env.Getenv("YRDNODE_CERT_KEY"), "client certificate's private key PEM (env YRDNODE_CERT_KEY)")
-	return cf
-}
-
-func (cf *clientFlags) check() error {
-	outputs := cf.outputs
+	run := c.setup(cc.Flags(), env, cf)
+	outputs := c.outputs
 	if outputs == nil {
 		outputs = []string{"table", "json"}
 	}
-	if !slices.Contains(outputs, cf.output) {
-		return usageError{fmt.Sprintf("-o: %q is not %s", cf.output, strings.Join(outputs, ", "))}
-	}
-	if cf.ca == "" {
-		return usageError{"--ca: required: the node's city CA certificate (ca/ca.pem in its data dir; env YRDNODE_CA)"}
-	}
-	if (cf.cert == "") != (cf.certKey == "") {
-		return usageError{"--cert and --cert-key go together"}
-	}
-	return nil
-}
-
-// bearer sends the API key with every call.
-type bearer string
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
-}
-func (bearer) RequireTransportSecurity() bool { return true }
-
-// dial connects lazily over TLS; errors surface on the first call, where
-// callErr names the address.
-func (cf *clientFlags) dial() (*grpc.ClientConn, error) {
-	pemData, err := os.ReadFile(cf.ca)
-	if err != nil {
-		return nil, fmt.Errorf("--ca: %v", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pemData) {
-		return nil, fmt.Errorf("--ca: %s holds no PEM certificate", cf.ca)
-	}
-	tlsCfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
-	if cf.cert != "" {
-		pair, err := tls.LoadX509KeyPair(cf.cert, cf.certKey)
-		if err != nil {
-			return nil, fmt.Errorf("--cert/--cert-key: %v", err)
+	cc.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := cf.checkOutput(outputs); err != nil {
+			return err
 		}
-		tlsCfg.Certificates = []tls.Certificate{pair}
+		return run(cmd.Context(), args)
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
-		grpc.WithChainUnaryInterceptor(defaultRetry.interceptor)}
-	if cf.key != "" {
-		opts = append(opts, grpc.WithPerRPCCredentials(bearer(strings.TrimSpace(cf.key))))
-	}
-	conn, err := grpc.NewClient(cf.node, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("node address %q: %v", cf.node, err)
-	}
-	return conn, nil
+	return cc
 }
 
-// call runs f with a connection and the call's deadline.
-func (cf *clientFlags) call(ctx context.Context, f func(context.Context, *grpc.ClientConn) error) error {
-	if err := cf.check(); err != nil {
-		return err
-	}
-	conn, err := cf.dial()
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
-	defer cancel()
-	return f(ctx, conn)
-}
-
-// callErr turns an RPC error into a message for people.
-func (cf *clientFlags) callErr(err error) error {
-	st, ok := status.FromError(err)
-	if !ok {
-		return err
-	}
-	switch st.Code() {
-	case codes.Unavailable:
-		msg := st.Message()
-		switch outcomeOf(st) {
-		case reasonOutcomeUnknown:
-			return fmt.Errorf("unavailable, and the change may or may not have been made (check before retrying): %s", msg)
-		case reasonNotApplied:
-			return fmt.Errorf("unavailable, nothing was changed (safe to retry): %s", msg)
+// group makes c a command that only holds others: alone it shows its
+// usage and fails; with an unknown name it says so.
+func group(c *cobra.Command) {
+	c.Args = cobra.ArbitraryArgs
+	c.SuggestionsMinimumDistance = 2
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			c.SetOut(c.OutOrStdout())
+			_ = c.Help()
+			return usageError{"missing command; see above"}
 		}
-		if strings.Contains(msg, "connection refused") || strings.Contains(msg, "dial") || strings.Contains(msg, "no such host") {
-			return fmt.Errorf("cannot reach node at %s (set --node or YRDNODE_NODE): %s", cf.node, msg)
+		msg := fmt.Sprintf("unknown command %q for %s; run '%s -h'", args[0], c.CommandPath(), c.CommandPath())
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += " (did you mean " + strings.Join(s, " or ") + "?)"
 		}
-		return fmt.Errorf("unavailable: %s", msg)
-	case codes.Unauthenticated:
-		return fmt.Errorf("%s (give an API key with --key or YRDNODE_KEY, or a certificate with --cert/--cert-key)", st.Message())
-	case codes.DeadlineExceeded:
-		return fmt.Errorf("node at %s did not answer within %v", cf.node, cf.timeout)
+		return usageError{msg}
 	}
-	return fmt.Errorf("%s: %s", codeWords(st.Code()), st.Message())
-}
-
-func runVersion(_ context.Context, env Env, args []string) error {
-	fs := newFlags(env, "version")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "yrdnode %s\n", env.Version)
-	return nil
-}
-
-// table prints aligned columns.
-func table(w io.Writer, header []string, rows [][]string) {
-	widths := make([]int, len(header))
-	for i, h := range header {
-		widths[i] = displayWidth(h)
-	}
-	for _, r := range rows {
-		for i, c := range r {
-			widths[i] = max(widths[i], displayWidth(c))
-		}
-	}
-	line := func(cells []string) {
-		var b strings.Builder
-		for i, c := range cells {
-			b.WriteString(c)
-			if i < len(cells)-1 {
-				b.WriteString(strings.Repeat(" ", widths[i]-displayWidth(c)+2))
-			}
-		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
-	}
-	line(header)
-	for _, r := range rows {
-		line(r)
-	}
-}
-
-// displayWidth counts East Asian wide characters as two columns, so tables
-// with Chinese titles line up in a terminal.
-func displayWidth(s string) int {
-	w := 0
-	for _, r := range s {
-		if r >= 0x1100 && (r <= 0x115f || (r >= 0x2e80 && r <= 0xa4cf) || (r >= 0xac00 && r <= 0xd7a3) ||
-			(r >= 0xf900 && r <= 0xfaff) || (r >= 0xfe30 && r <= 0xfe4f) || (r >= 0xff00 && r <= 0xff60) || (r >= 0xffe0 && r <= 0xffe6)) {
-			w += 2
-		} else {
-			w++
-		}
-	}
-	return w
-}
-
-// codeWords turns a status code into words: PermissionDenied → "permission denied".
-func codeWords(c codes.Code) string {
-	var b strings.Builder
-	for i, r := range c.String() {
-		if i > 0 && r >= 'A' && r <= 'Z' {
-			b.WriteByte(' ')
-		}
-		b.WriteRune(r)
-	}
-	return strings.ToLower(b.String())
 }

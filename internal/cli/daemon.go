@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -26,6 +25,8 @@ import (
 	"github.com/yrd-exchange/yrdnode/node"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+
+	"github.com/spf13/pflag"
 )
 
 // nodeFile is the operator's node config, written by init into the data
@@ -173,44 +174,44 @@ func formatOf(path string) string {
 	return ""
 }
 
-func dataDirFlag(fs *flag.FlagSet, env Env) *string {
-	return fs.String("data-dir", env.Getenv("YRDNODE_DATA_DIR"), "node data dir (env YRDNODE_DATA_DIR)")
+func dataDirFlag(fs *pflag.FlagSet) *string {
+	p := new(string)
+	envString(fs, p, "data-dir", "", "YRDNODE_DATA_DIR", "node data dir")
+	return p
 }
 
-func runInit(_ context.Context, env Env, args []string) error {
-	fs := newFlags(env, "init")
-	dataDir := dataDirFlag(fs, env)
+func runInit(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	dataDir := dataDirFlag(fs)
 	city := fs.String("city", "", "delta city id this node serves, e.g. shanghai, suzhou-js")
 	api := fs.String("api", "0.0.0.0:7401", "client API listen address")
 	fabricAddr := fs.String("fabric", "/ip4/0.0.0.0/tcp/7411", "node-to-node libp2p listen multiaddrs, comma-separated")
-	if _, err := parse(fs, args); err != nil {
-		return err
+	return func(_ context.Context, _ []string) error {
+		if *dataDir == "" || *city == "" {
+			return usageError{"init needs --data-dir and --city"}
+		}
+		if _, ok := cities.Lookup(*city); !ok {
+			return usageError{fmt.Sprintf("--city: %q is not a delta city id (known: %s)", *city, strings.Join(cities.IDs(), ", "))}
+		}
+		if _, err := os.Stat(filepath.Join(*dataDir, nodeFileName)); err == nil {
+			return fmt.Errorf("%s is already initialised; remove it to start over", *dataDir)
+		}
+		nf := nodeFile{City: *city, APIAddr: *api, FabricAddrs: strings.Split(*fabricAddr, ",")}
+		cfg, err := nodeConfig(nf, *dataDir, slog.New(slog.DiscardHandler), env.Version)
+		if err != nil {
+			return err
+		}
+		n, err := node.New(cfg) // creates the identity key
+		if err != nil {
+			return err
+		}
+		data, _ := json.MarshalIndent(nf, "", "  ")
+		if err := os.WriteFile(filepath.Join(*dataDir, nodeFileName), append(data, '\n'), 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "initialised %s for %s\npeer id: %s\nnext: 'yrdnode serve --data-dir %s' (first node) or\n      'yrdnode cluster join --data-dir %s --via EXISTING_NODE --token TOKEN'\n",
+			*dataDir, *city, n.PeerID(), *dataDir, *dataDir)
+		return nil
 	}
-	if *dataDir == "" || *city == "" {
-		return usageError{"init needs --data-dir and --city"}
-	}
-	if _, ok := cities.Lookup(*city); !ok {
-		return usageError{fmt.Sprintf("--city: %q is not a delta city id (known: %s)", *city, strings.Join(cities.IDs(), ", "))}
-	}
-	if _, err := os.Stat(filepath.Join(*dataDir, nodeFileName)); err == nil {
-		return fmt.Errorf("%s is already initialised; remove it to start over", *dataDir)
-	}
-	nf := nodeFile{City: *city, APIAddr: *api, FabricAddrs: strings.Split(*fabricAddr, ",")}
-	cfg, err := nodeConfig(nf, *dataDir, slog.New(slog.DiscardHandler), env.Version)
-	if err != nil {
-		return err
-	}
-	n, err := node.New(cfg) // creates the identity key
-	if err != nil {
-		return err
-	}
-	data, _ := json.MarshalIndent(nf, "", "  ")
-	if err := os.WriteFile(filepath.Join(*dataDir, nodeFileName), append(data, '\n'), 0o600); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "initialised %s for %s\npeer id: %s\nnext: 'yrdnode serve --data-dir %s' (first node) or\n      'yrdnode cluster join --data-dir %s --via EXISTING_NODE --token TOKEN'\n",
-		*dataDir, *city, n.PeerID(), *dataDir, *dataDir)
-	return nil
 }
 
 func nodeConfig(nf nodeFile, dataDir string, log *slog.Logger, version string) (node.Config, error) {
@@ -230,11 +231,13 @@ type serveFlags struct {
 	natPortMap, relay, holePunching, autoNAT *bool
 }
 
-func addServeFlags(fs *flag.FlagSet, env Env) *serveFlags {
+func addServeFlags(fs *pflag.FlagSet) *serveFlags {
+	token := new(string)
+	envString(fs, token, "token", "", "YRDNODE_JOIN_TOKEN", "join token")
 	return &serveFlags{
-		dataDir:      dataDirFlag(fs, env),
+		dataDir:      dataDirFlag(fs),
 		join:         fs.String("via", "", "join the cluster through the node whose API is at this address (first start only)"),
-		token:        fs.String("token", env.Getenv("YRDNODE_JOIN_TOKEN"), "join token (env YRDNODE_JOIN_TOKEN)"),
+		token:        token,
 		logLevel:     fs.String("log-level", "info", "debug, info, warn or error"),
 		natPortMap:   fs.Bool("enable-nat-portmap", false, "ask the router for a port mapping (UPnP/NAT-PMP)"),
 		relay:        fs.Bool("enable-relay", false, "allow libp2p relays"),
@@ -251,27 +254,23 @@ func newLogger(env Env, level string) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: lv})), nil
 }
 
-func runServe(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "serve")
-	sf := addServeFlags(fs, env)
-	if _, err := parse(fs, args); err != nil {
-		return err
+func runServe(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	sf := addServeFlags(fs)
+	return func(ctx context.Context, _ []string) error {
+		return serve(ctx, env, sf)
 	}
-	return serve(ctx, env, sf)
 }
 
 // runClusterJoin is serve with a join: it reads like what the operator
 // means ("join this cluster"), and on later starts the data dir suffices.
-func runClusterJoin(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "cluster join")
-	sf := addServeFlags(fs, env)
-	if _, err := parse(fs, args); err != nil {
-		return err
+func runClusterJoin(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	sf := addServeFlags(fs)
+	return func(ctx context.Context, _ []string) error {
+		if *sf.join == "" || *sf.token == "" {
+			return usageError{"cluster join needs --via ADDR and --token TOKEN"}
+		}
+		return serve(ctx, env, sf)
 	}
-	if *sf.join == "" || *sf.token == "" {
-		return usageError{"cluster join needs --via ADDR and --token TOKEN"}
-	}
-	return serve(ctx, env, sf)
 }
 
 func serve(ctx context.Context, env Env, sf *serveFlags) error {
@@ -311,113 +310,111 @@ var (
 	devFabricAddrs = []string{"/ip4/127.0.0.1/tcp/7411", "/ip4/127.0.0.1/tcp/7412", "/ip4/127.0.0.1/tcp/7413"}
 )
 
-func runDev(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "dev")
+func runDev(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	dataDir := fs.String("data-dir", "", "keep the delta's state here (default: a temporary dir removed on exit)")
 	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
 	ports := fs.String("ports", "fixed", "fixed: API on 7401–7403, fabric on 7411–7413; any: ports the kernel picks (printed below)")
 	rows := fs.Int("rows", 20000, "synthetic rows per sample dataset (elderly-population: the residents aged 60+ among that many); files already in --data-dir are kept")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	if *rows < 1 {
-		return usageError{fmt.Sprintf("--rows: %d is not a positive row count", *rows)}
-	}
-	apiAddrs, fabricAddrs := devAPIAddrs, devFabricAddrs
-	switch *ports {
-	case "fixed":
-	case "any":
-		// devnet binds port 0 by default and reports what it got.
-		apiAddrs, fabricAddrs = nil, nil
-	default:
-		return usageError{fmt.Sprintf("--ports: %q is not fixed or any", *ports)}
-	}
-	log, err := newLogger(env, *logLevel)
-	if err != nil {
-		return err
-	}
-	dir := *dataDir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "yrdnode-dev-"); err != nil {
-			return err
+	return func(ctx context.Context, _ []string) error {
+		if *rows < 1 {
+			return usageError{fmt.Sprintf("--rows: %d is not a positive row count", *rows)}
 		}
-		defer os.RemoveAll(dir)
-	}
-	files, made, err := devData(dir, *rows)
-	if err != nil {
-		return err
-	}
-	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	c, err := devnet.Start(startCtx, devnet.Options{
-		Cities: devCities, DataDir: dir, APIAddrs: apiAddrs, FabricAddrs: fabricAddrs,
-		Raft: node.DefaultConfig().Raft, Logger: log,
-		Configure: func(i int, cfg *node.Config) { cfg.Data.Files = files[devCities[i]] },
-	})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	creds, err := devCredentials(c)
-	if err != nil {
-		return err
-	}
-	credPath := filepath.Join(dir, "credentials.json")
-	data, _ := json.MarshalIndent(creds, "", "  ")
-	if err := os.WriteFile(credPath, append(data, '\n'), 0o600); err != nil {
-		return err
-	}
-	published, kept := 0, 0
-	for _, d := range sample.Datasets() {
-		conn, err := c.PublisherConn(d)
+		apiAddrs, fabricAddrs := devAPIAddrs, devFabricAddrs
+		switch *ports {
+		case "fixed":
+		case "any":
+			// devnet binds port 0 by default and reports what it got.
+			apiAddrs, fabricAddrs = nil, nil
+		default:
+			return usageError{fmt.Sprintf("--ports: %q is not fixed or any", *ports)}
+		}
+		log, err := newLogger(env, *logLevel)
 		if err != nil {
 			return err
 		}
-		_, err = yrdv1grpc.NewCatalogServiceClient(conn).PublishDataset(startCtx, &yrdv1.PublishDatasetRequest{Dataset: d})
-		if status.Code(err) == codes.AlreadyExists {
-			kept++
-			continue
-		} else if err != nil {
-			return fmt.Errorf("publishing sample %s: %w", d.GetId(), err)
+		dir := *dataDir
+		if dir == "" {
+			if dir, err = os.MkdirTemp("", "yrdnode-dev-"); err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
 		}
-		published++
+		files, made, err := devData(dir, *rows)
+		if err != nil {
+			return err
+		}
+		startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		c, err := devnet.Start(startCtx, devnet.Options{
+			Cities: devCities, DataDir: dir, APIAddrs: apiAddrs, FabricAddrs: fabricAddrs,
+			Raft: node.DefaultConfig().Raft, Logger: log,
+			Configure: func(i int, cfg *node.Config) { cfg.Data.Files = files[devCities[i]] },
+		})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		creds, err := devCredentials(c)
+		if err != nil {
+			return err
+		}
+		credPath := filepath.Join(dir, "credentials.json")
+		data, _ := json.MarshalIndent(creds, "", "  ")
+		if err := os.WriteFile(credPath, append(data, '\n'), 0o600); err != nil {
+			return err
+		}
+		published, kept := 0, 0
+		for _, d := range sample.Datasets() {
+			conn, err := c.PublisherConn(d)
+			if err != nil {
+				return err
+			}
+			_, err = yrdv1grpc.NewCatalogServiceClient(conn).PublishDataset(startCtx, &yrdv1.PublishDatasetRequest{Dataset: d})
+			if status.Code(err) == codes.AlreadyExists {
+				kept++
+				continue
+			} else if err != nil {
+				return fmt.Errorf("publishing sample %s: %w", d.GetId(), err)
+			}
+			published++
+		}
+		// Each node checks its files against the catalog once the datasets are
+		// published; wait for that, so the printed queries work at once.
+		if err := waitServed(startCtx, c, files); err != nil {
+			fmt.Fprintf(env.Stderr, "yrdnode dev: warning: %v\n", err)
+		}
+		fmt.Fprintf(env.Stdout, "yrdnode dev: a 3-city delta is running (data in %s)\n\n", dir)
+		for i, city := range devCities {
+			fmt.Fprintf(env.Stdout, "  %-9s api %s  fabric %s  peer %s\n", city, c.Config(i).APIAddr, strings.Join(c.Config(i).FabricAddrs, ","), c.Node(i).PeerID())
+		}
+		if kept > 0 {
+			fmt.Fprintf(env.Stdout, "\n%d sample datasets already in the catalog, %d published.\n", kept, published)
+		} else {
+			fmt.Fprintf(env.Stdout, "\n%d sample datasets published.\n", published)
+		}
+		nfiles := 0
+		for _, srcs := range files {
+			nfiles += len(srcs)
+		}
+		if made < nfiles {
+			fmt.Fprintf(env.Stdout, "Synthetic data: %d CSV files in %s (%d generated, %d kept from an earlier run).\n", nfiles, filepath.Join(dir, "CITY-data"), made, nfiles-made)
+		} else {
+			fmt.Fprintf(env.Stdout, "Synthetic data: %d CSV files in %s, %d rows per dataset.\n", nfiles, filepath.Join(dir, "CITY-data"), *rows)
+		}
+		sh := creds["shanghai"]
+		fmt.Fprintf(env.Stdout, "API keys for every role of every city: %s\n\nTry, in another terminal (as Shanghai's analyst):\n\n", credPath)
+		fmt.Fprintf(env.Stdout, "  export YRDNODE_NODE=%s YRDNODE_CA=%s YRDNODE_KEY=%s\n", c.Config(0).APIAddr, sh.CA, sh.Keys["analyst"])
+		fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode dataset list\n")
+		fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode policy decide shanghai.civil-affairs.elderly-population --purpose elderly-care-planning\n")
+		fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose elderly-care-planning '%s'\n", devFamilyQuery)
+		fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose elderly-care-planning --explain '%s'\n", devFamilyQuery)
+		fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose population-statistics '%s'   # refused: CORE data\n", devCoreQuery)
+		fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode cluster status --node %s --ca %s --key %s\n", c.Config(2).APIAddr, creds["nanjing"].CA, creds["nanjing"].Keys["operator"])
+		fmt.Fprintf(env.Stdout, "\nCtrl-C stops the delta.\n")
+		<-ctx.Done()
+		fmt.Fprintln(env.Stdout, "stopping")
+		return c.Close()
 	}
-	// Each node checks its files against the catalog once the datasets are
-	// published; wait for that, so the printed queries work at once.
-	if err := waitServed(startCtx, c, files); err != nil {
-		fmt.Fprintf(env.Stderr, "yrdnode dev: warning: %v\n", err)
-	}
-	fmt.Fprintf(env.Stdout, "yrdnode dev: a 3-city delta is running (data in %s)\n\n", dir)
-	for i, city := range devCities {
-		fmt.Fprintf(env.Stdout, "  %-9s api %s  fabric %s  peer %s\n", city, c.Config(i).APIAddr, strings.Join(c.Config(i).FabricAddrs, ","), c.Node(i).PeerID())
-	}
-	if kept > 0 {
-		fmt.Fprintf(env.Stdout, "\n%d sample datasets already in the catalog, %d published.\n", kept, published)
-	} else {
-		fmt.Fprintf(env.Stdout, "\n%d sample datasets published.\n", published)
-	}
-	nfiles := 0
-	for _, srcs := range files {
-		nfiles += len(srcs)
-	}
-	if made < nfiles {
-		fmt.Fprintf(env.Stdout, "Synthetic data: %d CSV files in %s (%d generated, %d kept from an earlier run).\n", nfiles, filepath.Join(dir, "CITY-data"), made, nfiles-made)
-	} else {
-		fmt.Fprintf(env.Stdout, "Synthetic data: %d CSV files in %s, %d rows per dataset.\n", nfiles, filepath.Join(dir, "CITY-data"), *rows)
-	}
-	sh := creds["shanghai"]
-	fmt.Fprintf(env.Stdout, "API keys for every role of every city: %s\n\nTry, in another terminal (as Shanghai's analyst):\n\n", credPath)
-	fmt.Fprintf(env.Stdout, "  export YRDNODE_NODE=%s YRDNODE_CA=%s YRDNODE_KEY=%s\n", c.Config(0).APIAddr, sh.CA, sh.Keys["analyst"])
-	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode dataset list\n")
-	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode policy decide shanghai.civil-affairs.elderly-population --purpose elderly-care-planning\n")
-	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose elderly-care-planning '%s'\n", devFamilyQuery)
-	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose elderly-care-planning --explain '%s'\n", devFamilyQuery)
-	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode query --purpose population-statistics '%s'   # refused: CORE data\n", devCoreQuery)
-	fmt.Fprintf(env.Stdout, "  go run ./cmd/yrdnode cluster status --node %s --ca %s --key %s\n", c.Config(2).APIAddr, creds["nanjing"].CA, creds["nanjing"].Keys["operator"])
-	fmt.Fprintf(env.Stdout, "\nCtrl-C stops the delta.\n")
-	<-ctx.Done()
-	fmt.Fprintln(env.Stdout, "stopping")
-	return c.Close()
 }
 
 // The queries dev suggests: a family aggregate over the three cities'

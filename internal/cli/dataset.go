@@ -16,6 +16,8 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/catalogspec"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+
+	"github.com/spf13/pflag"
 )
 
 // jsonOut is the JSON the CLI prints: proto field names, so what
@@ -59,71 +61,61 @@ func withCatalog(ctx context.Context, cf *clientFlags, f func(context.Context, y
 	})
 }
 
-func runDatasetPublish(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "dataset publish")
-	cf := addClientFlags(fs, env)
-	file := fs.String("f", "", "dataset file, YAML or JSON (- for stdin)")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	d, err := readDatasetFile(*file)
-	if err != nil {
-		return err
-	}
-	return withCatalog(ctx, cf, func(ctx context.Context, c yrdv1grpc.CatalogServiceClient) error {
-		resp, err := c.PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: d})
+func runDatasetPublish(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	file := fs.StringP("file", "f", "", "dataset file, YAML or JSON (- for stdin)")
+	return func(ctx context.Context, _ []string) error {
+		d, err := readDatasetFile(*file)
 		if err != nil {
-			return cf.callErr(err)
+			return err
 		}
-		return showDataset(env.Stdout, cf, resp.GetDataset(), "published")
-	})
+		return withCatalog(ctx, cf, func(ctx context.Context, c yrdv1grpc.CatalogServiceClient) error {
+			resp, err := c.PublishDataset(ctx, &yrdv1.PublishDatasetRequest{Dataset: d})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			return showDataset(env.Stdout, cf, resp.GetDataset(), "published")
+		})
+	}
 }
 
-func runDatasetUpdate(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "dataset update")
-	cf := addClientFlags(fs, env)
-	file := fs.String("f", "", "dataset file, YAML or JSON (- for stdin); as printed by 'dataset get -o json'")
+func runDatasetUpdate(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	file := fs.StringP("file", "f", "", "dataset file, YAML or JSON (- for stdin); as printed by 'dataset get -o json'")
 	expected := fs.Uint64("expected-version", 0, "version the change is based on (default: the file's version)")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	d, err := readDatasetFile(*file)
-	if err != nil {
-		return err
-	}
-	if *expected == 0 {
-		*expected = d.GetVersion()
-	}
-	if *expected == 0 {
-		return usageError{"the file has no version; pass --expected-version N (the version your change is based on)"}
-	}
-	return withCatalog(ctx, cf, func(ctx context.Context, c yrdv1grpc.CatalogServiceClient) error {
-		resp, err := c.UpdateDataset(ctx, &yrdv1.UpdateDatasetRequest{Dataset: d, ExpectedVersion: *expected})
+	return func(ctx context.Context, _ []string) error {
+		d, err := readDatasetFile(*file)
 		if err != nil {
-			return cf.callErr(err)
+			return err
 		}
-		return showDataset(env.Stdout, cf, resp.GetDataset(), "updated")
-	})
+		if *expected == 0 {
+			*expected = d.GetVersion()
+		}
+		if *expected == 0 {
+			return usageError{"the file has no version; pass --expected-version N (the version your change is based on)"}
+		}
+		return withCatalog(ctx, cf, func(ctx context.Context, c yrdv1grpc.CatalogServiceClient) error {
+			resp, err := c.UpdateDataset(ctx, &yrdv1.UpdateDatasetRequest{Dataset: d, ExpectedVersion: *expected})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			return showDataset(env.Stdout, cf, resp.GetDataset(), "updated")
+		})
+	}
 }
 
-func runDatasetRetire(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "dataset retire")
-	cf := addClientFlags(fs, env)
+func runDatasetRetire(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	expected := fs.Uint64("expected-version", 0, "refuse if the catalog holds another version (0: any)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"usage: yrdnode dataset retire ID [--expected-version N]"}
-	}
-	return withCatalog(ctx, cf, func(ctx context.Context, c yrdv1grpc.CatalogServiceClient) error {
-		resp, err := c.RetireDataset(ctx, &yrdv1.RetireDatasetRequest{Id: pos[0], ExpectedVersion: *expected})
-		if err != nil {
-			return cf.callErr(err)
+	return func(ctx context.Context, pos []string) error {
+		if len(pos) != 1 {
+			return usageError{"usage: yrdnode dataset retire ID [--expected-version N]"}
 		}
-		return showDataset(env.Stdout, cf, resp.GetDataset(), "retired")
-	})
+		return withCatalog(ctx, cf, func(ctx context.Context, c yrdv1grpc.CatalogServiceClient) error {
+			resp, err := c.RetireDataset(ctx, &yrdv1.RetireDatasetRequest{Id: pos[0], ExpectedVersion: *expected})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			return showDataset(env.Stdout, cf, resp.GetDataset(), "retired")
+		})
+	}
 }
 
 func consistency(stale bool) yrdv1.ReadConsistency {
@@ -133,24 +125,20 @@ func consistency(stale bool) yrdv1.ReadConsistency {
 	return yrdv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE
 }
 
-func runDatasetGet(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "dataset get")
-	cf := addClientFlags(fs, env)
+func runDatasetGet(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	stale := fs.Bool("stale", false, "read this node's replica without a leader round trip")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usageError{"usage: yrdnode dataset get ID [-o json]"}
-	}
-	return withCatalog(ctx, cf, func(ctx context.Context, c yrdv1grpc.CatalogServiceClient) error {
-		resp, err := c.GetDataset(ctx, &yrdv1.GetDatasetRequest{Id: pos[0], Consistency: consistency(*stale)})
-		if err != nil {
-			return cf.callErr(err)
+	return func(ctx context.Context, pos []string) error {
+		if len(pos) != 1 {
+			return usageError{"usage: yrdnode dataset get ID [-o json]"}
 		}
-		return showDataset(env.Stdout, cf, resp.GetDataset(), "")
-	})
+		return withCatalog(ctx, cf, func(ctx context.Context, c yrdv1grpc.CatalogServiceClient) error {
+			resp, err := c.GetDataset(ctx, &yrdv1.GetDatasetRequest{Id: pos[0], Consistency: consistency(*stale)})
+			if err != nil {
+				return cf.callErr(err)
+			}
+			return showDataset(env.Stdout, cf, resp.GetDataset(), "")
+		})
+	}
 }
 
 func showDataset(w io.Writer, cf *clientFlags, d *yrdv1.Dataset, verb string) error {
@@ -202,9 +190,7 @@ func parseLevel(s string) (yrdv1.ClassificationLevel, error) {
 	return yrdv1.ClassificationLevel(v), nil
 }
 
-func runDatasetList(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "dataset list")
-	cf := addClientFlags(fs, env)
+func runDatasetList(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	req := &yrdv1.ListDatasetsRequest{}
 	fs.StringVar(&req.OwnerCity, "city", "", "owner city id")
 	fs.StringVar(&req.OwnerOrg, "org", "", "owner organisation")
@@ -218,39 +204,38 @@ func runDatasetList(ctx context.Context, env Env, args []string) error {
 	fs.StringVar(&req.PageToken, "page-token", "", "continue from a previous page")
 	all := fs.Bool("all", false, "follow every page")
 	stale := fs.Bool("stale", false, "read this node's replica without a leader round trip")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	var err error
-	if req.Level, err = parseLevel(*level); err != nil {
-		return err
-	}
-	req.PageSize, req.Consistency = int32(*pageSize), consistency(*stale)
-	return withCatalog(ctx, cf, func(ctx context.Context, c yrdv1grpc.CatalogServiceClient) error {
-		out := &yrdv1.ListDatasetsResponse{}
-		for {
-			resp, err := c.ListDatasets(ctx, req)
-			if err != nil {
-				return cf.callErr(err)
+	return func(ctx context.Context, _ []string) error {
+		var err error
+		if req.Level, err = parseLevel(*level); err != nil {
+			return err
+		}
+		req.PageSize, req.Consistency = int32(*pageSize), consistency(*stale)
+		return withCatalog(ctx, cf, func(ctx context.Context, c yrdv1grpc.CatalogServiceClient) error {
+			out := &yrdv1.ListDatasetsResponse{}
+			for {
+				resp, err := c.ListDatasets(ctx, req)
+				if err != nil {
+					return cf.callErr(err)
+				}
+				out.Datasets = append(out.Datasets, resp.GetDatasets()...)
+				out.NextPageToken = resp.GetNextPageToken()
+				if !*all || out.NextPageToken == "" {
+					break
+				}
+				req.PageToken = out.NextPageToken
 			}
-			out.Datasets = append(out.Datasets, resp.GetDatasets()...)
-			out.NextPageToken = resp.GetNextPageToken()
-			if !*all || out.NextPageToken == "" {
-				break
+			if cf.output == "json" {
+				return printJSON(env.Stdout, out)
 			}
-			req.PageToken = out.NextPageToken
-		}
-		if cf.output == "json" {
-			return printJSON(env.Stdout, out)
-		}
-		var rows [][]string
-		for _, d := range out.GetDatasets() {
-			rows = append(rows, []string{d.GetId(), d.GetOwnerCity(), levelName(d.GetLevel()), d.GetSector(), strconv.FormatUint(d.GetVersion(), 10), d.GetTitle()})
-		}
-		table(env.Stdout, []string{"ID", "CITY", "LEVEL", "SECTOR", "VERSION", "TITLE"}, rows)
-		if out.NextPageToken != "" {
-			fmt.Fprintf(env.Stdout, "\nmore: --page-token %s (or --all)\n", out.NextPageToken)
-		}
-		return nil
-	})
+			var rows [][]string
+			for _, d := range out.GetDatasets() {
+				rows = append(rows, []string{d.GetId(), d.GetOwnerCity(), levelName(d.GetLevel()), d.GetSector(), strconv.FormatUint(d.GetVersion(), 10), d.GetTitle()})
+			}
+			table(env.Stdout, []string{"ID", "CITY", "LEVEL", "SECTOR", "VERSION", "TITLE"}, rows)
+			if out.NextPageToken != "" {
+				fmt.Fprintf(env.Stdout, "\nmore: --page-token %s (or --all)\n", out.NextPageToken)
+			}
+			return nil
+		})
+	}
 }

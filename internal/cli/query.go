@@ -24,20 +24,21 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/sqlq"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
+
+	"github.com/spf13/pflag"
 )
 
 func queryCommands() []command {
 	return []command{
-		{name: "query", summary: "run a SQL query where the data lives: rows, each city's status and signed receipts", run: runQuery},
+		{name: "query", use: "'SQL'", summary: "run a SQL query where the data lives: rows, each city's status and signed receipts",
+			long: queryHelp, outputs: []string{"table", "json", "csv"}, setup: runQuery},
 		{name: "receipt", summary: "check result receipts offline", sub: []command{
-			{name: "verify", summary: "verify the owners' signatures on a receipts file (query --receipts)", run: runReceiptVerify},
+			{name: "verify", use: "FILE", summary: "verify the owners' signatures on a receipts file (query --receipts)", setup: runReceiptVerify},
 		}},
 	}
 }
 
-const queryHelp = `Usage: yrdnode query [flags] 'SQL'
-
-Runs a query of the SQL subset (one dataset id, or family:STANDARD_SCHEMA_ID
+const queryHelp = `Runs a query of the SQL subset (one dataset id, or family:STANDARD_SCHEMA_ID
 for every city's dataset of that schema) at your home node, which sends it to
 the owners; each owner decides under its rules, runs it on its own data and
 signs a receipt. Rows go to standard output as they arrive; a summary (rows,
@@ -54,59 +55,47 @@ Exit status: 0 when a result came back, even a partial one: a family result
 missing a city's part prints "PARTIAL RESULT: CITY: REASON" to standard error
 and still exits 0. 1 on an error (bad SQL, with its line and column; permission
 denied, with the rule; limits; an unreachable node) or when no city's part came
-back at all. 2 on a usage error.
-
-Flags:
-`
+back at all. 2 on a usage error.`
 
 // tableBufferRows is how many rows table output holds to align columns;
 // past it, rows stream out unaligned.
 const tableBufferRows = 10000
 
-func runQuery(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "query")
-	cf := addClientFlags(fs, env)
-	cf.outputs = []string{"table", "json", "csv"}
-	cf.timeout = time.Minute
-	fs.Lookup("timeout").DefValue = cf.timeout.String()
-	fs.Lookup("o").Usage = "output: table, json (JSON Lines, one object per row) or csv"
+func runQuery(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	purpose := fs.String("purpose", "", "why the data is used (required), one of the dataset's permitted purposes, e.g. elderly-care-planning")
 	explain := fs.Bool("explain", false, "show each city's decision and plan; read no data")
 	batchRows := fs.Int("batch-rows", 0, "rows per streamed batch (0: the node's default)")
 	asRows := fs.Bool("rows", false, "ask the node for rows of values instead of packed columns (the output is the same; columns are smaller and faster)")
 	receipts := fs.String("receipts", "", "write each city's result with its signed receipt to this file (JSON; check it with 'yrdnode receipt verify FILE')")
-	sqlFile := fs.String("f", "", "read the SQL from this file (- for standard input) instead of the argument")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), queryHelp)
-		fs.PrintDefaults()
+	sqlFile := fs.StringP("file", "f", "", "read the SQL from this file (- for standard input) instead of the argument")
+	return func(ctx context.Context, pos []string) error {
+		if !cf.changed("timeout") {
+			cf.timeout = time.Minute
+		}
+		if err := cf.check(); err != nil {
+			return err
+		}
+		if *explain && cf.output == "csv" {
+			return usageError{"--explain reads no rows; use -o table or -o json"}
+		}
+		if *purpose == "" {
+			return usageError{"--purpose is required: why the data is used, e.g. --purpose elderly-care-planning"}
+		}
+		if *batchRows < 0 || *batchRows > math.MaxUint32 {
+			return usageError{fmt.Sprintf("--batch-rows: %d is not a row count", *batchRows)}
+		}
+		sql, err := readQuerySQL(*sqlFile, pos)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(sql) == "" {
+			return usageError{"usage: yrdnode query --purpose P [-o table|json|csv] [--explain] 'SQL'"}
+		}
+		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
+			q := queryArgs{sql: sql, purpose: *purpose, explain: *explain, batchRows: *batchRows, asRows: *asRows, receipts: *receipts}
+			return streamQuery(ctx, env, cf, conn, q)
+		})
 	}
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := cf.check(); err != nil {
-		return err
-	}
-	if *explain && cf.output == "csv" {
-		return usageError{"--explain reads no rows; use -o table or -o json"}
-	}
-	if *purpose == "" {
-		return usageError{"--purpose is required: why the data is used, e.g. --purpose elderly-care-planning"}
-	}
-	if *batchRows < 0 || *batchRows > math.MaxUint32 {
-		return usageError{fmt.Sprintf("--batch-rows: %d is not a row count", *batchRows)}
-	}
-	sql, err := readQuerySQL(*sqlFile, pos)
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(sql) == "" {
-		return usageError{"usage: yrdnode query --purpose P [-o table|json|csv] [--explain] 'SQL'"}
-	}
-	return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-		q := queryArgs{sql: sql, purpose: *purpose, explain: *explain, batchRows: *batchRows, asRows: *asRows, receipts: *receipts}
-		return streamQuery(ctx, env, cf, conn, q)
-	})
 }
 
 // readQuerySQL takes the SQL from the file named by -f (- for standard

@@ -15,27 +15,29 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/sample"
 	"github.com/yrd-exchange/yrdnode/node"
 	"github.com/yrd-exchange/yrdnode/testnet/chaos"
+
+	"github.com/spf13/pflag"
 )
 
 // testnetCommands are `yrdnode testnet ...`: a delta of real processes on
 // an emulated network, with faults and a linearizability checker.
 func testnetCommands() []command {
 	return []command{
-		{name: "up", summary: "start cities as processes (own netns as root, else 127.x addresses)", run: runTestnetUp},
-		{name: "status", summary: "show each city's raft role, lag and process", run: runTestnetStatus},
-		{name: "down", summary: "stop the cities and remove everything up made (from the state file)", run: runTestnetDown},
-		{name: "chaos", summary: "run checked clients under a seeded fault schedule", run: runTestnetChaos},
-		{name: "fault", summary: "inject one fault: kill|restart|stop|cont|partition|cut|heal|loss|delay|restart-all", run: runTestnetFault},
-		{name: "bench", summary: "measure writes and linearizable reads through the client API (TLS, keys), optionally beside etcd; write a report", run: runTestnetBench},
-		{name: "rtt", summary: "measure the TCP round-trip time between two cities (netns mode)", run: runTestnetRTT},
-		{name: "delayer", summary: "(internal) the userspace latency emulator 'up' starts in netns mode", run: runTestnetDelayer},
+		{name: "up", summary: "start cities as processes (own netns as root, else 127.x addresses)", setup: runTestnetUp},
+		{name: "status", summary: "show each city's raft role, lag and process", setup: runTestnetStatus},
+		{name: "down", summary: "stop the cities and remove everything up made (from the state file)", setup: runTestnetDown},
+		{name: "chaos", summary: "run checked clients under a seeded fault schedule", setup: runTestnetChaos},
+		{name: "fault", summary: "inject one fault: kill|restart|stop|cont|partition|cut|heal|loss|delay|restart-all", setup: runTestnetFault},
+		{name: "bench", summary: "measure writes and linearizable reads through the client API (TLS, keys), optionally beside etcd; write a report", setup: runTestnetBench},
+		{name: "rtt", summary: "measure the TCP round-trip time between two cities (netns mode)", setup: runTestnetRTT},
+		{name: "delayer", summary: "(internal) the userspace latency emulator 'up' starts in netns mode", setup: runTestnetDelayer},
 	}
 }
 
-func testnetDirFlag(env Env, fs interface {
-	String(string, string, string) *string
-}) *string {
-	return fs.String("dir", envOr(env, "YRDNODE_TESTNET_DIR", filepath.Join(os.TempDir(), "yrdnode-testnet")), "the testnet's dir: data dirs, logs, state file (env YRDNODE_TESTNET_DIR)")
+func testnetDirFlag(fs *pflag.FlagSet) *string {
+	p := new(string)
+	envString(fs, p, "dir", filepath.Join(os.TempDir(), "yrdnode-testnet"), "YRDNODE_TESTNET_DIR", "the testnet's dir: data dirs, logs, state file")
+	return p
 }
 
 func testnetLogger(env Env) *slog.Logger {
@@ -56,47 +58,45 @@ func testnetCities(spec string) ([]string, int, error) {
 	return ids, min(len(ids), len(chaos.DefaultCities)), nil
 }
 
-func runTestnetUp(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "testnet up")
-	dir := testnetDirFlag(env, fs)
+func runTestnetUp(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	dir := testnetDirFlag(fs)
 	citySpec := fs.String("cities", "5", "how many cities (5: Shanghai, Hangzhou, Nanjing, Hefei, Suzhou (Jiangsu) as voters; 41: every delta city, the rest as non-voters), or city ids comma-separated")
 	mode := fs.String("mode", "auto", "auto (netns as root with ip, nft and /dev/net/tun; else loopback), netns or loopback")
 	loss := fs.Int("loss", 0, "packet loss in percent on every inter-city link")
 	rows := fs.Int("rows", 2000, "synthetic rows per dataset for each city's demo datasets (mapped in its node.json and published); 0: none")
-	if _, err := parse(fs, args); err != nil {
-		return err
+	return func(ctx context.Context, _ []string) error {
+		if *rows < 0 {
+			return usageError{fmt.Sprintf("--rows: %d is negative", *rows)}
+		}
+		ids, voters, err := testnetCities(*citySpec)
+		if err != nil {
+			return err
+		}
+		m, err := testnetMode(*mode)
+		if err != nil {
+			return err
+		}
+		bin, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		defer cancel()
+		t, err := chaos.Up(ctx, chaos.Options{Dir: *dir, Binary: bin, Cities: ids, Voters: voters, Mode: m, Loss: *loss,
+			Detach: true, Log: testnetLogger(env), Out: env.Stdout, SampleRows: *rows})
+		if err != nil {
+			return fmt.Errorf("%v (what was made is in %s; 'yrdnode testnet down --dir %s' removes it)", err, chaos.Path(*dir), *dir)
+		}
+		defer t.Close()
+		fmt.Fprintf(env.Stdout, "testnet %s up in %s mode: %d cities (%d voters), state in %s\n", t.State.ID, m, len(ids), voters, chaos.Path(*dir))
+		if err := printTestnetStatus(ctx, env.Stdout, t); err != nil {
+			return err
+		}
+		if *rows > 0 {
+			printTestnetTry(env.Stdout, t)
+		}
+		return nil
 	}
-	if *rows < 0 {
-		return usageError{fmt.Sprintf("--rows: %d is negative", *rows)}
-	}
-	ids, voters, err := testnetCities(*citySpec)
-	if err != nil {
-		return err
-	}
-	m, err := testnetMode(*mode)
-	if err != nil {
-		return err
-	}
-	bin, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	t, err := chaos.Up(ctx, chaos.Options{Dir: *dir, Binary: bin, Cities: ids, Voters: voters, Mode: m, Loss: *loss,
-		Detach: true, Log: testnetLogger(env), Out: env.Stdout, SampleRows: *rows})
-	if err != nil {
-		return fmt.Errorf("%v (what was made is in %s; 'yrdnode testnet down --dir %s' removes it)", err, chaos.Path(*dir), *dir)
-	}
-	defer t.Close()
-	fmt.Fprintf(env.Stdout, "testnet %s up in %s mode: %d cities (%d voters), state in %s\n", t.State.ID, m, len(ids), voters, chaos.Path(*dir))
-	if err := printTestnetStatus(ctx, env.Stdout, t); err != nil {
-		return err
-	}
-	if *rows > 0 {
-		printTestnetTry(env.Stdout, t)
-	}
-	return nil
 }
 
 // printTestnetTry shows how to reach the first city as its operator and
@@ -127,18 +127,16 @@ func testnetMode(mode string) (chaos.Mode, error) {
 	return "", usageError{fmt.Sprintf("--mode: %q is not auto, netns or loopback", mode)}
 }
 
-func runTestnetStatus(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "testnet status")
-	dir := testnetDirFlag(env, fs)
-	if _, err := parse(fs, args); err != nil {
-		return err
+func runTestnetStatus(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	dir := testnetDirFlag(fs)
+	return func(ctx context.Context, _ []string) error {
+		t, err := chaos.Open(*dir, testnetLogger(env), nil)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		return printTestnetStatus(ctx, env.Stdout, t)
 	}
-	t, err := chaos.Open(*dir, testnetLogger(env), nil)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	return printTestnetStatus(ctx, env.Stdout, t)
 }
 
 func printTestnetStatus(ctx context.Context, w io.Writer, t *chaos.Testnet) error {
@@ -156,28 +154,25 @@ func printTestnetStatus(ctx context.Context, w io.Writer, t *chaos.Testnet) erro
 	return nil
 }
 
-func runTestnetDown(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "testnet down")
-	dir := testnetDirFlag(env, fs)
+func runTestnetDown(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	dir := testnetDirFlag(fs)
 	sweep := fs.Bool("sweep", false, "also remove every namespace, link and nftables table named "+chaos.Prefix+"* (leftovers; this removes other running testnets' too)")
-	if _, err := parse(fs, args); err != nil {
-		return err
+	return func(ctx context.Context, _ []string) error {
+		log := testnetLogger(env)
+		err := chaos.Down(ctx, *dir, log)
+		if *sweep {
+			return chaos.Sweep(ctx, log)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "testnet in %s is down\n", *dir)
+		return nil
 	}
-	log := testnetLogger(env)
-	err := chaos.Down(ctx, *dir, log)
-	if *sweep {
-		return chaos.Sweep(ctx, log)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "testnet in %s is down\n", *dir)
-	return nil
 }
 
-func runTestnetChaos(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "testnet chaos")
-	dir := testnetDirFlag(env, fs)
+func runTestnetChaos(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	dir := testnetDirFlag(fs)
 	seed := fs.Uint64("seed", 1, "seed of the fault schedule and the clients")
 	duration := fs.Duration("duration", time.Minute, "how long to inject faults")
 	clients := fs.Int("clients", 6, "concurrent clients")
@@ -186,37 +181,36 @@ func runTestnetChaos(ctx context.Context, env Env, args []string) error {
 	hold := fs.Duration("hold", 3*time.Second, "how long a fault lasts (plus up to half again)")
 	gap := fs.Duration("gap", 2*time.Second, "healthy time between faults")
 	episodes := fs.String("episodes", "", "comma-separated episodes to run in order instead of a seeded choice: "+episodeNames())
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	if *duration <= 0 || *clients < 1 || *keys < 1 || *hold <= 0 || *gap < 0 || *maxOps < 1 {
-		return usageError{"--duration, --clients, --keys, --max-ops and --hold must be positive"}
-	}
-	sched := chaos.Schedule{Seed: *seed, Duration: *duration, Hold: *hold, Gap: *gap, CheckTimeout: 5 * time.Minute}
-	if *episodes != "" {
-		for _, e := range strings.Split(*episodes, ",") {
-			if !validEpisode(e) {
-				return usageError{fmt.Sprintf("--episodes: %q is not one of %s", e, episodeNames())}
-			}
-			sched.Episodes = append(sched.Episodes, chaos.Episode(e))
+	return func(ctx context.Context, _ []string) error {
+		if *duration <= 0 || *clients < 1 || *keys < 1 || *hold <= 0 || *gap < 0 || *maxOps < 1 {
+			return usageError{"--duration, --clients, --keys, --max-ops and --hold must be positive"}
 		}
+		sched := chaos.Schedule{Seed: *seed, Duration: *duration, Hold: *hold, Gap: *gap, CheckTimeout: 5 * time.Minute}
+		if *episodes != "" {
+			for _, e := range strings.Split(*episodes, ",") {
+				if !validEpisode(e) {
+					return usageError{fmt.Sprintf("--episodes: %q is not one of %s", e, episodeNames())}
+				}
+				sched.Episodes = append(sched.Episodes, chaos.Episode(e))
+			}
+		}
+		t, err := chaos.Open(*dir, testnetLogger(env), env.Stdout)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		res, err := t.RunChecked(ctx, sched, chaos.Workload{Clients: *clients, KeysPerCity: *keys, MaxOps: *maxOps, OpTimeout: 5 * time.Second})
+		if err != nil {
+			return err
+		}
+		res.Print(env.Stdout)
+		data, _ := json.MarshalIndent(res, "", "  ")
+		os.WriteFile(filepath.Join(*dir, "chaos-result.json"), data, 0o644)
+		if !res.Report.Linearizable || len(res.Report.Lost) > 0 {
+			return fmt.Errorf("chaos run failed: linearizable %v, %d acknowledged writes lost", res.Report.Linearizable, len(res.Report.Lost))
+		}
+		return nil
 	}
-	t, err := chaos.Open(*dir, testnetLogger(env), env.Stdout)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	res, err := t.RunChecked(ctx, sched, chaos.Workload{Clients: *clients, KeysPerCity: *keys, MaxOps: *maxOps, OpTimeout: 5 * time.Second})
-	if err != nil {
-		return err
-	}
-	res.Print(env.Stdout)
-	data, _ := json.MarshalIndent(res, "", "  ")
-	os.WriteFile(filepath.Join(*dir, "chaos-result.json"), data, 0o644)
-	if !res.Report.Linearizable || len(res.Report.Lost) > 0 {
-		return fmt.Errorf("chaos run failed: linearizable %v, %d acknowledged writes lost", res.Report.Linearizable, len(res.Report.Lost))
-	}
-	return nil
 }
 
 func episodeNames() string {
@@ -238,50 +232,45 @@ func validEpisode(e string) bool {
 
 // runTestnetDelayer is the delayer process `up` starts in netns mode: it
 // runs until SIGTERM (`down`) or its testnet is gone.
-func runTestnetDelayer(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "testnet delayer")
-	dir := testnetDirFlag(env, fs)
-	if _, err := parse(fs, args); err != nil {
-		return err
+func runTestnetDelayer(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	dir := testnetDirFlag(fs)
+	return func(ctx context.Context, _ []string) error {
+		return chaos.RunDelayer(ctx, *dir, testnetLogger(env))
 	}
-	return chaos.RunDelayer(ctx, *dir, testnetLogger(env))
 }
 
-func runTestnetRTT(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "testnet rtt")
-	dir := testnetDirFlag(env, fs)
+func runTestnetRTT(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	dir := testnetDirFlag(fs)
 	count := fs.Int("count", 20, "round trips")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+	return func(ctx context.Context, pos []string) error {
+		if len(pos) != 2 || *count < 1 {
+			return usageError{"testnet rtt FROM TO [--count N]"}
+		}
+		s, err := chaos.Load(*dir)
+		if err != nil {
+			return err
+		}
+		from, err := s.CityIndex(pos[0])
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		to, err := s.CityIndex(pos[1])
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second+time.Duration(*count)*time.Second)
+		defer cancel()
+		rtts, err := s.RTT(ctx, from, to, *count)
+		if err != nil {
+			return err
+		}
+		want := 0.0
+		if len(s.Cities[from].DelayMs) > to {
+			want = s.Cities[from].DelayMs[to] + s.Cities[to].DelayMs[from] + float64(s.DelayMs[from]+s.DelayMs[to])
+		}
+		ms := func(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
+		fmt.Fprintf(env.Stdout, "%s → %s: rtt min/median/max = %s/%s/%s ms over %d round trips (configured: %.1f ms)\n",
+			pos[0], pos[1], ms(rtts[0]), ms(rtts[len(rtts)/2]), ms(rtts[len(rtts)-1]), len(rtts), want)
+		return nil
 	}
-	if len(pos) != 2 || *count < 1 {
-		return usageError{"testnet rtt FROM TO [--count N]"}
-	}
-	s, err := chaos.Load(*dir)
-	if err != nil {
-		return err
-	}
-	from, err := s.CityIndex(pos[0])
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	to, err := s.CityIndex(pos[1])
-	if err != nil {
-		return usageError{err.Error()}
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+time.Duration(*count)*time.Second)
-	defer cancel()
-	rtts, err := s.RTT(ctx, from, to, *count)
-	if err != nil {
-		return err
-	}
-	want := 0.0
-	if len(s.Cities[from].DelayMs) > to {
-		want = s.Cities[from].DelayMs[to] + s.Cities[to].DelayMs[from] + float64(s.DelayMs[from]+s.DelayMs[to])
-	}
-	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
-	fmt.Fprintf(env.Stdout, "%s → %s: rtt min/median/max = %s/%s/%s ms over %d round trips (configured: %.1f ms)\n",
-		pos[0], pos[1], ms(rtts[0]), ms(rtts[len(rtts)/2]), ms(rtts[len(rtts)-1]), len(rtts), want)
-	return nil
 }

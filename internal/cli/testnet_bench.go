@@ -13,58 +13,58 @@ import (
 
 	"github.com/yrd-exchange/yrdnode/testnet/bench"
 	"github.com/yrd-exchange/yrdnode/testnet/chaos"
+
+	"github.com/spf13/pflag"
 )
 
 // runTestnetBench measures the running testnet through its client API,
 // as a city's program meets it, optionally beside etcd, and writes the
 // report and its plots.
-func runTestnetBench(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "testnet bench")
-	dir := testnetDirFlag(env, fs)
+func runTestnetBench(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	dir := testnetDirFlag(fs)
 	etcd := fs.String("etcd", "", "a directory holding etcd 3.6's etcd and benchmark binaries: run three etcd members with client TLS beside the testnet and compare")
 	out := fs.String("out", bench.ReportDir, "where to write REPORT.md and the plots")
 	clients := fs.String("clients", "1,16,64", "client counts, comma-separated")
 	parts := fs.String("parts", "load", "what to measure, comma-separated: load (writes and linearizable reads), list (a filtered list after publishing 100,000 datasets), failover (the leader killed 5 times under writes), federated (the family group-by against one DuckDB over every city's file; needs testnet up --rows), stream (every row of the family, rows/s), propagation (a change on the leader to readable on every city), fanout (a family query with 5 owners down)")
 	scale := fs.Float64("scale", 1, "multiply the operations of each load (1: 2,000 at 1 client, 10,000 at 16, 20,000 at 64)")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	if *scale <= 0 || *scale > 100 {
-		return usageError{"--scale: want a factor in (0, 100]"}
-	}
-	o := bench.Options{Etcd: *etcd, Scratch: filepath.Join(*dir, "bench"), Ops: map[int]int{}, Log: testnetLogger(env)}
-	for _, c := range strings.Split(*clients, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(c))
-		if err != nil || n < 1 || n > 1024 {
-			return usageError{fmt.Sprintf("--clients: %q is not a number of clients in 1..1024", c)}
+	return func(ctx context.Context, _ []string) error {
+		if *scale <= 0 || *scale > 100 {
+			return usageError{"--scale: want a factor in (0, 100]"}
 		}
-		o.Clients = append(o.Clients, n)
-		ops := bench.DefaultOps[n]
-		if ops == 0 {
-			ops = 300 * n
+		o := bench.Options{Etcd: *etcd, Scratch: filepath.Join(*dir, "bench"), Ops: map[int]int{}, Log: testnetLogger(env)}
+		for _, c := range strings.Split(*clients, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(c))
+			if err != nil || n < 1 || n > 1024 {
+				return usageError{fmt.Sprintf("--clients: %q is not a number of clients in 1..1024", c)}
+			}
+			o.Clients = append(o.Clients, n)
+			ops := bench.DefaultOps[n]
+			if ops == 0 {
+				ops = 300 * n
+			}
+			o.Ops[n] = max(1, int(float64(ops)**scale))
 		}
-		o.Ops[n] = max(1, int(float64(ops)**scale))
-	}
-	if err := os.MkdirAll(o.Scratch, 0o755); err != nil {
-		return err
-	}
-	t, err := chaos.Open(*dir, o.Log, env.Stdout)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	o.Testnet = t
-	r := bench.NewReport(commit())
-	for _, part := range strings.Split(*parts, ",") {
-		if err := benchPart(ctx, env, o, r, part); err != nil {
+		if err := os.MkdirAll(o.Scratch, 0o755); err != nil {
 			return err
 		}
+		t, err := chaos.Open(*dir, o.Log, env.Stdout)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		o.Testnet = t
+		r := bench.NewReport(commit())
+		for _, part := range strings.Split(*parts, ",") {
+			if err := benchPart(ctx, env, o, r, part); err != nil {
+				return err
+			}
+		}
+		if err := bench.Write(*out, r); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "report: %s\n", filepath.Join(*out, "REPORT.md"))
+		return nil
 	}
-	if err := bench.Write(*out, r); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "report: %s\n", filepath.Join(*out, "REPORT.md"))
-	return nil
 }
 
 // benchPart measures one part into r.

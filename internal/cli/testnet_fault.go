@@ -8,26 +8,25 @@ import (
 	"time"
 
 	"github.com/yrd-exchange/yrdnode/testnet/chaos"
+
+	"github.com/spf13/pflag"
 )
 
 const faultUsage = "fault kill|restart|stop|cont CITY|leader; partition CITY[,CITY...]|leader; cut FROM TO; loss CITY PERCENT; delay CITY MS; heal; restart-all"
 
-func runTestnetFault(ctx context.Context, env Env, args []string) error {
-	fs := newFlags(env, "testnet fault")
-	dir := testnetDirFlag(env, fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
+func runTestnetFault(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
+	dir := testnetDirFlag(fs)
+	return func(ctx context.Context, pos []string) error {
+		if len(pos) == 0 {
+			return usageError{"testnet " + faultUsage}
+		}
+		t, err := chaos.Open(*dir, testnetLogger(env), env.Stdout)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		return doFault(ctx, t, pos[0], pos[1:])
 	}
-	if len(pos) == 0 {
-		return usageError{"testnet " + faultUsage}
-	}
-	t, err := chaos.Open(*dir, testnetLogger(env), env.Stdout)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	return doFault(ctx, t, pos[0], pos[1:])
 }
 
 // cityArg resolves a city id, or "leader", to an index.
