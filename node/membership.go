@@ -101,11 +101,15 @@ func (n *Node) membershipRound(ctx context.Context) {
 		n.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 		return
 	}
+	if n.checkRemoved() {
+		return
+	}
 	if n.raft.IsLeader() {
 		if err := n.reconcile(ctx); err != nil {
 			n.log.Warn("reconciling raft configuration with the registry", "err", err)
 		}
 	}
+	n.cutRemovedPeers()
 	if members := n.catalog.Members(); len(members) > 0 && !sameMembers(members, n.savedPeers) {
 		if err := savePeers(n.cfg.peersPath(), members); err != nil {
 			n.log.Warn("saving the peers cache", "err", err)
@@ -129,7 +133,7 @@ func (n *Node) membershipRound(ctx context.Context) {
 		os.Remove(n.cfg.joinPath())
 		n.log.Info("node ready", "leader", n.raft.Leader())
 	})
-	n.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	n.setServing()
 
 	want := proto.Clone(self).(*yrdv1.Member)
 	want.FabricAddrs, want.ApiAddr = n.host.AddrStrings(), n.apiAddr

@@ -61,6 +61,10 @@ type Node struct {
 	reconcileCh          chan struct{}
 	ready                chan struct{}
 	readyOnce, closeOnce sync.Once
+	drain                *queryDrain // running queries, refused and awaited on stop
+	drainOnce            sync.Once
+	stopping             atomic.Bool // Drain began: health stays NOT_SERVING
+	removal              removal
 	base                 context.Context // ends when Close begins; owns background work
 	cancelBase           context.CancelFunc
 	wg                   sync.WaitGroup
@@ -93,6 +97,7 @@ func New(cfg Config) (*Node, error) {
 		seeds:       map[peer.ID]bool{},
 		reconcileCh: make(chan struct{}, 1),
 		ready:       make(chan struct{}),
+		drain:       newQueryDrain(),
 		base:        base,
 		cancelBase:  cancel,
 	}, nil
@@ -259,8 +264,8 @@ func (n *Node) serveAPI() (err error) {
 	}
 	n.api = grpc.NewServer(
 		grpc.Creds(refusingTLS{credentials.NewTLS(tlsCfg), n}),
-		grpc.ChainUnaryInterceptor(n.authUnary),
-		grpc.ChainStreamInterceptor(n.authStream),
+		grpc.ChainUnaryInterceptor(n.removedUnary, n.authUnary),
+		grpc.ChainStreamInterceptor(n.removedStream, n.authStream),
 	)
 	yrdv1grpc.RegisterCatalogServiceServer(n.api, &catalogService{n: n})
 	yrdv1grpc.RegisterClusterServiceServer(n.api, &clusterService{n: n})
@@ -311,10 +316,12 @@ func (n *Node) goLoop(f func()) {
 	}()
 }
 
-// Close stops serving and releases everything, in reverse order of Start.
+// Close stops serving and releases everything, in reverse order of Start,
+// after a Drain (within Config.DrainTimeout) if the caller did not drain.
 // Safe to call more than once and after a failed Start.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.Drain(context.Background())
 		n.cancelBase()
 		if n.health != nil {
 			n.health.Shutdown()
@@ -439,10 +446,9 @@ func (n *Node) observe(cmd *yrdv1.Command, res *yrdv1.CommandResult) {
 		n.kickReconcile()
 	case *yrdv1.Command_RemoveMember:
 		// The gate already refuses the peer (the registry no longer has
-		// it); cutting its open connections makes the removal immediate.
-		if id, err := peer.Decode(res.GetMember().GetPeerId()); err == nil && id != n.id {
-			n.peers.drop(id)
-			n.host.ClosePeer(id)
+		// it); cutting its open connections makes the removal complete.
+		if id, err := peer.Decode(res.GetMember().GetPeerId()); err == nil {
+			n.peerRemoved(id)
 		}
 		n.kickReconcile()
 	}
