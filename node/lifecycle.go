@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +15,30 @@ import (
 
 	"github.com/yrd-exchange/yrdnode/consensus"
 )
+
+// livenessWindow is how long the membership loop (every 250 ms, each
+// round bounded by 5 s) may go without finishing a round before the node
+// counts as wedged.
+const livenessWindow = 30 * time.Second
+
+// Live reports why the node's own machinery does not work, or nil: its
+// storage failed (a restart recovers from what is on disk), or its
+// membership loop, which keeps health current, has stalled. It does not
+// depend on the cluster: a node without a quorum or a removed one is live,
+// since restarting it would not help. A supervisor's watchdog (systemd's)
+// restarts the daemon when this fails.
+func (n *Node) Live() error {
+	if n.raft == nil {
+		return errors.New("not started")
+	}
+	if err := n.raft.StorageErr(); err != nil {
+		return err
+	}
+	if last := time.Unix(0, n.lastRound.Load()); time.Since(last) > livenessWindow {
+		return fmt.Errorf("membership loop stalled: last round %s ago", time.Since(last).Round(time.Second))
+	}
+	return nil
+}
 
 // cancelGrace is how long a drain waits for queries it cancelled at its
 // deadline to unwind before it stops the node anyway.

@@ -59,9 +59,6 @@ func TestCleanStopLogsNoError(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range logs.lines("WARN") {
-		t.Log(l)
-	}
 	if errs := logs.lines("ERROR"); len(errs) > 0 {
 		t.Fatalf("a clean stop logged errors:\n%s", strings.Join(errs, "\n"))
 	}

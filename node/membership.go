@@ -92,6 +92,7 @@ func (n *Node) membershipLoop() {
 		ctx, cancel := context.WithTimeout(n.base, 5*time.Second)
 		n.membershipRound(ctx)
 		cancel()
+		n.lastRound.Store(time.Now().UnixNano())
 	}
 }
 

@@ -63,7 +63,8 @@ type Node struct {
 	readyOnce, closeOnce sync.Once
 	drain                *queryDrain // running queries, refused and awaited on stop
 	drainOnce            sync.Once
-	stopping             atomic.Bool // Drain began: health stays NOT_SERVING
+	stopping             atomic.Bool  // Drain began: health stays NOT_SERVING
+	lastRound            atomic.Int64 // unix ns when the membership loop last finished a round (Live)
 	removal              removal
 	base                 context.Context // ends when Close begins; owns background work
 	cancelBase           context.CancelFunc
@@ -173,6 +174,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.joinOrBootstrap(ctx); err != nil {
 		return err
 	}
+	n.lastRound.Store(time.Now().UnixNano())
 	n.goLoop(n.membershipLoop)
 	n.goLoop(n.anchorLoop)
 	n.goLoop(n.recheckLoop)

@@ -300,7 +300,7 @@ func serve(ctx context.Context, env Env, sf *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	return n.Run(ctx)
+	return runNode(ctx, n, log)
 }
 
 // Dev ports: fixed, so the commands dev prints are always the same.
