@@ -47,7 +47,7 @@ func (w slogWriter) Write(p []byte) (int, error) {
 		level = slog.LevelInfo
 	}
 	if level == slog.LevelError {
-		level = peerConnectionLevel(line)
+		level = errorLevel(line)
 	}
 	w.l.Log(context.Background(), level, string(line))
 	return len(p), nil
@@ -101,6 +101,21 @@ var (
 		[]byte("i/o timeout"), []byte("deadline exceeded"),
 	}
 )
+
+// deposed is what a leader logs, as an error, when a follower answers
+// with a newer term: another node was elected (after a leadership
+// transfer, a stop or a partition) and this one steps down. A leader change
+// is worth a warning, as raft gives "failed to contact quorum, stepping
+// down", not an error of this node.
+var deposed = []byte("peer has newer term, stopping replication")
+
+// errorLevel is the level of a raft ERROR line.
+func errorLevel(line []byte) slog.Level {
+	if bytes.Contains(line, deposed) {
+		return slog.LevelWarn
+	}
+	return peerConnectionLevel(line)
+}
 
 // peerConnectionLevel is the level of a raft ERROR line: info for an
 // inbound stream that ended, a warning for a peer that could not be

@@ -28,6 +28,8 @@ func TestRaftLogLevels(t *testing.T) {
 		{"[ERROR] raft: failed to decode incoming command: error=\"connection closed (local): code: 0x0\"", "INFO"},
 		{"[ERROR] raft: failed to decode incoming command: error=\"msgpack decode error [pos 3]: invalid\"", "ERROR"},
 		{"[ERROR] raft: failed to persist vote: error=\"connection reset\"", "ERROR"},
+		// A leader deposed by a newer term: a leader change.
+		{"[ERROR] raft: peer has newer term, stopping replication: peer=\"{Voter x x}\"", "WARN"},
 		{"[INFO]  raft: entering leader state: leader=x", "INFO"},
 	} {
 		var buf bytes.Buffer

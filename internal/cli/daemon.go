@@ -229,6 +229,7 @@ func nodeConfig(nf nodeFile, dataDir string, log *slog.Logger, version string) (
 type serveFlags struct {
 	dataDir, join, token, logLevel           *string
 	natPortMap, relay, holePunching, autoNAT *bool
+	drainTimeout                             *time.Duration
 }
 
 func addServeFlags(fs *pflag.FlagSet) *serveFlags {
@@ -243,6 +244,7 @@ func addServeFlags(fs *pflag.FlagSet) *serveFlags {
 		relay:        fs.Bool("enable-relay", false, "allow libp2p relays"),
 		holePunching: fs.Bool("enable-hole-punching", false, "allow libp2p hole punching"),
 		autoNAT:      fs.Bool("enable-autonat", false, "run the AutoNAT service"),
+		drainTimeout: fs.Duration("drain-timeout", node.DefaultConfig().DrainTimeout, "on SIGTERM, how long running queries may finish before they are cancelled"),
 	}
 }
 
@@ -296,6 +298,7 @@ func serve(ctx context.Context, env Env, sf *serveFlags) error {
 		cfg.JoinAddr, cfg.JoinToken = *sf.join, *sf.token
 	}
 	cfg.EnableNATPortMap, cfg.EnableRelay, cfg.EnableHolePunching, cfg.EnableAutoNAT = *sf.natPortMap, *sf.relay, *sf.holePunching, *sf.autoNAT
+	cfg.DrainTimeout = *sf.drainTimeout
 	n, err := node.New(cfg)
 	if err != nil {
 		return err
