@@ -425,7 +425,12 @@ func (r *Raft) Close() error {
 	r.closeOnce.Do(func() {
 		close(r.stop)
 		r.watching.Wait()
-		errs := []error{r.raft.Shutdown().Error(), r.trans.Close(), r.logs.Close(), r.stable.Close()}
+		errs := []error{r.raft.Shutdown().Error()}
+		// Our outbound streams end cleanly before the transport and the
+		// fabric go: a peer then reads the end of the stream, not a reset
+		// that its transport would log as a failed decode.
+		r.trans.CloseStreams()
+		errs = append(errs, r.trans.Close(), r.logs.Close(), r.stable.Close())
 		r.closeErr = errors.Join(errs...)
 	})
 	return r.closeErr

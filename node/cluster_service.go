@@ -172,13 +172,21 @@ func (s *clusterService) Remove(ctx context.Context, req *yrdv1.RemoveRequest) (
 	if id == n.raft.Leader() {
 		return nil, errorf(ErrConflict, "peer_id: %s is the leader; transfer leadership first", id)
 	}
+	if !n.raft.IsLeader() {
+		// The leader removes it from the registry and from raft in one go,
+		// so nothing written after the answer reaches the removed node.
+		conn, _, err := n.leaderConn()
+		if err != nil {
+			return nil, err
+		}
+		resp, err := yrdv1grpc.NewClusterServiceClient(conn).Remove(ctx, &yrdv1.RemoveRequest{PeerId: id})
+		return resp, fromStatus(err)
+	}
 	if _, err := n.propose(ctx, &yrdv1.Command{Op: &yrdv1.Command_RemoveMember{RemoveMember: &yrdv1.RemoveMemberCommand{PeerId: id}}}); err != nil {
 		return nil, err
 	}
-	if n.raft.IsLeader() {
-		if err := n.raft.RemoveServer(id); err != nil {
-			n.log.WarnContext(ctx, "removing member from raft; will retry", "peer_id", id, "err", err)
-		}
+	if err := n.raft.RemoveServer(id); err != nil {
+		n.log.WarnContext(ctx, "removing member from raft; will retry", "peer_id", id, "err", err)
 	}
 	return &yrdv1.RemoveResponse{}, nil
 }

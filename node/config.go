@@ -74,6 +74,10 @@ type Config struct {
 	// that differs from one by fewer than k (internal/diffcheck).
 	DiffCheckWindow time.Duration
 
+	// DrainTimeout is how long a stopping node lets its running queries
+	// finish before it cancels them (Drain).
+	DrainTimeout time.Duration
+
 	// QueryTimeout bounds a query whose client set no deadline.
 	QueryTimeout time.Duration
 	// MaxQueriesPerRequester is how many queries one principal may have
@@ -130,6 +134,7 @@ func DefaultConfig() Config {
 		ForwardTimeout:         10 * time.Second,
 		AnchorInterval:         10 * time.Second,
 		QueryTimeout:           60 * time.Second,
+		DrainTimeout:           20 * time.Second,
 		DataRecheckInterval:    time.Minute,
 		DiffCheckWindow:        diffcheck.DefaultWindow,
 		MaxQueriesPerRequester: 4,
@@ -169,6 +174,9 @@ func (c Config) Validate() error {
 	}
 	if c.ForwardTimeout <= 0 {
 		return errors.New("config: ForwardTimeout must be positive")
+	}
+	if c.DrainTimeout <= 0 {
+		return errors.New("config: DrainTimeout must be positive")
 	}
 	if c.QueryTimeout <= 0 || c.MaxQueriesPerRequester <= 0 || c.MaxResultBytes <= 0 || c.DataRecheckInterval <= 0 || c.DiffCheckWindow <= 0 {
 		return errors.New("config: QueryTimeout, MaxQueriesPerRequester, MaxResultBytes, DataRecheckInterval and DiffCheckWindow must be positive")

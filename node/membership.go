@@ -11,8 +11,10 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/yrd-exchange/yrdnode/consensus"
@@ -45,7 +47,7 @@ func (n *Node) join(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := cluster.Join(ctx, &yrdv1.JoinRequest{
+	resp, err := askToJoin(ctx, cluster, &yrdv1.JoinRequest{
 		Token:       n.cfg.JoinToken,
 		PeerId:      n.id.String(),
 		City:        n.cfg.City,
@@ -92,6 +94,7 @@ func (n *Node) membershipLoop() {
 		ctx, cancel := context.WithTimeout(n.base, 5*time.Second)
 		n.membershipRound(ctx)
 		cancel()
+		n.lastRound.Store(time.Now().UnixNano())
 	}
 }
 
@@ -101,11 +104,15 @@ func (n *Node) membershipRound(ctx context.Context) {
 		n.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 		return
 	}
+	if n.checkRemoved() {
+		return
+	}
 	if n.raft.IsLeader() {
 		if err := n.reconcile(ctx); err != nil {
 			n.log.Warn("reconciling raft configuration with the registry", "err", err)
 		}
 	}
+	n.cutRemovedPeers()
 	if members := n.catalog.Members(); len(members) > 0 && !sameMembers(members, n.savedPeers) {
 		if err := savePeers(n.cfg.peersPath(), members); err != nil {
 			n.log.Warn("saving the member cache", "err", err)
@@ -129,7 +136,7 @@ func (n *Node) membershipRound(ctx context.Context) {
 		os.Remove(n.cfg.joinPath())
 		n.log.Info("node ready", "leader", n.raft.Leader())
 	})
-	n.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	n.setServing()
 
 	want := proto.Clone(self).(*yrdv1.Member)
 	want.FabricAddrs, want.ApiAddr = n.host.AddrStrings(), n.apiAddr
@@ -193,6 +200,26 @@ func (n *Node) reconcile(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// askToJoin sends the join request, again while the cluster answers
+// Unavailable (it is electing a leader, or its leader is changing), until
+// ctx ends. The token is spent only by a join that succeeds, so asking
+// again is safe.
+func askToJoin(ctx context.Context, c yrdv1grpc.ClusterServiceClient, req *yrdv1.JoinRequest) (*yrdv1.JoinResponse, error) {
+	wait := 100 * time.Millisecond
+	for {
+		resp, err := c.Join(ctx, req)
+		if status.Code(err) != codes.Unavailable {
+			return resp, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
 }
 
 // leaderPeer returns a fabric client for the current leader.

@@ -66,6 +66,11 @@ type Node struct {
 	reconcileCh          chan struct{}
 	ready                chan struct{}
 	readyOnce, closeOnce sync.Once
+	drain                *queryDrain // running queries, refused and awaited on stop
+	drainOnce            sync.Once
+	stopping             atomic.Bool  // Drain began: health stays NOT_SERVING
+	lastRound            atomic.Int64 // unix ns when the membership loop last finished a round (Live)
+	removal              removal
 	base                 context.Context // ends when Close begins; owns background work
 	cancelBase           context.CancelFunc
 	wg                   sync.WaitGroup
@@ -100,6 +105,7 @@ func New(cfg Config) (*Node, error) {
 		seeds:       map[peer.ID]bool{},
 		reconcileCh: make(chan struct{}, 1),
 		ready:       make(chan struct{}),
+		drain:       newQueryDrain(),
 		base:        base,
 		cancelBase:  cancel,
 	}
@@ -180,6 +186,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.joinOrBootstrap(ctx); err != nil {
 		return err
 	}
+	n.lastRound.Store(time.Now().UnixNano())
 	n.goLoop(n.membershipLoop)
 	n.goLoop(n.anchorLoop)
 	n.goLoop(n.recheckLoop)
@@ -275,8 +282,8 @@ func (n *Node) serveAPI() (err error) {
 	}
 	n.api = grpc.NewServer(
 		grpc.Creds(refusingTLS{credentials.NewTLS(tlsCfg), n}),
-		grpc.ChainUnaryInterceptor(n.observeUnary(serverAPI), n.authUnary),
-		grpc.ChainStreamInterceptor(n.observeStream(serverAPI), n.authStream),
+		grpc.ChainUnaryInterceptor(n.observeUnary(serverAPI), n.removedUnary, n.authUnary),
+		grpc.ChainStreamInterceptor(n.observeStream(serverAPI), n.removedStream, n.authStream),
 	)
 	yrdv1grpc.RegisterCatalogServiceServer(n.api, &catalogService{n: n})
 	yrdv1grpc.RegisterClusterServiceServer(n.api, &clusterService{n: n})
@@ -327,10 +334,12 @@ func (n *Node) goLoop(f func()) {
 	}()
 }
 
-// Close stops serving and releases everything, in reverse order of Start.
+// Close stops serving and releases everything, in reverse order of Start,
+// after a Drain (within Config.DrainTimeout) if the caller did not drain.
 // Safe to call more than once and after a failed Start.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
+		n.Drain(context.Background())
 		n.cancelBase()
 		if n.health != nil {
 			n.health.Shutdown()
@@ -457,10 +466,9 @@ func (n *Node) observe(cmd *yrdv1.Command, res *yrdv1.CommandResult) {
 		n.kickReconcile()
 	case *yrdv1.Command_RemoveMember:
 		// The gate already refuses the peer (the registry no longer has
-		// it); cutting its open connections makes the removal immediate.
-		if id, err := peer.Decode(res.GetMember().GetPeerId()); err == nil && id != n.id {
-			n.peers.drop(id)
-			n.host.ClosePeer(id)
+		// it); cutting its open connections makes the removal complete.
+		if id, err := peer.Decode(res.GetMember().GetPeerId()); err == nil {
+			n.peerRemoved(id)
 		}
 		n.kickReconcile()
 	}

@@ -110,8 +110,9 @@ func (s *peerService) LocalStatus(ctx context.Context, _ *yrdv1.StatusRequest) (
 }
 
 // fabricCluster is the part of ClusterService other members may call over
-// the fabric: forwarding a leadership transfer that an operator asked its
-// own node for. Everything else is for clients of a node's API.
+// the fabric: forwarding a leadership transfer or a removal that an
+// operator asked its own node for. Everything else is for clients of a
+// node's API.
 type fabricCluster struct {
 	yrdv1grpc.UnimplementedClusterServiceServer
 	n *Node
@@ -122,4 +123,17 @@ func (f *fabricCluster) TransferLeadership(ctx context.Context, req *yrdv1.Trans
 		return nil, err
 	}
 	return (&clusterService{n: f.n}).TransferLeadership(ctx, req)
+}
+
+func (f *fabricCluster) Remove(ctx context.Context, req *yrdv1.RemoveRequest) (*yrdv1.RemoveResponse, error) {
+	if _, err := (&peerService{n: f.n}).callerMember(ctx); err != nil {
+		return nil, err
+	}
+	if !f.n.raft.IsLeader() {
+		// Forwarded once only: a leader change meanwhile is the caller's
+		// to retry, not a loop between two nodes that each think the
+		// other leads.
+		return nil, errorf(ErrUnavailable, "not the leader any more; retry")
+	}
+	return (&clusterService{n: f.n}).Remove(ctx, req)
 }

@@ -33,8 +33,12 @@ type queryService struct {
 }
 
 func (s *queryService) Query(req *yrdv1.QueryRequest, stream yrdv1grpc.QueryService_QueryServer) error {
+	return s.n.drainable(stream.Context(), func(ctx context.Context) error { return s.query(ctx, req, stream) })
+}
+
+func (s *queryService) query(ctx context.Context, req *yrdv1.QueryRequest, stream yrdv1grpc.QueryService_QueryServer) error {
 	n := s.n
-	p := principal(stream.Context())
+	p := principal(ctx)
 	q, refs, err := parseQuestion(req)
 	if err != nil {
 		return err
@@ -45,12 +49,12 @@ func (s *queryService) Query(req *yrdv1.QueryRequest, stream yrdv1grpc.QueryServ
 	if req.GetBatchRows() > maxBatchRows {
 		return errorf(ErrInvalid, "batch_rows: %d is over %d", req.GetBatchRows(), maxBatchRows)
 	}
-	release, err := n.acquireQuery(stream.Context(), p, q)
+	release, err := n.acquireQuery(ctx, p, q)
 	if err != nil {
 		return err
 	}
 	defer release()
-	ctx, cancel := n.withQueryTimeout(stream.Context())
+	ctx, cancel := n.withQueryTimeout(ctx)
 	defer cancel()
 	// Linearizable: a grant revoked anywhere a moment ago is seen here.
 	if err := n.readBarrier(ctx, yrdv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE); err != nil {
@@ -377,7 +381,10 @@ func cityStatus(ctx context.Context, err error) yrdv1.CityStatus {
 // owns. The requester's city is the calling member's, whatever the
 // request says: a node vouches only for its own city's principals.
 func (s *peerService) Execute(req *yrdv1.ExecuteRequest, stream yrdv1grpc.PeerService_ExecuteServer) error {
-	ctx := stream.Context()
+	return s.n.drainable(stream.Context(), func(ctx context.Context) error { return s.execute(ctx, req, stream) })
+}
+
+func (s *peerService) execute(ctx context.Context, req *yrdv1.ExecuteRequest, stream yrdv1grpc.PeerService_ExecuteServer) error {
 	m, err := s.callerMember(ctx)
 	if err != nil {
 		return err

@@ -10,7 +10,7 @@ package archtest
 var layout = map[string]rule{
 	// The binary and its commands.
 	"cmd/yrdnode":  {imports: "internal/cli"},
-	"internal/cli": {imports: "devnet internal/audit internal/auth internal/backupfile internal/catalogspec internal/cities internal/connector internal/receipt internal/resultcodec internal/sample internal/sqlq internal/synth node proto/yrd/v1 proto/yrd/v1/yrdv1grpc store testnet/bench testnet/chaos", tests: "internal/pgtest testnet"},
+	"internal/cli": {imports: "devnet internal/audit internal/auth internal/backupfile internal/catalogspec internal/cities internal/connector internal/receipt internal/resultcodec internal/sample internal/sdnotify internal/sqlq internal/synth node proto/yrd/v1 proto/yrd/v1/yrdv1grpc store testnet/bench testnet/chaos", tests: "internal/pgtest testnet"},
 
 	// The daemon and what it wires together.
 	"node":               {imports: "consensus internal/audit internal/auth internal/backupfile internal/catalogspec internal/cities internal/coalesce internal/connector internal/diffcheck internal/fabric internal/errkind internal/fsutil internal/ledger internal/merge internal/noise internal/owner internal/policy internal/receipt internal/resultcodec internal/sqlq proto/yrd/v1 proto/yrd/v1/yrdv1grpc store store/wal", tests: "internal/pgtest internal/sample internal/synth store/wal/waltest testnet"},
@@ -45,6 +45,7 @@ var layout = map[string]rule{
 	// Small helpers with I/O.
 	"internal/fsutil":        {},
 	"internal/backupfile":    {},
+	"internal/sdnotify":      {},
 	"proto/yrd/v1/yrdv1grpc": {imports: "proto/yrd/v1"},
 
 	// Deltas: the dev delta the binary runs, and the process testnets of

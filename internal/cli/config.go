@@ -75,6 +75,7 @@ type querySection struct {
 	MaxPerRequester int      `toml:"max_per_requester" cfg:"MaxQueriesPerRequester"`
 	MaxResultBytes  int64    `toml:"max_result_bytes" cfg:"MaxResultBytes"`
 	DiffCheckWindow duration `toml:"diff_check_window" cfg:"DiffCheckWindow"`
+	DrainTimeout    duration `toml:"drain_timeout" cfg:"DrainTimeout"`
 }
 
 type raftSection struct {

@@ -36,6 +36,7 @@ var serveFlagKeys = map[string]string{
 	"log-format":           "log.format",
 	"admin-addr":           "admin.addr",
 	"pprof":                "admin.pprof",
+	"drain-timeout":        "query.drain_timeout",
 	"enable-nat-portmap":   "fabric.enable_nat_portmap",
 	"enable-relay":         "fabric.enable_relay",
 	"enable-hole-punching": "fabric.enable_hole_punching",

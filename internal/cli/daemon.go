@@ -234,6 +234,7 @@ type serveFlags struct {
 	logFormat, adminAddr                     *string
 	natPortMap, relay, holePunching, autoNAT *bool
 	pprof                                    *bool
+	drainTimeout                             *time.Duration
 }
 
 // defaultAdminAddr is the admin listener's (metrics, health) when
@@ -256,6 +257,7 @@ func addServeFlags(fs *pflag.FlagSet) *serveFlags {
 		logFormat:    logFormatFlag(fs),
 		adminAddr:    fs.String("admin-addr", defaultAdminAddr, "serve /metrics, /healthz (and --pprof) over HTTPS with the node's certificate here; \"\" turns it off"),
 		pprof:        fs.Bool("pprof", false, "serve Go's profiler at /debug/pprof on the admin listener"),
+		drainTimeout: fs.Duration("drain-timeout", node.DefaultConfig().DrainTimeout, "on SIGTERM, how long running queries may finish before they are cancelled"),
 	}
 }
 
@@ -311,7 +313,7 @@ func serve(ctx context.Context, env Env, sf *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	return rpcErrText(n.Run(ctx))
+	return rpcErrText(runNode(ctx, n, cfg.Logger))
 }
 
 // Dev ports: fixed, so the commands dev prints are always the same.

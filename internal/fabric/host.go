@@ -210,6 +210,11 @@ func (h *Host) ClosePeer(id peer.ID) {
 	}
 }
 
+// Connected reports whether the host has an open connection to id.
+func (h *Host) Connected(id peer.ID) bool {
+	return h.p2p.Network().Connectedness(id) == network.Connected
+}
+
 // Listen returns a listener for inbound streams of protocol, each accepted as
 // a net.Conn whose RemoteAddr names the authenticated peer. Closing the
 // listener stops accepting the protocol. Listening again on the same
