@@ -16,11 +16,11 @@ import (
 	"github.com/yrd-exchange/yrdnode/testnet"
 )
 
-// lines are the log lines at level, of every node writing to l (slog and,
+// lines are the log lines at level, of every node writing to s (slog and,
 // through the consensus package's adapter, raft's hclog).
-func (l *logBuffer) lines(level string) []string {
+func (s *syncBuffer) lines(level string) []string {
 	var out []string
-	for _, line := range strings.Split(l.String(), "\n") {
+	for _, line := range strings.Split(s.String(), "\n") {
 		if strings.Contains(line, "level="+level) {
 			out = append(out, line)
 		}
@@ -31,7 +31,7 @@ func (l *logBuffer) lines(level string) []string {
 // TestCleanStopLogsNoError runs a 3-node cluster, does some work and stops
 // every node cleanly: no node logs an ERROR, before or during the stop.
 func TestCleanStopLogsNoError(t *testing.T) {
-	var logs logBuffer
+	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	c := startCluster(t, testnet.Options{Logger: log})
 	ctx := testCtx(t)
@@ -54,7 +54,7 @@ func TestCleanStopLogsNoError(t *testing.T) {
 // NOT_SERVING for good, it leaves raft and refuses every call but the
 // health check with the reason, while the others go on serving.
 func TestRemovedMemberSaysSoAndStopsServing(t *testing.T) {
-	var logs logBuffer
+	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	c := startCluster(t, testnet.Options{Logger: log})
 	ctx := testCtx(t)

@@ -29,7 +29,7 @@ const familyCount = "SELECT gender, count(*) AS n FROM family:yrd.elderly-popula
 // id is in both nodes' log lines and audit records.
 func TestFannedOutQueryMovesMetricsAndCarriesRequestID(t *testing.T) {
 	cities := []string{"shanghai", "hangzhou"}
-	logs := []*logBuffer{{}, {}}
+	logs := []*syncBuffer{{}, {}}
 	dd := startDelta(t, deltaOptions{cities: cities, rows: 500, noiseOff: true, configure: func(i int, cfg *node.Config) {
 		cfg.AdminAddr = "127.0.0.1:0"
 		cfg.EnablePprof = i == 0
