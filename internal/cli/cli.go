@@ -46,18 +46,23 @@ type command struct {
 	use     string   // the positional arguments, for the usage line
 	long    string   // the help text, when the summary is not enough
 	outputs []string // what -o accepts; nil means table and json
-	setup   setupFunc
-	sub     []command
+	// daemon, for a command that runs until stopped, says what it runs:
+	// its output is its log, so -o json is refused with a pointer to
+	// --log-format json.
+	daemon string
+	setup  setupFunc
+	sub    []command
 }
 
-// tableOnly is the outputs of a command that prints nothing for programs.
+// tableOnly is the outputs of a command that prints nothing for programs:
+// the daemons, whose output is their log.
 var tableOnly = []string{"table"}
 
 func commands() []command {
 	return []command{
 		{name: "init", summary: "create a node's identity and config in a data dir", setup: runInit},
-		{name: "serve", summary: "run a node from its data dir", setup: runServe, outputs: tableOnly},
-		{name: "dev", summary: "run a local 3-city delta with sample data", setup: runDev, outputs: tableOnly},
+		{name: "serve", summary: "run a node from its data dir", setup: runServe, outputs: tableOnly, daemon: "runs a node"},
+		{name: "dev", summary: "run a local 3-city delta with sample data", setup: runDev, outputs: tableOnly, daemon: "runs a local delta of three nodes"},
 		{name: "dataset", summary: "publish, read and retire catalog datasets", sub: []command{
 			{name: "publish", summary: "publish a dataset from a YAML or JSON file (-f)", setup: runDatasetPublish},
 			{name: "get", use: "ID", summary: "show one dataset", setup: runDatasetGet},
@@ -68,14 +73,14 @@ func commands() []command {
 		{name: "cluster", summary: "inspect and change cluster membership", sub: []command{
 			{name: "status", summary: "show members, leader and raft indexes", setup: runClusterStatus},
 			{name: "join-token", summary: "issue a single-use join token", setup: runJoinToken},
-			{name: "join", summary: "run a new node that joins a cluster with a token", setup: runClusterJoin, outputs: tableOnly},
+			{name: "join", summary: "run a new node that joins a cluster with a token", setup: runClusterJoin, outputs: tableOnly, daemon: "runs the joining node"},
 			{name: "remove", use: "PEER_ID|CITY", summary: "remove a member (by peer id or city, or --city)", setup: runClusterRemove},
 			{name: "transfer-leader", summary: "hand leadership to another voter (--to peer id or city)", setup: runTransferLeader},
-			{name: "recover", summary: "after quorum was lost for good: set a stopped survivor's raft configuration from a peers file", setup: runClusterRecover, outputs: tableOnly},
+			{name: "recover", summary: "after quorum was lost for good: set a stopped survivor's raft configuration from a peers file", setup: runClusterRecover},
 		}},
 		{name: "config", summary: "check a node's yrdnode.toml and data mappings, or migrate an old node.json", sub: configCommands()},
 		{name: "backup", summary: "save a consistent snapshot of the catalog and the node's audit log, with checksums", setup: runBackup},
-		{name: "restore", summary: "seed a new cluster's first node from a backup file", setup: runRestore, outputs: tableOnly},
+		{name: "restore", summary: "seed a new cluster's first node from a backup file", setup: runRestore},
 		{name: "testnet", summary: "a delta of real processes on an emulated network, with faults and a checker", sub: testnetCommands()},
 		{name: "bench", summary: "drive a running cluster with a bounded load and report ops/s and latency", setup: runBench},
 		{name: "version", summary: "print the version, commit and build date", setup: runVersion},
@@ -154,11 +159,23 @@ func build(c command, env Env, cf *clientFlags) *cobra.Command {
 	}
 	cc.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := cf.checkOutput(outputs); err != nil {
+			if c.daemon != "" {
+				return daemonOutputError(cmd, c.daemon, cf.output)
+			}
 			return err
 		}
 		return run(cmd.Context(), args)
 	}
 	return cc
+}
+
+// daemonOutputError refuses -o for a command whose output is its log.
+func daemonOutputError(cmd *cobra.Command, what, output string) error {
+	msg := fmt.Sprintf("-o %s: %s %s and prints only its log", output, strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()+" "), what)
+	if cmd.Flags().Lookup("log-format") != nil {
+		msg += "; use --log-format json"
+	}
+	return usageError{msg}
 }
 
 // group makes c a command that only holds others: alone it shows its

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/yrd-exchange/yrdnode/node"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/testnet"
 )
@@ -166,7 +167,26 @@ func TestLongWorkJSONAndQuietStderr(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &bk) != nil || bk.File != file || bk.Bytes <= 0 {
 		t.Fatalf("backup -o json: %+v", r)
 	}
+	// Restore and cluster recover work offline, on the new data dir.
+	dir := filepath.Join(t.TempDir(), "restored")
+	r = runEnv(t, Env{Args: []string{"restore", "--from", file, "--data-dir", dir, "-o", "json"}, Stderr: stderr, Getenv: getenv(nil)})
+	var rs restoreJSON
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rs) != nil || rs.DataDir != dir || rs.City != c.Config(1).City ||
+		rs.PeerID == "" || rs.CatalogIndex == 0 || rs.Created.IsZero() || rs.RestoredAuditLog != node.RestoredAuditPath(dir, rs.FromPeerID) {
+		t.Fatalf("restore -o json: %+v", r)
+	}
+	if _, err := os.Stat(rs.RestoredAuditLog); err != nil {
+		t.Fatalf("restore -o json names an audit log that is not there: %v", err)
+	}
+	peers := filepath.Join(t.TempDir(), "peers.json")
+	os.WriteFile(peers, []byte(`[{"id": "`+rs.PeerID+`", "voter": true}]`), 0o600)
+	r = runEnv(t, Env{Args: []string{"cluster", "recover", "--peers", peers, "--data-dir", dir, "-o", "json"}, Stderr: stderr, Getenv: getenv(nil)})
+	var rc recoverJSON
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rc) != nil || rc.DataDir != dir || rc.Voters != 1 ||
+		len(rc.Servers) != 1 || rc.Servers[0].ID != rs.PeerID || !rc.Servers[0].Voter {
+		t.Fatalf("cluster recover -o json: %+v", r)
+	}
 	if data, _ := os.ReadFile(stderr.Name()); len(data) != 0 {
-		t.Fatalf("bench and backup wrote to a non-terminal stderr: %q", data)
+		t.Fatalf("bench, backup, restore or recover wrote to a non-terminal stderr: %q", data)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/yrd-exchange/yrdnode/testnet/chaos"
 )
 
 // runEnv runs one command line in e, filling what e leaves out.
@@ -184,5 +186,63 @@ func TestProgressLine(t *testing.T) {
 	defer f.Close()
 	if isTerminal(f) || isTerminal(&w) {
 		t.Fatal("a file or a buffer taken for a terminal")
+	}
+}
+
+// TestDaemonsRefuseJSON: a command that runs until stopped prints only
+// its log, and says so (and how to get it as JSON) when asked for -o json.
+func TestDaemonsRefuseJSON(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "-o", "json"}, "-o json: serve runs a node and prints only its log; use --log-format json"},
+		{[]string{"-o", "json", "dev"}, "-o json: dev runs a local delta of three nodes and prints only its log; use --log-format json"},
+		{[]string{"cluster", "join", "--output", "json"}, "-o json: cluster join runs the joining node and prints only its log; use --log-format json"},
+		{[]string{"testnet", "delayer", "-o", "json"}, "-o json: testnet delayer runs the latency emulator and prints only its log\n"},
+		{[]string{"restore", "-o", "csv"}, `-o: "csv" is not table, json`},
+	} {
+		r := run(t, nil, tc.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
+			t.Errorf("%q: %+v, want %q", tc.args, r, tc.want)
+		}
+	}
+}
+
+// TestTestnetJSON: the testnet commands' JSON, without a testnet (up needs
+// processes and, for netns, root): numbers as numbers, an unknown lag null.
+func TestTestnetJSON(t *testing.T) {
+	rows := []chaos.CityStatus{
+		{City: "shanghai", Suffrage: "voter", Role: "leader", Process: "running", API: "127.0.0.1:7401", Applied: 1 << 60, Lag: 0},
+		{City: "hefei", Suffrage: "nonvoter", Role: "-", Process: "stopped", API: "127.0.0.1:7404", Lag: -1},
+	}
+	up := testnetUpJSON{ID: "tn1", Mode: "loopback", StateFile: "/tmp/x/state.json", Voters: 1,
+		testnetStatusJSON: testnetStatusJSON{Cities: testnetCitiesJSON(rows), Latency: "none"},
+		Operator:          &testnetOperatorJSON{City: "shanghai", Node: "127.0.0.1:7401", CA: "ca.pem", KeyFile: "operator.key"}}
+	var b bytes.Buffer
+	if err := printValue(&b, up); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	dec := json.NewDecoder(&b)
+	dec.UseNumber()
+	if err := dec.Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	cities := got["cities"].([]any)
+	first, second := cities[0].(map[string]any), cities[1].(map[string]any)
+	if got["id"] != "tn1" || got["latency"] != "none" || got["operator"].(map[string]any)["node"] != "127.0.0.1:7401" ||
+		first["applied"] != json.Number(strconv.FormatUint(1<<60, 10)) || first["lag"] != json.Number("0") || second["lag"] != nil {
+		t.Fatalf("testnet up json: %v", got)
+	}
+	rtt := rttOf("shanghai", "hefei", []time.Duration{time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond}, 4.5)
+	if rtt.RoundTrips != 3 || rtt.MinMS != 1 || rtt.MedianMS != 2 || rtt.MaxMS != 5 || rtt.ConfiguredMS != 4.5 {
+		t.Fatalf("rtt json: %+v", rtt)
+	}
+	b.Reset()
+	printValue(&b, testnetDoneJSON{OK: true, Dir: "/tmp/x", Fault: "kill", Args: []string{"hefei"}})
+	var done testnetDoneJSON
+	if json.Unmarshal(b.Bytes(), &done) != nil || !done.OK || done.Fault != "kill" || done.Args[0] != "hefei" {
+		t.Fatalf("fault json: %s", b.String())
 	}
 }

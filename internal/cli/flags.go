@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -85,6 +86,16 @@ func oldFlagNames(_ *pflag.FlagSet, name string) pflag.NormalizedName {
 func (cf *clientFlags) changed(name string) bool {
 	f := cf.flags.Lookup(name)
 	return f != nil && f.Changed
+}
+
+// peopleOut is where a command writes what it tells people while it
+// works: standard output, or standard error when standard output is
+// for the JSON a program reads.
+func (cf *clientFlags) peopleOut(env Env) io.Writer {
+	if cf.output == "json" {
+		return env.Stderr
+	}
+	return env.Stdout
 }
 
 func (cf *clientFlags) checkOutput(outputs []string) error {

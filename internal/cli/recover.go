@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -60,6 +62,19 @@ func printBackupHeader(env Env, cf *clientFlags, path string, h backupfile.Heade
 	return nil
 }
 
+// restoreJSON is what restore prints with -o json: the new node (city,
+// data dir, peer id) and the backup it was seeded from.
+type restoreJSON struct {
+	City             string    `json:"city"`
+	DataDir          string    `json:"data_dir"`
+	PeerID           string    `json:"peer_id"`
+	CatalogIndex     uint64    `json:"catalog_index"`
+	Created          time.Time `json:"created"`
+	FromCity         string    `json:"from_city"`
+	FromPeerID       string    `json:"from_peer_id"`
+	RestoredAuditLog string    `json:"restored_audit_log"`
+}
+
 func runRestore(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	from := fs.String("from", "", "the backup file written by `yrdnode backup` (required)")
 	dataDir := dataDirFlag(fs)
@@ -70,6 +85,13 @@ func runRestore(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		if *from == "" || *dataDir == "" {
 			return usageError{"restore needs --from FILE and --data-dir DIR"}
 		}
+		var phase atomic.Value
+		phase.Store("checking " + *from)
+		start := time.Now()
+		stop := sync.OnceFunc(startProgress(env, func() string {
+			return fmt.Sprintf("restore: %s (%s)", phase.Load(), time.Since(start).Round(time.Second))
+		}))
+		defer stop()
 		b, err := backupfile.Open(*from)
 		if err != nil {
 			return fmt.Errorf("backup refused, nothing written: %w", err)
@@ -82,14 +104,21 @@ func runRestore(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 			return usageError{fmt.Sprintf("--city: %q is not a delta city id (known: %s)", *city, strings.Join(cities.IDs(), ", "))}
 		}
 		nf := nodeFile{City: *city, APIAddr: *api, FabricAddrs: strings.Split(*fabricAddr, ",")}
+		phase.Store("writing " + *dataDir)
 		id, err := restoreInto(*dataDir, nf, b, env)
+		stop()
 		if err != nil {
 			return err
 		}
 		h := b.Header
+		audit := node.RestoredAuditPath(*dataDir, h.PeerID)
+		if cf.output == "json" {
+			return printValue(env.Stdout, restoreJSON{City: *city, CatalogIndex: h.CatalogIndex, Created: h.Created,
+				DataDir: *dataDir, PeerID: id, FromCity: h.City, FromPeerID: h.PeerID, RestoredAuditLog: audit})
+		}
 		fmt.Fprintf(env.Stdout, "restored the catalog of %s (raft index %d, taken %s) into %s\npeer id: %s\n",
 			h.City, h.CatalogIndex, h.Created.Format(time.RFC3339), *dataDir, id)
-		fmt.Fprintf(env.Stdout, "the old node's audit log is kept in %s\n", node.RestoredAuditPath(*dataDir, h.PeerID))
+		fmt.Fprintf(env.Stdout, "the old node's audit log is kept in %s\n", audit)
 		fmt.Fprintf(env.Stdout, "next: 'yrdnode serve --data-dir %s' (the first node of the new cluster); the other cities join it with tokens\n", *dataDir)
 		return nil
 	}
@@ -144,6 +173,20 @@ func emptyDir(dir string) {
 	}
 }
 
+// recoverJSON is what cluster recover prints with -o json: the raft
+// configuration it set.
+type recoverJSON struct {
+	DataDir string          `json:"data_dir"`
+	Peers   string          `json:"peers_file"`
+	Voters  int             `json:"voters"`
+	Servers []recoverServer `json:"servers"`
+}
+
+type recoverServer struct {
+	ID    string `json:"id"`
+	Voter bool   `json:"voter"`
+}
+
 func runClusterRecover(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	peers := fs.String("peers", "", "JSON list of the surviving servers, [{\"id\": PEER_ID, \"voter\": true}, ...] (required)")
 	dataDir := dataDirFlag(fs)
@@ -176,6 +219,13 @@ func runClusterRecover(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 			if s.Voter {
 				voters++
 			}
+		}
+		if cf.output == "json" {
+			out := recoverJSON{DataDir: *dataDir, Peers: *peers, Voters: voters, Servers: []recoverServer{}}
+			for _, s := range servers {
+				out.Servers = append(out.Servers, recoverServer{ID: s.ID, Voter: s.Voter})
+			}
+			return printValue(env.Stdout, out)
 		}
 		fmt.Fprintf(env.Stdout, "recovered %s: its raft configuration is now the %d servers of %s (%d voters)\n", *dataDir, len(servers), *peers, voters)
 		fmt.Fprintf(env.Stdout, "next: run this on every other survivor with the same file, start them ('yrdnode serve --data-dir %s'),\nthen remove the lost members ('yrdnode cluster remove CITY')\n", *dataDir)

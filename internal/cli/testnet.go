@@ -23,14 +23,14 @@ import (
 // an emulated network, with faults and a linearizability checker.
 func testnetCommands() []command {
 	return []command{
-		{name: "up", summary: "start cities as processes (own netns as root, else 127.x addresses)", setup: runTestnetUp, outputs: tableOnly},
-		{name: "status", summary: "show each city's raft role, lag and process", setup: runTestnetStatus, outputs: tableOnly},
-		{name: "down", summary: "stop the cities and remove everything up made (from the state file)", setup: runTestnetDown, outputs: tableOnly},
-		{name: "chaos", summary: "run checked clients under a seeded fault schedule", setup: runTestnetChaos, outputs: tableOnly},
-		{name: "fault", summary: "inject one fault: kill|restart|stop|cont|partition|cut|heal|loss|delay|restart-all", setup: runTestnetFault, outputs: tableOnly},
-		{name: "bench", summary: "measure writes and linearizable reads through the client API (TLS, keys), optionally beside etcd; write a report", setup: runTestnetBench, outputs: tableOnly},
-		{name: "rtt", summary: "measure the TCP round-trip time between two cities (netns mode)", setup: runTestnetRTT, outputs: tableOnly},
-		{name: "delayer", summary: "(internal) the userspace latency emulator 'up' starts in netns mode", setup: runTestnetDelayer, outputs: tableOnly},
+		{name: "up", summary: "start cities as processes (own netns as root, else 127.x addresses)", setup: runTestnetUp},
+		{name: "status", summary: "show each city's raft role, lag and process", setup: runTestnetStatus},
+		{name: "down", summary: "stop the cities and remove everything up made (from the state file)", setup: runTestnetDown},
+		{name: "chaos", summary: "run checked clients under a seeded fault schedule", setup: runTestnetChaos},
+		{name: "fault", summary: "inject one fault: kill|restart|stop|cont|partition|cut|heal|loss|delay|restart-all", setup: runTestnetFault},
+		{name: "bench", summary: "measure writes and linearizable reads through the client API (TLS, keys), optionally beside etcd; write a report", setup: runTestnetBench},
+		{name: "rtt", summary: "measure the TCP round-trip time between two cities (netns mode)", setup: runTestnetRTT},
+		{name: "delayer", summary: "(internal) the userspace latency emulator 'up' starts in netns mode", setup: runTestnetDelayer, outputs: tableOnly, daemon: "runs the latency emulator"},
 	}
 }
 
@@ -83,11 +83,20 @@ func runTestnetUp(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 		defer cancel()
 		t, err := chaos.Up(ctx, chaos.Options{Dir: *dir, Binary: bin, Cities: ids, Voters: voters, Mode: m, Loss: *loss,
-			Detach: true, Log: testnetLogger(env), Out: env.Stdout, SampleRows: *rows})
+			Detach: true, Log: testnetLogger(env), Out: cf.peopleOut(env), SampleRows: *rows})
 		if err != nil {
 			return fmt.Errorf("%v (what was made is in %s; 'yrdnode testnet down --dir %s' removes it)", err, chaos.Path(*dir), *dir)
 		}
 		defer t.Close()
+		if cf.output == "json" {
+			out := testnetUpJSON{ID: t.State.ID, Mode: string(m), StateFile: chaos.Path(*dir), Voters: voters,
+				testnetStatusJSON: testnetStatusOf(ctx, t)}
+			if *rows > 0 {
+				c := t.State.Cities[0]
+				out.Operator = &testnetOperatorJSON{City: c.ID, Node: t.Procs.API[0], CA: node.CAPath(c.DataDir), KeyFile: node.OperatorKeyPath(c.DataDir)}
+			}
+			return printValue(env.Stdout, out)
+		}
 		fmt.Fprintf(env.Stdout, "testnet %s up in %s mode: %d cities (%d voters), state in %s\n", t.State.ID, m, len(ids), voters, chaos.Path(*dir))
 		if err := printTestnetStatus(ctx, env.Stdout, t); err != nil {
 			return err
@@ -135,6 +144,9 @@ func runTestnetStatus(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 			return err
 		}
 		defer t.Close()
+		if cf.output == "json" {
+			return printValue(env.Stdout, testnetStatusOf(ctx, t))
+		}
 		return printTestnetStatus(ctx, env.Stdout, t)
 	}
 }
@@ -161,10 +173,17 @@ func runTestnetDown(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		log := testnetLogger(env)
 		err := chaos.Down(ctx, *dir, log)
 		if *sweep {
-			return chaos.Sweep(ctx, log)
+			err = chaos.Sweep(ctx, log)
+			if err == nil && cf.output == "json" {
+				return printValue(env.Stdout, testnetDoneJSON{OK: true, Dir: *dir})
+			}
+			return err
 		}
 		if err != nil {
 			return err
+		}
+		if cf.output == "json" {
+			return printValue(env.Stdout, testnetDoneJSON{OK: true, Dir: *dir})
 		}
 		fmt.Fprintf(env.Stdout, "testnet in %s is down\n", *dir)
 		return nil
@@ -194,7 +213,7 @@ func runTestnetChaos(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 				sched.Episodes = append(sched.Episodes, chaos.Episode(e))
 			}
 		}
-		t, err := chaos.Open(*dir, testnetLogger(env), env.Stdout)
+		t, err := chaos.Open(*dir, testnetLogger(env), cf.peopleOut(env))
 		if err != nil {
 			return err
 		}
@@ -203,8 +222,12 @@ func runTestnetChaos(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		if err != nil {
 			return err
 		}
-		res.Print(env.Stdout)
 		data, _ := json.MarshalIndent(res, "", "  ")
+		if cf.output == "json" {
+			fmt.Fprintln(env.Stdout, string(data))
+		} else {
+			res.Print(env.Stdout)
+		}
 		os.WriteFile(filepath.Join(*dir, "chaos-result.json"), data, 0o644)
 		if !res.Report.Linearizable || len(res.Report.Lost) > 0 {
 			return fmt.Errorf("chaos run failed: linearizable %v, %d acknowledged writes lost", res.Report.Linearizable, len(res.Report.Lost))
@@ -268,9 +291,91 @@ func runTestnetRTT(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		if len(s.Cities[from].DelayMs) > to {
 			want = s.Cities[from].DelayMs[to] + s.Cities[to].DelayMs[from] + float64(s.DelayMs[from]+s.DelayMs[to])
 		}
+		if cf.output == "json" {
+			return printValue(env.Stdout, rttOf(pos[0], pos[1], rtts, want))
+		}
 		ms := func(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
 		fmt.Fprintf(env.Stdout, "%s → %s: rtt min/median/max = %s/%s/%s ms over %d round trips (configured: %.1f ms)\n",
 			pos[0], pos[1], ms(rtts[0]), ms(rtts[len(rtts)/2]), ms(rtts[len(rtts)-1]), len(rtts), want)
 		return nil
 	}
+}
+
+// The JSON the testnet commands print with -o json. Their progress, which
+// goes to standard output for people, goes to standard error then.
+
+type testnetCityJSON struct {
+	City     string `json:"city"`
+	Suffrage string `json:"suffrage"`
+	Role     string `json:"role"`
+	Applied  uint64 `json:"applied"`
+	Lag      *int64 `json:"lag"` // null: unknown
+	Process  string `json:"process"`
+	API      string `json:"api"`
+	Netns    string `json:"netns,omitempty"`
+}
+
+type testnetStatusJSON struct {
+	Cities  []testnetCityJSON `json:"cities"`
+	Latency string            `json:"latency"`
+}
+
+func testnetStatusOf(ctx context.Context, t *chaos.Testnet) testnetStatusJSON {
+	return testnetStatusJSON{Cities: testnetCitiesJSON(t.CityStatus(ctx)), Latency: t.State.Latency()}
+}
+
+func testnetCitiesJSON(rows []chaos.CityStatus) []testnetCityJSON {
+	out := []testnetCityJSON{}
+	for _, r := range rows {
+		c := testnetCityJSON{City: r.City, Suffrage: r.Suffrage, Role: r.Role, Applied: r.Applied, Process: r.Process, API: r.API, Netns: r.Netns}
+		if r.Lag >= 0 {
+			lag := r.Lag
+			c.Lag = &lag
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// testnetOperatorJSON is how to reach the first city as its operator:
+// YRDNODE_NODE, YRDNODE_CA and the file holding YRDNODE_KEY.
+type testnetOperatorJSON struct {
+	City    string `json:"city"`
+	Node    string `json:"node"`
+	CA      string `json:"ca"`
+	KeyFile string `json:"key_file"`
+}
+
+type testnetUpJSON struct {
+	ID        string `json:"id"`
+	Mode      string `json:"mode"`
+	StateFile string `json:"state_file"`
+	Voters    int    `json:"voters"`
+	testnetStatusJSON
+	Operator *testnetOperatorJSON `json:"operator,omitempty"`
+}
+
+// testnetDoneJSON is what the commands that only act print: down, fault.
+type testnetDoneJSON struct {
+	OK    bool     `json:"ok"`
+	Dir   string   `json:"dir"`
+	Fault string   `json:"fault,omitempty"`
+	Args  []string `json:"args,omitempty"`
+}
+
+type rttJSON struct {
+	From         string  `json:"from"`
+	To           string  `json:"to"`
+	RoundTrips   int     `json:"round_trips"`
+	MinMS        float64 `json:"min_ms"`
+	MedianMS     float64 `json:"median_ms"`
+	MaxMS        float64 `json:"max_ms"`
+	ConfiguredMS float64 `json:"configured_ms"`
+}
+
+// rttOf summarises sorted round-trip times.
+func rttOf(from, to string, rtts []time.Duration, want float64) rttJSON {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return rttJSON{From: from, To: to, RoundTrips: len(rtts), MinMS: ms(rtts[0]), MedianMS: ms(rtts[len(rtts)/2]),
+		MaxMS: ms(rtts[len(rtts)-1]), ConfiguredMS: want}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,7 +48,7 @@ func runTestnetBench(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		if err := os.MkdirAll(o.Scratch, 0o755); err != nil {
 			return err
 		}
-		t, err := chaos.Open(*dir, o.Log, env.Stdout)
+		t, err := chaos.Open(*dir, o.Log, cf.peopleOut(env))
 		if err != nil {
 			return err
 		}
@@ -55,20 +56,27 @@ func runTestnetBench(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		o.Testnet = t
 		r := bench.NewReport(commit())
 		for _, part := range strings.Split(*parts, ",") {
-			if err := benchPart(ctx, env, o, r, part); err != nil {
+			if err := benchPart(ctx, cf.peopleOut(env), o, r, part); err != nil {
 				return err
 			}
 		}
 		if err := bench.Write(*out, r); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "report: %s\n", filepath.Join(*out, "REPORT.md"))
+		report := filepath.Join(*out, "REPORT.md")
+		if cf.output == "json" {
+			return printValue(env.Stdout, struct {
+				Report string `json:"report"`
+				Dir    string `json:"dir"`
+			}{report, *out})
+		}
+		fmt.Fprintf(env.Stdout, "report: %s\n", report)
 		return nil
 	}
 }
 
 // benchPart measures one part into r.
-func benchPart(ctx context.Context, env Env, o bench.Options, r *bench.Report, part string) error {
+func benchPart(ctx context.Context, w io.Writer, o bench.Options, r *bench.Report, part string) error {
 	switch part {
 	case "load":
 		return bench.Run(ctx, o, r)
@@ -104,7 +112,7 @@ func benchPart(ctx context.Context, env Env, o bench.Options, r *bench.Report, p
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "family query over %d owners with %d down (%s): %d parts in %v; missing: %s\n", f.Owners, len(f.Down),
+		fmt.Fprintf(w, "family query over %d owners with %d down (%s): %d parts in %v; missing: %s\n", f.Owners, len(f.Down),
 			strings.Join(f.Down, ", "), len(f.Answered), f.Latency.Round(time.Millisecond), strings.Join(f.Missing, "; "))
 		r.Singles = append(r.Singles, bench.Single{Name: fmt.Sprintf("family query over %d owners, %d of them down: parts answered", f.Owners, len(f.Down)),
 			Command: "yrdnode testnet bench --parts fanout", Value: float64(len(f.Answered)), Unit: "parts",

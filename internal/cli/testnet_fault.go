@@ -20,12 +20,18 @@ func runTestnetFault(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		if len(pos) == 0 {
 			return usageError{"testnet " + faultUsage}
 		}
-		t, err := chaos.Open(*dir, testnetLogger(env), env.Stdout)
+		t, err := chaos.Open(*dir, testnetLogger(env), cf.peopleOut(env))
 		if err != nil {
 			return err
 		}
 		defer t.Close()
-		return doFault(ctx, t, pos[0], pos[1:])
+		if err := doFault(ctx, t, pos[0], pos[1:]); err != nil {
+			return err
+		}
+		if cf.output == "json" {
+			return printValue(env.Stdout, testnetDoneJSON{OK: true, Dir: *dir, Fault: pos[0], Args: pos[1:]})
+		}
+		return nil
 	}
 }
 
