@@ -117,42 +117,48 @@ func fillCatalog(t *testing.T, c *procnet.ProcCluster) {
 
 // TestProcessBackupRestoredIntoANewCluster backs up a live 3-city cluster
 // with `yrdnode backup`, loses it, seeds a new cluster with `yrdnode
-// restore` as docs/operations.md says, joins two cities to it, and finds
-// the catalog, the grants and the policy as they were on every city.
+// restore` and the old node's keys as docs/operations.md says, joins two
+// cities to it, and finds the catalog, the grants and the policy as they
+// were on every city, and Shanghai's node as it was: the same identity and
+// CA, the old API keys working, its audit log going on.
 func TestProcessBackupRestoredIntoANewCluster(t *testing.T) {
 	c := startProcs(t)
 	fillCatalog(t, c)
 	before := readState(t, c, 2)
+	operator, err := c.OperatorKey(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publisher := strings.TrimSpace(cli(t, c, 0, "", "key", "create", "--org", "sh-data", "--role", "publisher", "--name", "etl"))
+	auditor := strings.TrimSpace(cli(t, c, 0, "", "key", "create", "--org", "sh-data", "--role", "auditor", "--name", "audit"))
+	auditBefore := auditRecords(t, cli(t, c, 0, auditor, "audit", "verify"))
 	file := filepath.Join(t.TempDir(), "delta.yrdbackup")
 	out := cli(t, c, 0, "", "backup", "-f", file)
 	if !strings.Contains(out, "checksums verified") {
 		t.Fatalf("backup said:\n%s", out)
 	}
-	c.Close() // the whole cluster is lost
+	hzFile := filepath.Join(t.TempDir(), "hangzhou.yrdbackup")
+	cli(t, c, 1, "", "backup", "-f", hzFile)
+	hzOperator, err := c.OperatorKey(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldDirs, oldCA := []string{c.Dir(0), c.Dir(1)}, readFile(t, c.CA(0))
+	c.Close() // the whole cluster is lost; the machine's backups kept node.key and ca/
 
-	// A damaged copy is refused, naming what failed, and writes nothing.
-	data, _ := os.ReadFile(file)
-	data[len(data)/2] ^= 0xff
-	bad := filepath.Join(t.TempDir(), "bad.yrdbackup")
-	os.WriteFile(bad, data, 0o600)
-	badDir := filepath.Join(t.TempDir(), "never")
-	out, err := offline(binary(t), "restore", "--from", bad, "--data-dir", badDir)
-	if err == nil || !strings.Contains(out, "backup refused, nothing written") || !strings.Contains(out, "damaged") {
-		t.Fatalf("a damaged backup: err %v, output:\n%s", err, out)
-	}
-	if _, err := os.Stat(badDir); !os.IsNotExist(err) {
-		t.Fatalf("a refused restore created %s", badDir)
-	}
+	checkDamagedBackupRefused(t, file)
 
 	hosts := procnet.LoopbackHosts(3)
+	// The operator's restore replaces what init made: Shanghai's seeds the
+	// new cluster, Hangzhou's brings back its node, which then joins.
 	restore := func(i int, dir string) error {
-		if i != 0 {
+		args := map[int][]string{0: {"--from", file}, 1: {"--from", hzFile, "--join"}}[i]
+		if args == nil {
 			return nil
 		}
-		// The operator's restore replaces what init made for the first city.
 		os.RemoveAll(dir)
-		out, err := offline(binary(t), "restore", "--from", file, "--data-dir", dir, "--city", "shanghai",
-			"--api", hosts[0]+":7401", "--fabric", fmt.Sprintf("/ip4/%s/tcp/7411", hosts[0]))
+		out, err := offline(binary(t), append([]string{"restore", "--data-dir", dir, "--city", c.Cities[i], "--keys", oldDirs[i],
+			"--api", hosts[i] + ":7401", "--fabric", fmt.Sprintf("/ip4/%s/tcp/7411", hosts[i])}, args...)...)
 		if err != nil {
 			return fmt.Errorf("%v\n%s", err, out)
 		}
@@ -179,6 +185,69 @@ func TestProcessBackupRestoredIntoANewCluster(t *testing.T) {
 	if strings.Count(status, "VOTER") != 3 {
 		t.Fatalf("the restored cluster does not have three voters:\n%s", status)
 	}
+	checkNodeCameBack(t, restored, oldCA, oldKeys{operator, publisher, auditor}, auditBefore)
+	if out := cli(t, restored, 1, hzOperator, "cluster", "status"); !strings.Contains(out, "hangzhou") {
+		t.Fatalf("Hangzhou's old operator key on its restored node:\n%s", out)
+	}
+}
+
+// oldKeys are API keys created on the node before its backup.
+type oldKeys struct{ operator, publisher, auditor string }
+
+// checkDamagedBackupRefused: a damaged copy of file is refused, naming
+// what failed, and restore writes nothing.
+func checkDamagedBackupRefused(t *testing.T, file string) {
+	t.Helper()
+	data, _ := os.ReadFile(file)
+	data[len(data)/2] ^= 0xff
+	bad := filepath.Join(t.TempDir(), "bad.yrdbackup")
+	os.WriteFile(bad, data, 0o600)
+	badDir := filepath.Join(t.TempDir(), "never")
+	out, err := offline(binary(t), "restore", "--from", bad, "--data-dir", badDir)
+	if err == nil || !strings.Contains(out, "backup refused, nothing written") || !strings.Contains(out, "damaged") {
+		t.Fatalf("a damaged backup: err %v, output:\n%s", err, out)
+	}
+	if _, err := os.Stat(badDir); !os.IsNotExist(err) {
+		t.Fatalf("a refused restore created %s", badDir)
+	}
+}
+
+// checkNodeCameBack: the restored Shanghai node has the old CA, so clients
+// keep their --ca; the old operator and publisher keys work; its audit log
+// holds every record from before the backup and still verifies.
+func checkNodeCameBack(t *testing.T, c *procnet.ProcCluster, oldCA string, keys oldKeys, auditBefore int) {
+	t.Helper()
+	if readFile(t, c.CA(0)) != oldCA {
+		t.Fatal("the restored node has a new CA")
+	}
+	if out := cli(t, c, 0, keys.operator, "cluster", "status"); !strings.Contains(out, "shanghai") {
+		t.Fatalf("the old operator key:\n%s", out)
+	}
+	if out := cli(t, c, 0, keys.publisher, "dataset", "list"); !strings.Contains(out, "shanghai.") {
+		t.Fatalf("the old publisher key:\n%s", out)
+	}
+	if after := auditRecords(t, cli(t, c, 0, keys.auditor, "audit", "verify")); after <= auditBefore {
+		t.Fatalf("the audit log has %d records after the restore, %d before", after, auditBefore)
+	}
+}
+
+// auditRecords reads the record count from `audit verify`'s "ok: N records".
+func auditRecords(t *testing.T, out string) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscanf(out, "ok: %d records", &n); err != nil {
+		t.Fatalf("audit verify said:\n%s", out)
+	}
+	return n
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
 
 // TestProcessQuorumLossRecovered kills two of three voters for good and

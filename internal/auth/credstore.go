@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -268,4 +269,14 @@ func (s *Store) Certificates() []*yrdv1.Certificate {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GetNotBefore().AsTime().Before(out[j].GetNotBefore().AsTime()) })
 	return out
+}
+
+// Backup writes a consistent copy of the file to w while the node runs on
+// (`yrdnode backup`).
+func (s *Store) Backup(w io.Writer) (n int64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
 }

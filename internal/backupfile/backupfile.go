@@ -26,10 +26,15 @@ const Magic = "YRDNODE-BACKUP"
 // Version is the format version this package writes and reads.
 const Version = 1
 
-// Section names of a node backup.
+// Section names of a node backup. Catalog and audit are in every backup;
+// the node's own state (credentials, exports, difference) since the node
+// key stopped being the only way to keep it: see docs/operations.md.
 const (
-	SectionCatalog = "catalog" // the raft FSM state: a bbolt catalog file
-	SectionAudit   = "audit"   // the node's own audit log: a bbolt file
+	SectionCatalog     = "catalog"     // the raft FSM state: a bbolt catalog file
+	SectionAudit       = "audit"       // the node's own audit log: a bbolt file
+	SectionCredentials = "credentials" // API keys and issued certificates (auth.db)
+	SectionExports     = "exports"     // the cross-border export ledger (exports.db)
+	SectionDifference  = "difference"  // the memory of released groups (diffcheck.db)
 )
 
 // maxHeader bounds the header line, so a file that is not a backup is
@@ -250,6 +255,12 @@ func (b *Backup) Section(name string) (io.Reader, error) {
 		}
 	}
 	return nil, fmt.Errorf("the backup has no %s section", name)
+}
+
+// Has reports whether the backup has a section of that name.
+func (b *Backup) Has(name string) bool {
+	_, ok := b.offset[name]
+	return ok
 }
 
 // Close closes the file.

@@ -169,9 +169,9 @@ func TestLongWorkJSONAndQuietStderr(t *testing.T) {
 	}
 	// Restore and cluster recover work offline, on the new data dir.
 	dir := filepath.Join(t.TempDir(), "restored")
-	r = runEnv(t, Env{Args: []string{"restore", "--from", file, "--data-dir", dir, "-o", "json"}, Stderr: stderr, Getenv: getenv(nil)})
+	r = runEnv(t, Env{Args: []string{"restore", "--from", file, "--data-dir", dir, "--forget-releases", "-o", "json"}, Stderr: stderr, Getenv: getenv(nil)})
 	var rs restoreJSON
-	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rs) != nil || rs.DataDir != dir || rs.City != c.Config(1).City ||
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rs) != nil || rs.DataDir != dir || rs.City != c.Config(1).City || !rs.Credentials || rs.Continued ||
 		rs.PeerID == "" || rs.CatalogIndex == 0 || rs.Created.IsZero() || rs.RestoredAuditLog != node.RestoredAuditPath(dir, rs.FromPeerID) {
 		t.Fatalf("restore -o json: %+v", r)
 	}
@@ -188,5 +188,44 @@ func TestLongWorkJSONAndQuietStderr(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(stderr.Name()); len(data) != 0 {
 		t.Fatalf("bench, backup, restore or recover wrote to a non-terminal stderr: %q", data)
+	}
+}
+
+// TestRestoreBringsTheNodeBackOnlyWithItsKeys: a backup holds the node's
+// own state (API keys, export ledger, memory of released groups), which is
+// keyed by its identity. Restore refuses to drop it silently, refuses keys
+// of another node, and with the right keys brings back the node itself.
+func TestRestoreBringsTheNodeBackOnlyWithItsKeys(t *testing.T) {
+	c := startCluster(t)
+	op := envAs(t, c, 1, "", yrdv1.Role_ROLE_OPERATOR)
+	getenv := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	file := filepath.Join(t.TempDir(), "node.bak")
+	if r := runEnv(t, Env{Args: []string{"backup", "-f", file}, Getenv: getenv(op)}); r.code != 0 {
+		t.Fatalf("backup: %+v", r)
+	}
+	restore := func(dir string, extra ...string) result {
+		args := append([]string{"restore", "--from", file, "--data-dir", dir, "-o", "json"}, extra...)
+		return runEnv(t, Env{Args: args, Getenv: getenv(nil)})
+	}
+	dir := filepath.Join(t.TempDir(), "restored")
+	if r := restore(dir); r.code == 0 || !strings.Contains(r.stderr, "--keys DIR") || !strings.Contains(r.stderr, "--forget-releases") {
+		t.Fatalf("restore without --keys or --forget-releases: %+v", r)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("a refused restore left %s behind", dir)
+	}
+	if r := restore(dir, "--keys", c.Config(0).DataDir); r.code == 0 || !strings.Contains(r.stderr, "is the key of") {
+		t.Fatalf("restore with another node's keys: %+v", r)
+	}
+	r := restore(dir, "--keys", c.Config(1).DataDir)
+	var rs restoreJSON
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &rs) != nil || !rs.Continued || !rs.Credentials ||
+		rs.PeerID != rs.FromPeerID || rs.PeerID != c.Node(1).PeerID().String() || rs.RestoredAuditLog != "" {
+		t.Fatalf("restore with the node's keys: %+v", r)
+	}
+	for _, f := range []string{"node.key", "ca/ca.pem", "ca/ca.key", "auth.db", "audit.db", "exports.db", "diffcheck.db"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("the restored node has no %s: %v", f, err)
+		}
 	}
 }

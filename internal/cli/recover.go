@@ -56,14 +56,16 @@ func printBackupHeader(env Env, cf *clientFlags, path string, h backupfile.Heade
 	for _, s := range h.Sections {
 		size += s.Size
 	}
-	fmt.Fprintf(env.Stdout, "wrote %s: the catalog at raft index %d and the audit log of %s (%s), %d bytes, checksums verified\n",
+	fmt.Fprintf(env.Stdout, "wrote %s: the catalog at raft index %d and the node state of %s (%s), %d bytes, checksums verified\n",
 		path, h.CatalogIndex, h.City, h.PeerID, size)
-	fmt.Fprintf(env.Stdout, "to seed a new cluster from it: yrdnode restore --from %s --data-dir DIR (see docs/operations.md)\n", path)
+	fmt.Fprintf(env.Stdout, "it holds API key hashes: keep it as private as the data dir (mode 0600)\n")
+	fmt.Fprintf(env.Stdout, "to seed a new cluster from it: yrdnode restore --from %s --data-dir DIR --keys COPY_OF_OLD_DATA_DIR (see docs/operations.md)\n", path)
 	return nil
 }
 
 // restoreJSON is what restore prints with -o json: the new node (city,
-// data dir, peer id) and the backup it was seeded from.
+// data dir, peer id), the backup it was seeded from and what of the old
+// node came back.
 type restoreJSON struct {
 	City             string    `json:"city"`
 	DataDir          string    `json:"data_dir"`
@@ -72,7 +74,10 @@ type restoreJSON struct {
 	Created          time.Time `json:"created"`
 	FromCity         string    `json:"from_city"`
 	FromPeerID       string    `json:"from_peer_id"`
-	RestoredAuditLog string    `json:"restored_audit_log"`
+	Continued        bool      `json:"continued"`
+	Credentials      bool      `json:"credentials"`
+	RestoredAuditLog string    `json:"restored_audit_log,omitempty"`
+	Join             bool      `json:"join"` // the node's state only: it joins a restored cluster next
 }
 
 func runRestore(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
@@ -81,6 +86,10 @@ func runRestore(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	city := fs.String("city", "", "delta city id the new node serves (default: the city the backup was taken on)")
 	api := fs.String("api", "0.0.0.0:7401", "client API listen address")
 	fabricAddr := fs.String("fabric", "/ip4/0.0.0.0/tcp/7411", "node-to-node libp2p listen multiaddrs, comma-separated")
+	var opts node.RestoreOptions
+	fs.StringVar(&opts.KeysDir, "keys", "", "a dir with the old node's node.key and ca/ (a copy of its data dir): the node comes back whole")
+	fs.BoolVar(&opts.ForgetReleases, "forget-releases", false, "without the old keys: a new identity; API keys kept, export ledger and released-group memory start empty")
+	fs.BoolVar(&opts.Join, "join", false, "restore the node's own state only; it then joins the cluster another city's backup seeded (cluster join)")
 	return func(_ context.Context, _ []string) error {
 		if *from == "" || *dataDir == "" {
 			return usageError{"restore needs --from FILE and --data-dir DIR"}
@@ -105,64 +114,83 @@ func runRestore(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		}
 		nf := nodeFile{City: *city, APIAddr: *api, FabricAddrs: strings.Split(*fabricAddr, ",")}
 		phase.Store("writing " + *dataDir)
-		id, err := restoreInto(*dataDir, nf, b, env)
+		res, err := restoreInto(*dataDir, nf, b, opts, env)
 		stop()
 		if err != nil {
 			return err
 		}
-		h := b.Header
-		audit := node.RestoredAuditPath(*dataDir, h.PeerID)
-		if cf.output == "json" {
-			return printValue(env.Stdout, restoreJSON{City: *city, CatalogIndex: h.CatalogIndex, Created: h.Created,
-				DataDir: *dataDir, PeerID: id, FromCity: h.City, FromPeerID: h.PeerID, RestoredAuditLog: audit})
-		}
+		return printRestore(env, cf, restoreJSON{City: *city, DataDir: *dataDir, PeerID: res.PeerID,
+			CatalogIndex: b.Header.CatalogIndex, Created: b.Header.Created, FromCity: b.Header.City, FromPeerID: b.Header.PeerID,
+			Continued: res.Continued, Credentials: res.Credentials, RestoredAuditLog: res.OldAuditLog, Join: opts.Join})
+	}
+}
+
+func printRestore(env Env, cf *clientFlags, r restoreJSON) error {
+	if cf.output == "json" {
+		return printValue(env.Stdout, r)
+	}
+	if r.Join {
+		fmt.Fprintf(env.Stdout, "restored the node state of %s (taken %s) into %s\npeer id: %s\n", r.FromCity, r.Created.Format(time.RFC3339), r.DataDir, r.PeerID)
+	} else {
 		fmt.Fprintf(env.Stdout, "restored the catalog of %s (raft index %d, taken %s) into %s\npeer id: %s\n",
-			h.City, h.CatalogIndex, h.Created.Format(time.RFC3339), *dataDir, id)
-		fmt.Fprintf(env.Stdout, "the old node's audit log is kept in %s\n", audit)
-		fmt.Fprintf(env.Stdout, "next: 'yrdnode serve --data-dir %s' (the first node of the new cluster); the other cities join it with tokens\n", *dataDir)
+			r.FromCity, r.CatalogIndex, r.Created.Format(time.RFC3339), r.DataDir, r.PeerID)
+	}
+	switch {
+	case r.Continued:
+		fmt.Fprintln(env.Stdout, "the node is the old one: its identity, CA, API keys, certificates, export ledger and memory of released groups are back, and its audit log goes on")
+	case r.Credentials:
+		fmt.Fprintln(env.Stdout, "a new identity and CA: the old API keys work; client certificates must be issued again; the export ledger and memory of released groups start empty")
+	}
+	if r.RestoredAuditLog != "" {
+		fmt.Fprintf(env.Stdout, "the old node's audit log is kept in %s\n", r.RestoredAuditLog)
+	}
+	if r.Join {
+		fmt.Fprintf(env.Stdout, "next: 'yrdnode cluster join --data-dir %s --token ...' with a token from the restored cluster\n", r.DataDir)
 		return nil
 	}
+	fmt.Fprintf(env.Stdout, "next: 'yrdnode serve --data-dir %s' (the first node of the new cluster); the other cities join it with tokens\n", r.DataDir)
+	return nil
 }
 
 // restoreInto initialises dataDir as init does and restores b into it. The
 // dir must be missing or empty; on failure it is left as it was found.
-func restoreInto(dataDir string, nf nodeFile, b *backupfile.Backup, env Env) (string, error) {
+func restoreInto(dataDir string, nf nodeFile, b *backupfile.Backup, opts node.RestoreOptions, env Env) (node.RestoreResult, error) {
 	entries, err := os.ReadDir(dataDir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", err
+		return node.RestoreResult{}, err
 	}
 	if len(entries) > 0 {
-		return "", fmt.Errorf("%s is not empty; restore needs a new data dir", dataDir)
+		return node.RestoreResult{}, fmt.Errorf("%s is not empty; restore needs a new data dir", dataDir)
 	}
 	created := errors.Is(err, os.ErrNotExist)
-	id, err := initAndRestore(dataDir, nf, b, env)
+	res, err := initAndRestore(dataDir, nf, b, opts, env)
 	if err != nil {
 		if created {
 			os.RemoveAll(dataDir)
 		} else {
 			emptyDir(dataDir)
 		}
-		return "", err
+		return node.RestoreResult{}, err
 	}
-	return id, nil
+	return res, nil
 }
 
-func initAndRestore(dataDir string, nf nodeFile, b *backupfile.Backup, env Env) (string, error) {
+func initAndRestore(dataDir string, nf nodeFile, b *backupfile.Backup, opts node.RestoreOptions, env Env) (node.RestoreResult, error) {
 	cfg, err := nodeConfig(nf, dataDir, slog.New(slog.DiscardHandler), env.Version)
 	if err != nil {
-		return "", err
+		return node.RestoreResult{}, err
 	}
-	n, err := node.New(cfg) // creates the identity key
-	if err != nil {
-		return "", err
+	if _, err := node.New(cfg); err != nil { // creates an identity key, as init does
+		return node.RestoreResult{}, err
 	}
 	if err := writeConfigFile(filepath.Join(dataDir, configFileName), fileConfigFromNodeFile(nf)); err != nil {
-		return "", err
+		return node.RestoreResult{}, err
 	}
-	if err := node.Restore(cfg, b); err != nil {
-		return "", fmt.Errorf("restore: %w", err)
+	res, err := node.Restore(cfg, b, opts)
+	if err != nil {
+		return res, fmt.Errorf("restore: %w", err)
 	}
-	return n.PeerID().String(), nil
+	return res, nil
 }
 
 // emptyDir removes what a failed restore put into a dir that was empty.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -400,4 +401,14 @@ func checkNow(now time.Time) error {
 		return fmt.Errorf("diffcheck: now %v is outside 1970..2261", now)
 	}
 	return nil
+}
+
+// Backup writes a consistent copy of the file to w while the node runs on
+// (`yrdnode backup`).
+func (s *Store) Backup(w io.Writer) (n int64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
 }

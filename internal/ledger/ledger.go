@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 
 	bolt "go.etcd.io/bbolt"
@@ -139,4 +140,14 @@ func (l *Ledger) hash(person string) [32]byte {
 	var h [32]byte
 	m.Sum(h[:0])
 	return h
+}
+
+// Backup writes a consistent copy of the file to w while the node runs on
+// (`yrdnode backup`).
+func (l *Ledger) Backup(w io.Writer) (n int64, err error) {
+	err = l.db.View(func(tx *bolt.Tx) error {
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
 }
