@@ -5,7 +5,6 @@
 package consensus
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -61,31 +60,52 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first setting that cannot work.
+// ConfigError is a Validate refusal naming the field at fault, so that a
+// caller embedding Config (node) can say which of its settings it is
+// without reading the message.
+type ConfigError struct {
+	// Field is the Config field at fault, e.g. "HeartbeatTimeout".
+	Field string
+	// Related are the fields the check compared Field with: the setting
+	// to change may be one of them.
+	Related []string
+	// Msg is the message, as Error returns it.
+	Msg string
+}
+
+func (e *ConfigError) Error() string { return e.Msg }
+
+// fieldError is a ConfigError about field.
+func fieldError(field string, related []string, format string, args ...any) *ConfigError {
+	return &ConfigError{Field: field, Related: related, Msg: fmt.Sprintf("consensus: "+format, args...)}
+}
+
+// Validate reports the first setting that cannot work, as a *ConfigError.
 func (c Config) Validate() error {
+	heartbeat := []string{"HeartbeatTimeout"}
 	switch {
 	case c.ID == "":
-		return errors.New("consensus: ID is required")
+		return fieldError("ID", nil, "ID is required")
 	case c.Dir == "":
-		return errors.New("consensus: Dir is required")
+		return fieldError("Dir", nil, "Dir is required")
 	case c.HeartbeatTimeout < 5*time.Millisecond:
-		return fmt.Errorf("consensus: HeartbeatTimeout %v is below 5ms", c.HeartbeatTimeout)
+		return fieldError("HeartbeatTimeout", nil, "HeartbeatTimeout %v is below 5ms", c.HeartbeatTimeout)
 	case c.ElectionTimeout < c.HeartbeatTimeout:
-		return fmt.Errorf("consensus: ElectionTimeout %v is below HeartbeatTimeout %v", c.ElectionTimeout, c.HeartbeatTimeout)
+		return fieldError("ElectionTimeout", heartbeat, "ElectionTimeout %v is below HeartbeatTimeout %v", c.ElectionTimeout, c.HeartbeatTimeout)
 	case c.LeaderLeaseTimeout <= 0 || c.LeaderLeaseTimeout > c.HeartbeatTimeout:
-		return fmt.Errorf("consensus: LeaderLeaseTimeout %v must be in (0, HeartbeatTimeout]", c.LeaderLeaseTimeout)
+		return fieldError("LeaderLeaseTimeout", heartbeat, "LeaderLeaseTimeout %v must be in (0, HeartbeatTimeout]", c.LeaderLeaseTimeout)
 	case c.CommitTimeout <= 0:
-		return errors.New("consensus: CommitTimeout must be positive")
+		return fieldError("CommitTimeout", nil, "CommitTimeout must be positive")
 	case c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024:
-		return fmt.Errorf("consensus: MaxAppendEntries %d is outside 1..1024", c.MaxAppendEntries)
+		return fieldError("MaxAppendEntries", nil, "MaxAppendEntries %d is outside 1..1024", c.MaxAppendEntries)
 	case c.SnapshotThreshold < 1:
-		return errors.New("consensus: SnapshotThreshold must be positive")
+		return fieldError("SnapshotThreshold", nil, "SnapshotThreshold must be positive")
 	case c.SnapshotInterval < 5*time.Millisecond:
-		return errors.New("consensus: SnapshotInterval must be at least 5ms")
+		return fieldError("SnapshotInterval", nil, "SnapshotInterval must be at least 5ms")
 	case c.SnapshotsRetained < 1:
-		return errors.New("consensus: SnapshotsRetained must be at least 1")
+		return fieldError("SnapshotsRetained", nil, "SnapshotsRetained must be at least 1")
 	case c.Logger == nil:
-		return errors.New("consensus: Logger is required")
+		return fieldError("Logger", nil, "Logger is required")
 	}
 	return nil
 }

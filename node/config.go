@@ -144,73 +144,150 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first setting that cannot work, naming it.
+// ConfigError is a Validate refusal naming the setting at fault, so that a
+// caller (the CLI) can say where that setting was set without reading the
+// message.
+type ConfigError struct {
+	// Field is the Config field's path as Go selects it: "DrainTimeout",
+	// "Raft.HeartbeatTimeout", "Data.Files".
+	Field string
+	// Index is the entry at fault of a list Field (Data.Files,
+	// Data.Postgres.Tables), or -1.
+	Index int
+	// Related are the fields the check compared Field with, paths like
+	// Field's: the setting to change may be one of them.
+	Related []string
+	// Msg is the message, as Error returns it.
+	Msg string
+	// Err is the nested config's refusal (a *consensus.ConfigError) that
+	// this one reports, if any.
+	Err error
+}
+
+func (e *ConfigError) Error() string { return e.Msg }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// fieldError is a ConfigError about field.
+func fieldError(field string, related []string, format string, args ...any) *ConfigError {
+	return &ConfigError{Field: field, Index: -1, Related: related, Msg: fmt.Sprintf("config: "+format, args...)}
+}
+
+// entryError is a ConfigError about entry i of the list field.
+func entryError(field string, i int, format string, args ...any) *ConfigError {
+	return &ConfigError{Field: field, Index: i, Msg: fmt.Sprintf("config: %s[%d]: ", field, i) + fmt.Sprintf(format, args...)}
+}
+
+// Validate reports the first setting that cannot work as a *ConfigError
+// naming it.
 func (c Config) Validate() error {
 	if c.DataDir == "" {
-		return errors.New("config: DataDir is required")
+		return fieldError("DataDir", nil, "DataDir is required")
 	}
 	if c.City == "" {
-		return errors.New("config: City is required")
+		return fieldError("City", nil, "City is required")
 	}
 	if _, ok := cities.Lookup(c.City); !ok {
-		return fmt.Errorf("config: City %q is not a delta city id (e.g. shanghai, suzhou-js)", c.City)
+		return fieldError("City", nil, "City %q is not a delta city id (e.g. shanghai, suzhou-js)", c.City)
 	}
 	if _, _, err := net.SplitHostPort(c.APIAddr); err != nil {
-		return fmt.Errorf("config: APIAddr %q: %v", c.APIAddr, err)
+		return fieldError("APIAddr", nil, "APIAddr %q: %v", c.APIAddr, err)
 	}
 	if c.AdminAddr != "" {
 		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
-			return fmt.Errorf("config: AdminAddr %q: %v", c.AdminAddr, err)
+			return fieldError("AdminAddr", nil, "AdminAddr %q: %v", c.AdminAddr, err)
 		}
 	}
 	if len(c.FabricAddrs) == 0 {
-		return errors.New("config: FabricAddrs needs at least one multiaddr")
+		return fieldError("FabricAddrs", nil, "FabricAddrs needs at least one multiaddr")
 	}
-	if (c.JoinAddr == "") != (c.JoinToken == "") {
-		return errors.New("config: JoinAddr and JoinToken go together")
+	if c.JoinAddr == "" && c.JoinToken != "" {
+		return fieldError("JoinAddr", []string{"JoinToken"}, "JoinAddr and JoinToken go together")
 	}
-	if c.AnchorInterval <= 0 {
-		return errors.New("config: AnchorInterval must be positive")
+	if c.JoinAddr != "" && c.JoinToken == "" {
+		return fieldError("JoinToken", []string{"JoinAddr"}, "JoinAddr and JoinToken go together")
 	}
-	if c.ForwardTimeout <= 0 {
-		return errors.New("config: ForwardTimeout must be positive")
+	if err := c.validateLimits(); err != nil {
+		return err
 	}
-	if c.DrainTimeout <= 0 {
-		return errors.New("config: DrainTimeout must be positive")
+	if err := c.Data.validate(); err != nil {
+		return err
 	}
-	if c.QueryTimeout <= 0 || c.MaxQueriesPerRequester <= 0 || c.MaxResultBytes <= 0 || c.DataRecheckInterval <= 0 || c.DiffCheckWindow <= 0 {
-		return errors.New("config: QueryTimeout, MaxQueriesPerRequester, MaxResultBytes, DataRecheckInterval and DiffCheckWindow must be positive")
+	if c.Logger == nil {
+		return fieldError("Logger", nil, "Logger is required")
 	}
+	return c.validateRaft()
+}
+
+// validateLimits checks the durations and limits that must be positive.
+func (c Config) validateLimits() error {
+	type positive struct {
+		field string
+		ok    bool
+	}
+	for _, p := range []positive{{"AnchorInterval", c.AnchorInterval > 0}, {"ForwardTimeout", c.ForwardTimeout > 0}, {"DrainTimeout", c.DrainTimeout > 0}} {
+		if !p.ok {
+			return fieldError(p.field, nil, "%s must be positive", p.field)
+		}
+	}
+	// These share one message; the error still names the one at fault.
+	for _, p := range []positive{
+		{"QueryTimeout", c.QueryTimeout > 0}, {"MaxQueriesPerRequester", c.MaxQueriesPerRequester > 0}, {"MaxResultBytes", c.MaxResultBytes > 0},
+		{"DataRecheckInterval", c.DataRecheckInterval > 0}, {"DiffCheckWindow", c.DiffCheckWindow > 0},
+	} {
+		if !p.ok {
+			return fieldError(p.field, nil, "QueryTimeout, MaxQueriesPerRequester, MaxResultBytes, DataRecheckInterval and DiffCheckWindow must be positive")
+		}
+	}
+	return nil
+}
+
+// validate checks that every mapping names its dataset and data, and
+// that no dataset is mapped twice.
+func (d DataConfig) validate() error {
 	seen := map[string]bool{}
-	for i, f := range c.Data.Files {
+	for i, f := range d.Files {
 		if f.DatasetID == "" || len(f.Paths) == 0 {
-			return fmt.Errorf("config: Data.Files[%d]: a dataset id and at least one path are required", i)
+			return entryError("Data.Files", i, "a dataset id and at least one path are required")
 		}
 		if seen[f.DatasetID] {
-			return fmt.Errorf("config: Data.Files[%d]: dataset %q is configured twice", i, f.DatasetID)
+			return entryError("Data.Files", i, "dataset %q is configured twice", f.DatasetID)
 		}
 		seen[f.DatasetID] = true
 	}
-	if pg := c.Data.Postgres; pg != nil {
-		if pg.DSN == "" {
-			return errors.New("config: Data.Postgres.DSN is required")
-		}
-		for i, t := range pg.Tables {
-			if t.DatasetID == "" || t.Table == "" {
-				return fmt.Errorf("config: Data.Postgres.Tables[%d]: a dataset id and a table are required", i)
-			}
-			if seen[t.DatasetID] {
-				return fmt.Errorf("config: Data.Postgres.Tables[%d]: dataset %q is configured twice", i, t.DatasetID)
-			}
-			seen[t.DatasetID] = true
-		}
+	pg := d.Postgres
+	if pg == nil {
+		return nil
 	}
-	if c.Logger == nil {
-		return errors.New("config: Logger is required")
+	if pg.DSN == "" {
+		return fieldError("Data.Postgres.DSN", nil, "Data.Postgres.DSN is required")
 	}
+	for i, t := range pg.Tables {
+		if t.DatasetID == "" || t.Table == "" {
+			return entryError("Data.Postgres.Tables", i, "a dataset id and a table are required")
+		}
+		if seen[t.DatasetID] {
+			return entryError("Data.Postgres.Tables", i, "dataset %q is configured twice", t.DatasetID)
+		}
+		seen[t.DatasetID] = true
+	}
+	return nil
+}
+
+// validateRaft checks the raft tuning, reporting consensus's refusal with
+// the field's path in Config.
+func (c Config) validateRaft() error {
 	rc := c.Raft
-	rc.ID, rc.Dir, rc.Logger = "x", "x", c.Logger
-	return rc.Validate()
+	rc.ID, rc.Dir, rc.Logger = "x", "x", c.Logger // the node fills these in
+	err := rc.Validate()
+	var ce *consensus.ConfigError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	related := make([]string, len(ce.Related))
+	for i, f := range ce.Related {
+		related[i] = "Raft." + f
+	}
+	return &ConfigError{Field: "Raft." + ce.Field, Index: -1, Related: related, Msg: err.Error(), Err: err}
 }
 
 // Paths inside the data dir.

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -180,34 +179,64 @@ func (lc *loadedConfig) nodeConfig(dataDir string, log *slog.Logger, version str
 	return cfg, nil
 }
 
-// explainValidate names the keys (and where they were set) of the
-// node.Config fields that a Validate error mentions.
+// explainValidate names the key of the node.Config field a Validate error
+// is about and where it was set. Of a check comparing fields, it names
+// those of them that were set: the value to change is among them.
 func (lc *loadedConfig) explainValidate(err error) error {
-	msg := err.Error()
-	var keys []string
-	for _, s := range settings() {
-		if s.cfg == "" {
-			continue
-		}
-		name := s.cfg[strings.LastIndexByte(s.cfg, '.')+1:]
-		if regexp.MustCompile(`\b`+name+`\b`).MatchString(msg) && lc.isSet(s.key) {
-			keys = append(keys, s.key)
-		}
+	var ce *node.ConfigError
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("%s: %w", lc.path, err)
 	}
-	if m := regexp.MustCompile(`Data\.(Files|Postgres\.Tables)\[(\d+)\]`).FindStringSubmatch(msg); m != nil {
-		keys = append(keys, fmt.Sprintf("data.%s[%s]", map[string]string{"Files": "files", "Postgres.Tables": "postgres.tables"}[m[1]], m[2]))
+	key, ok := configKey(ce.Field, ce.Index)
+	if !ok {
+		return fmt.Errorf("%s: %w", lc.path, err)
+	}
+	var keys []string
+	// A data mapping is in the file even where its key is not.
+	if lc.isSet(key) || strings.HasPrefix(key, "data.") {
+		keys = append(keys, key)
+	}
+	for _, f := range ce.Related {
+		if k, ok := configKey(f, -1); ok && lc.isSet(k) {
+			keys = append(keys, k)
+		}
 	}
 	switch len(keys) {
-	case 0:
-		return fmt.Errorf("%s: %w", lc.path, err)
+	case 0: // a default at fault
+		return configError{where: lc.where(key), key: key, msg: err.Error()}
 	case 1:
-		return configError{where: lc.where(keys[0]), key: keys[0], msg: msg}
+		return configError{where: lc.where(keys[0]), key: keys[0], msg: err.Error()}
 	}
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = k + " (" + lc.where(k) + ")"
 	}
-	return fmt.Errorf("%s (settings: %s)", msg, strings.Join(parts, ", "))
+	return fmt.Errorf("%s (settings: %s)", err, strings.Join(parts, ", "))
+}
+
+// dataKeys are the keys of the node.Config fields of the data mappings,
+// which no setting's cfg tag names.
+var dataKeys = map[string]string{
+	"Data.Files":           "data.files",
+	"Data.Postgres.DSN":    "data.postgres.dsn",
+	"Data.Postgres.Tables": "data.postgres.tables",
+}
+
+// configKey is the key that sets the node.Config field (entry index of
+// a list field, or -1), if one does.
+func configKey(field string, index int) (string, bool) {
+	if k, ok := dataKeys[field]; ok {
+		if index >= 0 {
+			k = fmt.Sprintf("%s[%d]", k, index)
+		}
+		return k, true
+	}
+	for _, s := range settings() {
+		if s.cfg != "" && s.cfg == field {
+			return s.key, true
+		}
+	}
+	return "", false
 }
 
 // loadNodeConfig reads dataDir's configuration with its overrides.

@@ -108,6 +108,38 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
+// TestConfigInvalidSettingSource: a value that reads but that the node
+// refuses is reported with its key and where it was set: a variable, a
+// file line, the related setting that was set when the one named was
+// not, or both.
+func TestConfigInvalidSettingSource(t *testing.T) {
+	dir := t.TempDir()
+	dup := "\n[[data.files]]\ndataset = \"a.b\"\npaths = [\"a.csv\"]\n\n[[data.files]]\ndataset = \"a.b\"\npaths = [\"b.csv\"]\n"
+	for _, c := range []struct {
+		name, text string
+		env        map[string]string
+		want       string
+	}{
+		{"env", minimalTOML, map[string]string{"YRDNODE_QUERY_DRAIN_TIMEOUT": "-1s"},
+			"$YRDNODE_QUERY_DRAIN_TIMEOUT: query.drain_timeout: config: DrainTimeout must be positive"},
+		{"raft env", minimalTOML, map[string]string{"YRDNODE_RAFT_HEARTBEAT_TIMEOUT": "1ms"},
+			"$YRDNODE_RAFT_HEARTBEAT_TIMEOUT: raft.heartbeat_timeout: consensus: HeartbeatTimeout 1ms is below 5ms"},
+		{"related", minimalTOML + "\n[raft]\nheartbeat_timeout = \"2s\"\n", nil,
+			"yrdnode.toml:10: raft.heartbeat_timeout: consensus: ElectionTimeout 400ms is below HeartbeatTimeout 2s"},
+		{"both", minimalTOML + "\n[raft]\nelection_timeout = \"1s\"\n", map[string]string{"YRDNODE_RAFT_HEARTBEAT_TIMEOUT": "2s"},
+			"consensus: ElectionTimeout 1s is below HeartbeatTimeout 2s (settings: raft.election_timeout (yrdnode.toml:10), raft.heartbeat_timeout ($YRDNODE_RAFT_HEARTBEAT_TIMEOUT))"},
+		{"data entry", minimalTOML + dup, nil,
+			`yrdnode.toml:13: data.files[1]: config: Data.Files[1]: dataset "a.b" is configured twice`},
+	} {
+		path := writeTOML(t, dir, c.text)
+		want := strings.ReplaceAll(c.want, configFileName, path)
+		r := run(t, c.env, "config", "check", "--file", path)
+		if r.code != 1 || !strings.Contains(r.stderr, want) {
+			t.Errorf("%s: want %q in\n%+v", c.name, want, r)
+		}
+	}
+}
+
 // TestEnvironmentNames: every setting has its own variable, none of them
 // one a client flag reads with another meaning.
 func TestEnvironmentNames(t *testing.T) {
