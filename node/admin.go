@@ -71,6 +71,7 @@ func (n *Node) adminHandler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn), Registry: n.metrics.reg}))
 	mux.HandleFunc("GET /healthz", n.healthz)
+	mux.Handle("/", n.console.Handler())
 	if n.cfg.EnablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

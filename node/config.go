@@ -99,6 +99,13 @@ type Config struct {
 	AdminAddrOptional bool
 	// EnablePprof serves net/http/pprof on the admin listener.
 	EnablePprof bool
+	// ConsoleSessionTTL and ConsoleIdleTTL bound a web console session
+	// from sign-in and from its last use; zero means the console's
+	// defaults (8 h, 30 min).
+	ConsoleSessionTTL, ConsoleIdleTTL time.Duration
+	// ConsoleClock is the clock console sessions expire by (tests move
+	// it); nil means time.Now.
+	ConsoleClock func() time.Time
 	// RaftLibraryMetrics also exports hashicorp/raft's own metrics
 	// (raft_*, through go-metrics' Prometheus sink) on this node's
 	// /metrics. They are process-wide, so only one node of a process may

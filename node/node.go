@@ -23,6 +23,7 @@ import (
 	"github.com/yrd-exchange/yrdnode/internal/audit"
 	"github.com/yrd-exchange/yrdnode/internal/auth"
 	"github.com/yrd-exchange/yrdnode/internal/coalesce"
+	"github.com/yrd-exchange/yrdnode/internal/console"
 	"github.com/yrd-exchange/yrdnode/internal/fabric"
 	"github.com/yrd-exchange/yrdnode/internal/owner"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
@@ -36,6 +37,11 @@ type Node struct {
 	log *slog.Logger
 	key crypto.PrivKey
 	id  peer.ID
+
+	// The web console and its in-memory way into the client API.
+	console     *console.Console
+	consoleLis  *consoleListener
+	consoleConn *grpc.ClientConn
 
 	catalog  *store.Catalog
 	creds    *auth.Store
@@ -181,6 +187,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.serveFabricRPC()
 	if err := n.serveAPI(); err != nil {
+		return err
+	}
+	if err := n.openConsole(); err != nil {
 		return err
 	}
 	if err := n.joinOrBootstrap(ctx); err != nil {
@@ -345,7 +354,7 @@ func (n *Node) Close() error {
 			n.health.Shutdown()
 		}
 		var errs []error
-		errs = append(errs, n.admin.close())
+		errs = append(errs, n.admin.close(), n.closeConsole())
 		stopGracefully(n.api, 2*time.Second)
 		if n.raft != nil {
 			errs = append(errs, n.raft.Close())

@@ -13,13 +13,14 @@ var layout = map[string]rule{
 	"internal/cli": {imports: "devnet internal/audit internal/auth internal/backupfile internal/catalogspec internal/cities internal/connector internal/receipt internal/resultcodec internal/sample internal/sdnotify internal/sqlq internal/synth node proto/yrd/v1 proto/yrd/v1/yrdv1grpc store testnet/bench testnet/chaos", tests: "internal/pgtest testnet"},
 
 	// The daemon and what it wires together.
-	"node":               {imports: "consensus internal/audit internal/auth internal/backupfile internal/catalogspec internal/cities internal/coalesce internal/connector internal/diffcheck internal/fabric internal/errkind internal/fsutil internal/ledger internal/merge internal/noise internal/owner internal/policy internal/receipt internal/resultcodec internal/sqlq proto/yrd/v1 proto/yrd/v1/yrdv1grpc store store/wal", tests: "internal/pgtest internal/sample internal/synth store/wal/waltest testnet"},
+	"node":               {imports: "consensus internal/audit internal/auth internal/backupfile internal/catalogspec internal/cities internal/coalesce internal/connector internal/console internal/diffcheck internal/fabric internal/errkind internal/fsutil internal/ledger internal/merge internal/noise internal/owner internal/policy internal/receipt internal/resultcodec internal/sqlq proto/yrd/v1 proto/yrd/v1/yrdv1grpc store store/wal", tests: "internal/pgtest internal/sample internal/synth store/wal/waltest testnet"},
 	"consensus":          {imports: "internal/coalesce proto/yrd/v1 store store/wal", tests: "internal/policy internal/sample"},
 	"store":              {imports: "proto/yrd/v1 store/wal"},
 	"store/wal":          {imports: "internal/fsutil", tests: "store/wal/waltest"},
 	"internal/fabric":    {},
 	"internal/auth":      {imports: "internal/cities internal/fsutil proto/yrd/v1"},
 	"internal/audit":     {imports: "proto/yrd/v1"},
+	"internal/console":   {imports: "internal/auth internal/cities proto/yrd/v1 proto/yrd/v1/yrdv1grpc", tests: "internal/sample testnet"},
 	"internal/ledger":    {},
 	"internal/diffcheck": {},
 	"internal/owner":     {imports: "internal/connector internal/diffcheck internal/errkind internal/ledger internal/merge internal/noise internal/policy internal/querylang internal/receipt internal/resultcodec proto/yrd/v1", tests: "internal/sqlq internal/synth"},
