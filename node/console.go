@@ -105,4 +105,3 @@ func (n *Node) closeConsole() error {
 	}
 	return n.consoleConn.Close()
 }
-

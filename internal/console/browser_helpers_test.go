@@ -174,7 +174,7 @@ func (b *browser) text(sel string) string {
 // count is how many elements sel matches.
 func (b *browser) count(sel string) int {
 	b.t.Helper()
-	return get(b, chromedp.Evaluate[int](`document.querySelectorAll(` + jsString(sel) + `).length`))
+	return get(b, chromedp.Evaluate[int](`document.querySelectorAll(`+jsString(sel)+`).length`))
 }
 
 // path is the page's current path.
