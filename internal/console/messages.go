@@ -1,9 +1,9 @@
 package console
 
-// messages are the console's words in each language. Dataset titles,
+// coreMessages are the words of the layout, sign-in and the delta page.
 // organisation names and the node's own error messages are shown as
 // published or as the node said them, never translated.
-var messages = map[string]map[string]string{
+var coreMessages = map[string]map[string]string{
 	"en": {
 		"app.name":              "Yangtze River Delta data exchange",
 		"nav.delta":             "The delta",
