@@ -1,8 +1,6 @@
 package console
 
 // coreMessages are the words of the layout, sign-in and the delta page.
-// organisation names and the node's own error messages are shown as
-// published or as the node said them, never translated.
 var coreMessages = map[string]map[string]string{
 	"en": {
 		"app.name":              "Yangtze River Delta data exchange",
