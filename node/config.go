@@ -100,8 +100,7 @@ type Config struct {
 	// EnablePprof serves net/http/pprof on the admin listener.
 	EnablePprof bool
 	// ConsoleSessionTTL and ConsoleIdleTTL bound a web console session
-	// from sign-in and from its last use; zero means the console's
-	// defaults (8 h, 30 min).
+	// from sign-in and from its last use; zero means the defaults.
 	ConsoleSessionTTL, ConsoleIdleTTL time.Duration
 	// ConsoleClock is the clock console sessions expire by (tests move
 	// it); nil means time.Now.
@@ -142,6 +141,8 @@ func DefaultConfig() Config {
 		AnchorInterval:         10 * time.Second,
 		QueryTimeout:           60 * time.Second,
 		DrainTimeout:           20 * time.Second,
+		ConsoleSessionTTL:      8 * time.Hour,
+		ConsoleIdleTTL:         30 * time.Minute,
 		DataRecheckInterval:    time.Minute,
 		DiffCheckWindow:        diffcheck.DefaultWindow,
 		MaxQueriesPerRequester: 4,
@@ -243,6 +244,11 @@ func (c Config) validateLimits() error {
 	} {
 		if !p.ok {
 			return fieldError(p.field, nil, "QueryTimeout, MaxQueriesPerRequester, MaxResultBytes, DataRecheckInterval and DiffCheckWindow must be positive")
+		}
+	}
+	for _, p := range []positive{{"ConsoleSessionTTL", c.ConsoleSessionTTL >= 0}, {"ConsoleIdleTTL", c.ConsoleIdleTTL >= 0}} {
+		if !p.ok {
+			return fieldError(p.field, nil, "%s must not be negative (0 means the default)", p.field)
 		}
 	}
 	return nil

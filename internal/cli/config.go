@@ -58,11 +58,14 @@ type logSection struct {
 	Format string `toml:"format"` // text or json
 }
 
-// adminSection is the admin listener: /metrics, /healthz, and pprof when
-// asked. Left unset, serve listens on defaultAdminAddr if it is free.
+// adminSection is the admin listener: the web console, /metrics,
+// /healthz, and pprof when asked. Left unset, serve listens on
+// defaultAdminAddr if it is free.
 type adminSection struct {
-	Addr  string `toml:"addr" cfg:"AdminAddr"`
-	Pprof bool   `toml:"pprof" cfg:"EnablePprof"`
+	Addr              string   `toml:"addr" cfg:"AdminAddr"`
+	Pprof             bool     `toml:"pprof" cfg:"EnablePprof"`
+	ConsoleSessionTTL duration `toml:"console_session_ttl" cfg:"ConsoleSessionTTL"`
+	ConsoleIdleTTL    duration `toml:"console_idle_ttl" cfg:"ConsoleIdleTTL"`
 }
 
 type clusterSection struct {
