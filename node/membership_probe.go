@@ -121,8 +121,11 @@ func (n *Node) askMembership() string {
 			errs = append(errs, a.err)
 		}
 	}
-	n.log.Info("no leader: asked the other members whether this node is still one; none said it was removed",
-		"asked", len(others), "still_member", len(others)-len(errs), "no_answer", len(errs), "errors", errors.Join(errs...))
+	attrs := []any{"asked", len(others), "still_member", len(others) - len(errs), "no_answer", len(errs)}
+	if len(errs) > 0 {
+		attrs = append(attrs, "errors", errors.Join(errs...))
+	}
+	n.log.Info("no leader: asked the other members whether this node is still one; none said it was removed", attrs...)
 	return ""
 }
 
@@ -154,31 +157,33 @@ func (n *Node) askMember(ctx context.Context, m *yrdv1.Member, mine uint64) (rem
 	if err != nil {
 		return "", err
 	}
-	if err := verifyMembership(id, n.id.String(), resp); err != nil {
+	if ok, err := provesRemoval(id, n.id.String(), mine, resp); !ok {
 		return "", err
-	}
-	if resp.GetMember() {
-		return "", nil
-	}
-	if resp.GetAppliedIndex() < mine {
-		return "", fmt.Errorf("does not list this node, but its registry (raft index %d) is older than this node's (%d)", resp.GetAppliedIndex(), mine)
 	}
 	return fmt.Sprintf("member %s (%s) answered that the member registry no longer lists it, as of raft index %d",
 		m.GetCity(), id, resp.GetAppliedIndex()), nil
 }
 
-// verifyMembership checks that answerer signed r, an answer about asked.
-func verifyMembership(answerer peer.ID, asked string, r *yrdv1.MembershipResponse) error {
+// provesRemoval says whether r, answerer's answer about asked, proves
+// that asked was removed, given that asked was listed in its own registry
+// at raft index mine or before; an error says why r counts for nothing.
+func provesRemoval(answerer peer.ID, asked string, mine uint64, r *yrdv1.MembershipResponse) (bool, error) {
 	if r.GetAnswererPeerId() != answerer.String() {
-		return fmt.Errorf("another node answered (%s)", r.GetAnswererPeerId())
+		return false, fmt.Errorf("another node answered (%s)", r.GetAnswererPeerId())
 	}
 	pub, err := answerer.ExtractPublicKey()
 	if err != nil {
-		return err
+		return false, err
 	}
 	ok, err := pub.Verify(membershipStatement(asked, answerer.String(), r.GetMember(), r.GetAppliedIndex()), r.GetSignature())
-	if err != nil || !ok {
-		return fmt.Errorf("the answer's signature does not verify (%v)", err)
+	switch {
+	case err != nil || !ok:
+		return false, fmt.Errorf("the answer's signature does not verify (%v)", err)
+	case r.GetMember():
+		return false, nil
+	case r.GetAppliedIndex() < mine:
+		// It may not have applied the join yet.
+		return false, fmt.Errorf("does not list this node, but its registry (raft index %d) is older than this node's (%d)", r.GetAppliedIndex(), mine)
 	}
-	return nil
+	return true, nil
 }
