@@ -14,8 +14,9 @@ import (
 
 // Who may call what on the client API. A method missing from the table is
 // refused: default deny. Public methods need no credentials: health and
-// reflection (so probes and grpcurl work) and Join, which carries its own
-// proof (a single-use join token signed by the joiner's key).
+// reflection (so probes and grpcurl work), Join, which carries its own
+// proof (a single-use join token signed by the joiner's key), and
+// Membership, which a removed node asks and which signs its answer.
 var (
 	anyRole = []yrdv1.Role{yrdv1.Role_ROLE_OPERATOR, yrdv1.Role_ROLE_PUBLISHER, yrdv1.Role_ROLE_CDO,
 		yrdv1.Role_ROLE_ANALYST, yrdv1.Role_ROLE_AUDITOR}
@@ -29,6 +30,7 @@ var (
 		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      true,
 		"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": true,
 		"/yrd.v1.ClusterService/Join":                                    true,
+		"/yrd.v1.ClusterService/Membership":                              true,
 	}
 	methodRoles = map[string][]yrdv1.Role{
 		"/yrd.v1.CatalogService/PublishDataset": publisher,

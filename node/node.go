@@ -197,6 +197,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.lastRound.Store(time.Now().UnixNano())
 	n.goLoop(n.membershipLoop)
+	n.goLoop(n.membershipProbeLoop)
 	n.goLoop(n.anchorLoop)
 	n.goLoop(n.recheckLoop)
 	n.goLoop(n.pruneLoop)

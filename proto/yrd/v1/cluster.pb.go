@@ -888,6 +888,125 @@ func (x *TransferLeadershipResponse) GetLeaderPeerId() string {
 	return ""
 }
 
+type MembershipRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The peer asked about (the asking node itself).
+	PeerId        string `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembershipRequest) Reset() {
+	*x = MembershipRequest{}
+	mi := &file_yrd_v1_cluster_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembershipRequest) ProtoMessage() {}
+
+func (x *MembershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_cluster_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembershipRequest.ProtoReflect.Descriptor instead.
+func (*MembershipRequest) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_cluster_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *MembershipRequest) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+type MembershipResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The answering node, whose ed25519 key signed the answer.
+	AnswererPeerId string `protobuf:"bytes,1,opt,name=answerer_peer_id,json=answererPeerId,proto3" json:"answerer_peer_id,omitempty"`
+	// Whether the answerer's member registry lists peer_id.
+	Member bool `protobuf:"varint,2,opt,name=member,proto3" json:"member,omitempty"`
+	// The raft index the answerer's registry had applied, at least, when it
+	// answered: a "no" proves a removal only to a node that had applied no
+	// more than this.
+	AppliedIndex uint64 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// The answerer's signature over the answer (node.membershipStatement).
+	Signature     []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MembershipResponse) Reset() {
+	*x = MembershipResponse{}
+	mi := &file_yrd_v1_cluster_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MembershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MembershipResponse) ProtoMessage() {}
+
+func (x *MembershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_cluster_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MembershipResponse.ProtoReflect.Descriptor instead.
+func (*MembershipResponse) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_cluster_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *MembershipResponse) GetAnswererPeerId() string {
+	if x != nil {
+		return x.AnswererPeerId
+	}
+	return ""
+}
+
+func (x *MembershipResponse) GetMember() bool {
+	if x != nil {
+		return x.Member
+	}
+	return false
+}
+
+func (x *MembershipResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *MembershipResponse) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 type BackupRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -896,7 +1015,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_yrd_v1_cluster_proto_msgTypes[12]
+	mi := &file_yrd_v1_cluster_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -908,7 +1027,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_cluster_proto_msgTypes[12]
+	mi := &file_yrd_v1_cluster_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -921,7 +1040,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_cluster_proto_rawDescGZIP(), []int{12}
+	return file_yrd_v1_cluster_proto_rawDescGZIP(), []int{14}
 }
 
 type BackupChunk struct {
@@ -933,7 +1052,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_yrd_v1_cluster_proto_msgTypes[13]
+	mi := &file_yrd_v1_cluster_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1064,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_cluster_proto_msgTypes[13]
+	mi := &file_yrd_v1_cluster_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1077,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_cluster_proto_rawDescGZIP(), []int{13}
+	return file_yrd_v1_cluster_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BackupChunk) GetData() []byte {
@@ -1033,7 +1152,14 @@ const file_yrd_v1_cluster_proto_rawDesc = "" +
 	"\n" +
 	"to_peer_id\x18\x01 \x01(\tR\btoPeerId\"B\n" +
 	"\x1aTransferLeadershipResponse\x12$\n" +
-	"\x0eleader_peer_id\x18\x01 \x01(\tR\fleaderPeerId\"\x0f\n" +
+	"\x0eleader_peer_id\x18\x01 \x01(\tR\fleaderPeerId\",\n" +
+	"\x11MembershipRequest\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\"\x99\x01\n" +
+	"\x12MembershipResponse\x12(\n" +
+	"\x10answerer_peer_id\x18\x01 \x01(\tR\x0eanswererPeerId\x12\x16\n" +
+	"\x06member\x18\x02 \x01(\bR\x06member\x12#\n" +
+	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\x12\x1c\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\"\x0f\n" +
 	"\rBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data*O\n" +
@@ -1055,7 +1181,7 @@ func file_yrd_v1_cluster_proto_rawDescGZIP() []byte {
 }
 
 var file_yrd_v1_cluster_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_yrd_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_yrd_v1_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_yrd_v1_cluster_proto_goTypes = []any{
 	(Suffrage)(0),                      // 0: yrd.v1.Suffrage
 	(*Member)(nil),                     // 1: yrd.v1.Member
@@ -1070,21 +1196,23 @@ var file_yrd_v1_cluster_proto_goTypes = []any{
 	(*RemoveResponse)(nil),             // 10: yrd.v1.RemoveResponse
 	(*TransferLeadershipRequest)(nil),  // 11: yrd.v1.TransferLeadershipRequest
 	(*TransferLeadershipResponse)(nil), // 12: yrd.v1.TransferLeadershipResponse
-	(*BackupRequest)(nil),              // 13: yrd.v1.BackupRequest
-	(*BackupChunk)(nil),                // 14: yrd.v1.BackupChunk
-	(*timestamppb.Timestamp)(nil),      // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 16: google.protobuf.Duration
+	(*MembershipRequest)(nil),          // 13: yrd.v1.MembershipRequest
+	(*MembershipResponse)(nil),         // 14: yrd.v1.MembershipResponse
+	(*BackupRequest)(nil),              // 15: yrd.v1.BackupRequest
+	(*BackupChunk)(nil),                // 16: yrd.v1.BackupChunk
+	(*timestamppb.Timestamp)(nil),      // 17: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 18: google.protobuf.Duration
 }
 var file_yrd_v1_cluster_proto_depIdxs = []int32{
 	0,  // 0: yrd.v1.Member.suffrage:type_name -> yrd.v1.Suffrage
-	15, // 1: yrd.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
+	17, // 1: yrd.v1.Member.joined_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: yrd.v1.MemberStatus.member:type_name -> yrd.v1.Member
 	0,  // 3: yrd.v1.MemberStatus.raft_suffrage:type_name -> yrd.v1.Suffrage
-	15, // 4: yrd.v1.MemberStatus.last_contact:type_name -> google.protobuf.Timestamp
+	17, // 4: yrd.v1.MemberStatus.last_contact:type_name -> google.protobuf.Timestamp
 	2,  // 5: yrd.v1.StatusResponse.members:type_name -> yrd.v1.MemberStatus
-	16, // 6: yrd.v1.IssueJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
+	18, // 6: yrd.v1.IssueJoinTokenRequest.ttl:type_name -> google.protobuf.Duration
 	0,  // 7: yrd.v1.IssueJoinTokenRequest.suffrage:type_name -> yrd.v1.Suffrage
-	15, // 8: yrd.v1.IssueJoinTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	17, // 8: yrd.v1.IssueJoinTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 9: yrd.v1.JoinResponse.members:type_name -> yrd.v1.Member
 	10, // [10:10] is the sub-list for method output_type
 	10, // [10:10] is the sub-list for method input_type
@@ -1104,7 +1232,7 @@ func file_yrd_v1_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_yrd_v1_cluster_proto_rawDesc), len(file_yrd_v1_cluster_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -282,14 +282,16 @@ const file_yrd_v1_services_proto_rawDesc = "" +
 	"\rRetireDataset\x12\x1c.yrd.v1.RetireDatasetRequest\x1a\x1d.yrd.v1.RetireDatasetResponse\x12C\n" +
 	"\n" +
 	"GetDataset\x12\x19.yrd.v1.GetDatasetRequest\x1a\x1a.yrd.v1.GetDatasetResponse\x12I\n" +
-	"\fListDatasets\x12\x1b.yrd.v1.ListDatasetsRequest\x1a\x1c.yrd.v1.ListDatasetsResponse2\x9b\x03\n" +
+	"\fListDatasets\x12\x1b.yrd.v1.ListDatasetsRequest\x1a\x1c.yrd.v1.ListDatasetsResponse2\xe0\x03\n" +
 	"\x0eClusterService\x127\n" +
 	"\x06Status\x12\x15.yrd.v1.StatusRequest\x1a\x16.yrd.v1.StatusResponse\x12O\n" +
 	"\x0eIssueJoinToken\x12\x1d.yrd.v1.IssueJoinTokenRequest\x1a\x1e.yrd.v1.IssueJoinTokenResponse\x121\n" +
 	"\x04Join\x12\x13.yrd.v1.JoinRequest\x1a\x14.yrd.v1.JoinResponse\x127\n" +
 	"\x06Remove\x12\x15.yrd.v1.RemoveRequest\x1a\x16.yrd.v1.RemoveResponse\x12[\n" +
 	"\x12TransferLeadership\x12!.yrd.v1.TransferLeadershipRequest\x1a\".yrd.v1.TransferLeadershipResponse\x126\n" +
-	"\x06Backup\x12\x15.yrd.v1.BackupRequest\x1a\x13.yrd.v1.BackupChunk0\x012\xac\x04\n" +
+	"\x06Backup\x12\x15.yrd.v1.BackupRequest\x1a\x13.yrd.v1.BackupChunk0\x01\x12C\n" +
+	"\n" +
+	"Membership\x12\x19.yrd.v1.MembershipRequest\x1a\x1a.yrd.v1.MembershipResponse2\xac\x04\n" +
 	"\vAuthService\x12I\n" +
 	"\fCreateAPIKey\x12\x1b.yrd.v1.CreateAPIKeyRequest\x1a\x1c.yrd.v1.CreateAPIKeyResponse\x12I\n" +
 	"\fRevokeAPIKey\x12\x1b.yrd.v1.RevokeAPIKeyRequest\x1a\x1c.yrd.v1.RevokeAPIKeyResponse\x12F\n" +
@@ -357,53 +359,55 @@ var file_yrd_v1_services_proto_goTypes = []any{
 	(*v1.RemoveRequest)(nil),              // 16: yrd.v1.RemoveRequest
 	(*v1.TransferLeadershipRequest)(nil),  // 17: yrd.v1.TransferLeadershipRequest
 	(*v1.BackupRequest)(nil),              // 18: yrd.v1.BackupRequest
-	(*v1.CreateAPIKeyRequest)(nil),        // 19: yrd.v1.CreateAPIKeyRequest
-	(*v1.RevokeAPIKeyRequest)(nil),        // 20: yrd.v1.RevokeAPIKeyRequest
-	(*v1.ListAPIKeysRequest)(nil),         // 21: yrd.v1.ListAPIKeysRequest
-	(*v1.IssueCertificateRequest)(nil),    // 22: yrd.v1.IssueCertificateRequest
-	(*v1.RevokeCertificateRequest)(nil),   // 23: yrd.v1.RevokeCertificateRequest
-	(*v1.ListCertificatesRequest)(nil),    // 24: yrd.v1.ListCertificatesRequest
-	(*v1.WhoAmIRequest)(nil),              // 25: yrd.v1.WhoAmIRequest
-	(*v1.RequestGrantRequest)(nil),        // 26: yrd.v1.RequestGrantRequest
-	(*v1.DecideGrantRequest)(nil),         // 27: yrd.v1.DecideGrantRequest
-	(*v1.GetGrantRequest)(nil),            // 28: yrd.v1.GetGrantRequest
-	(*v1.ListGrantsRequest)(nil),          // 29: yrd.v1.ListGrantsRequest
-	(*v1.GetPolicyRequest)(nil),           // 30: yrd.v1.GetPolicyRequest
-	(*v1.UpdatePolicyRequest)(nil),        // 31: yrd.v1.UpdatePolicyRequest
-	(*v1.DecideRequest)(nil),              // 32: yrd.v1.DecideRequest
-	(*v1.QueryRequest)(nil),               // 33: yrd.v1.QueryRequest
-	(*v1.ListAuditRequest)(nil),           // 34: yrd.v1.ListAuditRequest
-	(*v1.VerifyAuditRequest)(nil),         // 35: yrd.v1.VerifyAuditRequest
-	(*v1.ExecuteRequest)(nil),             // 36: yrd.v1.ExecuteRequest
-	(*v1.PublishDatasetResponse)(nil),     // 37: yrd.v1.PublishDatasetResponse
-	(*v1.UpdateDatasetResponse)(nil),      // 38: yrd.v1.UpdateDatasetResponse
-	(*v1.RetireDatasetResponse)(nil),      // 39: yrd.v1.RetireDatasetResponse
-	(*v1.GetDatasetResponse)(nil),         // 40: yrd.v1.GetDatasetResponse
-	(*v1.ListDatasetsResponse)(nil),       // 41: yrd.v1.ListDatasetsResponse
-	(*v1.StatusResponse)(nil),             // 42: yrd.v1.StatusResponse
-	(*v1.IssueJoinTokenResponse)(nil),     // 43: yrd.v1.IssueJoinTokenResponse
-	(*v1.JoinResponse)(nil),               // 44: yrd.v1.JoinResponse
-	(*v1.RemoveResponse)(nil),             // 45: yrd.v1.RemoveResponse
-	(*v1.TransferLeadershipResponse)(nil), // 46: yrd.v1.TransferLeadershipResponse
-	(*v1.BackupChunk)(nil),                // 47: yrd.v1.BackupChunk
-	(*v1.CreateAPIKeyResponse)(nil),       // 48: yrd.v1.CreateAPIKeyResponse
-	(*v1.RevokeAPIKeyResponse)(nil),       // 49: yrd.v1.RevokeAPIKeyResponse
-	(*v1.ListAPIKeysResponse)(nil),        // 50: yrd.v1.ListAPIKeysResponse
-	(*v1.IssueCertificateResponse)(nil),   // 51: yrd.v1.IssueCertificateResponse
-	(*v1.RevokeCertificateResponse)(nil),  // 52: yrd.v1.RevokeCertificateResponse
-	(*v1.ListCertificatesResponse)(nil),   // 53: yrd.v1.ListCertificatesResponse
-	(*v1.WhoAmIResponse)(nil),             // 54: yrd.v1.WhoAmIResponse
-	(*v1.RequestGrantResponse)(nil),       // 55: yrd.v1.RequestGrantResponse
-	(*v1.DecideGrantResponse)(nil),        // 56: yrd.v1.DecideGrantResponse
-	(*v1.GetGrantResponse)(nil),           // 57: yrd.v1.GetGrantResponse
-	(*v1.ListGrantsResponse)(nil),         // 58: yrd.v1.ListGrantsResponse
-	(*v1.GetPolicyResponse)(nil),          // 59: yrd.v1.GetPolicyResponse
-	(*v1.UpdatePolicyResponse)(nil),       // 60: yrd.v1.UpdatePolicyResponse
-	(*v1.DecideResponse)(nil),             // 61: yrd.v1.DecideResponse
-	(*v1.QueryResponse)(nil),              // 62: yrd.v1.QueryResponse
-	(*v1.ListAuditResponse)(nil),          // 63: yrd.v1.ListAuditResponse
-	(*v1.AuditRecord)(nil),                // 64: yrd.v1.AuditRecord
-	(*v1.VerifyAuditResponse)(nil),        // 65: yrd.v1.VerifyAuditResponse
+	(*v1.MembershipRequest)(nil),          // 19: yrd.v1.MembershipRequest
+	(*v1.CreateAPIKeyRequest)(nil),        // 20: yrd.v1.CreateAPIKeyRequest
+	(*v1.RevokeAPIKeyRequest)(nil),        // 21: yrd.v1.RevokeAPIKeyRequest
+	(*v1.ListAPIKeysRequest)(nil),         // 22: yrd.v1.ListAPIKeysRequest
+	(*v1.IssueCertificateRequest)(nil),    // 23: yrd.v1.IssueCertificateRequest
+	(*v1.RevokeCertificateRequest)(nil),   // 24: yrd.v1.RevokeCertificateRequest
+	(*v1.ListCertificatesRequest)(nil),    // 25: yrd.v1.ListCertificatesRequest
+	(*v1.WhoAmIRequest)(nil),              // 26: yrd.v1.WhoAmIRequest
+	(*v1.RequestGrantRequest)(nil),        // 27: yrd.v1.RequestGrantRequest
+	(*v1.DecideGrantRequest)(nil),         // 28: yrd.v1.DecideGrantRequest
+	(*v1.GetGrantRequest)(nil),            // 29: yrd.v1.GetGrantRequest
+	(*v1.ListGrantsRequest)(nil),          // 30: yrd.v1.ListGrantsRequest
+	(*v1.GetPolicyRequest)(nil),           // 31: yrd.v1.GetPolicyRequest
+	(*v1.UpdatePolicyRequest)(nil),        // 32: yrd.v1.UpdatePolicyRequest
+	(*v1.DecideRequest)(nil),              // 33: yrd.v1.DecideRequest
+	(*v1.QueryRequest)(nil),               // 34: yrd.v1.QueryRequest
+	(*v1.ListAuditRequest)(nil),           // 35: yrd.v1.ListAuditRequest
+	(*v1.VerifyAuditRequest)(nil),         // 36: yrd.v1.VerifyAuditRequest
+	(*v1.ExecuteRequest)(nil),             // 37: yrd.v1.ExecuteRequest
+	(*v1.PublishDatasetResponse)(nil),     // 38: yrd.v1.PublishDatasetResponse
+	(*v1.UpdateDatasetResponse)(nil),      // 39: yrd.v1.UpdateDatasetResponse
+	(*v1.RetireDatasetResponse)(nil),      // 40: yrd.v1.RetireDatasetResponse
+	(*v1.GetDatasetResponse)(nil),         // 41: yrd.v1.GetDatasetResponse
+	(*v1.ListDatasetsResponse)(nil),       // 42: yrd.v1.ListDatasetsResponse
+	(*v1.StatusResponse)(nil),             // 43: yrd.v1.StatusResponse
+	(*v1.IssueJoinTokenResponse)(nil),     // 44: yrd.v1.IssueJoinTokenResponse
+	(*v1.JoinResponse)(nil),               // 45: yrd.v1.JoinResponse
+	(*v1.RemoveResponse)(nil),             // 46: yrd.v1.RemoveResponse
+	(*v1.TransferLeadershipResponse)(nil), // 47: yrd.v1.TransferLeadershipResponse
+	(*v1.BackupChunk)(nil),                // 48: yrd.v1.BackupChunk
+	(*v1.MembershipResponse)(nil),         // 49: yrd.v1.MembershipResponse
+	(*v1.CreateAPIKeyResponse)(nil),       // 50: yrd.v1.CreateAPIKeyResponse
+	(*v1.RevokeAPIKeyResponse)(nil),       // 51: yrd.v1.RevokeAPIKeyResponse
+	(*v1.ListAPIKeysResponse)(nil),        // 52: yrd.v1.ListAPIKeysResponse
+	(*v1.IssueCertificateResponse)(nil),   // 53: yrd.v1.IssueCertificateResponse
+	(*v1.RevokeCertificateResponse)(nil),  // 54: yrd.v1.RevokeCertificateResponse
+	(*v1.ListCertificatesResponse)(nil),   // 55: yrd.v1.ListCertificatesResponse
+	(*v1.WhoAmIResponse)(nil),             // 56: yrd.v1.WhoAmIResponse
+	(*v1.RequestGrantResponse)(nil),       // 57: yrd.v1.RequestGrantResponse
+	(*v1.DecideGrantResponse)(nil),        // 58: yrd.v1.DecideGrantResponse
+	(*v1.GetGrantResponse)(nil),           // 59: yrd.v1.GetGrantResponse
+	(*v1.ListGrantsResponse)(nil),         // 60: yrd.v1.ListGrantsResponse
+	(*v1.GetPolicyResponse)(nil),          // 61: yrd.v1.GetPolicyResponse
+	(*v1.UpdatePolicyResponse)(nil),       // 62: yrd.v1.UpdatePolicyResponse
+	(*v1.DecideResponse)(nil),             // 63: yrd.v1.DecideResponse
+	(*v1.QueryResponse)(nil),              // 64: yrd.v1.QueryResponse
+	(*v1.ListAuditResponse)(nil),          // 65: yrd.v1.ListAuditResponse
+	(*v1.AuditRecord)(nil),                // 66: yrd.v1.AuditRecord
+	(*v1.VerifyAuditResponse)(nil),        // 67: yrd.v1.VerifyAuditResponse
 }
 var file_yrd_v1_services_proto_depIdxs = []int32{
 	6,  // 0: yrd.v1.ApplyRequest.command:type_name -> yrd.v1.Command
@@ -419,71 +423,73 @@ var file_yrd_v1_services_proto_depIdxs = []int32{
 	16, // 10: yrd.v1.ClusterService.Remove:input_type -> yrd.v1.RemoveRequest
 	17, // 11: yrd.v1.ClusterService.TransferLeadership:input_type -> yrd.v1.TransferLeadershipRequest
 	18, // 12: yrd.v1.ClusterService.Backup:input_type -> yrd.v1.BackupRequest
-	19, // 13: yrd.v1.AuthService.CreateAPIKey:input_type -> yrd.v1.CreateAPIKeyRequest
-	20, // 14: yrd.v1.AuthService.RevokeAPIKey:input_type -> yrd.v1.RevokeAPIKeyRequest
-	21, // 15: yrd.v1.AuthService.ListAPIKeys:input_type -> yrd.v1.ListAPIKeysRequest
-	22, // 16: yrd.v1.AuthService.IssueCertificate:input_type -> yrd.v1.IssueCertificateRequest
-	23, // 17: yrd.v1.AuthService.RevokeCertificate:input_type -> yrd.v1.RevokeCertificateRequest
-	24, // 18: yrd.v1.AuthService.ListCertificates:input_type -> yrd.v1.ListCertificatesRequest
-	25, // 19: yrd.v1.AuthService.WhoAmI:input_type -> yrd.v1.WhoAmIRequest
-	26, // 20: yrd.v1.GrantService.RequestGrant:input_type -> yrd.v1.RequestGrantRequest
-	27, // 21: yrd.v1.GrantService.ApproveGrant:input_type -> yrd.v1.DecideGrantRequest
-	27, // 22: yrd.v1.GrantService.RejectGrant:input_type -> yrd.v1.DecideGrantRequest
-	27, // 23: yrd.v1.GrantService.RevokeGrant:input_type -> yrd.v1.DecideGrantRequest
-	28, // 24: yrd.v1.GrantService.GetGrant:input_type -> yrd.v1.GetGrantRequest
-	29, // 25: yrd.v1.GrantService.ListGrants:input_type -> yrd.v1.ListGrantsRequest
-	30, // 26: yrd.v1.PolicyService.GetPolicy:input_type -> yrd.v1.GetPolicyRequest
-	31, // 27: yrd.v1.PolicyService.UpdatePolicy:input_type -> yrd.v1.UpdatePolicyRequest
-	32, // 28: yrd.v1.PolicyService.Decide:input_type -> yrd.v1.DecideRequest
-	33, // 29: yrd.v1.QueryService.Query:input_type -> yrd.v1.QueryRequest
-	34, // 30: yrd.v1.AuditService.ListAudit:input_type -> yrd.v1.ListAuditRequest
-	34, // 31: yrd.v1.AuditService.ExportAudit:input_type -> yrd.v1.ListAuditRequest
-	35, // 32: yrd.v1.AuditService.VerifyAudit:input_type -> yrd.v1.VerifyAuditRequest
-	0,  // 33: yrd.v1.PeerService.Apply:input_type -> yrd.v1.ApplyRequest
-	2,  // 34: yrd.v1.PeerService.ReadIndex:input_type -> yrd.v1.ReadIndexRequest
-	4,  // 35: yrd.v1.PeerService.Promote:input_type -> yrd.v1.PromoteRequest
-	15, // 36: yrd.v1.PeerService.Join:input_type -> yrd.v1.JoinRequest
-	13, // 37: yrd.v1.PeerService.LocalStatus:input_type -> yrd.v1.StatusRequest
-	36, // 38: yrd.v1.PeerService.Execute:input_type -> yrd.v1.ExecuteRequest
-	37, // 39: yrd.v1.CatalogService.PublishDataset:output_type -> yrd.v1.PublishDatasetResponse
-	38, // 40: yrd.v1.CatalogService.UpdateDataset:output_type -> yrd.v1.UpdateDatasetResponse
-	39, // 41: yrd.v1.CatalogService.RetireDataset:output_type -> yrd.v1.RetireDatasetResponse
-	40, // 42: yrd.v1.CatalogService.GetDataset:output_type -> yrd.v1.GetDatasetResponse
-	41, // 43: yrd.v1.CatalogService.ListDatasets:output_type -> yrd.v1.ListDatasetsResponse
-	42, // 44: yrd.v1.ClusterService.Status:output_type -> yrd.v1.StatusResponse
-	43, // 45: yrd.v1.ClusterService.IssueJoinToken:output_type -> yrd.v1.IssueJoinTokenResponse
-	44, // 46: yrd.v1.ClusterService.Join:output_type -> yrd.v1.JoinResponse
-	45, // 47: yrd.v1.ClusterService.Remove:output_type -> yrd.v1.RemoveResponse
-	46, // 48: yrd.v1.ClusterService.TransferLeadership:output_type -> yrd.v1.TransferLeadershipResponse
-	47, // 49: yrd.v1.ClusterService.Backup:output_type -> yrd.v1.BackupChunk
-	48, // 50: yrd.v1.AuthService.CreateAPIKey:output_type -> yrd.v1.CreateAPIKeyResponse
-	49, // 51: yrd.v1.AuthService.RevokeAPIKey:output_type -> yrd.v1.RevokeAPIKeyResponse
-	50, // 52: yrd.v1.AuthService.ListAPIKeys:output_type -> yrd.v1.ListAPIKeysResponse
-	51, // 53: yrd.v1.AuthService.IssueCertificate:output_type -> yrd.v1.IssueCertificateResponse
-	52, // 54: yrd.v1.AuthService.RevokeCertificate:output_type -> yrd.v1.RevokeCertificateResponse
-	53, // 55: yrd.v1.AuthService.ListCertificates:output_type -> yrd.v1.ListCertificatesResponse
-	54, // 56: yrd.v1.AuthService.WhoAmI:output_type -> yrd.v1.WhoAmIResponse
-	55, // 57: yrd.v1.GrantService.RequestGrant:output_type -> yrd.v1.RequestGrantResponse
-	56, // 58: yrd.v1.GrantService.ApproveGrant:output_type -> yrd.v1.DecideGrantResponse
-	56, // 59: yrd.v1.GrantService.RejectGrant:output_type -> yrd.v1.DecideGrantResponse
-	56, // 60: yrd.v1.GrantService.RevokeGrant:output_type -> yrd.v1.DecideGrantResponse
-	57, // 61: yrd.v1.GrantService.GetGrant:output_type -> yrd.v1.GetGrantResponse
-	58, // 62: yrd.v1.GrantService.ListGrants:output_type -> yrd.v1.ListGrantsResponse
-	59, // 63: yrd.v1.PolicyService.GetPolicy:output_type -> yrd.v1.GetPolicyResponse
-	60, // 64: yrd.v1.PolicyService.UpdatePolicy:output_type -> yrd.v1.UpdatePolicyResponse
-	61, // 65: yrd.v1.PolicyService.Decide:output_type -> yrd.v1.DecideResponse
-	62, // 66: yrd.v1.QueryService.Query:output_type -> yrd.v1.QueryResponse
-	63, // 67: yrd.v1.AuditService.ListAudit:output_type -> yrd.v1.ListAuditResponse
-	64, // 68: yrd.v1.AuditService.ExportAudit:output_type -> yrd.v1.AuditRecord
-	65, // 69: yrd.v1.AuditService.VerifyAudit:output_type -> yrd.v1.VerifyAuditResponse
-	1,  // 70: yrd.v1.PeerService.Apply:output_type -> yrd.v1.ApplyResponse
-	3,  // 71: yrd.v1.PeerService.ReadIndex:output_type -> yrd.v1.ReadIndexResponse
-	5,  // 72: yrd.v1.PeerService.Promote:output_type -> yrd.v1.PromoteResponse
-	44, // 73: yrd.v1.PeerService.Join:output_type -> yrd.v1.JoinResponse
-	42, // 74: yrd.v1.PeerService.LocalStatus:output_type -> yrd.v1.StatusResponse
-	62, // 75: yrd.v1.PeerService.Execute:output_type -> yrd.v1.QueryResponse
-	39, // [39:76] is the sub-list for method output_type
-	2,  // [2:39] is the sub-list for method input_type
+	19, // 13: yrd.v1.ClusterService.Membership:input_type -> yrd.v1.MembershipRequest
+	20, // 14: yrd.v1.AuthService.CreateAPIKey:input_type -> yrd.v1.CreateAPIKeyRequest
+	21, // 15: yrd.v1.AuthService.RevokeAPIKey:input_type -> yrd.v1.RevokeAPIKeyRequest
+	22, // 16: yrd.v1.AuthService.ListAPIKeys:input_type -> yrd.v1.ListAPIKeysRequest
+	23, // 17: yrd.v1.AuthService.IssueCertificate:input_type -> yrd.v1.IssueCertificateRequest
+	24, // 18: yrd.v1.AuthService.RevokeCertificate:input_type -> yrd.v1.RevokeCertificateRequest
+	25, // 19: yrd.v1.AuthService.ListCertificates:input_type -> yrd.v1.ListCertificatesRequest
+	26, // 20: yrd.v1.AuthService.WhoAmI:input_type -> yrd.v1.WhoAmIRequest
+	27, // 21: yrd.v1.GrantService.RequestGrant:input_type -> yrd.v1.RequestGrantRequest
+	28, // 22: yrd.v1.GrantService.ApproveGrant:input_type -> yrd.v1.DecideGrantRequest
+	28, // 23: yrd.v1.GrantService.RejectGrant:input_type -> yrd.v1.DecideGrantRequest
+	28, // 24: yrd.v1.GrantService.RevokeGrant:input_type -> yrd.v1.DecideGrantRequest
+	29, // 25: yrd.v1.GrantService.GetGrant:input_type -> yrd.v1.GetGrantRequest
+	30, // 26: yrd.v1.GrantService.ListGrants:input_type -> yrd.v1.ListGrantsRequest
+	31, // 27: yrd.v1.PolicyService.GetPolicy:input_type -> yrd.v1.GetPolicyRequest
+	32, // 28: yrd.v1.PolicyService.UpdatePolicy:input_type -> yrd.v1.UpdatePolicyRequest
+	33, // 29: yrd.v1.PolicyService.Decide:input_type -> yrd.v1.DecideRequest
+	34, // 30: yrd.v1.QueryService.Query:input_type -> yrd.v1.QueryRequest
+	35, // 31: yrd.v1.AuditService.ListAudit:input_type -> yrd.v1.ListAuditRequest
+	35, // 32: yrd.v1.AuditService.ExportAudit:input_type -> yrd.v1.ListAuditRequest
+	36, // 33: yrd.v1.AuditService.VerifyAudit:input_type -> yrd.v1.VerifyAuditRequest
+	0,  // 34: yrd.v1.PeerService.Apply:input_type -> yrd.v1.ApplyRequest
+	2,  // 35: yrd.v1.PeerService.ReadIndex:input_type -> yrd.v1.ReadIndexRequest
+	4,  // 36: yrd.v1.PeerService.Promote:input_type -> yrd.v1.PromoteRequest
+	15, // 37: yrd.v1.PeerService.Join:input_type -> yrd.v1.JoinRequest
+	13, // 38: yrd.v1.PeerService.LocalStatus:input_type -> yrd.v1.StatusRequest
+	37, // 39: yrd.v1.PeerService.Execute:input_type -> yrd.v1.ExecuteRequest
+	38, // 40: yrd.v1.CatalogService.PublishDataset:output_type -> yrd.v1.PublishDatasetResponse
+	39, // 41: yrd.v1.CatalogService.UpdateDataset:output_type -> yrd.v1.UpdateDatasetResponse
+	40, // 42: yrd.v1.CatalogService.RetireDataset:output_type -> yrd.v1.RetireDatasetResponse
+	41, // 43: yrd.v1.CatalogService.GetDataset:output_type -> yrd.v1.GetDatasetResponse
+	42, // 44: yrd.v1.CatalogService.ListDatasets:output_type -> yrd.v1.ListDatasetsResponse
+	43, // 45: yrd.v1.ClusterService.Status:output_type -> yrd.v1.StatusResponse
+	44, // 46: yrd.v1.ClusterService.IssueJoinToken:output_type -> yrd.v1.IssueJoinTokenResponse
+	45, // 47: yrd.v1.ClusterService.Join:output_type -> yrd.v1.JoinResponse
+	46, // 48: yrd.v1.ClusterService.Remove:output_type -> yrd.v1.RemoveResponse
+	47, // 49: yrd.v1.ClusterService.TransferLeadership:output_type -> yrd.v1.TransferLeadershipResponse
+	48, // 50: yrd.v1.ClusterService.Backup:output_type -> yrd.v1.BackupChunk
+	49, // 51: yrd.v1.ClusterService.Membership:output_type -> yrd.v1.MembershipResponse
+	50, // 52: yrd.v1.AuthService.CreateAPIKey:output_type -> yrd.v1.CreateAPIKeyResponse
+	51, // 53: yrd.v1.AuthService.RevokeAPIKey:output_type -> yrd.v1.RevokeAPIKeyResponse
+	52, // 54: yrd.v1.AuthService.ListAPIKeys:output_type -> yrd.v1.ListAPIKeysResponse
+	53, // 55: yrd.v1.AuthService.IssueCertificate:output_type -> yrd.v1.IssueCertificateResponse
+	54, // 56: yrd.v1.AuthService.RevokeCertificate:output_type -> yrd.v1.RevokeCertificateResponse
+	55, // 57: yrd.v1.AuthService.ListCertificates:output_type -> yrd.v1.ListCertificatesResponse
+	56, // 58: yrd.v1.AuthService.WhoAmI:output_type -> yrd.v1.WhoAmIResponse
+	57, // 59: yrd.v1.GrantService.RequestGrant:output_type -> yrd.v1.RequestGrantResponse
+	58, // 60: yrd.v1.GrantService.ApproveGrant:output_type -> yrd.v1.DecideGrantResponse
+	58, // 61: yrd.v1.GrantService.RejectGrant:output_type -> yrd.v1.DecideGrantResponse
+	58, // 62: yrd.v1.GrantService.RevokeGrant:output_type -> yrd.v1.DecideGrantResponse
+	59, // 63: yrd.v1.GrantService.GetGrant:output_type -> yrd.v1.GetGrantResponse
+	60, // 64: yrd.v1.GrantService.ListGrants:output_type -> yrd.v1.ListGrantsResponse
+	61, // 65: yrd.v1.PolicyService.GetPolicy:output_type -> yrd.v1.GetPolicyResponse
+	62, // 66: yrd.v1.PolicyService.UpdatePolicy:output_type -> yrd.v1.UpdatePolicyResponse
+	63, // 67: yrd.v1.PolicyService.Decide:output_type -> yrd.v1.DecideResponse
+	64, // 68: yrd.v1.QueryService.Query:output_type -> yrd.v1.QueryResponse
+	65, // 69: yrd.v1.AuditService.ListAudit:output_type -> yrd.v1.ListAuditResponse
+	66, // 70: yrd.v1.AuditService.ExportAudit:output_type -> yrd.v1.AuditRecord
+	67, // 71: yrd.v1.AuditService.VerifyAudit:output_type -> yrd.v1.VerifyAuditResponse
+	1,  // 72: yrd.v1.PeerService.Apply:output_type -> yrd.v1.ApplyResponse
+	3,  // 73: yrd.v1.PeerService.ReadIndex:output_type -> yrd.v1.ReadIndexResponse
+	5,  // 74: yrd.v1.PeerService.Promote:output_type -> yrd.v1.PromoteResponse
+	45, // 75: yrd.v1.PeerService.Join:output_type -> yrd.v1.JoinResponse
+	43, // 76: yrd.v1.PeerService.LocalStatus:output_type -> yrd.v1.StatusResponse
+	64, // 77: yrd.v1.PeerService.Execute:output_type -> yrd.v1.QueryResponse
+	40, // [40:78] is the sub-list for method output_type
+	2,  // [2:40] is the sub-list for method input_type
 	2,  // [2:2] is the sub-list for extension type_name
 	2,  // [2:2] is the sub-list for extension extendee
 	0,  // [0:2] is the sub-list for field type_name

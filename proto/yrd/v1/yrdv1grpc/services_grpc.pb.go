@@ -286,6 +286,7 @@ const (
 	ClusterService_Remove_FullMethodName             = "/yrd.v1.ClusterService/Remove"
 	ClusterService_TransferLeadership_FullMethodName = "/yrd.v1.ClusterService/TransferLeadership"
 	ClusterService_Backup_FullMethodName             = "/yrd.v1.ClusterService/Backup"
+	ClusterService_Membership_FullMethodName         = "/yrd.v1.ClusterService/Membership"
 )
 
 // ClusterServiceClient is the client API for ClusterService service.
@@ -301,6 +302,10 @@ type ClusterServiceClient interface {
 	TransferLeadership(ctx context.Context, in *v1.TransferLeadershipRequest, opts ...grpc.CallOption) (*v1.TransferLeadershipResponse, error)
 	// Streams a consistent snapshot of the node's catalog database (a bbolt file).
 	Backup(ctx context.Context, in *v1.BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[v1.BackupChunk], error)
+	// Whether the member registry lists a peer, signed with the answering
+	// node's fabric key. A node removed while it was down asks its former
+	// peers this: their fabric refuses it, so raft never tells it.
+	Membership(ctx context.Context, in *v1.MembershipRequest, opts ...grpc.CallOption) (*v1.MembershipResponse, error)
 }
 
 type clusterServiceClient struct {
@@ -380,6 +385,16 @@ func (c *clusterServiceClient) Backup(ctx context.Context, in *v1.BackupRequest,
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ClusterService_BackupClient = grpc.ServerStreamingClient[v1.BackupChunk]
 
+func (c *clusterServiceClient) Membership(ctx context.Context, in *v1.MembershipRequest, opts ...grpc.CallOption) (*v1.MembershipResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.MembershipResponse)
+	err := c.cc.Invoke(ctx, ClusterService_Membership_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServiceServer is the server API for ClusterService service.
 // All implementations must embed UnimplementedClusterServiceServer
 // for forward compatibility.
@@ -393,6 +408,10 @@ type ClusterServiceServer interface {
 	TransferLeadership(context.Context, *v1.TransferLeadershipRequest) (*v1.TransferLeadershipResponse, error)
 	// Streams a consistent snapshot of the node's catalog database (a bbolt file).
 	Backup(*v1.BackupRequest, grpc.ServerStreamingServer[v1.BackupChunk]) error
+	// Whether the member registry lists a peer, signed with the answering
+	// node's fabric key. A node removed while it was down asks its former
+	// peers this: their fabric refuses it, so raft never tells it.
+	Membership(context.Context, *v1.MembershipRequest) (*v1.MembershipResponse, error)
 	mustEmbedUnimplementedClusterServiceServer()
 }
 
@@ -420,6 +439,9 @@ func (UnimplementedClusterServiceServer) TransferLeadership(context.Context, *v1
 }
 func (UnimplementedClusterServiceServer) Backup(*v1.BackupRequest, grpc.ServerStreamingServer[v1.BackupChunk]) error {
 	return status.Error(codes.Unimplemented, "method Backup not implemented")
+}
+func (UnimplementedClusterServiceServer) Membership(context.Context, *v1.MembershipRequest) (*v1.MembershipResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Membership not implemented")
 }
 func (UnimplementedClusterServiceServer) mustEmbedUnimplementedClusterServiceServer() {}
 func (UnimplementedClusterServiceServer) testEmbeddedByValue()                        {}
@@ -543,6 +565,24 @@ func _ClusterService_Backup_Handler(srv interface{}, stream grpc.ServerStream) e
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ClusterService_BackupServer = grpc.ServerStreamingServer[v1.BackupChunk]
 
+func _ClusterService_Membership_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.MembershipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServiceServer).Membership(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterService_Membership_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServiceServer).Membership(ctx, req.(*v1.MembershipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterService_ServiceDesc is the grpc.ServiceDesc for ClusterService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -569,6 +609,10 @@ var ClusterService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TransferLeadership",
 			Handler:    _ClusterService_TransferLeadership_Handler,
+		},
+		{
+			MethodName: "Membership",
+			Handler:    _ClusterService_Membership_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
