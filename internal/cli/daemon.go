@@ -321,7 +321,17 @@ var (
 	devCities      = []string{"shanghai", "hangzhou", "nanjing"}
 	devAPIAddrs    = []string{"127.0.0.1:7401", "127.0.0.1:7402", "127.0.0.1:7403"}
 	devFabricAddrs = []string{"/ip4/127.0.0.1/tcp/7411", "/ip4/127.0.0.1/tcp/7412", "/ip4/127.0.0.1/tcp/7413"}
+	devAdminAddrs  = []string{"127.0.0.1:7421", "127.0.0.1:7422", "127.0.0.1:7423"}
 )
+
+// devAdminAddr is city i's admin listener (the web console): fixed next
+// to the fixed API ports, or a port the kernel picks.
+func devAdminAddr(fixed bool, i int) string {
+	if fixed {
+		return devAdminAddrs[i]
+	}
+	return "127.0.0.1:0"
+}
 
 func runDev(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	dataDir := fs.String("data-dir", "", "keep the delta's state here (default: a temporary dir removed on exit)")
@@ -357,7 +367,10 @@ func runDev(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		c, err := devnet.Start(startCtx, devnet.Options{
 			Cities: devCities, DataDir: dir, APIAddrs: apiAddrs, FabricAddrs: fabricAddrs,
 			Raft: node.DefaultConfig().Raft, Logger: log,
-			Configure: func(i int, cfg *node.Config) { cfg.Data.Files = files[devCities[i]] },
+			Configure: func(i int, cfg *node.Config) {
+				cfg.Data.Files = files[devCities[i]]
+				cfg.AdminAddr = devAdminAddr(apiAddrs != nil, i)
+			},
 		})
 		if err != nil {
 			return err
@@ -415,6 +428,10 @@ func printDevDelta(w io.Writer, c *devnet.Cluster, dir string, s devSummary) {
 	fmt.Fprintf(w, "yrdnode dev: a 3-city delta is running (data in %s)\n\n", dir)
 	for i, city := range devCities {
 		fmt.Fprintf(w, "  %-9s api %s  fabric %s  peer %s\n", city, c.Config(i).APIAddr, strings.Join(c.Config(i).FabricAddrs, ","), c.Node(i).PeerID())
+	}
+	fmt.Fprintln(w, "\nWeb console (sign in with a key from credentials.json; the certificate is from each city's CA, ca/ca.pem):")
+	for i, city := range devCities {
+		fmt.Fprintf(w, "  %-9s https://%s/\n", city, c.Node(i).AdminAddr())
 	}
 	if s.kept > 0 {
 		fmt.Fprintf(w, "\n%d sample datasets already in the catalog, %d published.\n", s.kept, s.published)
