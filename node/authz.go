@@ -65,6 +65,9 @@ var (
 		// Every role may ask; the policy itself denies non-analysts, and
 		// the denial is on record.
 		"/yrd.v1.PolicyService/Decide": anyRole,
+		// Operators and auditors see every organisation's usage, CDOs and
+		// analysts their own (GetUsage narrows it); publishers spend none.
+		"/yrd.v1.PolicyService/GetUsage": {yrdv1.Role_ROLE_OPERATOR, yrdv1.Role_ROLE_AUDITOR, yrdv1.Role_ROLE_CDO, yrdv1.Role_ROLE_ANALYST},
 
 		// As with Decide, the owner's policy denies non-analysts, on record.
 		"/yrd.v1.QueryService/Query": anyRole,

@@ -32,6 +32,7 @@ const (
 	RuleRoleMethod          = "role.method"
 	RuleDatasetOtherOrg     = "dataset.other-organisation"
 	RuleGrantOtherOrg       = "grant.other-organisation"
+	RuleUsageOtherOrg       = "usage.other-organisation"
 	RuleCredentialOtherCity = "credential.other-city"
 	RuleConcurrentQuery     = "limit.concurrent-queries"
 	RuleResultSize          = owner.RuleResultSize

@@ -157,6 +157,46 @@ func (c *Catalog) PrivacySpent(city, org string, year int, family string) (float
 	return f, err
 }
 
+// PrivacySpending is one record of the privacy budget ledger: what Org of
+// City has spent in Year on Family ("" for the organisation-wide total of
+// older spends).
+type PrivacySpending struct {
+	City, Org string
+	Year      int
+	Family    string
+	Spent     float64
+}
+
+// PrivacySpentIn returns every privacy budget record of year, as of the
+// last committed Update, in key order. The key leads with city and org, not
+// the year, so it reads the whole ledger: one record per organisation,
+// family and year, which stays small.
+func (c *Catalog) PrivacySpentIn(year int) ([]PrivacySpending, error) {
+	var out []PrivacySpending
+	err := c.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPrivacySpent)
+		if b == nil {
+			return nil // a file from before the ledger
+		}
+		return b.ForEach(func(k, v []byte) error {
+			city, org, y, family, err := parsePrivacyKey(k)
+			if err != nil {
+				return fmt.Errorf("store: %s %x: %w", bucketPrivacySpent, k, err)
+			}
+			if y != year {
+				return nil
+			}
+			f, err := decodeSpent(v)
+			if err != nil {
+				return fmt.Errorf("store: %s %x: %w", bucketPrivacySpent, k, err)
+			}
+			out = append(out, PrivacySpending{City: city, Org: org, Year: y, Family: family, Spent: f})
+			return nil
+		})
+	})
+	return out, err
+}
+
 // checkPrivacySpent reads every ledger record of a restored file and
 // rejects malformed ones. A missing bucket (a file from before the ledger)
 // is fine.

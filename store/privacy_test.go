@@ -2,10 +2,12 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,6 +66,49 @@ func TestPrivacySpentIsPerOrganisationAndYear(t *testing.T) {
 	})
 	if !errors.Is(err, boom) || spent(t, c, "hangzhou", "hz-lab", 2026) != 1.5 {
 		t.Fatalf("rolled-back update: %v, total %v", err, spent(t, c, "hangzhou", "hz-lab", 2026))
+	}
+}
+
+// TestPrivacySpentInListsOneYear: every record of the year comes back,
+// with its family and the organisation-wide totals of older spends, and
+// no record of another year.
+func TestPrivacySpentInListsOneYear(t *testing.T) {
+	c := openAccessCatalog(t)
+	if got, err := c.PrivacySpentIn(2026); err != nil || len(got) != 0 {
+		t.Fatalf("empty ledger: %v, %v", got, err)
+	}
+	want := []PrivacySpending{
+		{City: "hangzhou", Org: "hz-lab", Year: 2026, Family: "", Spent: 1.5},
+		{City: "hangzhou", Org: "hz-lab", Year: 2026, Family: "yrd.elderly-population.v1", Spent: 2},
+		{City: "nanjing", Org: "nj-lab", Year: 2026, Family: "yrd.hospital-visits.v1", Spent: 0.5},
+	}
+	mustUpdate(t, c, 1, func(tx *Tx) error {
+		for _, w := range want {
+			if err := tx.PutPrivacySpent(w.City, w.Org, w.Year, w.Family, w.Spent); err != nil {
+				return err
+			}
+		}
+		if err := tx.PutPrivacySpent("hangzhou", "hz-lab", 2025, "yrd.elderly-population.v1", 9); err != nil {
+			return err
+		}
+		return tx.PutPrivacySpent("nanjing", "nj-lab", 2027, "", 4)
+	})
+	got, err := c.PrivacySpentIn(2026)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(got, func(a, b PrivacySpending) int {
+		return cmp.Or(cmp.Compare(a.City, b.City), cmp.Compare(a.Org, b.Org), cmp.Compare(a.Family, b.Family))
+	})
+	if !slices.Equal(got, want) {
+		t.Fatalf("PrivacySpentIn(2026) = %+v, want %+v", got, want)
+	}
+	if got, err := c.PrivacySpentIn(2024); err != nil || len(got) != 0 {
+		t.Fatalf("a year without spends: %v, %v", got, err)
+	}
+	c.Close()
+	if _, err := c.PrivacySpentIn(2026); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v, want ErrClosed", err)
 	}
 }
 

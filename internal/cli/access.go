@@ -48,6 +48,7 @@ func accessCommands() []command {
 		{name: "policy", summary: "the delta's rule parameters and decisions", sub: []command{
 			{name: "show", summary: "show the rule parameters in force", setup: runPolicyShow},
 			{name: "decide", summary: "ask how the rules judge an access request (and put it on record)", setup: runPolicyDecide},
+			{name: "usage", summary: "privacy budget spent and cross-border exports counted this year, against their limits", setup: runPolicyUsage},
 		}},
 		auditCommand(),
 	}

@@ -35,6 +35,7 @@ var readMethods = map[string]bool{
 	"/yrd.v1.GrantService/GetGrant":        true,
 	"/yrd.v1.GrantService/ListGrants":      true,
 	"/yrd.v1.PolicyService/GetPolicy":      true,
+	"/yrd.v1.PolicyService/GetUsage":       true,
 	"/yrd.v1.AuditService/ListAudit":       true,
 	"/yrd.v1.AuditService/VerifyAudit":     true,
 }

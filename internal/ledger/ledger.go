@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -59,6 +60,56 @@ func bucketName(org string, year int, k Kind) []byte {
 }
 
 var countKey = []byte{0} // hashes are 32 bytes, so a 1-byte key never collides
+
+// parseBucketName is bucketName's inverse. It splits from the right, since
+// the year and kind hold no NUL whatever the organisation's name holds.
+func parseBucketName(name []byte) (org string, year int, k Kind, ok bool) {
+	s := string(name)
+	i := strings.LastIndexByte(s, 0)
+	if i < 0 {
+		return "", 0, 0, false
+	}
+	kind, err := strconv.ParseUint(s[i+1:], 10, 8)
+	if err != nil {
+		return "", 0, 0, false
+	}
+	s = s[:i]
+	j := strings.LastIndexByte(s, 0)
+	if j < 0 {
+		return "", 0, 0, false
+	}
+	if year, err = strconv.Atoi(s[j+1:]); err != nil {
+		return "", 0, 0, false
+	}
+	return s[:j], year, Kind(kind), true
+}
+
+// YearCount is one organisation's count of one kind in a year.
+type YearCount struct {
+	Org   string
+	Kind  Kind
+	Count uint64
+}
+
+// CountsIn returns every count recorded for year, whatever the
+// organisation and kind, in bucket order (by organisation, then kind).
+// An organisation appears once a flow of its has been recorded.
+func (l *Ledger) CountsIn(year int) ([]YearCount, error) {
+	var out []YearCount
+	err := l.db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			org, y, k, ok := parseBucketName(name)
+			if !ok || y != year {
+				return nil
+			}
+			if v := b.Get(countKey); len(v) == 8 {
+				out = append(out, YearCount{Org: org, Kind: k, Count: binary.BigEndian.Uint64(v)})
+			}
+			return nil
+		})
+	})
+	return out, err
+}
 
 // Count returns the distinct individuals recorded for org in year.
 func (l *Ledger) Count(org string, year int, k Kind) (uint64, error) {

@@ -83,3 +83,45 @@ func TestPreviewCountsWithoutRecording(t *testing.T) {
 		t.Errorf("count after Preview = %d, want 10", n)
 	}
 }
+
+// TestCountsInListsOneYear: every organisation and kind recorded in the
+// year, with its count, and nothing of another year; a refused flow adds
+// no entry.
+func TestCountsInListsOneYear(t *testing.T) {
+	l, err := Open(filepath.Join(t.TempDir(), "exports.db"), []byte("0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if got, err := l.CountsIn(2026); err != nil || len(got) != 0 {
+		t.Fatalf("empty ledger: %v, %v", got, err)
+	}
+	for _, r := range []struct {
+		org  string
+		year int
+		k    Kind
+		n    int
+	}{
+		{"sh-transport", 2026, Personal, 12}, {"sh-transport", 2026, Sensitive, 3}, {"hz-port", 2026, Personal, 5},
+		{"sh-transport", 2025, Personal, 40}, {"a\x002026", 2027, Sensitive, 1},
+	} {
+		if _, _, err := l.Record(r.org, r.year, r.k, persons(0, r.n), 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := l.Record("nb-port", 2026, Personal, persons(0, 11), 10); !errors.Is(err, ErrLimit) {
+		t.Fatalf("flow past the limit: %v", err)
+	}
+	got, err := l.CountsIn(2026)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []YearCount{{"hz-port", Personal, 5}, {"sh-transport", Personal, 12}, {"sh-transport", Sensitive, 3}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("CountsIn(2026) = %v, want %v", got, want)
+	}
+	// An organisation's name may hold what the bucket name separates with.
+	if got, _ := l.CountsIn(2027); len(got) != 1 || got[0] != (YearCount{"a\x002026", Sensitive, 1}) {
+		t.Fatalf("CountsIn(2027) = %+v", got)
+	}
+}

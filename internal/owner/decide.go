@@ -48,7 +48,7 @@ func (e *Executor) decide(ctx context.Context, q *query) error {
 		return err
 	}
 	now := time.Now()
-	q.year = now.In(chinaTime).Year()
+	q.year = Year(now)
 	usage, err := e.crossBorderUsage(q)
 	if err != nil {
 		return err

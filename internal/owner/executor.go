@@ -33,6 +33,9 @@ var ErrResultSize = fmt.Errorf("%w: over the result size cap", errkind.Exhausted
 // thresholds count in.
 var chinaTime = time.FixedZone("CST", 8*3600)
 
+// Year is the calendar year that budgets and export thresholds count t in.
+func Year(t time.Time) int { return t.In(chinaTime).Year() }
+
 // Request is a query on one dataset this node owns.
 type Request struct {
 	Query   *yrdv1.Query

@@ -23,6 +23,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ExportKind is which of the two yearly cross-border counts of an
+// exporting organisation (internal/ledger.Kind).
+type ExportKind int32
+
+const (
+	ExportKind_EXPORT_KIND_UNSPECIFIED ExportKind = 0
+	// Individuals whose (non-sensitive) personal data left the mainland.
+	ExportKind_EXPORT_KIND_PERSONAL ExportKind = 1
+	// Individuals whose sensitive personal data left the mainland.
+	ExportKind_EXPORT_KIND_SENSITIVE ExportKind = 2
+)
+
+// Enum value maps for ExportKind.
+var (
+	ExportKind_name = map[int32]string{
+		0: "EXPORT_KIND_UNSPECIFIED",
+		1: "EXPORT_KIND_PERSONAL",
+		2: "EXPORT_KIND_SENSITIVE",
+	}
+	ExportKind_value = map[string]int32{
+		"EXPORT_KIND_UNSPECIFIED": 0,
+		"EXPORT_KIND_PERSONAL":    1,
+		"EXPORT_KIND_SENSITIVE":   2,
+	}
+)
+
+func (x ExportKind) Enum() *ExportKind {
+	p := new(ExportKind)
+	*p = x
+	return p
+}
+
+func (x ExportKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExportKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_yrd_v1_access_api_proto_enumTypes[0].Descriptor()
+}
+
+func (ExportKind) Type() protoreflect.EnumType {
+	return &file_yrd_v1_access_api_proto_enumTypes[0]
+}
+
+func (x ExportKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExportKind.Descriptor instead.
+func (ExportKind) EnumDescriptor() ([]byte, []int) {
+	return file_yrd_v1_access_api_proto_rawDescGZIP(), []int{0}
+}
+
 type RequestGrantRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DatasetId     string                 `protobuf:"bytes,1,opt,name=dataset_id,json=datasetId,proto3" json:"dataset_id,omitempty"`
@@ -729,6 +782,325 @@ func (x *DecideResponse) GetAuditSeq() uint64 {
 	return 0
 }
 
+type GetUsageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The calendar year, counted in China time like the budgets and export
+	// thresholds themselves; 0 means the current one.
+	Year int32 `protobuf:"varint,1,opt,name=year,proto3" json:"year,omitempty"`
+	// Only this organisation (requester of budget spending, exporter of
+	// individuals); empty means every organisation the caller may see.
+	Org           string `protobuf:"bytes,2,opt,name=org,proto3" json:"org,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageRequest) Reset() {
+	*x = GetUsageRequest{}
+	mi := &file_yrd_v1_access_api_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageRequest) ProtoMessage() {}
+
+func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_access_api_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
+func (*GetUsageRequest) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_access_api_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetUsageRequest) GetYear() int32 {
+	if x != nil {
+		return x.Year
+	}
+	return 0
+}
+
+func (x *GetUsageRequest) GetOrg() string {
+	if x != nil {
+		return x.Org
+	}
+	return ""
+}
+
+// BudgetUsage is what one requesting organisation has spent of its yearly
+// privacy budget for one dataset family. The catalog replicates it, so
+// every node reports the same.
+type BudgetUsage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	City  string                 `protobuf:"bytes,1,opt,name=city,proto3" json:"city,omitempty"`
+	Org   string                 `protobuf:"bytes,2,opt,name=org,proto3" json:"org,omitempty"`
+	Year  int32                  `protobuf:"varint,3,opt,name=year,proto3" json:"year,omitempty"`
+	// The dataset family (a standard_schema_id); empty for the
+	// organisation-wide total of spends recorded before families existed.
+	Family string `protobuf:"bytes,4,opt,name=family,proto3" json:"family,omitempty"`
+	// Epsilon spent so far.
+	Spent float64 `protobuf:"fixed64,5,opt,name=spent,proto3" json:"spent,omitempty"`
+	// Epsilon the family may spend in the year: the current policy's
+	// privacy_budget.
+	Budget float64 `protobuf:"fixed64,6,opt,name=budget,proto3" json:"budget,omitempty"`
+	// budget - spent, never below 0.
+	Remaining     float64 `protobuf:"fixed64,7,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BudgetUsage) Reset() {
+	*x = BudgetUsage{}
+	mi := &file_yrd_v1_access_api_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BudgetUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BudgetUsage) ProtoMessage() {}
+
+func (x *BudgetUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_access_api_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BudgetUsage.ProtoReflect.Descriptor instead.
+func (*BudgetUsage) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_access_api_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *BudgetUsage) GetCity() string {
+	if x != nil {
+		return x.City
+	}
+	return ""
+}
+
+func (x *BudgetUsage) GetOrg() string {
+	if x != nil {
+		return x.Org
+	}
+	return ""
+}
+
+func (x *BudgetUsage) GetYear() int32 {
+	if x != nil {
+		return x.Year
+	}
+	return 0
+}
+
+func (x *BudgetUsage) GetFamily() string {
+	if x != nil {
+		return x.Family
+	}
+	return ""
+}
+
+func (x *BudgetUsage) GetSpent() float64 {
+	if x != nil {
+		return x.Spent
+	}
+	return 0
+}
+
+func (x *BudgetUsage) GetBudget() float64 {
+	if x != nil {
+		return x.Budget
+	}
+	return 0
+}
+
+func (x *BudgetUsage) GetRemaining() float64 {
+	if x != nil {
+		return x.Remaining
+	}
+	return 0
+}
+
+// ExportUsage is how many distinct individuals of one kind an organisation
+// has sent out of the mainland in a year, as the answering node's export
+// ledger counts them (the owner node of the data counts its own exports).
+type ExportUsage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Org   string                 `protobuf:"bytes,1,opt,name=org,proto3" json:"org,omitempty"`
+	Year  int32                  `protobuf:"varint,2,opt,name=year,proto3" json:"year,omitempty"`
+	Kind  ExportKind             `protobuf:"varint,3,opt,name=kind,proto3,enum=yrd.v1.ExportKind" json:"kind,omitempty"`
+	Count uint64                 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	// The current policy's limit for the kind: cross_border_individuals_limit
+	// or cross_border_sensitive_individuals_limit.
+	Threshold     uint64 `protobuf:"varint,5,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportUsage) Reset() {
+	*x = ExportUsage{}
+	mi := &file_yrd_v1_access_api_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportUsage) ProtoMessage() {}
+
+func (x *ExportUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_access_api_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportUsage.ProtoReflect.Descriptor instead.
+func (*ExportUsage) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_access_api_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ExportUsage) GetOrg() string {
+	if x != nil {
+		return x.Org
+	}
+	return ""
+}
+
+func (x *ExportUsage) GetYear() int32 {
+	if x != nil {
+		return x.Year
+	}
+	return 0
+}
+
+func (x *ExportUsage) GetKind() ExportKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ExportKind_EXPORT_KIND_UNSPECIFIED
+}
+
+func (x *ExportUsage) GetCount() uint64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ExportUsage) GetThreshold() uint64 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+type GetUsageResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The city of the node that answered: its exports are that node's only.
+	City string `protobuf:"bytes,1,opt,name=city,proto3" json:"city,omitempty"`
+	// The year reported (the current one when the request said 0).
+	Year int32 `protobuf:"varint,2,opt,name=year,proto3" json:"year,omitempty"`
+	// The policy version whose limits budgets and thresholds carry.
+	PolicyVersion uint64 `protobuf:"varint,3,opt,name=policy_version,json=policyVersion,proto3" json:"policy_version,omitempty"`
+	// Ordered by city, organisation and family.
+	Budgets []*BudgetUsage `protobuf:"bytes,4,rep,name=budgets,proto3" json:"budgets,omitempty"`
+	// Ordered by organisation and kind.
+	Exports       []*ExportUsage `protobuf:"bytes,5,rep,name=exports,proto3" json:"exports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageResponse) Reset() {
+	*x = GetUsageResponse{}
+	mi := &file_yrd_v1_access_api_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageResponse) ProtoMessage() {}
+
+func (x *GetUsageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_yrd_v1_access_api_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageResponse.ProtoReflect.Descriptor instead.
+func (*GetUsageResponse) Descriptor() ([]byte, []int) {
+	return file_yrd_v1_access_api_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetUsageResponse) GetCity() string {
+	if x != nil {
+		return x.City
+	}
+	return ""
+}
+
+func (x *GetUsageResponse) GetYear() int32 {
+	if x != nil {
+		return x.Year
+	}
+	return 0
+}
+
+func (x *GetUsageResponse) GetPolicyVersion() uint64 {
+	if x != nil {
+		return x.PolicyVersion
+	}
+	return 0
+}
+
+func (x *GetUsageResponse) GetBudgets() []*BudgetUsage {
+	if x != nil {
+		return x.Budgets
+	}
+	return nil
+}
+
+func (x *GetUsageResponse) GetExports() []*ExportUsage {
+	if x != nil {
+		return x.Exports
+	}
+	return nil
+}
+
 type ListAuditRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Requester string                 `protobuf:"bytes,1,opt,name=requester,proto3" json:"requester,omitempty"`
@@ -748,7 +1120,7 @@ type ListAuditRequest struct {
 
 func (x *ListAuditRequest) Reset() {
 	*x = ListAuditRequest{}
-	mi := &file_yrd_v1_access_api_proto_msgTypes[14]
+	mi := &file_yrd_v1_access_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +1132,7 @@ func (x *ListAuditRequest) String() string {
 func (*ListAuditRequest) ProtoMessage() {}
 
 func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_access_api_proto_msgTypes[14]
+	mi := &file_yrd_v1_access_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +1145,7 @@ func (x *ListAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_access_api_proto_rawDescGZIP(), []int{14}
+	return file_yrd_v1_access_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListAuditRequest) GetRequester() string {
@@ -849,7 +1221,7 @@ type ListAuditResponse struct {
 
 func (x *ListAuditResponse) Reset() {
 	*x = ListAuditResponse{}
-	mi := &file_yrd_v1_access_api_proto_msgTypes[15]
+	mi := &file_yrd_v1_access_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +1233,7 @@ func (x *ListAuditResponse) String() string {
 func (*ListAuditResponse) ProtoMessage() {}
 
 func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_access_api_proto_msgTypes[15]
+	mi := &file_yrd_v1_access_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +1246,7 @@ func (x *ListAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_access_api_proto_rawDescGZIP(), []int{15}
+	return file_yrd_v1_access_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListAuditResponse) GetRecords() []*AuditRecord {
@@ -899,7 +1271,7 @@ type VerifyAuditRequest struct {
 
 func (x *VerifyAuditRequest) Reset() {
 	*x = VerifyAuditRequest{}
-	mi := &file_yrd_v1_access_api_proto_msgTypes[16]
+	mi := &file_yrd_v1_access_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -911,7 +1283,7 @@ func (x *VerifyAuditRequest) String() string {
 func (*VerifyAuditRequest) ProtoMessage() {}
 
 func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_access_api_proto_msgTypes[16]
+	mi := &file_yrd_v1_access_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -924,7 +1296,7 @@ func (x *VerifyAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAuditRequest) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_access_api_proto_rawDescGZIP(), []int{16}
+	return file_yrd_v1_access_api_proto_rawDescGZIP(), []int{20}
 }
 
 type VerifyAuditResponse struct {
@@ -940,7 +1312,7 @@ type VerifyAuditResponse struct {
 
 func (x *VerifyAuditResponse) Reset() {
 	*x = VerifyAuditResponse{}
-	mi := &file_yrd_v1_access_api_proto_msgTypes[17]
+	mi := &file_yrd_v1_access_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1324,7 @@ func (x *VerifyAuditResponse) String() string {
 func (*VerifyAuditResponse) ProtoMessage() {}
 
 func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_yrd_v1_access_api_proto_msgTypes[17]
+	mi := &file_yrd_v1_access_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1337,7 @@ func (x *VerifyAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAuditResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAuditResponse) Descriptor() ([]byte, []int) {
-	return file_yrd_v1_access_api_proto_rawDescGZIP(), []int{17}
+	return file_yrd_v1_access_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *VerifyAuditResponse) GetOk() bool {
@@ -1049,7 +1421,30 @@ const file_yrd_v1_access_api_proto_rawDesc = "" +
 	"\x06access\x18\x01 \x01(\v2\x15.yrd.v1.AccessRequestR\x06access\"[\n" +
 	"\x0eDecideResponse\x12,\n" +
 	"\bdecision\x18\x01 \x01(\v2\x10.yrd.v1.DecisionR\bdecision\x12\x1b\n" +
-	"\taudit_seq\x18\x02 \x01(\x04R\bauditSeq\"\xd8\x02\n" +
+	"\taudit_seq\x18\x02 \x01(\x04R\bauditSeq\"7\n" +
+	"\x0fGetUsageRequest\x12\x12\n" +
+	"\x04year\x18\x01 \x01(\x05R\x04year\x12\x10\n" +
+	"\x03org\x18\x02 \x01(\tR\x03org\"\xab\x01\n" +
+	"\vBudgetUsage\x12\x12\n" +
+	"\x04city\x18\x01 \x01(\tR\x04city\x12\x10\n" +
+	"\x03org\x18\x02 \x01(\tR\x03org\x12\x12\n" +
+	"\x04year\x18\x03 \x01(\x05R\x04year\x12\x16\n" +
+	"\x06family\x18\x04 \x01(\tR\x06family\x12\x14\n" +
+	"\x05spent\x18\x05 \x01(\x01R\x05spent\x12\x16\n" +
+	"\x06budget\x18\x06 \x01(\x01R\x06budget\x12\x1c\n" +
+	"\tremaining\x18\a \x01(\x01R\tremaining\"\x8f\x01\n" +
+	"\vExportUsage\x12\x10\n" +
+	"\x03org\x18\x01 \x01(\tR\x03org\x12\x12\n" +
+	"\x04year\x18\x02 \x01(\x05R\x04year\x12&\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x12.yrd.v1.ExportKindR\x04kind\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x04R\x05count\x12\x1c\n" +
+	"\tthreshold\x18\x05 \x01(\x04R\tthreshold\"\xbf\x01\n" +
+	"\x10GetUsageResponse\x12\x12\n" +
+	"\x04city\x18\x01 \x01(\tR\x04city\x12\x12\n" +
+	"\x04year\x18\x02 \x01(\x05R\x04year\x12%\n" +
+	"\x0epolicy_version\x18\x03 \x01(\x04R\rpolicyVersion\x12-\n" +
+	"\abudgets\x18\x04 \x03(\v2\x13.yrd.v1.BudgetUsageR\abudgets\x12-\n" +
+	"\aexports\x18\x05 \x03(\v2\x13.yrd.v1.ExportUsageR\aexports\"\xd8\x02\n" +
 	"\x10ListAuditRequest\x12\x1c\n" +
 	"\trequester\x18\x01 \x01(\tR\trequester\x12\x1d\n" +
 	"\n" +
@@ -1070,7 +1465,12 @@ const file_yrd_v1_access_api_proto_rawDesc = "" +
 	"\arecords\x18\x02 \x01(\x04R\arecords\x12\x1b\n" +
 	"\tfirst_bad\x18\x03 \x01(\x04R\bfirstBad\x12\x18\n" +
 	"\aproblem\x18\x04 \x01(\tR\aproblem\x12'\n" +
-	"\x0fanchors_checked\x18\x05 \x01(\x04R\x0eanchorsCheckedB4Z2github.com/yrd-exchange/yrdnode/proto/yrd/v1;yrdv1b\x06proto3"
+	"\x0fanchors_checked\x18\x05 \x01(\x04R\x0eanchorsChecked*^\n" +
+	"\n" +
+	"ExportKind\x12\x1b\n" +
+	"\x17EXPORT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14EXPORT_KIND_PERSONAL\x10\x01\x12\x19\n" +
+	"\x15EXPORT_KIND_SENSITIVE\x10\x02B4Z2github.com/yrd-exchange/yrdnode/proto/yrd/v1;yrdv1b\x06proto3"
 
 var (
 	file_yrd_v1_access_api_proto_rawDescOnce sync.Once
@@ -1084,64 +1484,73 @@ func file_yrd_v1_access_api_proto_rawDescGZIP() []byte {
 	return file_yrd_v1_access_api_proto_rawDescData
 }
 
-var file_yrd_v1_access_api_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_yrd_v1_access_api_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_yrd_v1_access_api_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_yrd_v1_access_api_proto_goTypes = []any{
-	(*RequestGrantRequest)(nil),   // 0: yrd.v1.RequestGrantRequest
-	(*RequestGrantResponse)(nil),  // 1: yrd.v1.RequestGrantResponse
-	(*DecideGrantRequest)(nil),    // 2: yrd.v1.DecideGrantRequest
-	(*DecideGrantResponse)(nil),   // 3: yrd.v1.DecideGrantResponse
-	(*GetGrantRequest)(nil),       // 4: yrd.v1.GetGrantRequest
-	(*GetGrantResponse)(nil),      // 5: yrd.v1.GetGrantResponse
-	(*ListGrantsRequest)(nil),     // 6: yrd.v1.ListGrantsRequest
-	(*ListGrantsResponse)(nil),    // 7: yrd.v1.ListGrantsResponse
-	(*GetPolicyRequest)(nil),      // 8: yrd.v1.GetPolicyRequest
-	(*GetPolicyResponse)(nil),     // 9: yrd.v1.GetPolicyResponse
-	(*UpdatePolicyRequest)(nil),   // 10: yrd.v1.UpdatePolicyRequest
-	(*UpdatePolicyResponse)(nil),  // 11: yrd.v1.UpdatePolicyResponse
-	(*DecideRequest)(nil),         // 12: yrd.v1.DecideRequest
-	(*DecideResponse)(nil),        // 13: yrd.v1.DecideResponse
-	(*ListAuditRequest)(nil),      // 14: yrd.v1.ListAuditRequest
-	(*ListAuditResponse)(nil),     // 15: yrd.v1.ListAuditResponse
-	(*VerifyAuditRequest)(nil),    // 16: yrd.v1.VerifyAuditRequest
-	(*VerifyAuditResponse)(nil),   // 17: yrd.v1.VerifyAuditResponse
-	(ResultForm)(0),               // 18: yrd.v1.ResultForm
-	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
-	(*Grant)(nil),                 // 20: yrd.v1.Grant
-	(ReadConsistency)(0),          // 21: yrd.v1.ReadConsistency
-	(GrantState)(0),               // 22: yrd.v1.GrantState
-	(*PolicyParams)(nil),          // 23: yrd.v1.PolicyParams
-	(*AccessRequest)(nil),         // 24: yrd.v1.AccessRequest
-	(*Decision)(nil),              // 25: yrd.v1.Decision
-	(Effect)(0),                   // 26: yrd.v1.Effect
-	(AuditAction)(0),              // 27: yrd.v1.AuditAction
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
-	(*AuditRecord)(nil),           // 29: yrd.v1.AuditRecord
+	(ExportKind)(0),               // 0: yrd.v1.ExportKind
+	(*RequestGrantRequest)(nil),   // 1: yrd.v1.RequestGrantRequest
+	(*RequestGrantResponse)(nil),  // 2: yrd.v1.RequestGrantResponse
+	(*DecideGrantRequest)(nil),    // 3: yrd.v1.DecideGrantRequest
+	(*DecideGrantResponse)(nil),   // 4: yrd.v1.DecideGrantResponse
+	(*GetGrantRequest)(nil),       // 5: yrd.v1.GetGrantRequest
+	(*GetGrantResponse)(nil),      // 6: yrd.v1.GetGrantResponse
+	(*ListGrantsRequest)(nil),     // 7: yrd.v1.ListGrantsRequest
+	(*ListGrantsResponse)(nil),    // 8: yrd.v1.ListGrantsResponse
+	(*GetPolicyRequest)(nil),      // 9: yrd.v1.GetPolicyRequest
+	(*GetPolicyResponse)(nil),     // 10: yrd.v1.GetPolicyResponse
+	(*UpdatePolicyRequest)(nil),   // 11: yrd.v1.UpdatePolicyRequest
+	(*UpdatePolicyResponse)(nil),  // 12: yrd.v1.UpdatePolicyResponse
+	(*DecideRequest)(nil),         // 13: yrd.v1.DecideRequest
+	(*DecideResponse)(nil),        // 14: yrd.v1.DecideResponse
+	(*GetUsageRequest)(nil),       // 15: yrd.v1.GetUsageRequest
+	(*BudgetUsage)(nil),           // 16: yrd.v1.BudgetUsage
+	(*ExportUsage)(nil),           // 17: yrd.v1.ExportUsage
+	(*GetUsageResponse)(nil),      // 18: yrd.v1.GetUsageResponse
+	(*ListAuditRequest)(nil),      // 19: yrd.v1.ListAuditRequest
+	(*ListAuditResponse)(nil),     // 20: yrd.v1.ListAuditResponse
+	(*VerifyAuditRequest)(nil),    // 21: yrd.v1.VerifyAuditRequest
+	(*VerifyAuditResponse)(nil),   // 22: yrd.v1.VerifyAuditResponse
+	(ResultForm)(0),               // 23: yrd.v1.ResultForm
+	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
+	(*Grant)(nil),                 // 25: yrd.v1.Grant
+	(ReadConsistency)(0),          // 26: yrd.v1.ReadConsistency
+	(GrantState)(0),               // 27: yrd.v1.GrantState
+	(*PolicyParams)(nil),          // 28: yrd.v1.PolicyParams
+	(*AccessRequest)(nil),         // 29: yrd.v1.AccessRequest
+	(*Decision)(nil),              // 30: yrd.v1.Decision
+	(Effect)(0),                   // 31: yrd.v1.Effect
+	(AuditAction)(0),              // 32: yrd.v1.AuditAction
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(*AuditRecord)(nil),           // 34: yrd.v1.AuditRecord
 }
 var file_yrd_v1_access_api_proto_depIdxs = []int32{
-	18, // 0: yrd.v1.RequestGrantRequest.result_form:type_name -> yrd.v1.ResultForm
-	19, // 1: yrd.v1.RequestGrantRequest.duration:type_name -> google.protobuf.Duration
-	20, // 2: yrd.v1.RequestGrantResponse.grant:type_name -> yrd.v1.Grant
-	20, // 3: yrd.v1.DecideGrantResponse.grant:type_name -> yrd.v1.Grant
-	21, // 4: yrd.v1.GetGrantRequest.consistency:type_name -> yrd.v1.ReadConsistency
-	20, // 5: yrd.v1.GetGrantResponse.grant:type_name -> yrd.v1.Grant
-	22, // 6: yrd.v1.ListGrantsRequest.state:type_name -> yrd.v1.GrantState
-	21, // 7: yrd.v1.ListGrantsRequest.consistency:type_name -> yrd.v1.ReadConsistency
-	20, // 8: yrd.v1.ListGrantsResponse.grants:type_name -> yrd.v1.Grant
-	23, // 9: yrd.v1.GetPolicyResponse.params:type_name -> yrd.v1.PolicyParams
-	23, // 10: yrd.v1.UpdatePolicyRequest.params:type_name -> yrd.v1.PolicyParams
-	23, // 11: yrd.v1.UpdatePolicyResponse.params:type_name -> yrd.v1.PolicyParams
-	24, // 12: yrd.v1.DecideRequest.access:type_name -> yrd.v1.AccessRequest
-	25, // 13: yrd.v1.DecideResponse.decision:type_name -> yrd.v1.Decision
-	26, // 14: yrd.v1.ListAuditRequest.decision:type_name -> yrd.v1.Effect
-	27, // 15: yrd.v1.ListAuditRequest.action:type_name -> yrd.v1.AuditAction
-	28, // 16: yrd.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
-	28, // 17: yrd.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
-	29, // 18: yrd.v1.ListAuditResponse.records:type_name -> yrd.v1.AuditRecord
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	23, // 0: yrd.v1.RequestGrantRequest.result_form:type_name -> yrd.v1.ResultForm
+	24, // 1: yrd.v1.RequestGrantRequest.duration:type_name -> google.protobuf.Duration
+	25, // 2: yrd.v1.RequestGrantResponse.grant:type_name -> yrd.v1.Grant
+	25, // 3: yrd.v1.DecideGrantResponse.grant:type_name -> yrd.v1.Grant
+	26, // 4: yrd.v1.GetGrantRequest.consistency:type_name -> yrd.v1.ReadConsistency
+	25, // 5: yrd.v1.GetGrantResponse.grant:type_name -> yrd.v1.Grant
+	27, // 6: yrd.v1.ListGrantsRequest.state:type_name -> yrd.v1.GrantState
+	26, // 7: yrd.v1.ListGrantsRequest.consistency:type_name -> yrd.v1.ReadConsistency
+	25, // 8: yrd.v1.ListGrantsResponse.grants:type_name -> yrd.v1.Grant
+	28, // 9: yrd.v1.GetPolicyResponse.params:type_name -> yrd.v1.PolicyParams
+	28, // 10: yrd.v1.UpdatePolicyRequest.params:type_name -> yrd.v1.PolicyParams
+	28, // 11: yrd.v1.UpdatePolicyResponse.params:type_name -> yrd.v1.PolicyParams
+	29, // 12: yrd.v1.DecideRequest.access:type_name -> yrd.v1.AccessRequest
+	30, // 13: yrd.v1.DecideResponse.decision:type_name -> yrd.v1.Decision
+	0,  // 14: yrd.v1.ExportUsage.kind:type_name -> yrd.v1.ExportKind
+	16, // 15: yrd.v1.GetUsageResponse.budgets:type_name -> yrd.v1.BudgetUsage
+	17, // 16: yrd.v1.GetUsageResponse.exports:type_name -> yrd.v1.ExportUsage
+	31, // 17: yrd.v1.ListAuditRequest.decision:type_name -> yrd.v1.Effect
+	32, // 18: yrd.v1.ListAuditRequest.action:type_name -> yrd.v1.AuditAction
+	33, // 19: yrd.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
+	33, // 20: yrd.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
+	34, // 21: yrd.v1.ListAuditResponse.records:type_name -> yrd.v1.AuditRecord
+	22, // [22:22] is the sub-list for method output_type
+	22, // [22:22] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_yrd_v1_access_api_proto_init() }
@@ -1157,13 +1566,14 @@ func file_yrd_v1_access_api_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_yrd_v1_access_api_proto_rawDesc), len(file_yrd_v1_access_api_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   18,
+			NumEnums:      1,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_yrd_v1_access_api_proto_goTypes,
 		DependencyIndexes: file_yrd_v1_access_api_proto_depIdxs,
+		EnumInfos:         file_yrd_v1_access_api_proto_enumTypes,
 		MessageInfos:      file_yrd_v1_access_api_proto_msgTypes,
 	}.Build()
 	File_yrd_v1_access_api_proto = out.File

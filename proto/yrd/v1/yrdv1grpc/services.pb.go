@@ -307,11 +307,12 @@ const file_yrd_v1_services_proto_rawDesc = "" +
 	"\vRevokeGrant\x12\x1a.yrd.v1.DecideGrantRequest\x1a\x1b.yrd.v1.DecideGrantResponse\x12=\n" +
 	"\bGetGrant\x12\x17.yrd.v1.GetGrantRequest\x1a\x18.yrd.v1.GetGrantResponse\x12C\n" +
 	"\n" +
-	"ListGrants\x12\x19.yrd.v1.ListGrantsRequest\x1a\x1a.yrd.v1.ListGrantsResponse2\xd5\x01\n" +
+	"ListGrants\x12\x19.yrd.v1.ListGrantsRequest\x1a\x1a.yrd.v1.ListGrantsResponse2\x94\x02\n" +
 	"\rPolicyService\x12@\n" +
 	"\tGetPolicy\x12\x18.yrd.v1.GetPolicyRequest\x1a\x19.yrd.v1.GetPolicyResponse\x12I\n" +
 	"\fUpdatePolicy\x12\x1b.yrd.v1.UpdatePolicyRequest\x1a\x1c.yrd.v1.UpdatePolicyResponse\x127\n" +
-	"\x06Decide\x12\x15.yrd.v1.DecideRequest\x1a\x16.yrd.v1.DecideResponse2F\n" +
+	"\x06Decide\x12\x15.yrd.v1.DecideRequest\x1a\x16.yrd.v1.DecideResponse\x12=\n" +
+	"\bGetUsage\x12\x17.yrd.v1.GetUsageRequest\x1a\x18.yrd.v1.GetUsageResponse2F\n" +
 	"\fQueryService\x126\n" +
 	"\x05Query\x12\x14.yrd.v1.QueryRequest\x1a\x15.yrd.v1.QueryResponse0\x012\xd8\x01\n" +
 	"\fAuditService\x12@\n" +
@@ -374,40 +375,42 @@ var file_yrd_v1_services_proto_goTypes = []any{
 	(*v1.GetPolicyRequest)(nil),           // 31: yrd.v1.GetPolicyRequest
 	(*v1.UpdatePolicyRequest)(nil),        // 32: yrd.v1.UpdatePolicyRequest
 	(*v1.DecideRequest)(nil),              // 33: yrd.v1.DecideRequest
-	(*v1.QueryRequest)(nil),               // 34: yrd.v1.QueryRequest
-	(*v1.ListAuditRequest)(nil),           // 35: yrd.v1.ListAuditRequest
-	(*v1.VerifyAuditRequest)(nil),         // 36: yrd.v1.VerifyAuditRequest
-	(*v1.ExecuteRequest)(nil),             // 37: yrd.v1.ExecuteRequest
-	(*v1.PublishDatasetResponse)(nil),     // 38: yrd.v1.PublishDatasetResponse
-	(*v1.UpdateDatasetResponse)(nil),      // 39: yrd.v1.UpdateDatasetResponse
-	(*v1.RetireDatasetResponse)(nil),      // 40: yrd.v1.RetireDatasetResponse
-	(*v1.GetDatasetResponse)(nil),         // 41: yrd.v1.GetDatasetResponse
-	(*v1.ListDatasetsResponse)(nil),       // 42: yrd.v1.ListDatasetsResponse
-	(*v1.StatusResponse)(nil),             // 43: yrd.v1.StatusResponse
-	(*v1.IssueJoinTokenResponse)(nil),     // 44: yrd.v1.IssueJoinTokenResponse
-	(*v1.JoinResponse)(nil),               // 45: yrd.v1.JoinResponse
-	(*v1.RemoveResponse)(nil),             // 46: yrd.v1.RemoveResponse
-	(*v1.TransferLeadershipResponse)(nil), // 47: yrd.v1.TransferLeadershipResponse
-	(*v1.BackupChunk)(nil),                // 48: yrd.v1.BackupChunk
-	(*v1.MembershipResponse)(nil),         // 49: yrd.v1.MembershipResponse
-	(*v1.CreateAPIKeyResponse)(nil),       // 50: yrd.v1.CreateAPIKeyResponse
-	(*v1.RevokeAPIKeyResponse)(nil),       // 51: yrd.v1.RevokeAPIKeyResponse
-	(*v1.ListAPIKeysResponse)(nil),        // 52: yrd.v1.ListAPIKeysResponse
-	(*v1.IssueCertificateResponse)(nil),   // 53: yrd.v1.IssueCertificateResponse
-	(*v1.RevokeCertificateResponse)(nil),  // 54: yrd.v1.RevokeCertificateResponse
-	(*v1.ListCertificatesResponse)(nil),   // 55: yrd.v1.ListCertificatesResponse
-	(*v1.WhoAmIResponse)(nil),             // 56: yrd.v1.WhoAmIResponse
-	(*v1.RequestGrantResponse)(nil),       // 57: yrd.v1.RequestGrantResponse
-	(*v1.DecideGrantResponse)(nil),        // 58: yrd.v1.DecideGrantResponse
-	(*v1.GetGrantResponse)(nil),           // 59: yrd.v1.GetGrantResponse
-	(*v1.ListGrantsResponse)(nil),         // 60: yrd.v1.ListGrantsResponse
-	(*v1.GetPolicyResponse)(nil),          // 61: yrd.v1.GetPolicyResponse
-	(*v1.UpdatePolicyResponse)(nil),       // 62: yrd.v1.UpdatePolicyResponse
-	(*v1.DecideResponse)(nil),             // 63: yrd.v1.DecideResponse
-	(*v1.QueryResponse)(nil),              // 64: yrd.v1.QueryResponse
-	(*v1.ListAuditResponse)(nil),          // 65: yrd.v1.ListAuditResponse
-	(*v1.AuditRecord)(nil),                // 66: yrd.v1.AuditRecord
-	(*v1.VerifyAuditResponse)(nil),        // 67: yrd.v1.VerifyAuditResponse
+	(*v1.GetUsageRequest)(nil),            // 34: yrd.v1.GetUsageRequest
+	(*v1.QueryRequest)(nil),               // 35: yrd.v1.QueryRequest
+	(*v1.ListAuditRequest)(nil),           // 36: yrd.v1.ListAuditRequest
+	(*v1.VerifyAuditRequest)(nil),         // 37: yrd.v1.VerifyAuditRequest
+	(*v1.ExecuteRequest)(nil),             // 38: yrd.v1.ExecuteRequest
+	(*v1.PublishDatasetResponse)(nil),     // 39: yrd.v1.PublishDatasetResponse
+	(*v1.UpdateDatasetResponse)(nil),      // 40: yrd.v1.UpdateDatasetResponse
+	(*v1.RetireDatasetResponse)(nil),      // 41: yrd.v1.RetireDatasetResponse
+	(*v1.GetDatasetResponse)(nil),         // 42: yrd.v1.GetDatasetResponse
+	(*v1.ListDatasetsResponse)(nil),       // 43: yrd.v1.ListDatasetsResponse
+	(*v1.StatusResponse)(nil),             // 44: yrd.v1.StatusResponse
+	(*v1.IssueJoinTokenResponse)(nil),     // 45: yrd.v1.IssueJoinTokenResponse
+	(*v1.JoinResponse)(nil),               // 46: yrd.v1.JoinResponse
+	(*v1.RemoveResponse)(nil),             // 47: yrd.v1.RemoveResponse
+	(*v1.TransferLeadershipResponse)(nil), // 48: yrd.v1.TransferLeadershipResponse
+	(*v1.BackupChunk)(nil),                // 49: yrd.v1.BackupChunk
+	(*v1.MembershipResponse)(nil),         // 50: yrd.v1.MembershipResponse
+	(*v1.CreateAPIKeyResponse)(nil),       // 51: yrd.v1.CreateAPIKeyResponse
+	(*v1.RevokeAPIKeyResponse)(nil),       // 52: yrd.v1.RevokeAPIKeyResponse
+	(*v1.ListAPIKeysResponse)(nil),        // 53: yrd.v1.ListAPIKeysResponse
+	(*v1.IssueCertificateResponse)(nil),   // 54: yrd.v1.IssueCertificateResponse
+	(*v1.RevokeCertificateResponse)(nil),  // 55: yrd.v1.RevokeCertificateResponse
+	(*v1.ListCertificatesResponse)(nil),   // 56: yrd.v1.ListCertificatesResponse
+	(*v1.WhoAmIResponse)(nil),             // 57: yrd.v1.WhoAmIResponse
+	(*v1.RequestGrantResponse)(nil),       // 58: yrd.v1.RequestGrantResponse
+	(*v1.DecideGrantResponse)(nil),        // 59: yrd.v1.DecideGrantResponse
+	(*v1.GetGrantResponse)(nil),           // 60: yrd.v1.GetGrantResponse
+	(*v1.ListGrantsResponse)(nil),         // 61: yrd.v1.ListGrantsResponse
+	(*v1.GetPolicyResponse)(nil),          // 62: yrd.v1.GetPolicyResponse
+	(*v1.UpdatePolicyResponse)(nil),       // 63: yrd.v1.UpdatePolicyResponse
+	(*v1.DecideResponse)(nil),             // 64: yrd.v1.DecideResponse
+	(*v1.GetUsageResponse)(nil),           // 65: yrd.v1.GetUsageResponse
+	(*v1.QueryResponse)(nil),              // 66: yrd.v1.QueryResponse
+	(*v1.ListAuditResponse)(nil),          // 67: yrd.v1.ListAuditResponse
+	(*v1.AuditRecord)(nil),                // 68: yrd.v1.AuditRecord
+	(*v1.VerifyAuditResponse)(nil),        // 69: yrd.v1.VerifyAuditResponse
 }
 var file_yrd_v1_services_proto_depIdxs = []int32{
 	6,  // 0: yrd.v1.ApplyRequest.command:type_name -> yrd.v1.Command
@@ -440,56 +443,58 @@ var file_yrd_v1_services_proto_depIdxs = []int32{
 	31, // 27: yrd.v1.PolicyService.GetPolicy:input_type -> yrd.v1.GetPolicyRequest
 	32, // 28: yrd.v1.PolicyService.UpdatePolicy:input_type -> yrd.v1.UpdatePolicyRequest
 	33, // 29: yrd.v1.PolicyService.Decide:input_type -> yrd.v1.DecideRequest
-	34, // 30: yrd.v1.QueryService.Query:input_type -> yrd.v1.QueryRequest
-	35, // 31: yrd.v1.AuditService.ListAudit:input_type -> yrd.v1.ListAuditRequest
-	35, // 32: yrd.v1.AuditService.ExportAudit:input_type -> yrd.v1.ListAuditRequest
-	36, // 33: yrd.v1.AuditService.VerifyAudit:input_type -> yrd.v1.VerifyAuditRequest
-	0,  // 34: yrd.v1.PeerService.Apply:input_type -> yrd.v1.ApplyRequest
-	2,  // 35: yrd.v1.PeerService.ReadIndex:input_type -> yrd.v1.ReadIndexRequest
-	4,  // 36: yrd.v1.PeerService.Promote:input_type -> yrd.v1.PromoteRequest
-	15, // 37: yrd.v1.PeerService.Join:input_type -> yrd.v1.JoinRequest
-	13, // 38: yrd.v1.PeerService.LocalStatus:input_type -> yrd.v1.StatusRequest
-	37, // 39: yrd.v1.PeerService.Execute:input_type -> yrd.v1.ExecuteRequest
-	38, // 40: yrd.v1.CatalogService.PublishDataset:output_type -> yrd.v1.PublishDatasetResponse
-	39, // 41: yrd.v1.CatalogService.UpdateDataset:output_type -> yrd.v1.UpdateDatasetResponse
-	40, // 42: yrd.v1.CatalogService.RetireDataset:output_type -> yrd.v1.RetireDatasetResponse
-	41, // 43: yrd.v1.CatalogService.GetDataset:output_type -> yrd.v1.GetDatasetResponse
-	42, // 44: yrd.v1.CatalogService.ListDatasets:output_type -> yrd.v1.ListDatasetsResponse
-	43, // 45: yrd.v1.ClusterService.Status:output_type -> yrd.v1.StatusResponse
-	44, // 46: yrd.v1.ClusterService.IssueJoinToken:output_type -> yrd.v1.IssueJoinTokenResponse
-	45, // 47: yrd.v1.ClusterService.Join:output_type -> yrd.v1.JoinResponse
-	46, // 48: yrd.v1.ClusterService.Remove:output_type -> yrd.v1.RemoveResponse
-	47, // 49: yrd.v1.ClusterService.TransferLeadership:output_type -> yrd.v1.TransferLeadershipResponse
-	48, // 50: yrd.v1.ClusterService.Backup:output_type -> yrd.v1.BackupChunk
-	49, // 51: yrd.v1.ClusterService.Membership:output_type -> yrd.v1.MembershipResponse
-	50, // 52: yrd.v1.AuthService.CreateAPIKey:output_type -> yrd.v1.CreateAPIKeyResponse
-	51, // 53: yrd.v1.AuthService.RevokeAPIKey:output_type -> yrd.v1.RevokeAPIKeyResponse
-	52, // 54: yrd.v1.AuthService.ListAPIKeys:output_type -> yrd.v1.ListAPIKeysResponse
-	53, // 55: yrd.v1.AuthService.IssueCertificate:output_type -> yrd.v1.IssueCertificateResponse
-	54, // 56: yrd.v1.AuthService.RevokeCertificate:output_type -> yrd.v1.RevokeCertificateResponse
-	55, // 57: yrd.v1.AuthService.ListCertificates:output_type -> yrd.v1.ListCertificatesResponse
-	56, // 58: yrd.v1.AuthService.WhoAmI:output_type -> yrd.v1.WhoAmIResponse
-	57, // 59: yrd.v1.GrantService.RequestGrant:output_type -> yrd.v1.RequestGrantResponse
-	58, // 60: yrd.v1.GrantService.ApproveGrant:output_type -> yrd.v1.DecideGrantResponse
-	58, // 61: yrd.v1.GrantService.RejectGrant:output_type -> yrd.v1.DecideGrantResponse
-	58, // 62: yrd.v1.GrantService.RevokeGrant:output_type -> yrd.v1.DecideGrantResponse
-	59, // 63: yrd.v1.GrantService.GetGrant:output_type -> yrd.v1.GetGrantResponse
-	60, // 64: yrd.v1.GrantService.ListGrants:output_type -> yrd.v1.ListGrantsResponse
-	61, // 65: yrd.v1.PolicyService.GetPolicy:output_type -> yrd.v1.GetPolicyResponse
-	62, // 66: yrd.v1.PolicyService.UpdatePolicy:output_type -> yrd.v1.UpdatePolicyResponse
-	63, // 67: yrd.v1.PolicyService.Decide:output_type -> yrd.v1.DecideResponse
-	64, // 68: yrd.v1.QueryService.Query:output_type -> yrd.v1.QueryResponse
-	65, // 69: yrd.v1.AuditService.ListAudit:output_type -> yrd.v1.ListAuditResponse
-	66, // 70: yrd.v1.AuditService.ExportAudit:output_type -> yrd.v1.AuditRecord
-	67, // 71: yrd.v1.AuditService.VerifyAudit:output_type -> yrd.v1.VerifyAuditResponse
-	1,  // 72: yrd.v1.PeerService.Apply:output_type -> yrd.v1.ApplyResponse
-	3,  // 73: yrd.v1.PeerService.ReadIndex:output_type -> yrd.v1.ReadIndexResponse
-	5,  // 74: yrd.v1.PeerService.Promote:output_type -> yrd.v1.PromoteResponse
-	45, // 75: yrd.v1.PeerService.Join:output_type -> yrd.v1.JoinResponse
-	43, // 76: yrd.v1.PeerService.LocalStatus:output_type -> yrd.v1.StatusResponse
-	64, // 77: yrd.v1.PeerService.Execute:output_type -> yrd.v1.QueryResponse
-	40, // [40:78] is the sub-list for method output_type
-	2,  // [2:40] is the sub-list for method input_type
+	34, // 30: yrd.v1.PolicyService.GetUsage:input_type -> yrd.v1.GetUsageRequest
+	35, // 31: yrd.v1.QueryService.Query:input_type -> yrd.v1.QueryRequest
+	36, // 32: yrd.v1.AuditService.ListAudit:input_type -> yrd.v1.ListAuditRequest
+	36, // 33: yrd.v1.AuditService.ExportAudit:input_type -> yrd.v1.ListAuditRequest
+	37, // 34: yrd.v1.AuditService.VerifyAudit:input_type -> yrd.v1.VerifyAuditRequest
+	0,  // 35: yrd.v1.PeerService.Apply:input_type -> yrd.v1.ApplyRequest
+	2,  // 36: yrd.v1.PeerService.ReadIndex:input_type -> yrd.v1.ReadIndexRequest
+	4,  // 37: yrd.v1.PeerService.Promote:input_type -> yrd.v1.PromoteRequest
+	15, // 38: yrd.v1.PeerService.Join:input_type -> yrd.v1.JoinRequest
+	13, // 39: yrd.v1.PeerService.LocalStatus:input_type -> yrd.v1.StatusRequest
+	38, // 40: yrd.v1.PeerService.Execute:input_type -> yrd.v1.ExecuteRequest
+	39, // 41: yrd.v1.CatalogService.PublishDataset:output_type -> yrd.v1.PublishDatasetResponse
+	40, // 42: yrd.v1.CatalogService.UpdateDataset:output_type -> yrd.v1.UpdateDatasetResponse
+	41, // 43: yrd.v1.CatalogService.RetireDataset:output_type -> yrd.v1.RetireDatasetResponse
+	42, // 44: yrd.v1.CatalogService.GetDataset:output_type -> yrd.v1.GetDatasetResponse
+	43, // 45: yrd.v1.CatalogService.ListDatasets:output_type -> yrd.v1.ListDatasetsResponse
+	44, // 46: yrd.v1.ClusterService.Status:output_type -> yrd.v1.StatusResponse
+	45, // 47: yrd.v1.ClusterService.IssueJoinToken:output_type -> yrd.v1.IssueJoinTokenResponse
+	46, // 48: yrd.v1.ClusterService.Join:output_type -> yrd.v1.JoinResponse
+	47, // 49: yrd.v1.ClusterService.Remove:output_type -> yrd.v1.RemoveResponse
+	48, // 50: yrd.v1.ClusterService.TransferLeadership:output_type -> yrd.v1.TransferLeadershipResponse
+	49, // 51: yrd.v1.ClusterService.Backup:output_type -> yrd.v1.BackupChunk
+	50, // 52: yrd.v1.ClusterService.Membership:output_type -> yrd.v1.MembershipResponse
+	51, // 53: yrd.v1.AuthService.CreateAPIKey:output_type -> yrd.v1.CreateAPIKeyResponse
+	52, // 54: yrd.v1.AuthService.RevokeAPIKey:output_type -> yrd.v1.RevokeAPIKeyResponse
+	53, // 55: yrd.v1.AuthService.ListAPIKeys:output_type -> yrd.v1.ListAPIKeysResponse
+	54, // 56: yrd.v1.AuthService.IssueCertificate:output_type -> yrd.v1.IssueCertificateResponse
+	55, // 57: yrd.v1.AuthService.RevokeCertificate:output_type -> yrd.v1.RevokeCertificateResponse
+	56, // 58: yrd.v1.AuthService.ListCertificates:output_type -> yrd.v1.ListCertificatesResponse
+	57, // 59: yrd.v1.AuthService.WhoAmI:output_type -> yrd.v1.WhoAmIResponse
+	58, // 60: yrd.v1.GrantService.RequestGrant:output_type -> yrd.v1.RequestGrantResponse
+	59, // 61: yrd.v1.GrantService.ApproveGrant:output_type -> yrd.v1.DecideGrantResponse
+	59, // 62: yrd.v1.GrantService.RejectGrant:output_type -> yrd.v1.DecideGrantResponse
+	59, // 63: yrd.v1.GrantService.RevokeGrant:output_type -> yrd.v1.DecideGrantResponse
+	60, // 64: yrd.v1.GrantService.GetGrant:output_type -> yrd.v1.GetGrantResponse
+	61, // 65: yrd.v1.GrantService.ListGrants:output_type -> yrd.v1.ListGrantsResponse
+	62, // 66: yrd.v1.PolicyService.GetPolicy:output_type -> yrd.v1.GetPolicyResponse
+	63, // 67: yrd.v1.PolicyService.UpdatePolicy:output_type -> yrd.v1.UpdatePolicyResponse
+	64, // 68: yrd.v1.PolicyService.Decide:output_type -> yrd.v1.DecideResponse
+	65, // 69: yrd.v1.PolicyService.GetUsage:output_type -> yrd.v1.GetUsageResponse
+	66, // 70: yrd.v1.QueryService.Query:output_type -> yrd.v1.QueryResponse
+	67, // 71: yrd.v1.AuditService.ListAudit:output_type -> yrd.v1.ListAuditResponse
+	68, // 72: yrd.v1.AuditService.ExportAudit:output_type -> yrd.v1.AuditRecord
+	69, // 73: yrd.v1.AuditService.VerifyAudit:output_type -> yrd.v1.VerifyAuditResponse
+	1,  // 74: yrd.v1.PeerService.Apply:output_type -> yrd.v1.ApplyResponse
+	3,  // 75: yrd.v1.PeerService.ReadIndex:output_type -> yrd.v1.ReadIndexResponse
+	5,  // 76: yrd.v1.PeerService.Promote:output_type -> yrd.v1.PromoteResponse
+	46, // 77: yrd.v1.PeerService.Join:output_type -> yrd.v1.JoinResponse
+	44, // 78: yrd.v1.PeerService.LocalStatus:output_type -> yrd.v1.StatusResponse
+	66, // 79: yrd.v1.PeerService.Execute:output_type -> yrd.v1.QueryResponse
+	41, // [41:80] is the sub-list for method output_type
+	2,  // [2:41] is the sub-list for method input_type
 	2,  // [2:2] is the sub-list for extension type_name
 	2,  // [2:2] is the sub-list for extension extendee
 	0,  // [0:2] is the sub-list for field type_name

@@ -1263,6 +1263,7 @@ const (
 	PolicyService_GetPolicy_FullMethodName    = "/yrd.v1.PolicyService/GetPolicy"
 	PolicyService_UpdatePolicy_FullMethodName = "/yrd.v1.PolicyService/UpdatePolicy"
 	PolicyService_Decide_FullMethodName       = "/yrd.v1.PolicyService/Decide"
+	PolicyService_GetUsage_FullMethodName     = "/yrd.v1.PolicyService/GetUsage"
 )
 
 // PolicyServiceClient is the client API for PolicyService service.
@@ -1276,6 +1277,10 @@ type PolicyServiceClient interface {
 	// Decide evaluates an access request for the caller, as a query would,
 	// and audits the decision.
 	Decide(ctx context.Context, in *v1.DecideRequest, opts ...grpc.CallOption) (*v1.DecideResponse, error)
+	// GetUsage reports a year's privacy budget spending per organisation and
+	// family, and this node's cross-border export counts, each with the limit
+	// of the current policy. A CDO or analyst sees only its own organisation.
+	GetUsage(ctx context.Context, in *v1.GetUsageRequest, opts ...grpc.CallOption) (*v1.GetUsageResponse, error)
 }
 
 type policyServiceClient struct {
@@ -1316,6 +1321,16 @@ func (c *policyServiceClient) Decide(ctx context.Context, in *v1.DecideRequest, 
 	return out, nil
 }
 
+func (c *policyServiceClient) GetUsage(ctx context.Context, in *v1.GetUsageRequest, opts ...grpc.CallOption) (*v1.GetUsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.GetUsageResponse)
+	err := c.cc.Invoke(ctx, PolicyService_GetUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PolicyServiceServer is the server API for PolicyService service.
 // All implementations must embed UnimplementedPolicyServiceServer
 // for forward compatibility.
@@ -1327,6 +1342,10 @@ type PolicyServiceServer interface {
 	// Decide evaluates an access request for the caller, as a query would,
 	// and audits the decision.
 	Decide(context.Context, *v1.DecideRequest) (*v1.DecideResponse, error)
+	// GetUsage reports a year's privacy budget spending per organisation and
+	// family, and this node's cross-border export counts, each with the limit
+	// of the current policy. A CDO or analyst sees only its own organisation.
+	GetUsage(context.Context, *v1.GetUsageRequest) (*v1.GetUsageResponse, error)
 	mustEmbedUnimplementedPolicyServiceServer()
 }
 
@@ -1345,6 +1364,9 @@ func (UnimplementedPolicyServiceServer) UpdatePolicy(context.Context, *v1.Update
 }
 func (UnimplementedPolicyServiceServer) Decide(context.Context, *v1.DecideRequest) (*v1.DecideResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Decide not implemented")
+}
+func (UnimplementedPolicyServiceServer) GetUsage(context.Context, *v1.GetUsageRequest) (*v1.GetUsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
 }
 func (UnimplementedPolicyServiceServer) mustEmbedUnimplementedPolicyServiceServer() {}
 func (UnimplementedPolicyServiceServer) testEmbeddedByValue()                       {}
@@ -1421,6 +1443,24 @@ func _PolicyService_Decide_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PolicyService_GetUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.GetUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PolicyServiceServer).GetUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PolicyService_GetUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PolicyServiceServer).GetUsage(ctx, req.(*v1.GetUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PolicyService_ServiceDesc is the grpc.ServiceDesc for PolicyService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1439,6 +1479,10 @@ var PolicyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Decide",
 			Handler:    _PolicyService_Decide_Handler,
+		},
+		{
+			MethodName: "GetUsage",
+			Handler:    _PolicyService_GetUsage_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
