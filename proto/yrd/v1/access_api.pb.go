@@ -152,9 +152,16 @@ func (x *RequestGrantResponse) GetGrant() *Grant {
 }
 
 type DecideGrantRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Note          string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The CDO's reason, kept with the grant.
+	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	// On approval only: the grant expires at this time instead of at the end
+	// of the duration its requester asked for. It may only shorten that
+	// duration: a time later than the requested expiry, or not in the
+	// future, is refused (InvalidArgument, naming expires_at). Unset: the
+	// grant runs for the requested duration from the approval.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -201,6 +208,13 @@ func (x *DecideGrantRequest) GetNote() string {
 		return x.Note
 	}
 	return ""
+}
+
+func (x *DecideGrantRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
 }
 
 type DecideGrantResponse struct {
@@ -1018,10 +1032,12 @@ const file_yrd_v1_access_api_proto_rawDesc = "" +
 	"\x0eallow_personal\x18\x05 \x01(\bR\rallowPersonal\x12\x12\n" +
 	"\x04note\x18\x06 \x01(\tR\x04note\";\n" +
 	"\x14RequestGrantResponse\x12#\n" +
-	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"8\n" +
+	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"s\n" +
 	"\x12DecideGrantRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\":\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\":\n" +
 	"\x13DecideGrantResponse\x12#\n" +
 	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"\\\n" +
 	"\x0fGetGrantRequest\x12\x0e\n" +
@@ -1107,41 +1123,42 @@ var file_yrd_v1_access_api_proto_goTypes = []any{
 	(ResultForm)(0),               // 18: yrd.v1.ResultForm
 	(*durationpb.Duration)(nil),   // 19: google.protobuf.Duration
 	(*Grant)(nil),                 // 20: yrd.v1.Grant
-	(ReadConsistency)(0),          // 21: yrd.v1.ReadConsistency
-	(GrantState)(0),               // 22: yrd.v1.GrantState
-	(*PolicyParams)(nil),          // 23: yrd.v1.PolicyParams
-	(*AccessRequest)(nil),         // 24: yrd.v1.AccessRequest
-	(*Decision)(nil),              // 25: yrd.v1.Decision
-	(Effect)(0),                   // 26: yrd.v1.Effect
-	(AuditAction)(0),              // 27: yrd.v1.AuditAction
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(ReadConsistency)(0),          // 22: yrd.v1.ReadConsistency
+	(GrantState)(0),               // 23: yrd.v1.GrantState
+	(*PolicyParams)(nil),          // 24: yrd.v1.PolicyParams
+	(*AccessRequest)(nil),         // 25: yrd.v1.AccessRequest
+	(*Decision)(nil),              // 26: yrd.v1.Decision
+	(Effect)(0),                   // 27: yrd.v1.Effect
+	(AuditAction)(0),              // 28: yrd.v1.AuditAction
 	(*AuditRecord)(nil),           // 29: yrd.v1.AuditRecord
 }
 var file_yrd_v1_access_api_proto_depIdxs = []int32{
 	18, // 0: yrd.v1.RequestGrantRequest.result_form:type_name -> yrd.v1.ResultForm
 	19, // 1: yrd.v1.RequestGrantRequest.duration:type_name -> google.protobuf.Duration
 	20, // 2: yrd.v1.RequestGrantResponse.grant:type_name -> yrd.v1.Grant
-	20, // 3: yrd.v1.DecideGrantResponse.grant:type_name -> yrd.v1.Grant
-	21, // 4: yrd.v1.GetGrantRequest.consistency:type_name -> yrd.v1.ReadConsistency
-	20, // 5: yrd.v1.GetGrantResponse.grant:type_name -> yrd.v1.Grant
-	22, // 6: yrd.v1.ListGrantsRequest.state:type_name -> yrd.v1.GrantState
-	21, // 7: yrd.v1.ListGrantsRequest.consistency:type_name -> yrd.v1.ReadConsistency
-	20, // 8: yrd.v1.ListGrantsResponse.grants:type_name -> yrd.v1.Grant
-	23, // 9: yrd.v1.GetPolicyResponse.params:type_name -> yrd.v1.PolicyParams
-	23, // 10: yrd.v1.UpdatePolicyRequest.params:type_name -> yrd.v1.PolicyParams
-	23, // 11: yrd.v1.UpdatePolicyResponse.params:type_name -> yrd.v1.PolicyParams
-	24, // 12: yrd.v1.DecideRequest.access:type_name -> yrd.v1.AccessRequest
-	25, // 13: yrd.v1.DecideResponse.decision:type_name -> yrd.v1.Decision
-	26, // 14: yrd.v1.ListAuditRequest.decision:type_name -> yrd.v1.Effect
-	27, // 15: yrd.v1.ListAuditRequest.action:type_name -> yrd.v1.AuditAction
-	28, // 16: yrd.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
-	28, // 17: yrd.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
-	29, // 18: yrd.v1.ListAuditResponse.records:type_name -> yrd.v1.AuditRecord
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	21, // 3: yrd.v1.DecideGrantRequest.expires_at:type_name -> google.protobuf.Timestamp
+	20, // 4: yrd.v1.DecideGrantResponse.grant:type_name -> yrd.v1.Grant
+	22, // 5: yrd.v1.GetGrantRequest.consistency:type_name -> yrd.v1.ReadConsistency
+	20, // 6: yrd.v1.GetGrantResponse.grant:type_name -> yrd.v1.Grant
+	23, // 7: yrd.v1.ListGrantsRequest.state:type_name -> yrd.v1.GrantState
+	22, // 8: yrd.v1.ListGrantsRequest.consistency:type_name -> yrd.v1.ReadConsistency
+	20, // 9: yrd.v1.ListGrantsResponse.grants:type_name -> yrd.v1.Grant
+	24, // 10: yrd.v1.GetPolicyResponse.params:type_name -> yrd.v1.PolicyParams
+	24, // 11: yrd.v1.UpdatePolicyRequest.params:type_name -> yrd.v1.PolicyParams
+	24, // 12: yrd.v1.UpdatePolicyResponse.params:type_name -> yrd.v1.PolicyParams
+	25, // 13: yrd.v1.DecideRequest.access:type_name -> yrd.v1.AccessRequest
+	26, // 14: yrd.v1.DecideResponse.decision:type_name -> yrd.v1.Decision
+	27, // 15: yrd.v1.ListAuditRequest.decision:type_name -> yrd.v1.Effect
+	28, // 16: yrd.v1.ListAuditRequest.action:type_name -> yrd.v1.AuditAction
+	21, // 17: yrd.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
+	21, // 18: yrd.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
+	29, // 19: yrd.v1.ListAuditResponse.records:type_name -> yrd.v1.AuditRecord
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_yrd_v1_access_api_proto_init() }
