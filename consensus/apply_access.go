@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -73,6 +74,9 @@ func decideGrant(tx *store.Tx, cmd *yrdv1.Command, op *yrdv1.DecideGrantCommand)
 		return fail(yrdv1.ErrorCode_ERROR_CODE_PERMISSION_DENIED, "only a CDO of %s in %s decides grants on %s",
 			ds.GetOwnerOrg(), ds.GetOwnerCity(), g.GetDatasetId()), nil
 	}
+	if op.GetExpiresAt() != nil && op.GetTo() != yrdv1.GrantState_GRANT_STATE_APPROVED {
+		return fail(yrdv1.ErrorCode_ERROR_CODE_INVALID, "expires_at: only an approval sets when a grant expires"), nil
+	}
 	now := cmd.GetTime()
 	g = proto.Clone(g).(*yrdv1.Grant)
 	switch op.GetTo() {
@@ -80,10 +84,14 @@ func decideGrant(tx *store.Tx, cmd *yrdv1.Command, op *yrdv1.DecideGrantCommand)
 		if g.GetState() != yrdv1.GrantState_GRANT_STATE_REQUESTED {
 			return fail(yrdv1.ErrorCode_ERROR_CODE_VERSION_CONFLICT, "grant %s is %s; only a requested grant can be decided", g.GetId(), stateName(g.GetState())), nil
 		}
-		g.State, g.DecidedBy, g.DecidedAt = op.GetTo(), by, now
 		if op.GetTo() == yrdv1.GrantState_GRANT_STATE_APPROVED {
-			g.ExpiresAt = timestamppb.New(now.AsTime().Add(g.GetDuration().AsDuration()))
+			expires, refused := approvedExpiry(g, now, op.GetExpiresAt())
+			if refused != nil {
+				return refused, nil
+			}
+			g.ExpiresAt = expires
 		}
+		g.State, g.DecidedBy, g.DecidedAt = op.GetTo(), by, now
 	case yrdv1.GrantState_GRANT_STATE_REVOKED:
 		if g.GetState() != yrdv1.GrantState_GRANT_STATE_APPROVED && g.GetState() != yrdv1.GrantState_GRANT_STATE_REQUESTED {
 			return fail(yrdv1.ErrorCode_ERROR_CODE_VERSION_CONFLICT, "grant %s is %s; only a requested or approved grant can be revoked", g.GetId(), stateName(g.GetState())), nil
@@ -97,6 +105,29 @@ func decideGrant(tx *store.Tx, cmd *yrdv1.Command, op *yrdv1.DecideGrantCommand)
 	}
 	g.Version++
 	return &yrdv1.CommandResult{Grant: g}, tx.PutGrant(g)
+}
+
+// approvedExpiry is when a grant approved at now expires: the requested
+// duration from now, or the earlier time the CDO chose. Everything comes
+// from the command and the catalog, never this replica's clock. A refusal
+// is a result naming expires_at.
+func approvedExpiry(g *yrdv1.Grant, now, chosen *timestamppb.Timestamp) (*timestamppb.Timestamp, *yrdv1.CommandResult) {
+	requested := now.AsTime().Add(g.GetDuration().AsDuration())
+	if chosen == nil {
+		return timestamppb.New(requested), nil
+	}
+	at := chosen.AsTime().UTC().Format(time.RFC3339)
+	switch {
+	case chosen.CheckValid() != nil:
+		return nil, fail(yrdv1.ErrorCode_ERROR_CODE_INVALID, "expires_at: %v", chosen.CheckValid())
+	case !chosen.AsTime().After(now.AsTime()):
+		return nil, fail(yrdv1.ErrorCode_ERROR_CODE_INVALID, "expires_at: %s is not after the approval (%s)",
+			at, now.AsTime().UTC().Format(time.RFC3339))
+	case chosen.AsTime().After(requested):
+		return nil, fail(yrdv1.ErrorCode_ERROR_CODE_INVALID, "expires_at: %s is later than the requested expiry %s (%v from the approval); an approval may only shorten a grant",
+			at, requested.UTC().Format(time.RFC3339), g.GetDuration().AsDuration())
+	}
+	return proto.Clone(chosen).(*timestamppb.Timestamp), nil
 }
 
 func stateName(s yrdv1.GrantState) string {

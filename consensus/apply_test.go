@@ -119,6 +119,38 @@ func TestGrantLifecycleRules(t *testing.T) {
 	want(t, a.apply(d.GetOwnerCity(), decide(yrdv1.GrantState_GRANT_STATE_REVOKED, cdo)), yrdv1.ErrorCode_ERROR_CODE_VERSION_CONFLICT, "REVOKED")
 }
 
+// TestApprovalMayOnlyShortenTheRequestedExpiry: an approval's expires_at
+// replaces the requested duration only if it falls after the command's
+// time and no later than that duration from it; a refusal names the field
+// and changes nothing.
+func TestApprovalMayOnlyShortenTheRequestedExpiry(t *testing.T) {
+	a := newApplier(t)
+	d := hospital()
+	a.apply(d.GetOwnerCity(), publishCmd(d))
+	analyst := &yrdv1.Principal{City: "hangzhou", Org: "hz-health", Name: "wang", Role: yrdv1.Role_ROLE_ANALYST}
+	cdo := &yrdv1.Principal{City: d.GetOwnerCity(), Org: d.GetOwnerOrg(), Name: "chen", Role: yrdv1.Role_ROLE_CDO}
+	want(t, a.apply("hangzhou", &yrdv1.Command{Op: &yrdv1.Command_RequestGrant{RequestGrant: &yrdv1.RequestGrantCommand{Grant: &yrdv1.Grant{
+		Id: "g1", DatasetId: d.GetId(), RequesterCity: "hangzhou", RequesterOrg: "hz-health", Purpose: "research",
+		ResultForm: yrdv1.ResultForm_RESULT_FORM_AGGREGATES, Duration: durationpb.New(30 * 24 * time.Hour), RequestedBy: analyst}}}}), ok, "")
+	decide := func(to yrdv1.GrantState, at time.Time) *yrdv1.Command {
+		return &yrdv1.Command{Op: &yrdv1.Command_DecideGrant{DecideGrant: &yrdv1.DecideGrantCommand{Id: "g1", To: to, By: cdo,
+			ExpiresAt: timestamppb.New(at)}}}
+	}
+	approve := func(at time.Time) *yrdv1.Command { return decide(yrdv1.GrantState_GRANT_STATE_APPROVED, at) }
+	want(t, a.apply(d.GetOwnerCity(), approve(a.now.Add(31*24*time.Hour))), yrdv1.ErrorCode_ERROR_CODE_INVALID, "expires_at: 2026-12-23T10:00:00Z is later than the requested expiry 2026-12-22T10:00:00Z")
+	want(t, a.apply(d.GetOwnerCity(), approve(a.now)), yrdv1.ErrorCode_ERROR_CODE_INVALID, "expires_at: 2026-11-22T10:00:00Z is not after the approval")
+	want(t, a.apply(d.GetOwnerCity(), decide(yrdv1.GrantState_GRANT_STATE_REJECTED, a.now.Add(time.Hour))), yrdv1.ErrorCode_ERROR_CODE_INVALID, "only an approval")
+	if g, _ := a.c.GetGrant("g1"); g.GetState() != yrdv1.GrantState_GRANT_STATE_REQUESTED {
+		t.Fatalf("refused approvals changed the grant: %v", g)
+	}
+	shorter := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	res := a.apply(d.GetOwnerCity(), approve(shorter))
+	want(t, res, ok, "")
+	if !res.GetGrant().GetExpiresAt().AsTime().Equal(shorter) || res.GetGrant().GetState() != yrdv1.GrantState_GRANT_STATE_APPROVED {
+		t.Fatalf("approved until %v: %v", shorter, res.GetGrant())
+	}
+}
+
 func TestPolicyUpdatesAreVersionedAndOperatorOnly(t *testing.T) {
 	a := newApplier(t)
 	op := &yrdv1.Principal{City: "shanghai", Org: "sh-ops", Name: "root", Role: yrdv1.Role_ROLE_OPERATOR}

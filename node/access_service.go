@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/yrd-exchange/yrdnode/consensus"
 	"github.com/yrd-exchange/yrdnode/internal/catalogspec"
@@ -79,8 +80,14 @@ func (s *grantService) decide(ctx context.Context, req *yrdv1.DecideGrantRequest
 	if len([]rune(req.GetNote())) > 1000 {
 		return nil, errorf(ErrInvalid, "note: longer than 1000 characters")
 	}
-	res, err := s.n.propose(ctx, &yrdv1.Command{Op: &yrdv1.Command_DecideGrant{DecideGrant: &yrdv1.DecideGrantCommand{
-		Id: req.GetId(), To: to, By: principal(ctx), Note: req.GetNote()}}})
+	// The command's time is the one the expiry is judged against, here and
+	// in the catalog (consensus/apply_access.go), so both judge alike.
+	now := timestamppb.Now()
+	if err := validExpiry(req.GetExpiresAt(), to, now.AsTime()); err != nil {
+		return nil, err
+	}
+	res, err := s.n.propose(ctx, &yrdv1.Command{Time: now, Op: &yrdv1.Command_DecideGrant{DecideGrant: &yrdv1.DecideGrantCommand{
+		Id: req.GetId(), To: to, By: principal(ctx), Note: req.GetNote(), ExpiresAt: req.GetExpiresAt()}}})
 	if errors.Is(err, ErrPermissionDenied) {
 		s.n.auditGrantRefused(ctx, req.GetId(), to, err)
 	}
@@ -88,6 +95,24 @@ func (s *grantService) decide(ctx context.Context, req *yrdv1.DecideGrantRequest
 		return nil, err
 	}
 	return &yrdv1.DecideGrantResponse{Grant: res.GetGrant()}, nil
+}
+
+// validExpiry checks what can be checked of a decision's expires_at
+// without the grant: that only an approval carries one, and that it is a
+// time after now. Whether it shortens the requested duration the catalog
+// decides, from the grant it holds.
+func validExpiry(at *timestamppb.Timestamp, to yrdv1.GrantState, now time.Time) error {
+	switch {
+	case at == nil:
+		return nil
+	case to != yrdv1.GrantState_GRANT_STATE_APPROVED:
+		return errorf(ErrInvalid, "expires_at: only an approval sets when a grant expires")
+	case at.CheckValid() != nil:
+		return errorf(ErrInvalid, "expires_at: %v", at.CheckValid())
+	case !at.AsTime().After(now):
+		return errorf(ErrInvalid, "expires_at: %s is not in the future", at.AsTime().UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // grantActions are the audit actions of the grant decisions.

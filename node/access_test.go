@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/yrd-exchange/yrdnode/internal/audit"
 	"github.com/yrd-exchange/yrdnode/internal/sample"
@@ -225,6 +226,53 @@ func TestGrantLifecycleAcrossTheDelta(t *testing.T) {
 		got := decide(t, conn, access)
 		if got.GetEffect() != yrdv1.Effect_EFFECT_DENY || !strings.Contains(got.GetReason(), "revoked") && i == 1 {
 			t.Fatalf("after revocation, asking through %s: %v", c.Config(i).City, got)
+		}
+	}
+}
+
+// TestApprovalWithExpiresAtShortensTheGrant: a CDO approving with
+// expires_at sets the grant's expiry to that time, seen on every node; a
+// time later than the requested duration allows, one in the past, or an
+// expiry on a rejection is refused naming expires_at, and changes nothing.
+func TestApprovalWithExpiresAtShortensTheGrant(t *testing.T) {
+	c := startCluster(t, testnet.Options{})
+	d := importantAt(c, 0, "sh-health")
+	if _, err := yrdv1grpc.NewCatalogServiceClient(connAs(t, c, 0, "sh-health", yrdv1.Role_ROLE_PUBLISHER)).PublishDataset(testCtx(t),
+		&yrdv1.PublishDatasetRequest{Dataset: d}); err != nil {
+		t.Fatal(err)
+	}
+	req, err := yrdv1grpc.NewGrantServiceClient(connAs(t, c, 1, "hz-health", yrdv1.Role_ROLE_ANALYST)).RequestGrant(testCtx(t),
+		&yrdv1.RequestGrantRequest{DatasetId: d.GetId(), Purpose: d.GetPermittedPurposes()[0],
+			ResultForm: yrdv1.ResultForm_RESULT_FORM_AGGREGATES, Duration: durationpb.New(30 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := req.GetGrant().GetId()
+	shCDO := yrdv1grpc.NewGrantServiceClient(connAs(t, c, 0, "sh-health", yrdv1.Role_ROLE_CDO))
+	for what, r := range map[string]*yrdv1.DecideGrantRequest{
+		"later than requested": {Id: id, ExpiresAt: timestamppb.New(time.Now().Add(31 * 24 * time.Hour))},
+		"in the past":          {Id: id, ExpiresAt: timestamppb.New(time.Now().Add(-time.Hour))},
+	} {
+		_, err := shCDO.ApproveGrant(testCtx(t), r)
+		if status.Code(err) != codes.InvalidArgument || !strings.HasPrefix(status.Convert(err).Message(), "expires_at: ") {
+			t.Fatalf("approval with an expiry %s: %v", what, err)
+		}
+	}
+	_, err = shCDO.RejectGrant(testCtx(t), &yrdv1.DecideGrantRequest{Id: id, ExpiresAt: timestamppb.New(time.Now().Add(time.Hour))})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "expires_at") {
+		t.Fatalf("a rejection with an expiry: %v", err)
+	}
+	expires := time.Now().Add(7 * 24 * time.Hour).Truncate(time.Second)
+	res, err := shCDO.ApproveGrant(testCtx(t), &yrdv1.DecideGrantRequest{Id: id, Note: "a week is enough", ExpiresAt: timestamppb.New(expires)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < c.Len(); i++ {
+		g, err := yrdv1grpc.NewGrantServiceClient(c.Conn(i)).GetGrant(testCtx(t), &yrdv1.GetGrantRequest{Id: id,
+			Consistency: yrdv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
+		if err != nil || g.GetGrant().GetState() != yrdv1.GrantState_GRANT_STATE_APPROVED || !g.GetGrant().GetExpiresAt().AsTime().Equal(expires) ||
+			g.GetGrant().GetNote() != "a week is enough" {
+			t.Fatalf("grant on %s after approval until %v (answer %v): %v %v", c.Config(i).City, expires, res.GetGrant().GetExpiresAt().AsTime(), g, err)
 		}
 	}
 }

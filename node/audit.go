@@ -95,6 +95,9 @@ func (n *Node) auditCall(ctx context.Context, method string, resp any) error {
 		rec.DatasetId, rec.GrantId, rec.Detail = r.GetGrant().GetDatasetId(), r.GetGrant().GetId(), "purpose "+r.GetGrant().GetPurpose()
 	case *yrdv1.DecideGrantResponse:
 		rec.DatasetId, rec.GrantId, rec.Detail = r.GetGrant().GetDatasetId(), r.GetGrant().GetId(), "grant is now "+r.GetGrant().GetState().String()
+		if r.GetGrant().GetState() == yrdv1.GrantState_GRANT_STATE_APPROVED {
+			rec.Detail += ", expires " + r.GetGrant().GetExpiresAt().AsTime().UTC().Format(time.RFC3339)
+		}
 	case *yrdv1.UpdatePolicyResponse:
 		rec.PolicyVersion, rec.Detail = r.GetParams().GetVersion(), "policy parameters changed"
 	case *yrdv1.CreateAPIKeyResponse:

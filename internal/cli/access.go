@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -270,13 +271,23 @@ func runGrantRequest(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 func grantDecision(verb string) setupFunc {
 	return func(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 		note := fs.String("note", "", "reason, kept with the grant")
+		expiry := func() (*timestamppb.Timestamp, error) { return nil, nil }
+		usage := "usage: yrdnode grant " + verb + " GRANT_ID [--note TEXT]"
+		if verb == "approve" {
+			expiry = expiryFlags(fs)
+			usage += " [--expires DATE | --for DURATION]"
+		}
 		return func(ctx context.Context, pos []string) error {
 			if len(pos) != 1 {
-				return usageError{"usage: yrdnode grant " + verb + " GRANT_ID [--note TEXT]"}
+				return usageError{usage}
+			}
+			expiresAt, err := expiry()
+			if err != nil {
+				return err
 			}
 			return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
 				c := yrdv1grpc.NewGrantServiceClient(conn)
-				req := &yrdv1.DecideGrantRequest{Id: pos[0], Note: *note}
+				req := &yrdv1.DecideGrantRequest{Id: pos[0], Note: *note, ExpiresAt: expiresAt}
 				var resp *yrdv1.DecideGrantResponse
 				var err error
 				switch verb {
@@ -294,6 +305,58 @@ func grantDecision(verb string) setupFunc {
 			})
 		}
 	}
+}
+
+// expiryFlags adds approve's --expires and --for, which set the grant's
+// expiry earlier than the requested duration would (the node refuses a
+// later one), and returns the reader of the time they give, nil for none.
+func expiryFlags(fs *pflag.FlagSet) func() (*timestamppb.Timestamp, error) {
+	expires := fs.String("expires", "", "expire the grant at this time instead: a date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time; at most the requested duration from now")
+	runFor := fs.String("for", "", "expire the grant this long from now instead, e.g. 30d or 12h; at most the requested duration")
+	return func() (*timestamppb.Timestamp, error) {
+		switch {
+		case *expires != "" && *runFor != "":
+			return nil, usageError{"--expires and --for: give one or neither"}
+		case *expires != "":
+			t, err := parseExpiry(*expires)
+			if err != nil {
+				return nil, usageError{"--expires: " + err.Error()}
+			}
+			return timestamppb.New(t), nil
+		case *runFor != "":
+			d, err := parseDays(*runFor)
+			if err != nil || d <= 0 {
+				return nil, usageError{fmt.Sprintf("--for: %q is not a positive duration such as 30d or 12h", *runFor)}
+			}
+			return timestamppb.New(time.Now().Add(d)), nil
+		}
+		return nil, nil
+	}
+}
+
+// parseExpiry reads a date (midnight UTC, as the CLI and console show
+// times) or an RFC 3339 time.
+func parseExpiry(s string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not a date (2026-12-31) or an RFC 3339 time (2026-12-31T18:00:00+08:00)", s)
+	}
+	return t, nil
+}
+
+// parseDays is time.ParseDuration that also takes whole days: "30d".
+func parseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days > 100*366 {
+			return 0, fmt.Errorf("bad day count %q", n)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }
 
 func runGrantShow(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {

@@ -205,9 +205,16 @@ func (x *RequestGrantResponse) GetGrant() *Grant {
 }
 
 type DecideGrantRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Note          string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The CDO's reason, kept with the grant.
+	Note string `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
+	// On approval only: the grant expires at this time instead of at the end
+	// of the duration its requester asked for. It may only shorten that
+	// duration: a time later than the requested expiry, or not in the
+	// future, is refused (InvalidArgument, naming expires_at). Unset: the
+	// grant runs for the requested duration from the approval.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -254,6 +261,13 @@ func (x *DecideGrantRequest) GetNote() string {
 		return x.Note
 	}
 	return ""
+}
+
+func (x *DecideGrantRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
 }
 
 type DecideGrantResponse struct {
@@ -1390,10 +1404,12 @@ const file_yrd_v1_access_api_proto_rawDesc = "" +
 	"\x0eallow_personal\x18\x05 \x01(\bR\rallowPersonal\x12\x12\n" +
 	"\x04note\x18\x06 \x01(\tR\x04note\";\n" +
 	"\x14RequestGrantResponse\x12#\n" +
-	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"8\n" +
+	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"s\n" +
 	"\x12DecideGrantRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\":\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note\x129\n" +
+	"\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\":\n" +
 	"\x13DecideGrantResponse\x12#\n" +
 	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"\\\n" +
 	"\x0fGetGrantRequest\x12\x0e\n" +
@@ -1513,44 +1529,45 @@ var file_yrd_v1_access_api_proto_goTypes = []any{
 	(ResultForm)(0),               // 23: yrd.v1.ResultForm
 	(*durationpb.Duration)(nil),   // 24: google.protobuf.Duration
 	(*Grant)(nil),                 // 25: yrd.v1.Grant
-	(ReadConsistency)(0),          // 26: yrd.v1.ReadConsistency
-	(GrantState)(0),               // 27: yrd.v1.GrantState
-	(*PolicyParams)(nil),          // 28: yrd.v1.PolicyParams
-	(*AccessRequest)(nil),         // 29: yrd.v1.AccessRequest
-	(*Decision)(nil),              // 30: yrd.v1.Decision
-	(Effect)(0),                   // 31: yrd.v1.Effect
-	(AuditAction)(0),              // 32: yrd.v1.AuditAction
-	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(ReadConsistency)(0),          // 27: yrd.v1.ReadConsistency
+	(GrantState)(0),               // 28: yrd.v1.GrantState
+	(*PolicyParams)(nil),          // 29: yrd.v1.PolicyParams
+	(*AccessRequest)(nil),         // 30: yrd.v1.AccessRequest
+	(*Decision)(nil),              // 31: yrd.v1.Decision
+	(Effect)(0),                   // 32: yrd.v1.Effect
+	(AuditAction)(0),              // 33: yrd.v1.AuditAction
 	(*AuditRecord)(nil),           // 34: yrd.v1.AuditRecord
 }
 var file_yrd_v1_access_api_proto_depIdxs = []int32{
 	23, // 0: yrd.v1.RequestGrantRequest.result_form:type_name -> yrd.v1.ResultForm
 	24, // 1: yrd.v1.RequestGrantRequest.duration:type_name -> google.protobuf.Duration
 	25, // 2: yrd.v1.RequestGrantResponse.grant:type_name -> yrd.v1.Grant
-	25, // 3: yrd.v1.DecideGrantResponse.grant:type_name -> yrd.v1.Grant
-	26, // 4: yrd.v1.GetGrantRequest.consistency:type_name -> yrd.v1.ReadConsistency
-	25, // 5: yrd.v1.GetGrantResponse.grant:type_name -> yrd.v1.Grant
-	27, // 6: yrd.v1.ListGrantsRequest.state:type_name -> yrd.v1.GrantState
-	26, // 7: yrd.v1.ListGrantsRequest.consistency:type_name -> yrd.v1.ReadConsistency
-	25, // 8: yrd.v1.ListGrantsResponse.grants:type_name -> yrd.v1.Grant
-	28, // 9: yrd.v1.GetPolicyResponse.params:type_name -> yrd.v1.PolicyParams
-	28, // 10: yrd.v1.UpdatePolicyRequest.params:type_name -> yrd.v1.PolicyParams
-	28, // 11: yrd.v1.UpdatePolicyResponse.params:type_name -> yrd.v1.PolicyParams
-	29, // 12: yrd.v1.DecideRequest.access:type_name -> yrd.v1.AccessRequest
-	30, // 13: yrd.v1.DecideResponse.decision:type_name -> yrd.v1.Decision
-	0,  // 14: yrd.v1.ExportUsage.kind:type_name -> yrd.v1.ExportKind
-	16, // 15: yrd.v1.GetUsageResponse.budgets:type_name -> yrd.v1.BudgetUsage
-	17, // 16: yrd.v1.GetUsageResponse.exports:type_name -> yrd.v1.ExportUsage
-	31, // 17: yrd.v1.ListAuditRequest.decision:type_name -> yrd.v1.Effect
-	32, // 18: yrd.v1.ListAuditRequest.action:type_name -> yrd.v1.AuditAction
-	33, // 19: yrd.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
-	33, // 20: yrd.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
-	34, // 21: yrd.v1.ListAuditResponse.records:type_name -> yrd.v1.AuditRecord
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	26, // 3: yrd.v1.DecideGrantRequest.expires_at:type_name -> google.protobuf.Timestamp
+	25, // 4: yrd.v1.DecideGrantResponse.grant:type_name -> yrd.v1.Grant
+	27, // 5: yrd.v1.GetGrantRequest.consistency:type_name -> yrd.v1.ReadConsistency
+	25, // 6: yrd.v1.GetGrantResponse.grant:type_name -> yrd.v1.Grant
+	28, // 7: yrd.v1.ListGrantsRequest.state:type_name -> yrd.v1.GrantState
+	27, // 8: yrd.v1.ListGrantsRequest.consistency:type_name -> yrd.v1.ReadConsistency
+	25, // 9: yrd.v1.ListGrantsResponse.grants:type_name -> yrd.v1.Grant
+	29, // 10: yrd.v1.GetPolicyResponse.params:type_name -> yrd.v1.PolicyParams
+	29, // 11: yrd.v1.UpdatePolicyRequest.params:type_name -> yrd.v1.PolicyParams
+	29, // 12: yrd.v1.UpdatePolicyResponse.params:type_name -> yrd.v1.PolicyParams
+	30, // 13: yrd.v1.DecideRequest.access:type_name -> yrd.v1.AccessRequest
+	31, // 14: yrd.v1.DecideResponse.decision:type_name -> yrd.v1.Decision
+	0,  // 15: yrd.v1.ExportUsage.kind:type_name -> yrd.v1.ExportKind
+	16, // 16: yrd.v1.GetUsageResponse.budgets:type_name -> yrd.v1.BudgetUsage
+	17, // 17: yrd.v1.GetUsageResponse.exports:type_name -> yrd.v1.ExportUsage
+	32, // 18: yrd.v1.ListAuditRequest.decision:type_name -> yrd.v1.Effect
+	33, // 19: yrd.v1.ListAuditRequest.action:type_name -> yrd.v1.AuditAction
+	26, // 20: yrd.v1.ListAuditRequest.since:type_name -> google.protobuf.Timestamp
+	26, // 21: yrd.v1.ListAuditRequest.until:type_name -> google.protobuf.Timestamp
+	34, // 22: yrd.v1.ListAuditResponse.records:type_name -> yrd.v1.AuditRecord
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_yrd_v1_access_api_proto_init() }

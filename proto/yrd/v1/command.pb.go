@@ -412,11 +412,16 @@ func (x *RequestGrantCommand) GetGrant() *Grant {
 
 // DecideGrantCommand approves, rejects or revokes a grant.
 type DecideGrantCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	To            GrantState             `protobuf:"varint,2,opt,name=to,proto3,enum=yrd.v1.GrantState" json:"to,omitempty"`
-	By            *Principal             `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
-	Note          string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	To    GrantState             `protobuf:"varint,2,opt,name=to,proto3,enum=yrd.v1.GrantState" json:"to,omitempty"`
+	By    *Principal             `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
+	Note  string                 `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	// On approval, the expiry the CDO chose (DecideGrantRequest.expires_at),
+	// fixed by the proposing node so every replica applies the same time;
+	// it must fall after the command's time and no later than the requested
+	// duration from it. Unset: that duration from the command's time.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -477,6 +482,13 @@ func (x *DecideGrantCommand) GetNote() string {
 		return x.Note
 	}
 	return ""
+}
+
+func (x *DecideGrantCommand) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
 }
 
 type UpdatePolicyCommand struct {
@@ -1282,12 +1294,14 @@ const file_yrd_v1_command_proto_rawDesc = "" +
 	"\x14spend_privacy_budget\x18\x15 \x01(\v2!.yrd.v1.SpendPrivacyBudgetCommandH\x00R\x12spendPrivacyBudgetB\x04\n" +
 	"\x02op\":\n" +
 	"\x13RequestGrantCommand\x12#\n" +
-	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"\x7f\n" +
+	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"\xba\x01\n" +
 	"\x12DecideGrantCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x02to\x18\x02 \x01(\x0e2\x12.yrd.v1.GrantStateR\x02to\x12!\n" +
 	"\x02by\x18\x03 \x01(\v2\x11.yrd.v1.PrincipalR\x02by\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"\x91\x01\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x129\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x91\x01\n" +
 	"\x13UpdatePolicyCommand\x12,\n" +
 	"\x06params\x18\x01 \x01(\v2\x14.yrd.v1.PolicyParamsR\x06params\x12)\n" +
 	"\x10expected_version\x18\x02 \x01(\x04R\x0fexpectedVersion\x12!\n" +
@@ -1419,29 +1433,30 @@ var file_yrd_v1_command_proto_depIdxs = []int32{
 	17, // 13: yrd.v1.RequestGrantCommand.grant:type_name -> yrd.v1.Grant
 	18, // 14: yrd.v1.DecideGrantCommand.to:type_name -> yrd.v1.GrantState
 	19, // 15: yrd.v1.DecideGrantCommand.by:type_name -> yrd.v1.Principal
-	20, // 16: yrd.v1.UpdatePolicyCommand.params:type_name -> yrd.v1.PolicyParams
-	19, // 17: yrd.v1.UpdatePolicyCommand.by:type_name -> yrd.v1.Principal
-	21, // 18: yrd.v1.RecordAnchorCommand.anchor:type_name -> yrd.v1.AuditAnchor
-	22, // 19: yrd.v1.PublishDatasetCommand.dataset:type_name -> yrd.v1.Dataset
-	22, // 20: yrd.v1.UpdateDatasetCommand.dataset:type_name -> yrd.v1.Dataset
-	16, // 21: yrd.v1.IssueJoinTokenCommand.expires_at:type_name -> google.protobuf.Timestamp
-	23, // 22: yrd.v1.IssueJoinTokenCommand.suffrage:type_name -> yrd.v1.Suffrage
-	24, // 23: yrd.v1.RedeemJoinTokenCommand.member:type_name -> yrd.v1.Member
-	24, // 24: yrd.v1.PutMemberCommand.member:type_name -> yrd.v1.Member
-	16, // 25: yrd.v1.JoinToken.expires_at:type_name -> google.protobuf.Timestamp
-	23, // 26: yrd.v1.JoinToken.suffrage:type_name -> yrd.v1.Suffrage
-	16, // 27: yrd.v1.JoinToken.issued_at:type_name -> google.protobuf.Timestamp
-	16, // 28: yrd.v1.JoinToken.redeemed_at:type_name -> google.protobuf.Timestamp
-	0,  // 29: yrd.v1.CommandResult.error_code:type_name -> yrd.v1.ErrorCode
-	22, // 30: yrd.v1.CommandResult.dataset:type_name -> yrd.v1.Dataset
-	24, // 31: yrd.v1.CommandResult.member:type_name -> yrd.v1.Member
-	17, // 32: yrd.v1.CommandResult.grant:type_name -> yrd.v1.Grant
-	20, // 33: yrd.v1.CommandResult.policy:type_name -> yrd.v1.PolicyParams
-	34, // [34:34] is the sub-list for method output_type
-	34, // [34:34] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	16, // 16: yrd.v1.DecideGrantCommand.expires_at:type_name -> google.protobuf.Timestamp
+	20, // 17: yrd.v1.UpdatePolicyCommand.params:type_name -> yrd.v1.PolicyParams
+	19, // 18: yrd.v1.UpdatePolicyCommand.by:type_name -> yrd.v1.Principal
+	21, // 19: yrd.v1.RecordAnchorCommand.anchor:type_name -> yrd.v1.AuditAnchor
+	22, // 20: yrd.v1.PublishDatasetCommand.dataset:type_name -> yrd.v1.Dataset
+	22, // 21: yrd.v1.UpdateDatasetCommand.dataset:type_name -> yrd.v1.Dataset
+	16, // 22: yrd.v1.IssueJoinTokenCommand.expires_at:type_name -> google.protobuf.Timestamp
+	23, // 23: yrd.v1.IssueJoinTokenCommand.suffrage:type_name -> yrd.v1.Suffrage
+	24, // 24: yrd.v1.RedeemJoinTokenCommand.member:type_name -> yrd.v1.Member
+	24, // 25: yrd.v1.PutMemberCommand.member:type_name -> yrd.v1.Member
+	16, // 26: yrd.v1.JoinToken.expires_at:type_name -> google.protobuf.Timestamp
+	23, // 27: yrd.v1.JoinToken.suffrage:type_name -> yrd.v1.Suffrage
+	16, // 28: yrd.v1.JoinToken.issued_at:type_name -> google.protobuf.Timestamp
+	16, // 29: yrd.v1.JoinToken.redeemed_at:type_name -> google.protobuf.Timestamp
+	0,  // 30: yrd.v1.CommandResult.error_code:type_name -> yrd.v1.ErrorCode
+	22, // 31: yrd.v1.CommandResult.dataset:type_name -> yrd.v1.Dataset
+	24, // 32: yrd.v1.CommandResult.member:type_name -> yrd.v1.Member
+	17, // 33: yrd.v1.CommandResult.grant:type_name -> yrd.v1.Grant
+	20, // 34: yrd.v1.CommandResult.policy:type_name -> yrd.v1.PolicyParams
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_yrd_v1_command_proto_init() }
