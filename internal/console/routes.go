@@ -12,6 +12,7 @@ import (
 // page's file has its own route function, listed here.
 func (c *Console) routePages(mux *http.ServeMux) {
 	mux.HandleFunc("GET /lang", c.switchLanguage)
+	c.routeCatalog(mux)
 	c.routeGrants(mux)
 }
 
@@ -19,7 +20,7 @@ func (c *Console) routePages(mux *http.ServeMux) {
 // keeps its own set, listed here. Dataset titles, organisation names and
 // the node's own error messages are shown as published or as the node
 // said them, never translated.
-var messages = mergeMessages(coreMessages, grantsMessages)
+var messages = mergeMessages(coreMessages, catalogMessages, grantsMessages)
 
 func mergeMessages(sets ...map[string]map[string]string) map[string]map[string]string {
 	all := map[string]map[string]string{}
