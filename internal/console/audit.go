@@ -223,12 +223,12 @@ type auditRow struct {
 	Rec                   *yrdv1.AuditRecord
 	City, Org, Name, Role string // the requester; empty for a refusal of no proven principal
 	Source                string
-	Action                string // message key
-	Decision              string // the CLI's word, "" for a record without a decision
-	DecisionLabel         string // its message key
+	Action                string     // message key
+	Decision              string     // the CLI's word, "" for a record without a decision
+	DecisionLabel         string     // its message key
 	Dataset               []string   // the dataset id cut at its dots, where a narrow cell may break it
 	Rules                 [][]string // each rule id, cut likewise
-	Short                 string // the detail's start, when it is folded
+	Short                 string     // the detail's start, when it is folded
 }
 
 func newAuditRow(rec *yrdv1.AuditRecord, lang string) auditRow {

@@ -2,7 +2,10 @@ package console_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +16,7 @@ import (
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+	bolt "go.etcd.io/bbolt"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -48,7 +52,12 @@ func TestBrowserAuditTrail(t *testing.T) {
 		t.Fatalf("verification shows %s records, the node verified %d", got, v.GetRecords())
 	}
 	b.shot("audit")
+	wantAuditPaging(t, b, auditor)
+	if code := b.status("/audit?since=yesterday"); code != 400 || !strings.Contains(b.text("#problem"), "since") {
+		t.Fatalf("a malformed time: HTTP %d, the page says %q", code, b.text("#problem"))
+	}
 
+	b.visit("/audit")
 	b.do(chromedp.SetValue(chromedp.CSS("#f-decision"), "deny"))
 	b.submit("#audit-apply")
 	denied := listAudit(t, auditor, &yrdv1.ListAuditRequest{Decision: yrdv1.Effect_EFFECT_DENY})
@@ -103,6 +112,37 @@ func makeAuditTrail(t *testing.T, c *consoleCluster) {
 	}
 	if _, err := yrdv1grpc.NewAuditServiceClient(analyst).ListAudit(apiCtx(t), &yrdv1.ListAuditRequest{}); err == nil {
 		t.Fatal("an analyst read the audit trail through the API")
+	}
+}
+
+// wantAuditPaging reads the trail five records a page: each page is the
+// API's page for the same position, the next link follows next_after_seq,
+// and a time range in the future matches nothing.
+func wantAuditPaging(t *testing.T, b *browser, auditor yrdv1grpc.AuditServiceClient) {
+	t.Helper()
+	b.visit("/audit?limit=5")
+	for after := uint64(0); ; {
+		resp, err := auditor.ListAudit(apiCtx(t), &yrdv1.ListAuditRequest{AfterSeq: after, Limit: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.wantAuditRows(resp.GetRecords())
+		if resp.GetNextAfterSeq() == 0 {
+			if b.count("#audit-next") != 0 {
+				t.Fatal("the last page links to a next one")
+			}
+			break
+		}
+		after = resp.GetNextAfterSeq()
+		b.submit("#audit-next")
+	}
+	if b.count("#audit-first") != 1 {
+		t.Fatal("a later page has no link back to the first")
+	}
+	future := time.Now().UTC().Add(24 * time.Hour).Format("2006-01-02T15:04")
+	b.visit("/audit?since=" + future)
+	if b.count("#audit-records") != 0 || b.count("#audit-none") != 1 {
+		t.Fatalf("records from %s on: the page shows some", future)
 	}
 }
 
@@ -231,4 +271,74 @@ func apiCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestBrowserAuditVerificationNamesTheFirstBadRecord changes one letter of
+// a record in Shanghai's audit.db while the node is down, as someone with
+// the disk but not the node's key could: after the restart the page says
+// the trail fails verification, names the record the node names, and its
+// link opens that record.
+func TestBrowserAuditVerificationNamesTheFirstBadRecord(t *testing.T) {
+	c := startConsoleCluster(t, nil)
+	makeAuditTrail(t, c)
+	auditor := yrdv1grpc.NewAuditServiceClient(connAs(t, c, 0, "shanghai-audit", yrdv1.Role_ROLE_AUDITOR))
+	key := c.key(t, 0, "shanghai-audit", yrdv1.Role_ROLE_AUDITOR)
+	published := listAudit(t, auditor, &yrdv1.ListAuditRequest{Action: yrdv1.AuditAction_AUDIT_ACTION_PUBLISH})
+	seq := published[0].GetSeq() // later records follow it, so the node still opens its log
+
+	if err := c.Stop(0); err != nil {
+		t.Fatal(err)
+	}
+	tamperAuditRecord(t, filepath.Join(c.Config(0).DataDir, "audit.db"), seq, "published", "Published")
+	if err := c.Restart(apiCtx(t), 0); err != nil {
+		t.Fatal(err)
+	}
+	v, err := auditor.VerifyAudit(apiCtx(t), &yrdv1.VerifyAuditRequest{})
+	if err != nil || v.GetOk() || v.GetFirstBad() != seq {
+		t.Fatalf("VerifyAudit after record %d was changed: %v %v", seq, v, err)
+	}
+
+	b := newBrowser(t, c.Node(0).AdminAddr()) // the admin listener has a new port
+	b.signIn(key)
+	b.visit("/audit")
+	if got := b.text("#audit-first-bad"); got != "#"+strconv.FormatUint(seq, 10) {
+		t.Fatalf("the page names %s as the first bad record, the node %d", got, seq)
+	}
+	if got := b.text("#audit-problem"); got != v.GetProblem() {
+		t.Fatalf("the page gives the problem as %q, the node %q", got, v.GetProblem())
+	}
+	b.shot("audit-verify-failed")
+	b.submit("#audit-first-bad")
+	if ids := b.count("#audit-records tbody tr"); ids != 1 || b.count("#rec-"+strconv.FormatUint(seq, 10)) != 1 {
+		t.Fatalf("the first bad record's link shows %d records, not record %d alone", ids, seq)
+	}
+	if got := b.text("#rec-" + strconv.FormatUint(seq, 10) + " .audit-detail"); !strings.HasPrefix(got, "Published") {
+		t.Fatalf("record %d reads %q, not the changed text", seq, got)
+	}
+}
+
+// tamperAuditRecord replaces from with to (the same length, so the record
+// still decodes) in the stored bytes of record seq of a stopped node's
+// audit log.
+func tamperAuditRecord(t *testing.T, path string, seq uint64, from, to string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte("records"))
+		k := binary.BigEndian.AppendUint64(nil, seq)
+		v := bytes.Clone(b.Get(k))
+		i := bytes.Index(v, []byte(from))
+		if i < 0 {
+			return fmt.Errorf("record %d has no %q", seq, from)
+		}
+		copy(v[i:], to)
+		return b.Put(k, v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
