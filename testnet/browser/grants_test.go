@@ -1,7 +1,6 @@
-package console_test
+package browser_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -213,10 +212,4 @@ func getGrant(t *testing.T, c *consoleCluster, id string) *yrdv1.Grant {
 		t.Fatal(err)
 	}
 	return resp.GetGrant()
-}
-
-func apiCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }

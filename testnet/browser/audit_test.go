@@ -1,4 +1,4 @@
-package console_test
+package browser_test
 
 import (
 	"bufio"
@@ -265,12 +265,6 @@ func connAs(t *testing.T, c *consoleCluster, i int, org string, role yrdv1.Role)
 		t.Fatal(err)
 	}
 	return conn
-}
-
-func apiCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // TestBrowserAuditVerificationNamesTheFirstBadRecord changes one letter of
