@@ -20,7 +20,7 @@ var layout = map[string]rule{
 	"internal/fabric":    {},
 	"internal/auth":      {imports: "internal/cities internal/fsutil proto/yrd/v1"},
 	"internal/audit":     {imports: "proto/yrd/v1"},
-	"internal/console":   {imports: "internal/auth internal/cities proto/yrd/v1 proto/yrd/v1/yrdv1grpc", tests: "internal/sample testnet"},
+	"internal/console":   {imports: "internal/auth internal/cities internal/receipt internal/resultcodec internal/sqlq proto/yrd/v1 proto/yrd/v1/yrdv1grpc", tests: "internal/connector internal/sample internal/synth testnet"},
 	"internal/ledger":    {},
 	"internal/diffcheck": {},
 	"internal/owner":     {imports: "internal/connector internal/diffcheck internal/errkind internal/ledger internal/merge internal/noise internal/policy internal/querylang internal/receipt internal/resultcodec proto/yrd/v1", tests: "internal/sqlq internal/synth"},

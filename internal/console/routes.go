@@ -12,13 +12,14 @@ import (
 // page's file has its own route function, listed here.
 func (c *Console) routePages(mux *http.ServeMux) {
 	mux.HandleFunc("GET /lang", c.switchLanguage)
+	c.routeQuery(mux)
 }
 
 // messages are the console's words in each language: each page's file
 // keeps its own set, listed here. Dataset titles, organisation names and
 // the node's own error messages are shown as published or as the node
 // said them, never translated.
-var messages = mergeMessages(coreMessages)
+var messages = mergeMessages(coreMessages, queryMessages)
 
 func mergeMessages(sets ...map[string]map[string]string) map[string]map[string]string {
 	all := map[string]map[string]string{}
