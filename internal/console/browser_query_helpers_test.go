@@ -227,3 +227,9 @@ func (b *browser) download(sel string) []byte {
 	b.t.Fatalf("download of %s: no completion", sel)
 	return nil
 }
+
+// status is the HTTP status of the page's own response (a POST's too).
+func (b *browser) status() int {
+	b.t.Helper()
+	return get(b, chromedp.Evaluate[int](`performance.getEntriesByType('navigation')[0].responseStatus`))
+}

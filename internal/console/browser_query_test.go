@@ -82,8 +82,8 @@ func checkSyntaxError(t *testing.T, b *browser) {
 	b.fill("#sql", badSQL)
 	b.fill("#purpose", queryPurpose)
 	b.submit("#run")
-	if msg := b.text("#problem"); !strings.Contains(msg, "InvalidArgument") || !strings.Contains(msg, "line 3, column 1") {
-		t.Fatalf("a syntax error: the page says %q", msg)
+	if msg, code := b.text("#problem"), b.status(); code != 400 || !strings.Contains(msg, "InvalidArgument") || !strings.Contains(msg, "line 3, column 1") {
+		t.Fatalf("a syntax error: HTTP %d, the page says %q", code, msg)
 	}
 	if line, col, mark := b.text("#error-line"), b.text("#error-column"), b.text("#sql-marked .err-line mark.err-mark"); line != "3" || col != "1" || mark != "G" {
 		t.Fatalf("marked line %s, column %s, character %q; want 3, 1, G", line, col, mark)
@@ -338,6 +338,13 @@ func checkAuditorDenied(t *testing.T, b *browser, qd *queryDelta) {
 		}
 	}
 	b.shot("query-denied")
+	// On one dataset the owner's denial is the API's answer itself.
+	b.fill("#sql", rowsSQL)
+	b.submit("#run")
+	if msg, code := b.text("#problem"), b.status(); code != 403 || !strings.Contains(msg, "PermissionDenied") || !strings.Contains(msg, roleRule) ||
+		b.count("#result, #sql-error") != 0 {
+		t.Fatalf("an auditor's query of one dataset: HTTP %d, the page says %q", code, msg)
+	}
 	auditorConn, err := qd.ConnAs(1, "hz-audit", yrdv1.Role_ROLE_AUDITOR)
 	if err != nil {
 		t.Fatal(err)
@@ -351,8 +358,9 @@ func checkAuditorDenied(t *testing.T, b *browser, qd *queryDelta) {
 	checkDenialAudited(t, qd)
 }
 
-// checkDenialAudited: Shanghai's trail has the auditor's two denials
-// (the console's run and the API's), by role.analyst.
+// checkDenialAudited: Shanghai's trail has the auditor's three denials
+// (the family query from the console and from the API, the one-dataset
+// query from the console), by role.analyst.
 func checkDenialAudited(t *testing.T, qd *queryDelta) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -367,8 +375,8 @@ func checkDenialAudited(t *testing.T, qd *queryDelta) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(resp.GetRecords()); n != 2 {
-		t.Fatalf("Shanghai's trail has %d denials of the auditor's queries, want 2 (console and API)", n)
+	if n := len(resp.GetRecords()); n != 3 {
+		t.Fatalf("Shanghai's trail has %d denials of the auditor's queries, want 3", n)
 	}
 }
 
