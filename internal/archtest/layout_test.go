@@ -20,7 +20,7 @@ var layout = map[string]rule{
 	"internal/fabric":    {},
 	"internal/auth":      {imports: "internal/cities internal/fsutil proto/yrd/v1"},
 	"internal/audit":     {imports: "proto/yrd/v1"},
-	"internal/console":   {imports: "internal/auth internal/cities proto/yrd/v1 proto/yrd/v1/yrdv1grpc"},
+	"internal/console":   {imports: "internal/auth internal/cities internal/receipt internal/resultcodec internal/sqlq proto/yrd/v1 proto/yrd/v1/yrdv1grpc"},
 	"internal/ledger":    {},
 	"internal/diffcheck": {},
 	"internal/owner":     {imports: "internal/connector internal/diffcheck internal/errkind internal/ledger internal/merge internal/noise internal/policy internal/querylang internal/receipt internal/resultcodec proto/yrd/v1", tests: "internal/sqlq internal/synth"},
@@ -61,7 +61,7 @@ var layout = map[string]rule{
 	// fault-injecting file system for the raft log, and these tests.
 	"testnet":           {testOnly: true, imports: "consensus devnet proto/yrd/v1 proto/yrd/v1/yrdv1grpc", tests: "internal/sample internal/synth testnet/procnet"},
 	"internal/pgtest":   {testOnly: true},
-	"testnet/browser":   {testOnly: true, tests: "internal/auth internal/sample node proto/yrd/v1 proto/yrd/v1/yrdv1grpc testnet"},
+	"testnet/browser":   {testOnly: true, tests: "internal/auth internal/cli internal/connector internal/resultcodec internal/sample internal/synth node proto/yrd/v1 proto/yrd/v1/yrdv1grpc testnet"},
 	"store/wal/waltest": {testOnly: true, imports: "store/wal"},
 	"internal/archtest": {testOnly: true},
 }

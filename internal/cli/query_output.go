@@ -12,6 +12,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/yrd-exchange/yrdnode/internal/resultcodec"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -83,41 +84,9 @@ func tableCell(v *yrdv1.Value) string {
 	return s
 }
 
-// valueText is a value's text form, and whether it is NULL.
-func valueText(v *yrdv1.Value) (string, bool) {
-	switch x := v.GetKind().(type) {
-	case *yrdv1.Value_StringValue:
-		return x.StringValue, false
-	case *yrdv1.Value_IntValue:
-		return strconv.FormatInt(x.IntValue, 10), false
-	case *yrdv1.Value_DoubleValue:
-		return formatDouble(x.DoubleValue), false
-	case *yrdv1.Value_BoolValue:
-		return strconv.FormatBool(x.BoolValue), false
-	case *yrdv1.Value_DateValue:
-		return x.DateValue, false
-	case *yrdv1.Value_TimestampValue:
-		return x.TimestampValue, false
-	}
-	return "", true
-}
-
-// formatDouble prints the shortest text that reads back as the same
-// double, without an exponent unless the number is very large or small.
-func formatDouble(f float64) string {
-	switch {
-	case math.IsNaN(f):
-		return "NaN"
-	case math.IsInf(f, 1):
-		return "Infinity"
-	case math.IsInf(f, -1):
-		return "-Infinity"
-	}
-	if a := math.Abs(f); a != 0 && (a >= 1e21 || a < 1e-6) {
-		return strconv.FormatFloat(f, 'g', -1, 64)
-	}
-	return strconv.FormatFloat(f, 'f', -1, 64)
-}
+// valueText is a value's text form, and whether it is NULL: the one
+// conversion the console's table and CSV download share.
+func valueText(v *yrdv1.Value) (string, bool) { return resultcodec.Text(v) }
 
 // jsonRows prints JSON Lines: one object per row, keys in column order.
 type jsonRows struct {
@@ -163,9 +132,9 @@ func appendJSONValue(b []byte, v *yrdv1.Value) []byte {
 		return strconv.AppendInt(b, x.IntValue, 10)
 	case *yrdv1.Value_DoubleValue:
 		if math.IsNaN(x.DoubleValue) || math.IsInf(x.DoubleValue, 0) {
-			return appendJSONText(b, formatDouble(x.DoubleValue)) // as protojson writes them
+			return appendJSONText(b, resultcodec.FormatDouble(x.DoubleValue)) // as protojson writes them
 		}
-		return append(b, formatDouble(x.DoubleValue)...)
+		return append(b, resultcodec.FormatDouble(x.DoubleValue)...)
 	case *yrdv1.Value_BoolValue:
 		return strconv.AppendBool(b, x.BoolValue)
 	case nil:

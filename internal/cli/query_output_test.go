@@ -64,12 +64,6 @@ func TestRowWritersFormatValues(t *testing.T) {
 		"\"a,\\\"b\\\"\\n<c>\"  -9007199254740993  0.1  true  2025-06-30  2025-06-30T08:00:00Z  NULL\n"; got != want {
 		t.Fatalf("table\n got %s\nwant %s", got, want)
 	}
-	for f, want := range map[float64]string{1e21: "1e+21", 1e-7: "1e-07", 123456789.5: "123456789.5", -0.25: "-0.25"} {
-		if got := formatDouble(f); got != want {
-			t.Fatalf("formatDouble(%v) = %s, want %s", f, got, want)
-		}
-	}
-
 	// Past tableBufferRows, rows stream out unaligned.
 	buf.Reset()
 	short := []*yrdv1.Value{v("x"), v(int64(1)), v(1.5), v(false), v(nil), v(nil), v(nil)}

@@ -24,6 +24,7 @@ type session struct {
 	method string // "api-key" or "certificate", as WhoAmI says
 	start  time.Time
 	seen   time.Time
+	query  queryMemory // the last query's outcome, for its page and downloads
 }
 
 // validCSRF reports whether token is this session's CSRF token.

@@ -113,6 +113,20 @@ func Verify(r *yrdv1.ResultReceipt) error {
 	return nil
 }
 
+// VerifyPart is Verify for the receipt of one city's part of a result:
+// it also checks that the receipt is for that city and dataset, since a
+// valid signature on another part's receipt vouches for nothing here.
+// `yrdnode receipt verify` and the web console check receipts with it.
+func VerifyPart(r *yrdv1.ResultReceipt, city, datasetID string) error {
+	if err := Verify(r); err != nil {
+		return err
+	}
+	if r.GetCity() != city || r.GetDatasetId() != datasetID {
+		return fmt.Errorf("the receipt is for %s / %s, not %s / %s", r.GetCity(), r.GetDatasetId(), city, datasetID)
+	}
+	return nil
+}
+
 // decodeNode parses a receipt's node field.
 func decodeNode(node string) (peer.ID, error) {
 	if node == "" {

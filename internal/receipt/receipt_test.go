@@ -272,6 +272,22 @@ func TestVerifyOtherNode(t *testing.T) {
 	}
 }
 
+// TestVerifyPartNamesTheWrongPart: a well-signed receipt of another
+// city's or dataset's part does not vouch for this one.
+func TestVerifyPartNamesTheWrongPart(t *testing.T) {
+	r, _, _ := signed(t)
+	if err := receipt.VerifyPart(r, r.GetCity(), r.GetDatasetId()); err != nil {
+		t.Fatalf("VerifyPart of its own part: %v", err)
+	}
+	if err := receipt.VerifyPart(r, "nanjing", r.GetDatasetId()); err == nil || !strings.Contains(err.Error(), "not nanjing") {
+		t.Fatalf("VerifyPart for another city = %v", err)
+	}
+	r.Purpose = "changed"
+	if err := receipt.VerifyPart(r, r.GetCity(), r.GetDatasetId()); !errors.Is(err, receipt.ErrBadSignature) {
+		t.Fatalf("VerifyPart of a changed receipt = %v, want ErrBadSignature", err)
+	}
+}
+
 func TestVerifyBadSignatureBytes(t *testing.T) {
 	for name, change := range map[string]func([]byte) []byte{
 		"flipped bit": func(s []byte) []byte { s[10] ^= 0x80; return s },
