@@ -61,7 +61,7 @@ var layout = map[string]rule{
 	// fault-injecting file system for the raft log, and these tests.
 	"testnet":           {testOnly: true, imports: "consensus devnet proto/yrd/v1 proto/yrd/v1/yrdv1grpc", tests: "internal/sample internal/synth testnet/procnet"},
 	"internal/pgtest":   {testOnly: true},
-	"testnet/browser":   {testOnly: true, tests: "internal/sample node proto/yrd/v1 proto/yrd/v1/yrdv1grpc testnet"},
+	"testnet/browser":   {testOnly: true, tests: "internal/connector internal/sample internal/synth node proto/yrd/v1 proto/yrd/v1/yrdv1grpc testnet"},
 	"store/wal/waltest": {testOnly: true, imports: "store/wal"},
 	"internal/archtest": {testOnly: true},
 }

@@ -15,13 +15,14 @@ func (c *Console) routePages(mux *http.ServeMux) {
 	c.routeCatalog(mux)
 	c.routeGrants(mux)
 	c.routeAudit(mux)
+	c.routeUsage(mux)
 }
 
 // messages are the console's words in each language: each page's file
 // keeps its own set, listed here. Dataset titles, organisation names and
 // the node's own error messages are shown as published or as the node
 // said them, never translated.
-var messages = mergeMessages(coreMessages, catalogMessages, grantsMessages, auditMessages)
+var messages = mergeMessages(coreMessages, catalogMessages, grantsMessages, auditMessages, usageMessages)
 
 func mergeMessages(sets ...map[string]map[string]string) map[string]map[string]string {
 	all := map[string]map[string]string{}
