@@ -16,13 +16,14 @@ func (c *Console) routePages(mux *http.ServeMux) {
 	c.routeGrants(mux)
 	c.routeAudit(mux)
 	c.routeQuery(mux)
+	c.routeUsage(mux)
 }
 
 // messages are the console's words in each language: each page's file
 // keeps its own set, listed here. Dataset titles, organisation names and
 // the node's own error messages are shown as published or as the node
 // said them, never translated.
-var messages = mergeMessages(coreMessages, catalogMessages, grantsMessages, auditMessages, queryMessages)
+var messages = mergeMessages(coreMessages, catalogMessages, grantsMessages, auditMessages, queryMessages, usageMessages)
 
 func mergeMessages(sets ...map[string]map[string]string) map[string]map[string]string {
 	all := map[string]map[string]string{}
