@@ -39,10 +39,21 @@ type queryDelta struct {
 	grantID string
 }
 
-// startQueryDelta starts the delta with the data mapped into each node's
+// startQueryDelta is startDataDelta with the Hangzhou analyst's grant on
+// Shanghai's dataset requested and approved through the API.
+func startQueryDelta(t *testing.T) *queryDelta {
+	t.Helper()
+	qd := startDataDelta(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	qd.grantID = qd.grant(ctx, t, qd.elderly["shanghai"])
+	return qd
+}
+
+// startDataDelta starts the delta with the data mapped into each node's
 // config (as yrdnode.toml's [[data.files]] would), publishes the datasets
 // and waits until every owner says it serves its own.
-func startQueryDelta(t *testing.T) *queryDelta {
+func startDataDelta(t *testing.T) *queryDelta {
 	t.Helper()
 	dir := t.TempDir()
 	qd := &queryDelta{elderly: map[string]*yrdv1.Dataset{}}
@@ -74,7 +85,6 @@ func startQueryDelta(t *testing.T) *queryDelta {
 	for _, d := range qd.elderly {
 		served.wait(ctx, t, d.GetId())
 	}
-	qd.grantID = qd.grant(ctx, t, qd.elderly["shanghai"])
 	return qd
 }
 
