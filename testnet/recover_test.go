@@ -149,21 +149,7 @@ func TestProcessBackupRestoredIntoANewCluster(t *testing.T) {
 	checkDamagedBackupRefused(t, file)
 
 	hosts := procnet.LoopbackHosts(3)
-	// The operator's restore replaces what init made: Shanghai's seeds the
-	// new cluster, Hangzhou's brings back its node, which then joins.
-	restore := func(i int, dir string) error {
-		args := map[int][]string{0: {"--from", file}, 1: {"--from", hzFile, "--join"}}[i]
-		if args == nil {
-			return nil
-		}
-		os.RemoveAll(dir)
-		out, err := offline(binary(t), append([]string{"restore", "--data-dir", dir, "--city", c.Cities[i], "--keys", oldDirs[i],
-			"--api", hosts[i] + ":7401", "--fabric", fmt.Sprintf("/ip4/%s/tcp/7411", hosts[i])}, args...)...)
-		if err != nil {
-			return fmt.Errorf("%v\n%s", err, out)
-		}
-		return nil
-	}
+	restore := restoreInPlace(t, hosts, c.Cities, oldDirs, map[int][]string{0: {"--from", file}, 1: {"--from", hzFile, "--join"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	restored, err := procnet.StartProcsOpts(ctx, binary(t), t.TempDir(),
@@ -193,6 +179,25 @@ func TestProcessBackupRestoredIntoANewCluster(t *testing.T) {
 
 // oldKeys are API keys created on the node before its backup.
 type oldKeys struct{ operator, publisher, auditor string }
+
+// restoreInPlace is a Prepare step for a new process delta: the
+// operator's restore replaces what init made for each city in args,
+// with that city's old keys. Shanghai's seeds the new cluster; Hangzhou's
+// brings back its node, which then joins.
+func restoreInPlace(t *testing.T, hosts, cities, oldDirs []string, args map[int][]string) func(i int, dir string) error {
+	return func(i int, dir string) error {
+		if args[i] == nil {
+			return nil
+		}
+		os.RemoveAll(dir)
+		out, err := offline(binary(t), append([]string{"restore", "--data-dir", dir, "--city", cities[i], "--keys", oldDirs[i],
+			"--api", hosts[i] + ":7401", "--fabric", fmt.Sprintf("/ip4/%s/tcp/7411", hosts[i])}, args[i]...)...)
+		if err != nil {
+			return fmt.Errorf("%v\n%s", err, out)
+		}
+		return nil
+	}
+}
 
 // checkDamagedBackupRefused: a damaged copy of file is refused, naming
 // what failed, and restore writes nothing.
