@@ -55,7 +55,7 @@ func loadPages() (*pages, error) {
 // pageData is what every template gets.
 type pageData struct {
 	Lang    string
-	Path    string // the request's path, for the language switch
+	Path    string // where the language switch comes back to
 	Nav     string // which menu entry is the current page
 	Who     *yrdv1.Principal
 	Method  string
@@ -85,6 +85,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, name 
 		return
 	}
 	d.Lang, d.Path, d.City = language(r), r.URL.Path, c.cfg.City
+	if r.Method == http.MethodGet {
+		d.Path = r.URL.RequestURI() // the switch keeps a page's filters
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", d); err != nil {
 		c.log.Error("console: render", "page", name, "err", err)

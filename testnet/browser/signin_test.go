@@ -68,3 +68,19 @@ func TestBrowserSignInTheDeltaAndRefusals(t *testing.T) {
 		t.Fatalf("an expired session still opened / (now on %s)", p)
 	}
 }
+
+// TestBrowserLanguageSwitchKeepsThePage: switching language on a filtered
+// page comes back to the same filter.
+func TestBrowserLanguageSwitchKeepsThePage(t *testing.T) {
+	c := startConsoleCluster(t, nil)
+	b := newBrowser(t, c.Node(0).AdminAddr())
+	b.signIn(c.key(t, 0, "", yrdv1.Role_ROLE_OPERATOR))
+	b.visit("/catalog?city=hangzhou&level=general")
+	b.submit("#lang")
+	if p := b.path(); p != "/catalog?city=hangzhou&level=general" {
+		t.Fatalf("after the switch the browser is on %s", p)
+	}
+	if got := b.text("a.brand"); got != "Yangtze River Delta data exchange" {
+		t.Fatalf("after the switch the brand reads %q", got)
+	}
+}
