@@ -23,6 +23,7 @@ func TestRaftLogLevels(t *testing.T) {
 		{"[ERROR] raft: failed to appendEntries to: peer=x error=EOF", "WARN"},
 		{"[ERROR] raft: failed to heartbeat to: peer=x backoff time=10ms error=\"failed to dial: no good addresses\"", "WARN"},
 		{"[ERROR] raft: failed to make requestVote RPC: target=x error=\"connection refused\" term=3", "WARN"},
+		{"[ERROR] raft: failed to heartbeat to: peer=x backoff time=10ms error=\"fabric: dial x /yrd/raft/1.0.0: failed to negotiate protocol: protocols not supported: [/yrd/raft/1.0.0]\"", "WARN"},
 		{"[ERROR] raft: failed to decode incoming command: error=\"transport shutdown\"", "INFO"},
 		{"[ERROR] raft: failed to decode incoming command: error=\"stream reset: connection reset by peer\"", "INFO"},
 		{"[ERROR] raft: failed to decode incoming command: error=\"connection closed (local): code: 0x0\"", "INFO"},
