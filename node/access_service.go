@@ -171,7 +171,23 @@ func (s *grantService) ListGrants(ctx context.Context, req *yrdv1.ListGrantsRequ
 	if err != nil {
 		return nil, err
 	}
-	return &yrdv1.ListGrantsResponse{Grants: grants}, nil
+	return &yrdv1.ListGrantsResponse{Grants: s.ownedBy(grants, req.GetOwnerCity(), req.GetOwnerOrg())}, nil
+}
+
+// ownedBy keeps the grants on datasets of the owner city and org (either
+// empty matches any): a CDO's view of the requests on their own data.
+func (s *grantService) ownedBy(grants []*yrdv1.Grant, city, org string) []*yrdv1.Grant {
+	if city == "" && org == "" {
+		return grants
+	}
+	kept := grants[:0]
+	for _, g := range grants {
+		d, ok := s.n.catalog.GetDataset(g.GetDatasetId())
+		if ok && (city == "" || d.GetOwnerCity() == city) && (org == "" || d.GetOwnerOrg() == org) {
+			kept = append(kept, g)
+		}
+	}
+	return kept
 }
 
 // policyService exposes the rule parameters and decides access requests.

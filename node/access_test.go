@@ -500,3 +500,50 @@ func TestRegradeIsAudited(t *testing.T) {
 		t.Fatalf("re-grade records: %v", recs.GetRecords())
 	}
 }
+
+// TestListGrantsByOwner: owner_city and owner_org keep the grants on that
+// owner's datasets, a CDO's own; empty keeps all.
+func TestListGrantsByOwner(t *testing.T) {
+	c := startCluster(t, testnet.Options{})
+	request := func(d *yrdv1.Dataset) string {
+		t.Helper()
+		if _, err := yrdv1grpc.NewCatalogServiceClient(connAs(t, c, 0, d.GetOwnerOrg(), yrdv1.Role_ROLE_PUBLISHER)).PublishDataset(testCtx(t),
+			&yrdv1.PublishDatasetRequest{Dataset: d}); err != nil {
+			t.Fatal(err)
+		}
+		req, err := yrdv1grpc.NewGrantServiceClient(connAs(t, c, 1, "hz-health", yrdv1.Role_ROLE_ANALYST)).RequestGrant(testCtx(t),
+			&yrdv1.RequestGrantRequest{DatasetId: d.GetId(), Purpose: d.GetPermittedPurposes()[0], ResultForm: yrdv1.ResultForm_RESULT_FORM_AGGREGATES})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return req.GetGrant().GetId()
+	}
+	health := request(importantAt(c, 0, "sh-health"))
+	other := importantAt(c, 0, "sh-transport")
+	other.Id = "shanghai.transport.visits"
+	request(other)
+	list := func(city, org string) []string {
+		resp, err := yrdv1grpc.NewGrantServiceClient(connAs(t, c, 2, "nj-audit", yrdv1.Role_ROLE_AUDITOR)).ListGrants(testCtx(t),
+			&yrdv1.ListGrantsRequest{OwnerCity: city, OwnerOrg: org, Consistency: yrdv1.ReadConsistency_READ_CONSISTENCY_LINEARIZABLE})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, g := range resp.GetGrants() {
+			ids = append(ids, g.GetId())
+		}
+		return ids
+	}
+	if got := list("shanghai", "sh-health"); len(got) != 1 || got[0] != health {
+		t.Fatalf("grants on sh-health's data: %v, want [%s]", got, health)
+	}
+	if got := list("", "sh-health"); len(got) != 1 {
+		t.Fatalf("grants on sh-health's data in any city: %v", got)
+	}
+	if got := list("hangzhou", "sh-health"); len(got) != 0 {
+		t.Fatalf("grants on hangzhou's sh-health data: %v", got)
+	}
+	if got := list("", ""); len(got) != 2 {
+		t.Fatalf("every grant: %v", got)
+	}
+}

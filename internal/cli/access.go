@@ -395,6 +395,8 @@ func showGrant(w io.Writer, cf *clientFlags, g *yrdv1.Grant) error {
 func runGrantList(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 	dataset := fs.String("dataset", "", "only grants on this dataset")
 	org := fs.String("org", "", "only grants to this requester organisation")
+	ownerOrg := fs.String("owner-org", "", "only grants on datasets of this owner organisation (a CDO's own data)")
+	ownerCity := fs.String("owner-city", "", "only grants on datasets of this owner city")
 	state := fs.String("state", "", "requested, approved, rejected or revoked")
 	return func(ctx context.Context, _ []string) error {
 		var st yrdv1.GrantState
@@ -406,7 +408,8 @@ func runGrantList(fs *pflag.FlagSet, env Env, cf *clientFlags) runFunc {
 			st = yrdv1.GrantState(v)
 		}
 		return cf.call(ctx, func(ctx context.Context, conn *grpc.ClientConn) error {
-			resp, err := yrdv1grpc.NewGrantServiceClient(conn).ListGrants(ctx, &yrdv1.ListGrantsRequest{DatasetId: *dataset, RequesterOrg: *org, State: st})
+			resp, err := yrdv1grpc.NewGrantServiceClient(conn).ListGrants(ctx, &yrdv1.ListGrantsRequest{DatasetId: *dataset, RequesterOrg: *org, State: st,
+				OwnerCity: *ownerCity, OwnerOrg: *ownerOrg})
 			if err != nil {
 				return cf.callErr(err)
 			}

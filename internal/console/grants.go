@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -35,7 +36,10 @@ type grantsView struct {
 }
 
 // grantFilter is the page's query, which is ListGrantsRequest's.
-type grantFilter struct{ Dataset, Org, State string }
+type grantFilter struct {
+	Dataset, Org, State string
+	Owner               string // "mine": only grants on the caller's organisation's data; "any"
+}
 
 // grantRow is one grant with what the page shows beside it: its dataset's
 // title and owner, its state as a word ("expired" for an approved grant
@@ -67,7 +71,7 @@ func (c *Console) grantsPage(w http.ResponseWriter, r *http.Request, s *session)
 	defer cancel()
 	f, req, err := grantQuery(r.URL.Query(), s.who)
 	if err != nil {
-		c.refuse(w, r, s, http.StatusBadRequest, c.tr(r, "grants.err_state"))
+		c.refuse(w, r, s, http.StatusBadRequest, c.tr(r, err.Error()))
 		return
 	}
 	resp, err := c.api.grants.ListGrants(s.creds.outgoing(ctx), req)
@@ -94,17 +98,31 @@ func (c *Console) grantsPage(w http.ResponseWriter, r *http.Request, s *session)
 }
 
 // grantQuery reads the page's filter. An analyst sees the requests of
-// their own organisation unless they ask for another filter.
+// their own organisation, and a CDO the requests on their organisation's
+// data, unless they ask for another filter.
 func grantQuery(q url.Values, who *yrdv1.Principal) (grantFilter, *yrdv1.ListGrantsRequest, error) {
-	f := grantFilter{Dataset: strings.TrimSpace(q.Get("dataset")), Org: strings.TrimSpace(q.Get("org")), State: q.Get("state")}
+	f := grantFilter{Dataset: strings.TrimSpace(q.Get("dataset")), Org: strings.TrimSpace(q.Get("org")), State: q.Get("state"), Owner: q.Get("owner")}
 	if !q.Has("org") && who.GetRole() == yrdv1.Role_ROLE_ANALYST {
 		f.Org = who.GetOrg()
 	}
+	if f.Owner == "" {
+		f.Owner = "any"
+		if who.GetRole() == yrdv1.Role_ROLE_CDO {
+			f.Owner = "mine"
+		}
+	}
 	req := &yrdv1.ListGrantsRequest{DatasetId: f.Dataset, RequesterOrg: f.Org}
+	switch f.Owner {
+	case "mine":
+		req.OwnerCity, req.OwnerOrg = who.GetCity(), who.GetOrg()
+	case "any":
+	default:
+		return f, nil, errors.New("grants.err_owner") // the key of its words
+	}
 	if f.State != "" {
 		v, ok := yrdv1.GrantState_value["GRANT_STATE_"+strings.ToUpper(f.State)]
 		if !ok || v == 0 {
-			return f, nil, fmt.Errorf("state %q", f.State)
+			return f, nil, errors.New("grants.err_state")
 		}
 		req.State = yrdv1.GrantState(v)
 	}
@@ -221,6 +239,9 @@ var grantsMessages = map[string]map[string]string{
 		"grants.intro_other":      "The data-use agreements of the delta, as the node lists them for you.",
 		"grants.dataset_id":       "Dataset ID",
 		"grants.requester_org":    "Requesting organisation",
+		"grants.owner_filter":     "Data owner",
+		"grants.owner_mine":       "My organisation's data",
+		"grants.owner_any":        "All data",
 		"grants.state":            "State",
 		"grants.state_all":        "All",
 		"grants.state_requested":  "requested",
@@ -262,6 +283,7 @@ var grantsMessages = map[string]map[string]string{
 		"grants.done_rejected":    "Rejected grant",
 		"grants.done_revoked":     "Revoked grant; the next query under it is refused on every node:",
 		"grants.err_state":        "state: choose requested, approved, rejected or revoked",
+		"grants.err_owner":        "data owner: choose my organisation's data or all data",
 		"grants.err_expires":      "expires: not a date (YYYY-MM-DD)",
 		"grants.n_days":           "%d days",
 		"grants.n_hours":          "%g hours",
@@ -273,6 +295,9 @@ var grantsMessages = map[string]map[string]string{
 		"grants.intro_other":      "本节点向您列出的长三角数据使用授权。",
 		"grants.dataset_id":       "数据集 ID",
 		"grants.requester_org":    "申请单位",
+		"grants.owner_filter":     "数据所有方",
+		"grants.owner_mine":       "本单位的数据",
+		"grants.owner_any":        "全部数据",
 		"grants.state":            "状态",
 		"grants.state_all":        "全部",
 		"grants.state_requested":  "待审批",
@@ -314,6 +339,7 @@ var grantsMessages = map[string]map[string]string{
 		"grants.done_rejected":    "已驳回授权",
 		"grants.done_revoked":     "已撤销授权，各节点此后将拒绝依此授权的查询：",
 		"grants.err_state":        "状态：请选择待审批、已批准、已驳回或已撤销",
+		"grants.err_owner":        "数据所有方：请选择本单位的数据或全部数据",
 		"grants.err_expires":      "到期日：不是有效日期（YYYY-MM-DD）",
 		"grants.n_days":           "%d 天",
 		"grants.n_hours":          "%g 小时",

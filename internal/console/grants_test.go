@@ -61,4 +61,17 @@ func TestGrantQuery(t *testing.T) {
 			t.Fatalf("state %q accepted", bad)
 		}
 	}
+	cdo := &yrdv1.Principal{City: "shanghai", Org: "sh-civil-affairs", Role: yrdv1.Role_ROLE_CDO}
+	if _, req, _ := grantQuery(url.Values{}, cdo); req.GetOwnerCity() != "shanghai" || req.GetOwnerOrg() != "sh-civil-affairs" {
+		t.Fatalf("a CDO's default filter: %v", req)
+	}
+	if _, req, _ := grantQuery(url.Values{"owner": {"any"}}, cdo); req.GetOwnerOrg() != "" {
+		t.Fatalf("a CDO asking for all data: %v", req)
+	}
+	if _, req, _ := grantQuery(url.Values{}, analyst); req.GetOwnerOrg() != "" {
+		t.Fatalf("an analyst's default owner filter: %v", req)
+	}
+	if _, _, err := grantQuery(url.Values{"owner": {"theirs"}}, cdo); err == nil || err.Error() != "grants.err_owner" {
+		t.Fatalf("owner=theirs: %v", err)
+	}
 }

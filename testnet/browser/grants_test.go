@@ -47,8 +47,12 @@ func TestBrowserGrants(t *testing.T) {
 	sh := newBrowser(t, c.Node(0).AdminAddr())
 	sh.signIn(c.key(t, 0, other, yrdv1.Role_ROLE_CDO))
 	sh.visit("/grants")
+	if n := sh.count("#pending article.grant"); n != 0 {
+		t.Fatalf("another organisation's CDO sees %d requests on their own data, want none", n)
+	}
+	sh.visit("/grants?owner=any")
 	if n := sh.count("#grant-" + first + " form"); n != 0 || sh.count("#pending article.grant") != 3 {
-		t.Fatalf("another organisation's CDO: %d forms on the request, %d requests", n, sh.count("#pending article.grant"))
+		t.Fatalf("another organisation's CDO, all data: %d forms on the request, %d requests", n, sh.count("#pending article.grant"))
 	}
 	sh.postForm("/grants/"+first+"/approve", map[string]string{"note": "not mine to give"})
 	assertRefused(t, sh, 403, "PermissionDenied: only a CDO of "+ds.GetOwnerOrg())

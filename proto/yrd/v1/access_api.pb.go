@@ -411,11 +411,16 @@ func (x *GetGrantResponse) GetGrant() *Grant {
 }
 
 type ListGrantsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DatasetId     string                 `protobuf:"bytes,1,opt,name=dataset_id,json=datasetId,proto3" json:"dataset_id,omitempty"`
-	RequesterOrg  string                 `protobuf:"bytes,2,opt,name=requester_org,json=requesterOrg,proto3" json:"requester_org,omitempty"`
-	State         GrantState             `protobuf:"varint,3,opt,name=state,proto3,enum=yrd.v1.GrantState" json:"state,omitempty"`
-	Consistency   ReadConsistency        `protobuf:"varint,4,opt,name=consistency,proto3,enum=yrd.v1.ReadConsistency" json:"consistency,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	DatasetId    string                 `protobuf:"bytes,1,opt,name=dataset_id,json=datasetId,proto3" json:"dataset_id,omitempty"`
+	RequesterOrg string                 `protobuf:"bytes,2,opt,name=requester_org,json=requesterOrg,proto3" json:"requester_org,omitempty"`
+	State        GrantState             `protobuf:"varint,3,opt,name=state,proto3,enum=yrd.v1.GrantState" json:"state,omitempty"`
+	Consistency  ReadConsistency        `protobuf:"varint,4,opt,name=consistency,proto3,enum=yrd.v1.ReadConsistency" json:"consistency,omitempty"`
+	// Only grants on datasets of this owner (a CDO's own data); empty
+	// matches any. owner_org without owner_city matches that organisation
+	// in any city.
+	OwnerCity     string `protobuf:"bytes,5,opt,name=owner_city,json=ownerCity,proto3" json:"owner_city,omitempty"`
+	OwnerOrg      string `protobuf:"bytes,6,opt,name=owner_org,json=ownerOrg,proto3" json:"owner_org,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -476,6 +481,20 @@ func (x *ListGrantsRequest) GetConsistency() ReadConsistency {
 		return x.Consistency
 	}
 	return ReadConsistency_READ_CONSISTENCY_UNSPECIFIED
+}
+
+func (x *ListGrantsRequest) GetOwnerCity() string {
+	if x != nil {
+		return x.OwnerCity
+	}
+	return ""
+}
+
+func (x *ListGrantsRequest) GetOwnerOrg() string {
+	if x != nil {
+		return x.OwnerOrg
+	}
+	return ""
 }
 
 type ListGrantsResponse struct {
@@ -1416,13 +1435,16 @@ const file_yrd_v1_access_api_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x129\n" +
 	"\vconsistency\x18\x02 \x01(\x0e2\x17.yrd.v1.ReadConsistencyR\vconsistency\"7\n" +
 	"\x10GetGrantResponse\x12#\n" +
-	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"\xbc\x01\n" +
+	"\x05grant\x18\x01 \x01(\v2\r.yrd.v1.GrantR\x05grant\"\xf8\x01\n" +
 	"\x11ListGrantsRequest\x12\x1d\n" +
 	"\n" +
 	"dataset_id\x18\x01 \x01(\tR\tdatasetId\x12#\n" +
 	"\rrequester_org\x18\x02 \x01(\tR\frequesterOrg\x12(\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x12.yrd.v1.GrantStateR\x05state\x129\n" +
-	"\vconsistency\x18\x04 \x01(\x0e2\x17.yrd.v1.ReadConsistencyR\vconsistency\";\n" +
+	"\vconsistency\x18\x04 \x01(\x0e2\x17.yrd.v1.ReadConsistencyR\vconsistency\x12\x1d\n" +
+	"\n" +
+	"owner_city\x18\x05 \x01(\tR\townerCity\x12\x1b\n" +
+	"\towner_org\x18\x06 \x01(\tR\bownerOrg\";\n" +
 	"\x12ListGrantsResponse\x12%\n" +
 	"\x06grants\x18\x01 \x03(\v2\r.yrd.v1.GrantR\x06grants\"\x12\n" +
 	"\x10GetPolicyRequest\"A\n" +
