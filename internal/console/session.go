@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,19 +49,38 @@ func newSessionStore(ttl, idle time.Duration, now func() time.Time) *sessionStor
 	return &sessionStore{ttl: ttl, idle: idle, now: now, byID: map[string]*session{}}
 }
 
+// maxSessionsPerPerson bounds one person's live sessions (each may keep a
+// query result of up to keptBytes): a new sign-in past it ends their
+// least recently used one, so signing in again and again cannot fill the
+// node's memory.
+const maxSessionsPerPerson = 4
+
 // create starts a session for who, signed in with creds.
 func (st *sessionStore) create(creds callCreds, who *yrdv1.Principal, method string) *session {
 	now := st.now()
 	s := &session{id: randomToken(), csrf: randomToken(), creds: creds, who: who, method: method, start: now, seen: now}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	var theirs []*session
 	for id, old := range st.byID {
-		if st.expired(old, now) {
+		switch {
+		case st.expired(old, now):
 			delete(st.byID, id)
+		case samePerson(old.who, who):
+			theirs = append(theirs, old)
 		}
+	}
+	slices.SortFunc(theirs, func(a, b *session) int { return a.seen.Compare(b.seen) })
+	for len(theirs) >= maxSessionsPerPerson {
+		delete(st.byID, theirs[0].id)
+		theirs = theirs[1:]
 	}
 	st.byID[s.id] = s
 	return s
+}
+
+func samePerson(a, b *yrdv1.Principal) bool {
+	return a.GetCity() == b.GetCity() && a.GetOrg() == b.GetOrg() && a.GetName() == b.GetName() && a.GetRole() == b.GetRole()
 }
 
 // get returns the live session id names and marks it used, or nil.

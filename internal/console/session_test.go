@@ -3,6 +3,8 @@ package console
 import (
 	"testing"
 	"time"
+
+	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
 // TestSessionsExpireBySignInAndByIdleness: a session used often still ends
@@ -40,5 +42,28 @@ func TestCSRFTokenIsTheSessionsOwn(t *testing.T) {
 	a, b := st.create(callCreds{}, nil, ""), st.create(callCreds{}, nil, "")
 	if !a.validCSRF(a.csrf) || a.validCSRF(b.csrf) || a.validCSRF("") || a.csrf == a.id {
 		t.Fatal("a session accepts a token not its own, or refuses its own")
+	}
+}
+
+// TestSignInsPastTheBoundEndTheOldestSession: a person signing in again
+// and again keeps at most maxSessionsPerPerson sessions, losing the least
+// recently used; another person's session is untouched.
+func TestSignInsPastTheBoundEndTheOldestSession(t *testing.T) {
+	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	st := newSessionStore(8*time.Hour, time.Hour, func() time.Time { return now })
+	who := &yrdv1.Principal{City: "hangzhou", Org: "hz-planning", Name: "a", Role: yrdv1.Role_ROLE_ANALYST}
+	other := st.create(callCreds{}, &yrdv1.Principal{City: "hangzhou", Org: "hz-planning", Name: "b", Role: yrdv1.Role_ROLE_ANALYST}, "")
+	var mine []*session
+	for range maxSessionsPerPerson + 2 {
+		now = now.Add(time.Minute)
+		mine = append(mine, st.create(callCreds{}, who, ""))
+	}
+	for i, s := range mine {
+		if live := st.get(s.id) != nil; live != (i >= 2) {
+			t.Errorf("session %d of %d: live %v", i+1, len(mine), live)
+		}
+	}
+	if st.get(other.id) == nil {
+		t.Fatal("another person's session ended")
 	}
 }
