@@ -32,9 +32,10 @@ type cityPoint struct {
 }
 
 type memberRow struct {
-	City, Name, Role, State, Contact, Error string
-	Applied, Lag                            uint64
-	Reachable, Leader                       bool
+	City, Name, Role, State, Error string
+	Contact, ContactFull           string // time of day (UTC); the whole time on hover
+	Applied, Lag                   uint64
+	Reachable, Leader              bool
 }
 
 func (c *Console) deltaPage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -59,7 +60,7 @@ func buildDelta(st *yrdv1.StatusResponse, lang string) deltaView {
 			row.Lag = st.GetCommitIndex() - m.GetAppliedIndex()
 		}
 		if t := m.GetLastContact(); t != nil {
-			row.Contact = t.AsTime().UTC().Format(time.DateTime)
+			row.Contact, row.ContactFull = t.AsTime().UTC().Format(time.TimeOnly), t.AsTime().UTC().Format(time.DateTime)
 		}
 		if row.Leader {
 			v.Leader, v.LeaderName = row.City, row.Name

@@ -213,6 +213,11 @@ func (b *browser) shot(name string) {
 	wide := get(b, chromedp.FullScreenshot(100))
 	b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile))
 	phone := get(b, chromedp.FullScreenshot(100))
+	// On a phone the page must fit the screen's width: wide tables scroll
+	// inside their own box, the page itself never sideways.
+	if w := get(b, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > 390 {
+		b.t.Errorf("%s is %d px wide on a 390 px phone screen", name, w)
+	}
 	b.do(chromedp.EmulateViewport(1280, 800))
 	for file, data := range map[string][]byte{name + ".png": wide, name + "-phone.png": phone} {
 		if err := os.WriteFile(filepath.Join(b.shots, file), data, 0o644); err != nil {
