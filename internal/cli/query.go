@@ -9,8 +9,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -353,8 +351,6 @@ func isDatasetQuery(sql string) bool {
 	return err == nil && q.GetDatasetId() != ""
 }
 
-var sqlPosition = regexp.MustCompile(`line (\d+), column (\d+)`)
-
 // queryErr is callErr, plus for a syntax error the offending line of the
 // SQL with a caret under the column the node named.
 func queryErr(cf *clientFlags, sql string, err error) error {
@@ -362,12 +358,10 @@ func queryErr(cf *clientFlags, sql string, err error) error {
 	if status.Code(err) != codes.InvalidArgument {
 		return e
 	}
-	m := sqlPosition.FindStringSubmatch(status.Convert(err).Message())
-	if m == nil {
+	line, col, ok := sqlq.ErrorPosition(status.Convert(err).Message())
+	if !ok {
 		return e
 	}
-	line, _ := strconv.Atoi(m[1])
-	col, _ := strconv.Atoi(m[2])
 	lines := strings.Split(sql, "\n")
 	if line < 1 || line > len(lines) || col < 1 {
 		return e

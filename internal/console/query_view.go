@@ -1,13 +1,12 @@
 package console
 
 import (
-	"regexp"
-	"strconv"
 	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/yrd-exchange/yrdnode/internal/sqlq"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
 
@@ -201,22 +200,16 @@ type sqlLine struct {
 	Err                 bool
 }
 
-// sqlPosition is how the node's parser names a place in the SQL
-// (internal/sqlq: "... at line 2, column 17: ..."), which the CLI reads too.
-var sqlPosition = regexp.MustCompile(`line (\d+), column (\d+)`)
-
 // sqlError marks the place an InvalidArgument answer names in sql, or
 // returns nil when it names none (or one outside the text).
 func sqlError(sql string, st *status.Status) *sqlErrorView {
 	if st.Code() != codes.InvalidArgument {
 		return nil
 	}
-	m := sqlPosition.FindStringSubmatch(st.Message())
-	if m == nil {
+	line, col, ok := sqlq.ErrorPosition(st.Message())
+	if !ok {
 		return nil
 	}
-	line, _ := strconv.Atoi(m[1])
-	col, _ := strconv.Atoi(m[2])
 	lines := strings.Split(sql, "\n")
 	if line < 1 || line > len(lines) || col < 1 {
 		return nil

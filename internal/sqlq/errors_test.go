@@ -273,3 +273,17 @@ func TestErrorCasesAreInsideTheirInput(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorPositionReadsWhatSyntaxErrorWrites: a client reads back the
+// position of a SyntaxError from any message that carries its text.
+func TestErrorPositionReadsWhatSyntaxErrorWrites(t *testing.T) {
+	msg := "sql: " + (&SyntaxError{Line: 3, Column: 17, Msg: "expected FROM"}).Error()
+	if line, col, ok := ErrorPosition(msg); !ok || line != 3 || col != 17 {
+		t.Fatalf("ErrorPosition(%q) = %d, %d, %v", msg, line, col, ok)
+	}
+	for _, msg := range []string{"purpose: must be a slug", "line 1, column 99999999999999999999: x", ""} {
+		if _, _, ok := ErrorPosition(msg); ok {
+			t.Errorf("ErrorPosition(%q) found a position", msg)
+		}
+	}
+}

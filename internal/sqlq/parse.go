@@ -39,6 +39,23 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("line %d, column %d: %s", e.Line, e.Column, e.Msg)
 }
 
+// syntaxPosition finds the position a SyntaxError's text names, wherever
+// it stands in a longer message.
+var syntaxPosition = regexp.MustCompile(`line (\d+), column (\d+)`)
+
+// ErrorPosition reads the line and column a SyntaxError named from a
+// message that carries its text (as a node's InvalidArgument answer does),
+// so clients mark the place without knowing the format.
+func ErrorPosition(msg string) (line, column int, ok bool) {
+	m := syntaxPosition.FindStringSubmatch(msg)
+	if m == nil {
+		return 0, 0, false
+	}
+	line, err1 := strconv.Atoi(m[1])
+	column, err2 := strconv.Atoi(m[2])
+	return line, column, err1 == nil && err2 == nil
+}
+
 // Why one read at a time: the rest of the system (policy, audit, the owner's
 // query planner) reasons about one dataset or one family of same-schema
 // datasets, never about combinations of them.

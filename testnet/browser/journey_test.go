@@ -76,8 +76,9 @@ func requestOnDatasetPage(t *testing.T, b *browser, id string) string {
 	return grantID
 }
 
-// verifyReceipts runs `yrdnode receipt verify` in-process on data.
-func verifyReceipts(t *testing.T, data []byte) {
+// verifyReceipts runs `yrdnode receipt verify` in-process on data and
+// returns what it printed.
+func verifyReceipts(t *testing.T, data []byte) string {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "receipts.json")
 	if err := os.WriteFile(file, data, 0o600); err != nil {
@@ -91,4 +92,5 @@ func verifyReceipts(t *testing.T, data []byte) {
 	if code != 0 || !strings.Contains(out.String(), "OK: signed by") {
 		t.Fatalf("yrdnode receipt verify of the console's receipts: exit %d\n%s%s", code, out.String(), errb.String())
 	}
+	return out.String()
 }

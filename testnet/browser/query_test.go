@@ -6,8 +6,6 @@ import (
 	"encoding/csv"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +16,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/yrd-exchange/yrdnode/internal/cli"
 	"github.com/yrd-exchange/yrdnode/internal/resultcodec"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 	"github.com/yrd-exchange/yrdnode/proto/yrd/v1/yrdv1grpc"
@@ -192,17 +189,8 @@ func checkDownloads(t *testing.T, b *browser, shown [][]string) *yrdv1.ResultTra
 		t.Fatalf("the CSV has %d records; its rows differ from the page's", len(records))
 	}
 	data := b.downloaded("#download-receipts")
-	file := filepath.Join(t.TempDir(), "receipts.json")
-	if err := os.WriteFile(file, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out, errb bytes.Buffer
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	code := cli.Main(ctx, cli.Env{Args: []string{"receipt", "verify", file}, Stdout: &out, Stderr: &errb, Version: "test",
-		Getenv: func(string) string { return "" }})
-	if code != 0 || strings.Count(out.String(), "OK: signed by") != 3 {
-		t.Fatalf("yrdnode receipt verify of the console's receipts: exit %d\n%s%s", code, out.String(), errb.String())
+	if out := verifyReceipts(t, data); strings.Count(out, "OK: signed by") != 3 {
+		t.Fatalf("yrdnode receipt verify of the console's receipts:\n%s", out)
 	}
 	var trailer yrdv1.ResultTrailer
 	if err := protojson.Unmarshal(data, &trailer); err != nil {
