@@ -75,3 +75,19 @@ func FuzzGrantRequestForm(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLanguageSwitchStaysHome: whatever back the switch is given, the
+// browser is sent to a path of this console, read as a browser reads a
+// Location (tabs and newlines dropped, "\" as "/").
+func FuzzLanguageSwitchStaysHome(f *testing.F) {
+	for _, s := range []string{"/catalog?city=hangzhou", "//evil.example", "/\t/evil.example", "/\\evil.example", "https://evil.example/", "/%2F%2Fevil"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, back string) {
+		got := localPath(back)
+		seen := strings.NewReplacer("\t", "", "\n", "", "\r", "", "\\", "/").Replace(got)
+		if !strings.HasPrefix(seen, "/") || strings.HasPrefix(seen, "//") {
+			t.Fatalf("back %q sends the browser to %q", back, got)
+		}
+	})
+}

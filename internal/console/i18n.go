@@ -2,6 +2,7 @@ package console
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -40,11 +41,21 @@ func (c *Console) switchLanguage(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: to, Path: "/", Secure: true, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: 365 * 24 * 3600})
-	back := r.URL.Query().Get("back")
-	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.Contains(back, "\\") {
-		back = "/"
+	http.Redirect(w, r, localPath(r.URL.Query().Get("back")), http.StatusSeeOther)
+}
+
+// localPath is back if it is a path of this console, else "/": the switch
+// must not send anyone to another site. Browsers drop tabs and newlines
+// from a URL and read "\" as "/", so "/\t/evil.example" would be
+// "//evil.example": any control character or backslash is refused, and
+// what is left must be a path that does not start with "//".
+func localPath(back string) string {
+	ok := strings.HasPrefix(back, "/") && !strings.HasPrefix(back, "//") &&
+		!strings.ContainsFunc(back, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' })
+	if u, err := url.Parse(back); !ok || err != nil || u.Scheme != "" || u.Host != "" {
+		return "/"
 	}
-	http.Redirect(w, r, back, http.StatusSeeOther)
+	return back
 }
 
 func (c *Console) tr(r *http.Request, key string) string { return translate(language(r), key) }
