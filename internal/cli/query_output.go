@@ -74,7 +74,7 @@ func (t *tableRows) finish(*yrdv1.ResultTrailer) error {
 // tableCell is a value as people read it; control characters are quoted
 // so that data cannot break the layout or drive the terminal.
 func tableCell(v *yrdv1.Value) string {
-	s, null := valueText(v)
+	s, null := resultcodec.Text(v)
 	if null {
 		return "NULL"
 	}
@@ -83,10 +83,6 @@ func tableCell(v *yrdv1.Value) string {
 	}
 	return s
 }
-
-// valueText is a value's text form, and whether it is NULL: the one
-// conversion the console's table and CSV download share.
-func valueText(v *yrdv1.Value) (string, bool) { return resultcodec.Text(v) }
 
 // jsonRows prints JSON Lines: one object per row, keys in column order.
 type jsonRows struct {
@@ -140,7 +136,7 @@ func appendJSONValue(b []byte, v *yrdv1.Value) []byte {
 	case nil:
 		return append(b, "null"...)
 	}
-	s, _ := valueText(v)
+	s, _ := resultcodec.Text(v)
 	return appendJSONText(b, s)
 }
 
@@ -171,7 +167,7 @@ func (c *csvRows) header(h *yrdv1.ResultHeader) error {
 func (c *csvRows) row(vals []*yrdv1.Value) error {
 	c.rec = c.rec[:0]
 	for _, v := range vals {
-		s, _ := valueText(v)
+		s, _ := resultcodec.Text(v)
 		c.rec = append(c.rec, s)
 	}
 	return c.w.Write(c.rec)
