@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -70,8 +71,10 @@ func FuzzGrantRequestForm(f *testing.F) {
 		if (req == nil) == (problem == "") {
 			t.Fatalf("a request %v and a problem %q", req, problem)
 		}
-		if req != nil && req.GetDuration().AsDuration() < 0 && req.GetDuration().AsDuration() > -datasetMaxDays*24*3600*1e9 {
-			return // a negative duration is the node's to refuse, named
+		// The day count is bounded, so a duration never wraps around into
+		// another valid one; a negative one is the node's to refuse.
+		if d := req.GetDuration().AsDuration(); d > datasetMaxDays*24*time.Hour || d < -datasetMaxDays*24*time.Hour {
+			t.Fatalf("form %q asks for %v, past the %d-day bound", body, d, datasetMaxDays)
 		}
 	})
 }
