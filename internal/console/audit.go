@@ -166,9 +166,13 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, s *session) 
 		c.apiError(w, r, s, err)
 		return
 	}
-	if v.Verify, err = c.api.audit.VerifyAudit(s.creds.outgoing(ctx), &yrdv1.VerifyAuditRequest{}); err != nil {
-		c.apiError(w, r, s, err)
-		return
+	// Verification reads the whole log: done on the trail's first page,
+	// not again for every later page of it.
+	if form.AfterSeq == 0 {
+		if v.Verify, err = c.api.audit.VerifyAudit(s.creds.outgoing(ctx), &yrdv1.VerifyAuditRequest{}); err != nil {
+			c.apiError(w, r, s, err)
+			return
+		}
 	}
 	if !v.Verify.GetOk() && v.Verify.GetFirstBad() > 0 {
 		v.BadURL = recordURL(v.Verify.GetFirstBad())

@@ -186,7 +186,7 @@ func datasetGrants(grants []*yrdv1.Grant, now time.Time, lang string) []datasetG
 			AllowPersonal: g.GetAllowPersonal(), Expires: templateTime(g.GetExpiresAt().AsTime(), g.GetExpiresAt() != nil),
 			Requested: templateTime(g.GetRequestedAt().AsTime(), g.GetRequestedAt() != nil)}
 		row.StateKey, row.StateClass = grantStateWords(g.GetState())
-		if g.GetState() == yrdv1.GrantState_GRANT_STATE_APPROVED && g.GetExpiresAt() != nil && !g.GetExpiresAt().AsTime().After(now) {
+		if grantExpired(g, now) {
 			row.StateKey, row.StateClass = "dataset.grant_expired", "warn"
 		}
 		out = append(out, row)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/yrd-exchange/yrdnode/internal/cities"
@@ -119,17 +120,33 @@ func project(members map[string]*yrdv1.MemberStatus, lang string) (int, int, []c
 // cityName is a city's name in lang: 苏州 and 宿州 differ in Chinese,
 // and in English the province tells the two Suzhous and Taizhous apart.
 func cityName(id, lang string) string {
-	c, ok := cities.Lookup(id)
-	if !ok {
+	n, ok := cityNames()[id]
+	switch {
+	case !ok:
 		return id
+	case lang == "zh":
+		return n.zh
 	}
-	if lang == "zh" {
-		return c.NameZh
-	}
-	for _, o := range cities.All() {
-		if o.ID != c.ID && o.Name == c.Name {
-			return c.Name + " (" + c.Province + ")"
-		}
-	}
-	return c.Name
+	return n.en
 }
+
+type cityNameSet struct{ en, zh string }
+
+// cityNames are every city's names, worked out once: the delta page
+// names all 41 cities on every load.
+var cityNames = sync.OnceValue(func() map[string]cityNameSet {
+	all := cities.All()
+	shared := map[string]int{}
+	for _, c := range all {
+		shared[c.Name]++
+	}
+	names := make(map[string]cityNameSet, len(all))
+	for _, c := range all {
+		en := c.Name
+		if shared[c.Name] > 1 {
+			en += " (" + c.Province + ")"
+		}
+		names[c.ID] = cityNameSet{en: en, zh: c.NameZh}
+	}
+	return names
+})

@@ -84,7 +84,7 @@ func (c *Console) grantsPage(w http.ResponseWriter, r *http.Request, s *session)
 		v.Done, v.DoneGrant = key, r.URL.Query().Get("grant")
 	}
 	datasets := c.grantDatasets(s.creds.outgoing(ctx), resp.GetGrants())
-	lang, now := language(r), time.Now()
+	lang, now := language(r), c.cfg.Now()
 	for _, g := range resp.GetGrants() {
 		row := buildGrantRow(g, datasets[g.GetDatasetId()], s.who, lang, now)
 		if g.GetState() == yrdv1.GrantState_GRANT_STATE_REQUESTED {
@@ -155,7 +155,7 @@ func buildGrantRow(g *yrdv1.Grant, ds *yrdv1.Dataset, who *yrdv1.Principal, lang
 		Form:  "grants.form_" + strings.ToLower(strings.TrimPrefix(g.GetResultForm().String(), "RESULT_FORM_"))}
 	row.Mine = ds != nil && who.GetRole() == yrdv1.Role_ROLE_CDO && ds.GetOwnerOrg() == who.GetOrg() && ds.GetOwnerCity() == who.GetCity()
 	if g.GetState() == yrdv1.GrantState_GRANT_STATE_APPROVED {
-		row.Active = g.GetExpiresAt().AsTime().After(now)
+		row.Active = !grantExpired(g, now)
 		if !row.Active {
 			row.State = "expired"
 		}
@@ -165,6 +165,13 @@ func buildGrantRow(g *yrdv1.Grant, ds *yrdv1.Dataset, who *yrdv1.Principal, lang
 	row.MinExpiry = now.UTC().AddDate(0, 0, 1).Format(time.DateOnly)
 	row.MaxExpiry = now.UTC().Add(g.GetDuration().AsDuration()).Format(time.DateOnly)
 	return row
+}
+
+// grantExpired reports whether g is an approved grant whose expiry has
+// passed at now: the API keeps its state "approved", the pages say
+// "expired". One without an expiry does not expire.
+func grantExpired(g *yrdv1.Grant, now time.Time) bool {
+	return g.GetState() == yrdv1.GrantState_GRANT_STATE_APPROVED && g.GetExpiresAt() != nil && !g.GetExpiresAt().AsTime().After(now)
 }
 
 // durationText is a grant's duration in whole days, or hours when shorter

@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -29,7 +30,7 @@ func language(r *http.Request) string {
 	return languages[0]
 }
 
-func knownLanguage(l string) bool { return l == "zh" || l == "en" }
+func knownLanguage(l string) bool { return slices.Contains(languages, l) }
 
 // switchLanguage sets the language cookie and goes back to the page the
 // switch was on (a path of this console only).

@@ -124,8 +124,17 @@ func (c *Console) queryError(w http.ResponseWriter, r *http.Request, s *session,
 
 // purposes are the permitted purposes of the datasets in the catalog, to
 // pick from; the node still judges whatever is typed. A person who may
-// not list the catalog simply gets no suggestions.
+// not list the catalog simply gets no suggestions. They are read once a
+// session, not on every query page: the whole catalog is paged through
+// for them, and suggestions may lag a newly published purpose.
 func (c *Console) purposes(ctx context.Context, s *session) []string {
+	// Not bound to this request: a cancelled first page must not leave
+	// the session without suggestions.
+	s.purposesOnce.Do(func() { s.purposes = c.readPurposes(context.WithoutCancel(ctx), s) })
+	return s.purposes
+}
+
+func (c *Console) readPurposes(ctx context.Context, s *session) []string {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	seen := map[string]bool{}

@@ -87,19 +87,19 @@ func planView(p *yrdv1.CityPlan, lang string) explainCity {
 // resultView is a run's result: its rows (the first shownRows), each
 // city's part and each receipt's verification.
 type resultView struct {
-	Columns                  []columnView
-	NumCols                  []bool // right-aligned: BIGINT and DOUBLE
-	Rows                     [][]cell
-	Total                    uint64
-	Shown                    int
-	More, Kept               bool
-	LevelKey, LevelClass     string
-	Partial, Truncated       bool
-	NothingBack              bool // no city's part came back
-	Cities                   []cityView
-	Receipts                 []receiptView
-	HasReceipts, AllVerified bool
-	DigestProblem            string
+	Columns              []columnView
+	NumCols              []bool // right-aligned: BIGINT and DOUBLE
+	Rows                 [][]cell
+	Total                uint64
+	Shown                int
+	More, Kept           bool
+	LevelKey, LevelClass string
+	Partial, Truncated   bool
+	NothingBack          bool // no city's part came back
+	Cities               []cityView
+	Receipts             []receiptView
+	HasReceipts          bool
+	DigestProblem        string
 }
 
 // cityView is one owner's part of a result.
@@ -127,7 +127,7 @@ func buildResult(o *queryOutcome, lang string) *resultView {
 	h, t := o.header, o.trailer
 	v := &resultView{Rows: o.rows[:min(len(o.rows), shownRows)], Total: o.total, Kept: o.kept,
 		LevelKey: levelKey(h.GetDerivedLevel()), LevelClass: levelClass(h.GetDerivedLevel()),
-		Partial: t.GetPartial(), Truncated: t.GetTruncated(), DigestProblem: o.digestProblem, AllVerified: true}
+		Partial: t.GetPartial(), Truncated: t.GetTruncated(), DigestProblem: o.digestProblem}
 	v.Shown = len(v.Rows)
 	v.More = v.Total > uint64(v.Shown)
 	for _, c := range h.GetColumns() {
@@ -153,7 +153,6 @@ func buildResult(o *queryOutcome, lang string) *resultView {
 			Has: c.GetReceipt() != nil, OK: c.GetReceipt() != nil && ch.problem == "", Problem: ch.problem,
 			Reason: cityReason(c), Receipt: c.GetReceipt(), EffectKey: effectKey(c.GetReceipt().GetEffect())}
 		v.HasReceipts = v.HasReceipts || rv.Has
-		v.AllVerified = v.AllVerified && (!rv.Has || rv.OK)
 		v.Receipts = append(v.Receipts, rv)
 	}
 	return v

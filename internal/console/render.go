@@ -58,7 +58,6 @@ type pageData struct {
 	Path    string // where the language switch comes back to
 	Nav     string // which menu entry is the current page
 	Who     *yrdv1.Principal
-	Method  string
 	City    string
 	CSRF    string
 	Problem string // an error to show above the content
@@ -107,7 +106,7 @@ func (c *Console) page(w http.ResponseWriter, r *http.Request, s *session, name,
 func (c *Console) sessionData(s *session, nav string, data any) pageData {
 	d := pageData{Nav: nav, Data: data}
 	if s != nil {
-		d.Who, d.Method, d.CSRF = s.who, s.method, s.csrf
+		d.Who, d.CSRF = s.who, s.csrf
 	}
 	return d
 }

@@ -26,6 +26,9 @@ type session struct {
 	start  time.Time
 	seen   time.Time
 	query  queryMemory // the last query's outcome, for its page and downloads
+
+	purposesOnce sync.Once
+	purposes     []string // the catalog's permitted purposes, read once a session
 }
 
 // validCSRF reports whether token is this session's CSRF token.
