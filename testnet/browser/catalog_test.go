@@ -226,16 +226,9 @@ func catalogForeignPublisher(t *testing.T, c *consoleCluster, d *yrdv1.Dataset) 
 	if b.count("#request-form") != 0 || b.count("#schema tbody tr") != len(d.GetSchema().GetColumns()) {
 		t.Fatalf("the publisher's dataset page: %d request forms, %d schema rows", b.count("#request-form"), b.count("#schema tbody tr"))
 	}
-	b.do(chromedp.Evaluate[chromedp.Void](`(() => {
-		const f = document.createElement('form');
-		f.method = 'post'; f.action = '/datasets/` + d.GetId() + `/request';
-		const add = (n, v) => { const i = document.createElement('input'); i.type = 'hidden'; i.name = n; i.value = v; f.appendChild(i); };
-		add('csrf', document.querySelector('input[name=csrf]').value);
-		add('purpose', '` + d.GetPermittedPurposes()[0] + `'); add('result_form', 'aggregates'); add('days', '30');
-		const s = document.createElement('button'); s.type = 'submit'; s.id = 'forged'; s.textContent = 'request'; f.appendChild(s);
-		document.querySelector('main').appendChild(f);
-	})()`))
-	if code := catalogSubmitStatus(b, "#forged"); code != http.StatusForbidden {
+	b.postForm("/datasets/"+d.GetId()+"/request", map[string]string{
+		"purpose": d.GetPermittedPurposes()[0], "result_form": "aggregates", "days": "30"})
+	if code := b.pageStatus(); code != http.StatusForbidden {
 		t.Errorf("the publisher's request ended with HTTP %d, want 403", code)
 	}
 	if msg := b.text("#problem"); !strings.Contains(msg, "PermissionDenied") || !strings.Contains(msg, "publisher") {

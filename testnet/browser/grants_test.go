@@ -137,7 +137,7 @@ func assertRefused(t *testing.T, b *browser, code int, msg string) {
 	if got := b.text("#problem"); !strings.Contains(got, msg) {
 		t.Fatalf("the refusal says %q, want %q", got, msg)
 	}
-	if got := get(b, chromedp.Evaluate[int](`performance.getEntriesByType('navigation')[0].responseStatus`)); got != code {
+	if got := b.pageStatus(); got != code {
 		t.Fatalf("the refusal came with HTTP %d, want %d", got, code)
 	}
 }
