@@ -130,10 +130,10 @@ func TestAnApprovedGrantPastItsExpiryShowsExpired(t *testing.T) {
 		{Id: "new", State: yrdv1.GrantState_GRANT_STATE_REQUESTED, RequestedAt: timestamppb.New(now.Add(-time.Hour))},
 	}
 	rows := datasetGrants(grants, now, "en")
-	if rows[0].ID != "new" || rows[0].StateKey != "dataset.grant_requested" || rows[0].Expires != "" {
+	if rows[0].ID != "new" || rows[0].StateKey != "grants.state_requested" || rows[0].Expires != "" {
 		t.Errorf("first row %+v, want the newest request, pending, no expiry", rows[0])
 	}
-	if rows[1].StateKey != "dataset.grant_expired" {
+	if rows[1].StateKey != "grants.state_expired" {
 		t.Errorf("the approved grant past its expiry shows %s", rows[1].StateKey)
 	}
 }

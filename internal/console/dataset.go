@@ -187,7 +187,7 @@ func datasetGrants(grants []*yrdv1.Grant, now time.Time, lang string) []datasetG
 			Requested: templateTime(g.GetRequestedAt().AsTime(), g.GetRequestedAt() != nil)}
 		row.StateKey, row.StateClass = grantStateWords(g.GetState())
 		if grantExpired(g, now) {
-			row.StateKey, row.StateClass = "dataset.grant_expired", "warn"
+			row.StateKey, row.StateClass = "grants.state_expired", "warn"
 		}
 		out = append(out, row)
 	}
@@ -201,19 +201,20 @@ func templateTime(t time.Time, set bool) string {
 	return t.UTC().Format(time.DateTime)
 }
 
-// grantStateWords are a grant state's words and CSS class.
+// grantStateWords are a grant state's words (the grants page's) and CSS
+// class.
 func grantStateWords(s yrdv1.GrantState) (string, string) {
 	switch s {
 	case yrdv1.GrantState_GRANT_STATE_REQUESTED:
-		return "dataset.grant_requested", "warn"
+		return "grants.state_requested", "warn"
 	case yrdv1.GrantState_GRANT_STATE_APPROVED:
-		return "dataset.grant_approved", "ok"
+		return "grants.state_approved", "ok"
 	case yrdv1.GrantState_GRANT_STATE_REJECTED:
-		return "dataset.grant_rejected", "bad"
+		return "grants.state_rejected", "bad"
 	case yrdv1.GrantState_GRANT_STATE_REVOKED:
-		return "dataset.grant_revoked", "bad"
+		return "grants.state_revoked", "bad"
 	}
-	return "dataset.grant_unspecified", ""
+	return "grants.state_unspecified", ""
 }
 
 // requestedAmong is id if the grants hold it: the notice after a request
