@@ -6,6 +6,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/yrd-exchange/yrdnode/internal/resultcodec"
 	"github.com/yrd-exchange/yrdnode/internal/sqlq"
 	yrdv1 "github.com/yrd-exchange/yrdnode/proto/yrd/v1"
 )
@@ -132,7 +133,8 @@ func buildResult(o *queryOutcome, lang string) *resultView {
 	v.More = v.Total > uint64(v.Shown)
 	for _, c := range h.GetColumns() {
 		v.Columns = append(v.Columns, columnView{Name: c.GetName(), Type: c.GetType(), TreatmentKey: treatmentKey(c.GetTreatment())})
-		v.NumCols = append(v.NumCols, c.GetType() == "BIGINT" || c.GetType() == "DOUBLE")
+		k := resultcodec.KindOfType(c.GetType())
+		v.NumCols = append(v.NumCols, k == resultcodec.Ints || k == resultcodec.Doubles)
 	}
 	ok := 0
 	for _, c := range t.GetCities() {
